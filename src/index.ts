@@ -1,0 +1,3 @@
+import plugins from './lab';
+
+export default plugins;
