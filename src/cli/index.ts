@@ -1,0 +1,187 @@
+/**
+ * `datarus`: the command-line tool. `serve` runs the model host; `parse` and
+ * `score` apply the protocol core to a transcript; `models` lists manifests.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+import { parseDatarus, structuralReward } from '../protocol';
+import { defaultThreads, Engine } from '../host/engine';
+import { loadManifests } from '../host/manifests';
+import { HOST_VERSION, HostServer, Listen } from '../host/server';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const DEFAULT_MANIFESTS = path.join(ROOT, 'models');
+const DEFAULT_MODELS = process.env.DATARUS_MODELS_DIR ?? path.join(ROOT, 'models', 'cache');
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new InvalidArgumentError('must be a positive integer');
+  }
+  return n;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new InvalidArgumentError('must be a port number (0-65535)');
+  }
+  return n;
+}
+
+async function readInput(file: string | undefined): Promise<string> {
+  if (file && file !== '-') {
+    return fs.readFile(file, 'utf8');
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('datarus')
+    .description('Datarus Lab: host the Datarus-R1 model and work with its protocol.')
+    .version(HOST_VERSION);
+
+  program
+    .command('parse')
+    .description('print, as JSON, what the parser made of a transcript (stdin when no file)')
+    .argument('[file]', 'transcript file; - or nothing reads stdin')
+    .option('--harness-observations', 'accept <observation> after a step as written by the harness')
+    .action(async (file: string | undefined, opts: { harnessObservations?: boolean }) => {
+      const result = parseDatarus(await readInput(file), { harnessObservations: opts.harnessObservations });
+      const { reasoning, ...shown } = result;
+      process.stdout.write(JSON.stringify(reasoning ? { ...shown, reasoning } : shown, null, 2) + '\n');
+    });
+
+  program
+    .command('score')
+    .description('print the structural reward of a transcript and its parts (stdin when no file)')
+    .argument('[file]', 'transcript file; - or nothing reads stdin')
+    .option('--harness-observations', 'accept <observation> after a step as written by the harness')
+    .action(async (file: string | undefined, opts: { harnessObservations?: boolean }) => {
+      const result = parseDatarus(await readInput(file), { harnessObservations: opts.harnessObservations });
+      const reward = structuralReward(result);
+      process.stdout.write(JSON.stringify({ ...reward, violations: result.violations }, null, 2) + '\n');
+    });
+
+  program
+    .command('models')
+    .description('list the model manifests and whether each file is present')
+    .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
+    .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
+    .action(async (opts: { manifestsDir: string; modelsDir: string }) => {
+      const { manifests, problems } = await loadManifests(opts.manifestsDir);
+      for (const m of manifests.values()) {
+        const present = await fs.stat(path.join(opts.modelsDir, m.file)).then(() => true, () => false);
+        process.stdout.write(`${m.name.padEnd(20)} ${m.role.padEnd(13)} ${present ? 'present ' : 'missing '} ${m.displayName}\n`);
+      }
+      for (const p of problems) {
+        process.stderr.write(`warning: manifest ${p.file} ${p.message}\n`);
+      }
+    });
+
+  program
+    .command('serve')
+    .description('run the model host: on 127.0.0.1 with a bearer token, or on a unix socket under Jupyter')
+    .option('-m, --model <name|path>', 'manifest name or .gguf file inside the models folder to load at start')
+    .addOption(new Option('-p, --port <n>', 'TCP port on 127.0.0.1').argParser(port).default(8765).conflicts('socket'))
+    .option('--socket <path>', 'listen on a unix socket instead of TCP (how Jupyter runs the host)')
+    .option('--token <token>', 'bearer token (default: $DATARUS_HOST_TOKEN, else a new one is printed)')
+    .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
+    .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
+    .option('-t, --threads <n>', `CPU threads (default ${defaultThreads()} here: half the cores)`, positiveInt)
+    .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
+    .option('--cpu', 'never use a GPU')
+    .option('--exit-with-stdin', 'exit when stdin closes (the parent process died)')
+    .action(async opts => {
+      await serve(opts);
+    });
+
+  return program;
+}
+
+interface ServeOptions {
+  model?: string;
+  port: number;
+  socket?: string;
+  token?: string;
+  manifestsDir: string;
+  modelsDir: string;
+  threads?: number;
+  contextSize?: number;
+  cpu?: boolean;
+  exitWithStdin?: boolean;
+}
+
+async function serve(opts: ServeOptions): Promise<void> {
+  let token = opts.token ?? process.env.DATARUS_HOST_TOKEN;
+  const generated = !token;
+  if (!token) {
+    token = randomBytes(24).toString('base64url');
+  }
+  const engine = new Engine({
+    manifestsDir: path.resolve(opts.manifestsDir),
+    modelsDir: path.resolve(opts.modelsDir),
+    model: opts.model,
+    gpu: opts.cpu ? false : 'auto',
+    threads: opts.threads,
+    contextSize: opts.contextSize
+  });
+  const server = new HostServer(engine, token);
+  const listen: Listen = opts.socket ? { socket: path.resolve(opts.socket) } : { host: '127.0.0.1', port: opts.port };
+  let address: string;
+  try {
+    address = await server.listen(listen);
+  } catch (err) {
+    process.stderr.write(`datarus serve: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`datarus host ${HOST_VERSION} listening on ${address}\n`);
+  if (generated) {
+    process.stdout.write(`token: ${token}\n`);
+  }
+  let stopping = false;
+  const stop = async (why: string) => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    process.stderr.write(`datarus host stopping (${why})\n`);
+    await server.close().catch(() => undefined);
+    if ('socket' in listen) {
+      await fs.unlink(listen.socket).catch(() => undefined);
+    }
+    await engine.dispose().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  if (opts.exitWithStdin) {
+    process.stdin.on('end', () => void stop('parent closed stdin'));
+    process.stdin.resume();
+  }
+  // Loading runs in the background: the status endpoint reports progress meanwhile.
+  void engine.start().then(async () => {
+    const status = await engine.status();
+    process.stderr.write(
+      status.error
+        ? `datarus host: ${status.error}\n`
+        : `datarus host ready: backend ${status.backend}, model ${status.model?.name ?? '(none)'}, ${status.threads} threads\n`
+    );
+  });
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch(err => {
+      process.stderr.write(`datarus: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,255 @@
+/**
+ * The model engine: node-llama-cpp's Llama (the compute backend) and the one
+ * loaded model, with the facts the status endpoint reports.
+ */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+
+import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside } from './manifests';
+
+export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
+export type EngineState = 'starting' | 'loading' | 'ready' | 'idle' | 'error';
+
+export interface EngineOptions {
+  manifestsDir: string;
+  modelsDir: string;
+  /** Manifest name or a GGUF path inside the models folder; none loads nothing. */
+  model?: string;
+  /** `auto` picks CUDA, Vulkan or Metal when present, else the CPU. */
+  gpu?: 'auto' | false;
+  threads?: number;
+  contextSize?: number;
+}
+
+export interface LoadedModelInfo {
+  name: string;
+  path: string;
+  sizeBytes: number;
+  manifest: ModelManifest | null;
+  trainContextSize: number;
+  gpuLayers: number;
+}
+
+export interface EngineStatus {
+  state: EngineState;
+  error: string | null;
+  backend: Backend | null;
+  backendNote: string | null;
+  gpu: { name: string; vramFreeBytes: number; vramTotalBytes: number } | null;
+  model: Omit<LoadedModelInfo, 'manifest'> | null;
+  loadProgress: number;
+  contextSize: number | null;
+  threads: number;
+  cores: number;
+  manifests: string[];
+  manifestProblems: ManifestProblem[];
+}
+
+/** Half the cores, at least 1: ggml busy-waits, so threads beyond the free cores are far slower (design.md). */
+export function defaultThreads(cores = os.availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / 2));
+}
+
+export class ModelLoadError extends Error {
+  name = 'ModelLoadError';
+}
+
+export class Engine {
+  constructor(options: EngineOptions) {
+    this._options = options;
+    this._threads = options.threads ?? defaultThreads();
+  }
+
+  /** Starts the backend and, if asked, loads the model; resolves when done or failed. */
+  async start(): Promise<void> {
+    try {
+      const { manifests, problems } = await loadManifests(this._options.manifestsDir);
+      this._manifests = manifests;
+      this._manifestProblems = problems;
+      const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+      this._llama = await getLlama({
+        gpu: this._options.gpu ?? 'auto',
+        build: 'never', // never compile or download at run time: prebuilt binaries only
+        logLevel: LlamaLogLevel.error
+      });
+      this._state = 'idle';
+      if (this._options.model) {
+        await this.load(this._options.model);
+      }
+    } catch (err) {
+      this._fail(err);
+    }
+  }
+
+  /** Loads a model by manifest name or by path inside the models folder, replacing the current one. */
+  async load(nameOrPath: string, contextSize?: number): Promise<LoadedModelInfo> {
+    if (!this._llama) {
+      throw new ModelLoadError('the backend is not started');
+    }
+    if (this._state === 'loading') {
+      throw new ModelLoadError('a model is already loading');
+    }
+    const manifest = this._manifests.get(nameOrPath) ?? null;
+    const requested = manifest ? manifest.file : nameOrPath;
+    if (!manifest && !requested.endsWith('.gguf')) {
+      throw new ManifestError(
+        `unknown model "${nameOrPath}": not a manifest name (${[...this._manifests.keys()].join(', ')}) nor a .gguf file`
+      );
+    }
+    this._state = 'loading';
+    this._loadProgress = 0;
+    this._error = null;
+    try {
+      const modelPath = await resolveInside(this._options.modelsDir, requested).catch(err => {
+        if (manifest) {
+          throw new ModelLoadError(
+            `model "${manifest.name}" is not downloaded: ${manifest.file} is missing from ${this._options.modelsDir}` +
+              (manifest.source.kind === 'generated' ? ` (run ${manifest.source.script})` : '')
+          );
+        }
+        throw err;
+      });
+      const stat = await fs.stat(modelPath);
+      await checkGgufHeader(modelPath, stat.size);
+      await this._unload();
+      const model = await this._llama.loadModel({
+        modelPath,
+        gpuLayers: 'auto',
+        defaultContextFlashAttention: true,
+        onLoadProgress: progress => {
+          this._loadProgress = progress;
+        }
+      });
+      this._model = model;
+      this._contextSize = Math.min(contextSize ?? this._options.contextSize ?? manifest?.contextSize ?? 4096, model.trainContextSize);
+      this._loaded = {
+        name: manifest?.name ?? path.basename(modelPath),
+        path: modelPath,
+        sizeBytes: stat.size,
+        manifest,
+        trainContextSize: model.trainContextSize,
+        gpuLayers: model.gpuLayers
+      };
+      this._loadProgress = 1;
+      this._state = 'ready';
+      return this._loaded;
+    } catch (err) {
+      this._state = this._model ? 'ready' : 'idle';
+      this._error = describeLoadError(err);
+      throw err instanceof ManifestError || err instanceof ModelLoadError ? err : new ModelLoadError(this._error);
+    }
+  }
+
+  async status(): Promise<EngineStatus> {
+    const llama = this._llama;
+    let gpu: EngineStatus['gpu'] = null;
+    if (llama && llama.gpu !== false) {
+      const [names, vram] = await Promise.all([llama.getGpuDeviceNames(), llama.getVramState()]);
+      gpu = { name: names.join(', '), vramFreeBytes: vram.free, vramTotalBytes: vram.total };
+    }
+    const loaded = this._loaded;
+    return {
+      state: this._state,
+      error: this._error,
+      backend: llama ? (llama.gpu === false ? 'cpu' : llama.gpu) : null,
+      backendNote: llama && llama.gpu === false && this._options.gpu !== false ? 'no supported GPU found: running on the CPU' : null,
+      gpu,
+      model: loaded
+        ? {
+            name: loaded.name,
+            path: loaded.path,
+            sizeBytes: loaded.sizeBytes,
+            trainContextSize: loaded.trainContextSize,
+            gpuLayers: loaded.gpuLayers
+          }
+        : null,
+      loadProgress: this._loadProgress,
+      contextSize: loaded ? this._contextSize : null,
+      threads: this._threads,
+      cores: os.availableParallelism(),
+      manifests: [...this._manifests.keys()],
+      manifestProblems: this._manifestProblems
+    };
+  }
+
+  get modelsDir(): string {
+    return this._options.modelsDir;
+  }
+
+  get manifests(): ReadonlyMap<string, ModelManifest> {
+    return this._manifests;
+  }
+
+  get model(): LlamaModel | null {
+    return this._model;
+  }
+
+  get loaded(): LoadedModelInfo | null {
+    return this._loaded;
+  }
+
+  get threads(): number {
+    return this._threads;
+  }
+
+  get contextSize(): number {
+    return this._contextSize;
+  }
+
+  async dispose(): Promise<void> {
+    await this._unload();
+    await this._llama?.dispose();
+    this._llama = null;
+  }
+
+  private async _unload(): Promise<void> {
+    const model = this._model;
+    this._model = null;
+    this._loaded = null;
+    await model?.dispose();
+  }
+
+  private _fail(err: unknown): void {
+    this._state = 'error';
+    this._error = describeLoadError(err);
+  }
+
+  private readonly _options: EngineOptions;
+  private readonly _threads: number;
+  private _llama: Llama | null = null;
+  private _model: LlamaModel | null = null;
+  private _loaded: LoadedModelInfo | null = null;
+  private _manifests = new Map<string, ModelManifest>();
+  private _manifestProblems: ManifestProblem[] = [];
+  private _state: EngineState = 'starting';
+  private _error: string | null = null;
+  private _loadProgress = 0;
+  private _contextSize = 0;
+}
+
+/** Fails fast, with a clear message, on files that are not GGUF or are cut short. */
+async function checkGgufHeader(modelPath: string, size: number): Promise<void> {
+  const handle = await fs.open(modelPath, 'r');
+  try {
+    const header = Buffer.alloc(24);
+    const { bytesRead } = await handle.read(header, 0, 24, 0);
+    if (bytesRead < 24 || header.toString('latin1', 0, 4) !== 'GGUF') {
+      throw new ModelLoadError(`${path.basename(modelPath)} is not a GGUF file (bad magic bytes); download it again`);
+    }
+    if (size < 1024) {
+      throw new ModelLoadError(`${path.basename(modelPath)} is truncated (${size} bytes); download it again`);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+function describeLoadError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof ManifestError || err instanceof ModelLoadError) {
+    return message;
+  }
+  return `the model could not be loaded: ${message}. The file may be corrupt or truncated; download it again.`;
+}

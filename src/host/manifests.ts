@@ -1,0 +1,106 @@
+/**
+ * Model manifests: JSON files in the manifests folder, validated against
+ * `models/schema/manifest.schema.json`, naming a GGUF inside the models folder.
+ */
+import Ajv, { ErrorObject } from 'ajv';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+export interface ModelManifest {
+  name: string;
+  displayName: string;
+  role: 'production' | 'starter' | 'test-fixture';
+  description?: string;
+  file: string;
+  sizeBytes?: number;
+  sha256?: string;
+  parameters?: string;
+  quantization?: string;
+  source: {
+    kind: 'huggingface' | 'pypi' | 'generated' | 'url';
+    repo?: string;
+    ggufUrl?: string;
+    verified?: boolean;
+    package?: string;
+    script?: string;
+    conversion?: string;
+  };
+  contextSize: number;
+  sampling: { temperature?: number; topP?: number; topK?: number; repeatPenalty?: number; maxTokens?: number };
+  stopStrings: string[];
+  chatTemplate?: string;
+  recommendedGpuMemoryGiB?: number;
+}
+
+/** A manifest that failed to load, kept so the status can say why. */
+export interface ManifestProblem {
+  file: string;
+  message: string;
+}
+
+export class ManifestError extends Error {}
+
+export async function loadManifestSchema(manifestsDir: string): Promise<object> {
+  return JSON.parse(await fs.readFile(path.join(manifestsDir, 'schema', 'manifest.schema.json'), 'utf8'));
+}
+
+export function formatAjvErrors(errors: ErrorObject[] | null | undefined): string {
+  return (errors ?? []).map(e => `${e.instancePath || '(root)'} ${e.message}`).join('; ');
+}
+
+/** Reads and validates every `*.json` manifest in a folder. Bad ones are reported, not thrown. */
+export async function loadManifests(
+  manifestsDir: string
+): Promise<{ manifests: Map<string, ModelManifest>; problems: ManifestProblem[] }> {
+  const ajv = new Ajv({ allErrors: true, strict: true });
+  const validate = ajv.compile<ModelManifest>(await loadManifestSchema(manifestsDir));
+  const manifests = new Map<string, ModelManifest>();
+  const problems: ManifestProblem[] = [];
+  const entries = (await fs.readdir(manifestsDir)).filter(f => f.endsWith('.json')).sort();
+  for (const file of entries) {
+    let data: unknown;
+    try {
+      data = JSON.parse(await fs.readFile(path.join(manifestsDir, file), 'utf8'));
+    } catch (err) {
+      problems.push({ file, message: `not valid JSON: ${(err as Error).message}` });
+      continue;
+    }
+    if (!validate(data)) {
+      problems.push({ file, message: `does not match the manifest schema: ${formatAjvErrors(validate.errors)}` });
+      continue;
+    }
+    if (manifests.has(data.name)) {
+      problems.push({ file, message: `a second manifest named "${data.name}"` });
+      continue;
+    }
+    manifests.set(data.name, data);
+  }
+  return { manifests, problems };
+}
+
+/**
+ * Resolves a path given by a user or a request so that it stays inside `root`:
+ * absolute paths and `..` that lead outside are refused.
+ */
+export async function resolveInside(root: string, requested: string): Promise<string> {
+  const rootReal = await fs.realpath(root);
+  const candidate = path.resolve(rootReal, requested);
+  if (!isInside(rootReal, candidate)) {
+    throw new ManifestError(`"${requested}" is outside the models folder ${rootReal}`);
+  }
+  let real: string;
+  try {
+    real = await fs.realpath(candidate);
+  } catch {
+    throw new ManifestError(`no file "${requested}" in the models folder ${rootReal}`);
+  }
+  // A link inside the folder may point at a model kept elsewhere by the set-up (a
+  // package cache, say); that is the administrator's choice, so only the name as
+  // requested must stay inside.
+  return real;
+}
+
+export function isInside(root: string, candidate: string): boolean {
+  const rel = path.relative(root, candidate);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}

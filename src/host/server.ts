@@ -1,0 +1,227 @@
+/**
+ * The host's HTTP API. Under Jupyter it listens on a private unix socket and the
+ * server extension forwards authenticated requests to it; standalone it listens
+ * on 127.0.0.1. Either way every request needs the host's bearer token.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { promises as fs, readFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+import { Engine } from './engine';
+import { ManifestError } from './manifests';
+
+export const HOST_VERSION: string = JSON.parse(
+  readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')
+).version;
+
+export type Listen = { socket: string } | { host: '127.0.0.1'; port: number };
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string
+  ) {
+    super(message);
+  }
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: unknown) => Promise<void>;
+
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export class HostServer {
+  constructor(
+    private readonly _engine: Engine,
+    private readonly _token: string
+  ) {
+    this._routes = new Map<string, Handler>([
+      ['GET /api/status', async (_req, res) => this._json(res, 200, await this._status())],
+      ['GET /api/models', async (_req, res) => this._json(res, 200, await this._models())],
+      ['POST /api/models/load', async (_req, res, body) => this._json(res, 200, await this._load(body))]
+    ]);
+    this._server = http.createServer((req, res) => {
+      this._handle(req, res).catch(err => this._error(res, err));
+    });
+  }
+
+  /** Starts listening; rejects with a message that says what to do when the address is taken. */
+  async listen(listen: Listen): Promise<string> {
+    if ('socket' in listen) {
+      await prepareSocket(listen.socket);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        this._server.off('listening', onListening);
+        if (err.code === 'EADDRINUSE') {
+          reject(
+            new Error(
+              'socket' in listen
+                ? `the socket ${listen.socket} is in use by another process`
+                : `port ${listen.port} on 127.0.0.1 is in use: choose another with --port`
+            )
+          );
+        } else {
+          reject(err);
+        }
+      };
+      const onListening = () => {
+        this._server.off('error', onError);
+        resolve();
+      };
+      this._server.once('error', onError);
+      this._server.once('listening', onListening);
+      if ('socket' in listen) {
+        this._server.listen(listen.socket);
+      } else {
+        this._server.listen(listen.port, listen.host);
+      }
+    });
+    if ('socket' in listen) {
+      await fs.chmod(listen.socket, 0o600);
+      return `unix:${listen.socket}`;
+    }
+    const address = this._server.address() as net.AddressInfo;
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>(resolve => this._server.close(() => resolve()));
+    this._server.closeAllConnections();
+  }
+
+  private async _handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this._authorized(req)) {
+      throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token (Authorization: Bearer <token>)');
+    }
+    const url = new URL(req.url ?? '/', 'http://host');
+    const handler = this._routes.get(`${req.method} ${url.pathname}`);
+    if (!handler) {
+      const known = [...this._routes.keys()].some(route => route.endsWith(` ${url.pathname}`));
+      throw known
+        ? new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`)
+        : new HttpError(404, 'not_found', `no endpoint ${url.pathname}`);
+    }
+    const body = req.method === 'POST' ? await readJson(req) : undefined;
+    await handler(req, res, body);
+  }
+
+  private _authorized(req: http.IncomingMessage): boolean {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/.exec(header);
+    if (!match) {
+      return false;
+    }
+    const given = Buffer.from(match[1]);
+    const expected = Buffer.from(this._token);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  private async _status() {
+    return { version: HOST_VERSION, pid: process.pid, uptimeSeconds: Math.round(process.uptime()), ...(await this._engine.status()) };
+  }
+
+  private async _models() {
+    const models = [];
+    for (const manifest of this._engine.manifests.values()) {
+      const present = await fs
+        .stat(path.join(this._modelsDir, manifest.file))
+        .then(s => s.isFile())
+        .catch(() => false);
+      models.push({ ...manifest, downloaded: present, loaded: this._engine.loaded?.manifest?.name === manifest.name });
+    }
+    return { models };
+  }
+
+  private async _load(body: unknown) {
+    const request = body as { model?: unknown; contextSize?: unknown };
+    if (typeof request?.model !== 'string' || request.model === '') {
+      throw new HttpError(400, 'invalid_request', 'body must be {"model": "<manifest name or .gguf path>"}');
+    }
+    if (request.contextSize !== undefined && (!Number.isInteger(request.contextSize) || (request.contextSize as number) < 128)) {
+      throw new HttpError(400, 'invalid_request', 'contextSize must be an integer ≥ 128');
+    }
+    const loaded = await this._engine.load(request.model, request.contextSize as number | undefined);
+    return { model: loaded.name, path: loaded.path, contextSize: this._engine.contextSize };
+  }
+
+  private get _modelsDir(): string {
+    return this._engine.modelsDir;
+  }
+
+  private _json(res: http.ServerResponse, status: number, data: unknown): void {
+    const body = JSON.stringify(data);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private _error(res: http.ServerResponse, err: unknown): void {
+    let status = 500;
+    let code = 'internal_error';
+    if (err instanceof HttpError) {
+      ({ status, code } = err);
+    } else if (err instanceof ManifestError) {
+      status = 400;
+      code = 'bad_model';
+    } else if (err instanceof Error && err.name === 'ModelLoadError') {
+      status = 422;
+      code = 'model_load_failed';
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    this._json(res, status, { error: { code, message } });
+  }
+
+  private readonly _routes: Map<string, Handler>;
+  private readonly _server: http.Server;
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) {
+      throw new HttpError(413, 'too_large', `request body over ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') {
+    return {};
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, 'invalid_json', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Makes the socket's folder private, and removes a socket left behind by a dead host. */
+async function prepareSocket(socket: string): Promise<void> {
+  await fs.mkdir(path.dirname(socket), { recursive: true, mode: 0o700 });
+  const exists = await fs.lstat(socket).then(
+    () => true,
+    () => false
+  );
+  if (!exists) {
+    return;
+  }
+  const alive = await new Promise<boolean>(resolve => {
+    const probe = net.connect(socket);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) {
+    throw new Error(`the socket ${socket} is in use by another process`);
+  }
+  await fs.unlink(socket);
+}
