@@ -1,0 +1,61 @@
+"""The Jupyter server extension: settings, handlers, and the host's lifecycle."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, Unicode, default
+
+from .handlers import HostProxyHandler, HostStateHandler
+from .host import HostProcess
+
+
+def _source_checkout() -> Path | None:
+    """The repository this package runs from, when installed editable (pip install -e)."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "package.json").exists() and (root / "src" / "host").is_dir() else None
+
+
+class DatarusLabApp(ExtensionApp):
+    name = "datarus_jupyterlab"
+
+    node = Unicode("node", config=True, help="The Node.js executable that runs the model host.")
+    host_dir = Unicode(config=True, help="Folder of the Datarus Lab checkout that holds the built host (lib-node/) and its node_modules.")
+    model = Unicode(config=True, help="Manifest name or .gguf file (inside the models folder) the host loads at start.")
+    models_dir = Unicode("", config=True, help="Folder of GGUF files; default: models/cache in the checkout.")
+    threads = Int(0, config=True, help="CPU threads for the model; 0 lets the host choose (half the cores).")
+    startup_timeout = Float(60.0, config=True, help="Seconds to wait for the host to answer after starting it.")
+
+    @default("host_dir")
+    def _default_host_dir(self) -> str:
+        env = os.environ.get("DATARUS_HOST_DIR")
+        if env:
+            return env
+        checkout = _source_checkout()
+        return str(checkout) if checkout else ""
+
+    @default("model")
+    def _default_model(self) -> str:
+        return os.environ.get("DATARUS_MODEL", "gemma-3-270m")
+
+    def initialize_handlers(self) -> None:
+        self.host = HostProcess(
+            node=self.node,
+            host_dir=Path(self.host_dir) if self.host_dir else None,
+            model=self.model or None,
+            models_dir=self.models_dir or os.environ.get("DATARUS_MODELS_DIR") or None,
+            threads=self.threads or None,
+            startup_timeout=self.startup_timeout,
+            log=self.log,
+        )
+        # Patterns are relative: ExtensionApp puts the server's base_url in front.
+        self.handlers.extend(
+            [
+                (r"/datarus/host-state", HostStateHandler, {"host": self.host}),
+                (r"/datarus/api/(.*)", HostProxyHandler, {"host": self.host}),
+            ]
+        )
+
+    async def stop_extension(self) -> None:
+        await self.host.stop()

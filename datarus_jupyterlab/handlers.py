@@ -1,0 +1,76 @@
+"""HTTP handlers: `/datarus/api/*` forwarded to the host, behind Jupyter's authentication."""
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+
+from .host import HostProcess, HostUnavailable
+
+# Hop-by-hop and length headers are the proxy's own business.
+_SKIPPED_HEADERS = {"connection", "transfer-encoding", "content-length", "keep-alive", "server", "date"}
+
+
+class HostProxyHandler(APIHandler):
+    """Forwards a request to the model host and streams its answer back as it comes."""
+
+    def initialize(self, host: HostProcess) -> None:
+        self.host = host
+        self._upstream: aiohttp.ClientResponse | None = None
+
+    @tornado.web.authenticated
+    async def get(self, path: str) -> None:
+        await self._forward("GET", path)
+
+    @tornado.web.authenticated
+    async def post(self, path: str) -> None:
+        await self._forward("POST", path)
+
+    @tornado.web.authenticated
+    async def delete(self, path: str) -> None:
+        await self._forward("DELETE", path)
+
+    def on_connection_close(self) -> None:
+        # The browser went away: closing the upstream response makes the host abort generation.
+        if self._upstream is not None:
+            self._upstream.close()
+
+    async def _forward(self, method: str, path: str) -> None:
+        try:
+            await self.host.ensure_started()
+            headers = {"Content-Type": self.request.headers.get("Content-Type", "application/json")}
+            self._upstream = await self.host.open(method, f"/api/{path}", self.request.body or None, headers)
+        except HostUnavailable as err:
+            return self._fail(503, "host_unavailable", str(err))
+        except (aiohttp.ClientError, OSError) as err:
+            return self._fail(502, "host_unreachable", f"The Datarus model host did not answer: {err}. It will be restarted on the next request.")
+        async with self._upstream as upstream:
+            self.set_status(upstream.status)
+            for name, value in upstream.headers.items():
+                if name.lower() not in _SKIPPED_HEADERS:
+                    self.set_header(name, value)
+            try:
+                async for chunk in upstream.content.iter_any():
+                    self.write(chunk)
+                    await self.flush()
+            except (aiohttp.ClientError, tornado.iostream.StreamClosedError):
+                pass
+        self.finish()
+
+    def _fail(self, status: int, code: str, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": {"code": code, "message": message}, "host": self.host.state()}))
+
+
+class HostStateHandler(APIHandler):
+    """What the server knows of the host without starting it: running, restarts, last error."""
+
+    def initialize(self, host: HostProcess) -> None:
+        self.host = host
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps(self.host.state()))

@@ -1,0 +1,195 @@
+"""The Node model host as a child of the Jupyter server.
+
+The host is started lazily on the first request, listens on a unix socket in a
+private folder (no TCP port), checks a random bearer token on every request,
+is restarted when it has died, and stops with the server: on `stop()`, and by
+itself when its stdin closes because the server process is gone.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import tempfile
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+LOG_TAIL_LINES = 40
+
+
+class HostUnavailable(Exception):
+    """The host cannot be reached; the message says why and what to do."""
+
+
+class HostProcess:
+    def __init__(
+        self,
+        *,
+        node: str,
+        host_dir: Path | None,
+        model: str | None,
+        models_dir: str | None,
+        threads: int | None,
+        startup_timeout: float,
+        log: Any,
+    ) -> None:
+        self._node = node
+        self._host_dir = host_dir
+        self._model = model
+        self._models_dir = models_dir
+        self._threads = threads
+        self._startup_timeout = startup_timeout
+        self._log = log
+        self._proc: asyncio.subprocess.Process | None = None
+        self._dir: str | None = None
+        self._token = secrets.token_urlsafe(32)
+        self._lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        self._stderr_tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self.starts = 0
+        self.last_exit: int | None = None
+        self.last_error: str | None = None
+
+    @property
+    def socket_path(self) -> str | None:
+        return os.path.join(self._dir, "host.sock") if self._dir else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    def state(self) -> dict[str, Any]:
+        """What the server side knows, whether or not the host is up."""
+        return {
+            "running": self.running,
+            "starts": self.starts,
+            "restarts": max(0, self.starts - 1),
+            "lastExitCode": self.last_exit,
+            "lastError": self.last_error,
+        }
+
+    async def ensure_started(self) -> None:
+        async with self._lock:
+            if self.running:
+                return
+            if self._proc is not None:
+                self.last_exit = self._proc.returncode
+                self._log.warning("Datarus host exited with code %s; restarting it", self.last_exit)
+                await self._close_session()
+            try:
+                await self._start()
+                self.last_error = None
+            except HostUnavailable as err:
+                self.last_error = str(err)
+                raise
+
+    async def _start(self) -> None:
+        entry = self._entry()
+        node = shutil.which(self._node)
+        if node is None:
+            raise HostUnavailable(
+                f"Node.js was not found (looked for '{self._node}' on PATH). Install Node.js 20 or newer, "
+                "or set c.DatarusLabApp.node to its path."
+            )
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="datarus-")  # mode 0700: only this user reaches the socket
+        args = [node, str(entry), "serve", "--socket", self.socket_path, "--exit-with-stdin"]
+        if self._model:
+            args += ["--model", self._model]
+        if self._models_dir:
+            args += ["--models-dir", self._models_dir]
+        if self._threads:
+            args += ["--threads", str(self._threads)]
+        env = {**os.environ, "DATARUS_HOST_TOKEN": self._token}
+        self._stderr_tail.clear()
+        self._proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=str(entry.parent.parent.parent),
+        )
+        self.starts += 1
+        asyncio.ensure_future(self._pump_stderr(self._proc))
+        self._log.info("Datarus host started (pid %s) on %s", self._proc.pid, self.socket_path)
+        await self._wait_ready()
+
+    def _entry(self) -> Path:
+        if self._host_dir is None:
+            raise HostUnavailable(
+                "The Datarus model host was not found. It ships with a source checkout of Datarus Lab "
+                "(npm ci && npm run build:node); point c.DatarusLabApp.host_dir at that checkout."
+            )
+        entry = self._host_dir / "lib-node" / "cli" / "index.js"
+        if not entry.exists():
+            raise HostUnavailable(f"The Datarus model host is not built: {entry} is missing. Run `npm run build:node` in {self._host_dir}.")
+        return entry
+
+    async def _pump_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        async for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self._stderr_tail.append(line)
+            self._log.info("[datarus host] %s", line)
+
+    async def _wait_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._startup_timeout
+        while loop.time() < deadline:
+            if self._proc is None or self._proc.returncode is not None:
+                await asyncio.sleep(0.05)  # let the last stderr lines arrive
+                code = self._proc.returncode if self._proc else None
+                self.last_exit = code
+                tail = "\n".join(self._stderr_tail) or "(no output)"
+                raise HostUnavailable(f"The Datarus model host exited at start (code {code}): {tail}")
+            if os.path.exists(self.socket_path):
+                try:
+                    await self.request("GET", "/api/status")
+                    return
+                except (aiohttp.ClientError, OSError):
+                    pass
+            await asyncio.sleep(0.1)
+        await self.stop()
+        raise HostUnavailable(f"The Datarus model host did not answer within {self._startup_timeout:.0f} s.")
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=self.socket_path),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            )
+        return self._session
+
+    async def open(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+        """Sends a request to the host and returns the response unread, for streaming."""
+        request_headers = {**(headers or {}), "Authorization": f"Bearer {self._token}"}
+        return await self._client().request(method, f"http://datarus-host{path}", data=body, headers=request_headers)
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        response = await self.open(method, path, body, {"Content-Type": "application/json"} if body else None)
+        async with response:
+            return response.status, await response.read()
+
+    async def stop(self) -> None:
+        proc = self._proc
+        await self._close_session()
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    async def _close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
