@@ -75,11 +75,13 @@ export class Engine {
         logLevel: LlamaLogLevel.error
       });
       this._state = 'idle';
-      if (this._options.model) {
-        await this.load(this._options.model);
-      }
     } catch (err) {
       this._fail(err);
+      return;
+    }
+    if (this._options.model) {
+      // A model that fails to load leaves the host up and idle, its error in the status.
+      await this.load(this._options.model).catch(() => undefined);
     }
   }
 
@@ -113,7 +115,7 @@ export class Engine {
       });
       const stat = await fs.stat(modelPath);
       await checkGgufHeader(modelPath, stat.size);
-      await this._unload();
+      // The current model stays loaded until the new one is: a bad file never leaves the host without a model.
       const model = await this._llama.loadModel({
         modelPath,
         gpuLayers: 'auto',
@@ -122,6 +124,7 @@ export class Engine {
           this._loadProgress = progress;
         }
       });
+      await this._unload();
       this._model = model;
       this._contextSize = Math.min(contextSize ?? this._options.contextSize ?? manifest?.contextSize ?? 4096, model.trainContextSize);
       this._loaded = {

@@ -1,0 +1,144 @@
+/**
+ * Real processes for integration tests: a standalone model host and a Jupyter
+ * server with the extension, each on a free port, each stopped after the test.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { CLI, ROOT, VENV_BIN } from './paths';
+
+export interface Running {
+  proc: ChildProcess;
+  url: string;
+  output: () => string;
+  stop: () => Promise<number | null>;
+}
+
+function collect(proc: ChildProcess): () => string {
+  let text = '';
+  proc.stdout?.on('data', d => (text += d.toString()));
+  proc.stderr?.on('data', d => (text += d.toString()));
+  return () => text;
+}
+
+async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (proc.exitCode !== null || proc.signalCode !== null) {
+    return proc.exitCode;
+  }
+  const exited = once(proc, 'exit');
+  proc.kill(signal);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
+  const [code] = await exited;
+  clearTimeout(timer);
+  return code as number | null;
+}
+
+/** Waits until `predicate` on the output holds, or the process exits, or time runs out. */
+export async function waitForOutput(proc: ChildProcess, output: () => string, predicate: (text: string) => boolean, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate(output())) {
+    if (proc.exitCode !== null) {
+      throw new Error(`process exited (${proc.exitCode}) before it was ready:\n${output()}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for the process:\n${output()}`);
+    }
+    await new Promise(r => setTimeout(r, 50));
+  }
+}
+
+/** `datarus serve` on 127.0.0.1 and a free port. */
+export async function startHost(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Running> {
+  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe']
+  });
+  const output = collect(proc);
+  await waitForOutput(proc, output, text => /listening on http:\/\/127\.0\.0\.1:\d+/.test(text));
+  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output())![1];
+  return { proc, url, output, stop: () => stopProcess(proc) };
+}
+
+export interface RunningJupyter extends Running {
+  token: string;
+  rootDir: string;
+}
+
+/** A port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** A real Jupyter server with Datarus Lab enabled, the host loading `model`. */
+export async function startJupyter(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningJupyter> {
+  const token = `test-${Math.random().toString(36).slice(2)}`;
+  const rootDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-jupyter-'));
+  const port = await freePort();
+  const proc = spawn(
+    path.join(VENV_BIN, 'jupyter'),
+    [
+      'server',
+      '--no-browser',
+      `--ServerApp.port=${port}`,
+      '--ServerApp.port_retries=0',
+      '--ServerApp.ip=127.0.0.1',
+      `--IdentityProvider.token=${token}`,
+      `--ServerApp.root_dir=${rootDir}`,
+      '--ServerApp.allow_root=True',
+      ...extraArgs
+    ],
+    {
+      cwd: rootDir,
+      env: {
+        ...process.env,
+        PATH: `${VENV_BIN}:${process.env.PATH}`,
+        DATARUS_MODEL: 'datarus-test-tiny',
+        JUPYTER_CONFIG_DIR: path.join(rootDir, '.jupyter-config'),
+        ...env
+      },
+      stdio: ['ignore', 'pipe', 'pipe']
+    }
+  );
+  const output = collect(proc);
+  await waitForOutput(proc, output, text => text.includes(`http://127.0.0.1:${port}/`));
+  const url = `http://127.0.0.1:${port}`;
+  return { proc, url, output, token, rootDir, stop: () => stopProcess(proc) };
+}
+
+/** fetch with a JSON answer, never throwing on HTTP errors. */
+export async function getJson(url: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let body: any = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // keep the text
+  }
+  return { status: response.status, body };
+}
+
+/** Polls until the host's status satisfies `done`. */
+export async function waitForStatus(get: () => Promise<{ status: number; body: any }>, done: (body: any) => boolean, timeoutMs = 60000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  let last: { status: number; body: any } | null = null;
+  while (Date.now() < deadline) {
+    last = await get();
+    if (last.status === 200 && done(last.body)) {
+      return last.body;
+    }
+    await new Promise(r => setTimeout(r, 200));
+  }
+  throw new Error(`status never became ready: ${JSON.stringify(last)}`);
+}
