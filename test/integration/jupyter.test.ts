@@ -1,0 +1,165 @@
+/**
+ * The host under a real Jupyter server: Jupyter's authentication in front,
+ * lazy start, restart after a crash, stop with the server, and clear errors
+ * when the host cannot run.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
+
+jest.setTimeout(180000);
+
+const hostPids = (): number[] => {
+  try {
+    return execFileSync('pgrep', ['-f', 'lib-node/cli/index.js serve --socket'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+};
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('Datarus Lab under Jupyter', () => {
+  let jupyter: RunningJupyter;
+  const api = (endpoint: string, init: RequestInit = {}) =>
+    getJson(`${jupyter.url}/datarus/${endpoint}`, {
+      ...init,
+      headers: { Authorization: `token ${jupyter.token}`, ...(init.headers ?? {}) }
+    });
+
+  beforeAll(async () => {
+    jupyter = await startJupyter();
+  });
+
+  afterAll(async () => {
+    await jupyter?.stop();
+  });
+
+  it('answers 403 without Jupyter authentication, and starts nothing for it', async () => {
+    const before = await api('host-state');
+    expect(before.body.running).toBe(false);
+    for (const endpoint of ['api/status', 'api/models', 'host-state']) {
+      const response = await getJson(`${jupyter.url}/datarus/${endpoint}`);
+      expect(response.status).toBe(403);
+    }
+    const post = await getJson(`${jupyter.url}/datarus/api/models/load`, { method: 'POST', body: '{"model":"x"}' });
+    expect(post.status).toBe(403);
+    expect((await api('host-state')).body.running).toBe(false);
+  });
+
+  it('starts the host lazily on the first authenticated request and serves its status', async () => {
+    const status = await waitForStatus(() => api('api/status'), s => s.state === 'ready');
+    expect(status).toMatchObject({ backend: 'cpu', model: { name: 'datarus-test-tiny' } });
+    const state = await api('host-state');
+    expect(state.body).toMatchObject({ running: true, starts: 1, restarts: 0 });
+  });
+
+  it('opens no TCP port for the host: it listens on a private unix socket', async () => {
+    const [pid] = hostPids();
+    expect(pid).toBeGreaterThan(0);
+    const sockets = execFileSync('ss', ['-lntpx'], { encoding: 'utf8' });
+    const mine = sockets.split('\n').filter(line => line.includes(`pid=${pid},`));
+    expect(mine.length).toBeGreaterThan(0);
+    expect(mine.every(line => line.startsWith('u_str'))).toBe(true);
+  });
+
+  it('forwards host errors with their status and message', async () => {
+    const response = await api('api/models/load', { method: 'POST', body: JSON.stringify({ model: '../../secret.gguf' }) });
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/outside the models folder/);
+  });
+
+  it('restarts the host on the next request after it was killed', async () => {
+    const [pid] = hostPids();
+    process.kill(pid, 'SIGKILL');
+    while (alive(pid)) {
+      await new Promise(r => setTimeout(r, 20));
+    }
+    const status = await waitForStatus(() => api('api/status'), s => s.state === 'ready');
+    expect(status.pid).not.toBe(pid);
+    const state = await api('host-state');
+    expect(state.body).toMatchObject({ running: true, restarts: 1, lastExitCode: -9 });
+  });
+
+  it('stops the host with the server', async () => {
+    const pids = hostPids();
+    expect(pids).toHaveLength(1);
+    await jupyter.stop();
+    const deadline = Date.now() + 15000;
+    while (pids.some(alive) && Date.now() < deadline) {
+      await new Promise(r => setTimeout(r, 50));
+    }
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it('the host exits by itself when the server is killed outright', async () => {
+    const other = await startJupyter();
+    try {
+      await waitForStatus(
+        () => getJson(`${other.url}/datarus/api/status`, { headers: { Authorization: `token ${other.token}` } }),
+        s => s.state === 'ready'
+      );
+      const pids = hostPids();
+      other.proc.kill('SIGKILL');
+      const deadline = Date.now() + 15000;
+      while (pids.some(alive) && Date.now() < deadline) {
+        await new Promise(r => setTimeout(r, 50));
+      }
+      expect(pids.filter(alive)).toEqual([]);
+    } finally {
+      await other.stop();
+    }
+  });
+});
+
+describe('Datarus Lab under Jupyter when the host cannot run', () => {
+  it('says Node.js is missing, and keeps serving', async () => {
+    const jupyter = await startJupyter(['--DatarusLabApp.node=/nonexistent/node']);
+    try {
+      const auth = { Authorization: `token ${jupyter.token}` };
+      const response = await getJson(`${jupyter.url}/datarus/api/status`, { headers: auth });
+      expect(response.status).toBe(503);
+      expect(response.body.error.code).toBe('host_unavailable');
+      expect(response.body.error.message).toMatch(/Node\.js was not found.*Install Node\.js 20 or newer/);
+      expect((await getJson(`${jupyter.url}/api/status`, { headers: auth })).status).toBe(200);
+    } finally {
+      await jupyter.stop();
+    }
+  });
+
+  it('says the host is not built when lib-node is missing', async () => {
+    const jupyter = await startJupyter(['--DatarusLabApp.host_dir=/tmp']);
+    try {
+      const response = await getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } });
+      expect(response.status).toBe(503);
+      expect(response.body.error.message).toMatch(/model host is not built: .*lib-node\/cli\/index\.js is missing/);
+      expect(existsSync('/tmp/lib-node')).toBe(false);
+    } finally {
+      await jupyter.stop();
+    }
+  });
+
+  it('reports why the host exited at start', async () => {
+    const jupyter = await startJupyter(['--DatarusLabApp.threads=-3']);
+    try {
+      const response = await getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } });
+      expect(response.status).toBe(503);
+      expect(response.body.error.message).toMatch(/exited at start \(code 1\).*--threads/s);
+      expect(response.body.host.lastError).toMatch(/exited at start/);
+    } finally {
+      await jupyter.stop();
+    }
+  });
+});
