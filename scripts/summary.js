@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Prints one closing line for the whole test run from jest's and Playwright's JSON reports:
+// "tests: N passed, N failed, N skipped".
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const dir = path.join(__dirname, '..', 'test-artifacts');
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const missing = [];
+
+const read = name => {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'));
+  } catch {
+    missing.push(name);
+    return null;
+  }
+};
+
+const jest = read('jest.json');
+if (jest) {
+  passed += jest.numPassedTests;
+  failed += jest.numFailedTests + (jest.numRuntimeErrorTestSuites || 0);
+  skipped += jest.numPendingTests + jest.numTodoTests;
+}
+const pw = read('playwright.json');
+if (pw) {
+  passed += pw.stats.expected;
+  failed += pw.stats.unexpected + pw.stats.flaky;
+  skipped += pw.stats.skipped;
+}
+for (const name of missing) {
+  console.log(`no report ${name}: that suite did not run to the end`);
+  failed += 1;
+}
+console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed > 0 ? 1 : 0);
