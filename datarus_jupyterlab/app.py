@@ -53,7 +53,9 @@ class DatarusLabApp(ExtensionApp):
         self.handlers.extend(
             [
                 (r"/datarus/host-state", HostStateHandler, {"host": self.host}),
-                (r"/datarus/api/(.*)", HostProxyHandler, {"host": self.host}),
+                (r"/datarus/api/(.*)", HostProxyHandler, {"host": self.host, "prefix": "/api"}),
+                # OpenAI-compatible: base URL <server>/datarus/v1, API key = a Jupyter token.
+                (r"/datarus/v1/(.*)", HostProxyHandler, {"host": self.host, "prefix": "/v1"}),
             ]
         )
 

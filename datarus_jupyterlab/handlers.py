@@ -16,8 +16,9 @@ _SKIPPED_HEADERS = {"connection", "transfer-encoding", "content-length", "keep-a
 class HostProxyHandler(APIHandler):
     """Forwards a request to the model host and streams its answer back as it comes."""
 
-    def initialize(self, host: HostProcess) -> None:
+    def initialize(self, host: HostProcess, prefix: str) -> None:
         self.host = host
+        self.prefix = prefix
         self._upstream: aiohttp.ClientResponse | None = None
 
     @tornado.web.authenticated
@@ -41,7 +42,7 @@ class HostProxyHandler(APIHandler):
         try:
             await self.host.ensure_started()
             headers = {"Content-Type": self.request.headers.get("Content-Type", "application/json")}
-            self._upstream = await self.host.open(method, f"/api/{path}", self.request.body or None, headers)
+            self._upstream = await self.host.open(method, f"{self.prefix}/{path}", self.request.body or None, headers)
         except HostUnavailable as err:
             return self._fail(503, "host_unavailable", str(err))
         except (aiohttp.ClientError, OSError) as err:

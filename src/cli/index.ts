@@ -97,6 +97,7 @@ export function buildProgram(): Command {
     .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
     .option('-t, --threads <n>', `CPU threads (default ${defaultThreads()} here: half the cores)`, positiveInt)
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
+    .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
     .option('--cpu', 'never use a GPU')
     .option('--exit-with-stdin', 'exit when stdin closes (the parent process died)')
     .action(async opts => {
@@ -115,6 +116,7 @@ interface ServeOptions {
   modelsDir: string;
   threads?: number;
   contextSize?: number;
+  maxEpisodes?: number;
   cpu?: boolean;
   exitWithStdin?: boolean;
 }
@@ -131,7 +133,8 @@ async function serve(opts: ServeOptions): Promise<void> {
     model: opts.model,
     gpu: opts.cpu ? false : 'auto',
     threads: opts.threads,
-    contextSize: opts.contextSize
+    contextSize: opts.contextSize,
+    maxEpisodes: opts.maxEpisodes
   });
   const server = new HostServer(engine, token);
   const listen: Listen = opts.socket ? { socket: path.resolve(opts.socket) } : { host: '127.0.0.1', port: opts.port };

@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
+import { Generator } from './generator';
+import { HttpError } from './httpError';
 import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside } from './manifests';
 
 export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
@@ -21,6 +23,8 @@ export interface EngineOptions {
   gpu?: 'auto' | false;
   threads?: number;
   contextSize?: number;
+  /** Episodes that can hold a context sequence at once. */
+  maxEpisodes?: number;
 }
 
 export interface LoadedModelInfo {
@@ -41,6 +45,8 @@ export interface EngineStatus {
   model: Omit<LoadedModelInfo, 'manifest'> | null;
   loadProgress: number;
   contextSize: number | null;
+  chatWrapper: string | null;
+  episodes: ReturnType<Generator['stats']> | null;
   threads: number;
   cores: number;
   manifests: string[];
@@ -51,6 +57,8 @@ export interface EngineStatus {
 export function defaultThreads(cores = os.availableParallelism()): number {
   return Math.max(1, Math.floor(cores / 2));
 }
+
+const DEFAULT_MAX_EPISODES = 4;
 
 export class ModelLoadError extends Error {
   name = 'ModelLoadError';
@@ -127,6 +135,13 @@ export class Engine {
       await this._unload();
       this._model = model;
       this._contextSize = Math.min(contextSize ?? this._options.contextSize ?? manifest?.contextSize ?? 4096, model.trainContextSize);
+      const lib = await import('node-llama-cpp');
+      this._generator = new Generator(lib, this._llama, model, {
+        contextSize: this._contextSize,
+        threads: this._threads,
+        maxEpisodes: this._options.maxEpisodes ?? DEFAULT_MAX_EPISODES,
+        defaults: manifest?.sampling ?? {}
+      });
       this._loaded = {
         name: manifest?.name ?? path.basename(modelPath),
         path: modelPath,
@@ -170,6 +185,8 @@ export class Engine {
         : null,
       loadProgress: this._loadProgress,
       contextSize: loaded ? this._contextSize : null,
+      chatWrapper: this._generator?.chatWrapperName ?? null,
+      episodes: this._generator?.stats() ?? null,
       threads: this._threads,
       cores: os.availableParallelism(),
       manifests: [...this._manifests.keys()],
@@ -187,6 +204,18 @@ export class Engine {
 
   get model(): LlamaModel | null {
     return this._model;
+  }
+
+  /** The generator of the loaded model; a clear error when none is loaded. */
+  get generator(): Generator {
+    if (!this._generator) {
+      throw new HttpError(
+        503,
+        'no_model',
+        this._state === 'loading' ? 'the model is still loading; try again in a moment' : 'no model is loaded; load one first (POST /api/models/load)'
+      );
+    }
+    return this._generator;
   }
 
   get loaded(): LoadedModelInfo | null {
@@ -209,8 +238,11 @@ export class Engine {
 
   private async _unload(): Promise<void> {
     const model = this._model;
+    const generator = this._generator;
     this._model = null;
     this._loaded = null;
+    this._generator = null;
+    await generator?.dispose();
     await model?.dispose();
   }
 
@@ -223,6 +255,7 @@ export class Engine {
   private readonly _threads: number;
   private _llama: Llama | null = null;
   private _model: LlamaModel | null = null;
+  private _generator: Generator | null = null;
   private _loaded: LoadedModelInfo | null = null;
   private _manifests = new Map<string, ModelManifest>();
   private _manifestProblems: ManifestProblem[] = [];

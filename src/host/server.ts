@@ -9,8 +9,12 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { Engine } from './engine';
+import { Engine, ModelLoadError } from './engine';
+import { HttpError } from './httpError';
 import { ManifestError } from './manifests';
+import { chatCompletions, completions, listModels } from './openai';
+import { parseGenerateRequest } from './requests';
+import { abortOnDisconnect, sendEvent, startEventStream } from './sse';
 
 export const HOST_VERSION: string = JSON.parse(
   readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')
@@ -18,17 +22,15 @@ export const HOST_VERSION: string = JSON.parse(
 
 export type Listen = { socket: string } | { host: '127.0.0.1'; port: number };
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string
-  ) {
-    super(message);
-  }
-}
+export { HttpError };
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: unknown) => Promise<void>;
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: unknown, params: string[]) => Promise<void>;
+
+interface Route {
+  method: string;
+  path: RegExp;
+  handler: Handler;
+}
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -37,11 +39,23 @@ export class HostServer {
     private readonly _engine: Engine,
     private readonly _token: string
   ) {
-    this._routes = new Map<string, Handler>([
-      ['GET /api/status', async (_req, res) => this._json(res, 200, await this._status())],
-      ['GET /api/models', async (_req, res) => this._json(res, 200, await this._models())],
-      ['POST /api/models/load', async (_req, res, body) => this._json(res, 200, await this._load(body))]
-    ]);
+    const engine = this._engine;
+    const route = (method: string, path: RegExp, handler: Handler): Route => ({ method, path, handler });
+    this._routes = [
+      route('GET', /^\/api\/status$/, async (_req, res) => this._json(res, 200, await this._status())),
+      route('GET', /^\/api\/models$/, async (_req, res) => this._json(res, 200, await this._models())),
+      route('POST', /^\/api\/models\/load$/, async (_req, res, body) => this._json(res, 200, await this._load(body))),
+      route('POST', /^\/api\/generate$/, (req, res, body) => this._generate(req, res, body)),
+      route('POST', /^\/api\/episodes\/([^/]+)\/cancel$/, async (_req, res, _body, [id]) =>
+        this._json(res, 200, { episodeId: id, ...engine.generator.cancel(id) })
+      ),
+      route('DELETE', /^\/api\/episodes\/([^/]+)$/, async (_req, res, _body, [id]) =>
+        this._json(res, 200, { episodeId: id, ended: await engine.generator.end(id) })
+      ),
+      route('GET', /^\/v1\/models$/, async (_req, res) => this._json(res, 200, listModels(engine))),
+      route('POST', /^\/v1\/chat\/completions$/, (req, res, body) => chatCompletions(engine, req, res, body)),
+      route('POST', /^\/v1\/completions$/, (req, res, body) => completions(engine, req, res, body))
+    ];
     this._server = http.createServer((req, res) => {
       this._handle(req, res).catch(err => this._error(res, err));
     });
@@ -97,15 +111,16 @@ export class HostServer {
       throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token (Authorization: Bearer <token>)');
     }
     const url = new URL(req.url ?? '/', 'http://host');
-    const handler = this._routes.get(`${req.method} ${url.pathname}`);
-    if (!handler) {
-      const known = [...this._routes.keys()].some(route => route.endsWith(` ${url.pathname}`));
-      throw known
+    const matching = this._routes.filter(r => r.path.test(url.pathname));
+    const route = matching.find(r => r.method === req.method);
+    if (!route) {
+      throw matching.length > 0
         ? new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`)
         : new HttpError(404, 'not_found', `no endpoint ${url.pathname}`);
     }
+    const params = route.path.exec(url.pathname)!.slice(1).map(decodeURIComponent);
     const body = req.method === 'POST' ? await readJson(req) : undefined;
-    await handler(req, res, body);
+    await route.handler(req, res, body, params);
   }
 
   private _authorized(req: http.IncomingMessage): boolean {
@@ -147,6 +162,51 @@ export class HostServer {
     return { model: loaded.name, path: loaded.path, contextSize: this._engine.contextSize };
   }
 
+  /**
+   * Streams a generation as server-sent events: `chunk` events with text as it
+   * is generated, then one `done` event with the result (or `error`). With
+   * `"stream": false` the answer is the result as one JSON object.
+   */
+  private async _generate(_req: http.IncomingMessage, res: http.ServerResponse, body: unknown): Promise<void> {
+    const { stream = true, ...rest } = (body ?? {}) as { stream?: unknown };
+    if (typeof stream !== 'boolean') {
+      throw new HttpError(400, 'invalid_request', '"stream" must be true or false');
+    }
+    const request = parseGenerateRequest(rest);
+    const generator = this._engine.generator;
+    const signal = abortOnDisconnect(res);
+    if (!stream) {
+      this._json(res, 200, await generator.generate(request, () => undefined, signal));
+      return;
+    }
+    let started = false;
+    const start = () => {
+      if (!started) {
+        startEventStream(res);
+        started = true;
+      }
+    };
+    try {
+      const result = await generator.generate(
+        request,
+        text => {
+          start();
+          sendEvent(res, { text }, 'chunk');
+        },
+        signal
+      );
+      start();
+      sendEvent(res, result, 'done');
+    } catch (err) {
+      if (!started) {
+        throw err; // nothing sent yet: answer with a plain JSON error
+      }
+      const { code, message } = describeError(err);
+      sendEvent(res, { code, message }, 'error');
+    }
+    res.end();
+  }
+
   private get _modelsDir(): string {
     return this._engine.modelsDir;
   }
@@ -158,27 +218,31 @@ export class HostServer {
   }
 
   private _error(res: http.ServerResponse, err: unknown): void {
-    let status = 500;
-    let code = 'internal_error';
-    if (err instanceof HttpError) {
-      ({ status, code } = err);
-    } else if (err instanceof ManifestError) {
-      status = 400;
-      code = 'bad_model';
-    } else if (err instanceof Error && err.name === 'ModelLoadError') {
-      status = 422;
-      code = 'model_load_failed';
-    }
-    const message = err instanceof Error ? err.message : String(err);
+    const { status, code, message } = describeError(err);
     if (res.headersSent) {
       res.end();
       return;
     }
-    this._json(res, status, { error: { code, message } });
+    // `type` is there for OpenAI clients, which read error.message and error.type.
+    this._json(res, status, { error: { code, message, type: status >= 500 ? 'server_error' : 'invalid_request_error' } });
   }
 
-  private readonly _routes: Map<string, Handler>;
+  private readonly _routes: Route[];
   private readonly _server: http.Server;
+}
+
+function describeError(err: unknown): { status: number; code: string; message: string } {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof HttpError) {
+    return { status: err.status, code: err.code, message };
+  }
+  if (err instanceof ManifestError) {
+    return { status: 400, code: 'bad_model', message };
+  }
+  if (err instanceof ModelLoadError) {
+    return { status: 422, code: 'model_load_failed', message };
+  }
+  return { status: 500, code: 'internal_error', message };
 }
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {

@@ -113,6 +113,21 @@ export async function startJupyter(extraArgs: string[] = [], env: NodeJS.Process
   const output = collect(proc);
   await waitForOutput(proc, output, text => text.includes(`http://127.0.0.1:${port}/`));
   const url = `http://127.0.0.1:${port}`;
+  // The URL is printed once the server listens; make sure it answers before tests use it.
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    const answer = await fetch(`${url}/api`).then(
+      r => r.status,
+      () => 0
+    );
+    if (answer === 200) {
+      break;
+    }
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`Jupyter on port ${port} did not answer (exit ${proc.exitCode}):\n${output()}`);
+    }
+    await new Promise(r => setTimeout(r, 100));
+  }
   return { proc, url, output, token, rootDir, stop: () => stopProcess(proc) };
 }
 
@@ -134,7 +149,11 @@ export async function waitForStatus(get: () => Promise<{ status: number; body: a
   const deadline = Date.now() + timeoutMs;
   let last: { status: number; body: any } | null = null;
   while (Date.now() < deadline) {
-    last = await get();
+    try {
+      last = await get();
+    } catch (err) {
+      last = { status: 0, body: String(err) };
+    }
     if (last.status === 200 && done(last.body)) {
       return last.body;
     }

@@ -1,0 +1,369 @@
+/**
+ * Text generation over the loaded model, one context sequence per episode.
+ *
+ * Each episode (a notebook's Analyze run, say) owns a sequence of a shared
+ * context while it is active: episodes never see each other's tokens, and
+ * node-llama-cpp batches their evaluation together. A new request of an episode
+ * evaluates only the tokens after what its sequence already holds; the text it
+ * generated earlier is tokenized back to the exact tokens it sampled (see
+ * tokens.ts). When every sequence is taken, the least recently used idle
+ * episode loses its sequence; its next request rebuilds the state.
+ */
+import type {
+  ChatHistoryItem,
+  ChatWrapper,
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaGrammar,
+  LlamaModel,
+  LlamaText,
+  Token
+} from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+
+import { BUILTIN_GRAMMARS } from './grammar';
+import { HttpError } from './httpError';
+import { ChatMessage, GenerateRequest } from './requests';
+import { KnownSegments, tokenizeKeepingGenerated } from './tokens';
+
+type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
+
+export interface GeneratorOptions {
+  contextSize: number;
+  threads: number;
+  maxEpisodes: number;
+  /** Sampling defaults from the model's manifest. */
+  defaults: { temperature?: number; topP?: number; topK?: number; maxTokens?: number };
+}
+
+export type StopReason = 'stop' | 'eos' | 'length' | 'abort';
+
+export interface GenerateResult {
+  episodeId: string;
+  /** The generated text, without the stop string that ended it. */
+  text: string;
+  stopReason: StopReason;
+  /** The stop string that ended generation; an agent appends it to keep the turn exact. */
+  stopString: string | null;
+  usage: {
+    promptTokens: number;
+    /** Prompt tokens actually evaluated: the rest came from the episode's KV cache. */
+    evaluatedPromptTokens: number;
+    completionTokens: number;
+  };
+  timings: { firstTokenMs: number | null; totalMs: number; tokensPerSecond: number | null };
+}
+
+interface Episode {
+  id: string;
+  sequence: LlamaContextSequence | null;
+  known: KnownSegments;
+  busy: boolean;
+  lastUsed: number;
+  abort: AbortController | null;
+  /** Tokens sampled so far by the running generation. */
+  sampled: number;
+}
+
+const DEFAULT_MAX_TOKENS = 512;
+const MAX_KNOWN_SEGMENTS = 256;
+
+export class Generator {
+  constructor(
+    private readonly _lib: LlamaModule,
+    private readonly _llama: Llama,
+    private readonly _model: LlamaModel,
+    private readonly _options: GeneratorOptions
+  ) {
+    this._chatWrapper = _lib.resolveChatWrapper(_model) ?? new _lib.GeneralChatWrapper();
+  }
+
+  /** The chat wrapper resolved from the GGUF (its template or architecture). */
+  get chatWrapperName(): string {
+    return this._chatWrapper.wrapperName;
+  }
+
+  get contextSize(): number {
+    return this._options.contextSize;
+  }
+
+  stats(): { active: number; maxEpisodes: number; episodes: number; evaluatedInputTokens: number; outputTokens: number } {
+    return {
+      active: [...this._episodes.values()].filter(e => e.sequence !== null).length,
+      maxEpisodes: this._options.maxEpisodes,
+      episodes: this._episodes.size,
+      evaluatedInputTokens: this._meter.input,
+      outputTokens: this._meter.output
+    };
+  }
+
+  /** Renders chat messages with the model's own template, ending with an open assistant turn. */
+  renderChat(messages: ChatMessage[]): LlamaText {
+    const history: ChatHistoryItem[] = [];
+    for (const message of messages) {
+      if (message.role === 'system') {
+        history.push({ type: 'system', text: message.content });
+      } else if (message.role === 'user') {
+        history.push({ type: 'user', text: message.content });
+      } else {
+        history.push({ type: 'model', response: [message.content] });
+      }
+    }
+    const last = history[history.length - 1];
+    if (last?.type === 'model') {
+      // The last assistant turn is continued, not closed: the model writes on from its end.
+      const { contextText } = this._chatWrapper.generateContextState({ chatHistory: history });
+      return contextText;
+    }
+    history.push({ type: 'model', response: [] });
+    return this._chatWrapper.generateContextState({ chatHistory: history }).contextText;
+  }
+
+  async generate(request: GenerateRequest, onText: (text: string) => void, signal?: AbortSignal): Promise<GenerateResult> {
+    const started = performance.now();
+    const episode = this._episode(request.episodeId);
+    if (episode.busy) {
+      throw new HttpError(409, 'episode_busy', `episode ${episode.id} is already generating; wait for it or cancel it`);
+    }
+    episode.busy = true;
+    episode.sampled = 0;
+    const abort = new AbortController();
+    episode.abort = abort;
+    const onAbort = () => abort.abort();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      const sequence = await this._sequenceFor(episode);
+      const prompt = request.messages ? this.renderChat(request.messages) : request.prompt!;
+      const tokens = this._tokenize(prompt, episode.known);
+      // One token kept for the BOS that LlamaCompletion may put in front.
+      const room = this._options.contextSize - 1 - tokens.length;
+      if (room < 1) {
+        throw new HttpError(
+          400,
+          'context_overflow',
+          `the prompt is ${tokens.length} tokens and the context holds ${this._options.contextSize}; shorten it or load the model with a larger context`
+        );
+      }
+      const maxTokens = Math.min(request.maxTokens ?? this._options.defaults.maxTokens ?? DEFAULT_MAX_TOKENS, room);
+      const grammar = request.grammar ? await this._grammar(request.grammar) : undefined;
+      const stop = request.stop ?? [];
+
+      const meterBefore = { input: sequence.tokenMeter.usedInputTokens, output: sequence.tokenMeter.usedOutputTokens };
+      const completion = new this._lib.LlamaCompletion({ contextSequence: sequence });
+      let firstTokenAt: number | null = null;
+      let promptEvaluated: number | null = null;
+      const result = await completion.generateCompletionWithMeta(tokens, {
+        maxTokens,
+        temperature: request.temperature ?? this._options.defaults.temperature ?? 0,
+        topP: request.topP ?? this._options.defaults.topP,
+        topK: request.topK ?? this._options.defaults.topK,
+        seed: request.seed,
+        grammar,
+        customStopTriggers: stop.length > 0 ? stop : undefined,
+        signal: abort.signal,
+        stopOnAbortSignal: true,
+        disableContextShift: true,
+        // Never drop the start of the prompt to make room: an overflow is refused above instead.
+        contextShiftSize: 1,
+        onToken: sampled => {
+          episode.sampled += sampled.length;
+          if (firstTokenAt === null) {
+            firstTokenAt = performance.now();
+            // Everything evaluated before the first sampled token was prompt.
+            promptEvaluated = sequence.tokenMeter.usedInputTokens - meterBefore.input;
+          }
+        },
+        onTextChunk: onText
+      });
+      completion.dispose({ disposeSequence: false });
+
+      const meta = result.metadata;
+      const stopString = meta.stopReason === 'customStopTrigger' ? meta.customStopTrigger.filter(t => typeof t === 'string').join('') : null;
+      const stopReason: StopReason =
+        meta.stopReason === 'customStopTrigger' || meta.stopReason === 'stopGenerationTrigger'
+          ? 'stop'
+          : meta.stopReason === 'eogToken'
+            ? 'eos'
+            : meta.stopReason === 'maxTokens'
+              ? 'length'
+              : 'abort';
+      this._remember(episode, tokens, result.response + (stopString ?? ''), sequence);
+      const evaluatedInput = sequence.tokenMeter.usedInputTokens - meterBefore.input;
+      const output = sequence.tokenMeter.usedOutputTokens - meterBefore.output;
+      this._meter.input += evaluatedInput;
+      this._meter.output += output;
+      const totalMs = performance.now() - started;
+      const generationMs = firstTokenAt === null ? null : performance.now() - firstTokenAt;
+      return {
+        episodeId: episode.id,
+        text: result.response,
+        stopReason,
+        stopString,
+        usage: {
+          promptTokens: tokens.length,
+          evaluatedPromptTokens: promptEvaluated ?? evaluatedInput,
+          completionTokens: output
+        },
+        timings: {
+          firstTokenMs: firstTokenAt === null ? null : firstTokenAt - started,
+          totalMs,
+          tokensPerSecond: generationMs && output > 1 ? ((output - 1) * 1000) / generationMs : null
+        }
+      };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      episode.abort = null;
+      episode.busy = false;
+      episode.lastUsed = Date.now();
+      if (request.episodeId === undefined) {
+        await this._release(episode);
+      }
+    }
+  }
+
+  /** Stops an episode's generation, if any, saying how many tokens it had sampled then. */
+  cancel(episodeId: string): { cancelled: boolean; tokensAtCancel: number | null } {
+    const episode = this._episodes.get(episodeId);
+    if (!episode?.abort) {
+      return { cancelled: false, tokensAtCancel: null };
+    }
+    const tokensAtCancel = episode.sampled;
+    episode.abort.abort();
+    return { cancelled: true, tokensAtCancel };
+  }
+
+  /** Forgets an episode: its sequence is freed for others. */
+  async end(episodeId: string): Promise<boolean> {
+    const episode = this._episodes.get(episodeId);
+    if (!episode) {
+      return false;
+    }
+    episode.abort?.abort();
+    this._episodes.delete(episodeId);
+    if (episode.sequence && !episode.busy) {
+      await this._release(episode);
+    }
+    return true;
+  }
+
+  async dispose(): Promise<void> {
+    for (const episode of this._episodes.values()) {
+      episode.abort?.abort();
+    }
+    this._episodes.clear();
+    await this._context?.dispose();
+    this._context = null;
+    this._grammars.clear();
+  }
+
+  private _episode(id: string | undefined): Episode {
+    const key = id ?? `oneoff-${++this._oneOffs}`;
+    let episode = this._episodes.get(key);
+    if (!episode) {
+      episode = { id: key, sequence: null, known: new Map(), busy: false, lastUsed: Date.now(), abort: null, sampled: 0 };
+      this._episodes.set(key, episode);
+    }
+    return episode;
+  }
+
+  private async _sequenceFor(episode: Episode): Promise<LlamaContextSequence> {
+    if (episode.sequence) {
+      return episode.sequence;
+    }
+    if (!this._context) {
+      this._context = await this._model.createContext({
+        contextSize: this._options.contextSize,
+        sequences: this._options.maxEpisodes,
+        threads: this._options.threads,
+        flashAttention: true
+      });
+    }
+    if (this._context.sequencesLeft === 0) {
+      const idle = [...this._episodes.values()]
+        .filter(e => e.sequence !== null && !e.busy)
+        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      if (!idle) {
+        throw new HttpError(
+          429,
+          'too_many_episodes',
+          `all ${this._options.maxEpisodes} episode slots are generating; try again when one finishes (or start the host with more --max-episodes)`
+        );
+      }
+      await this._release(idle);
+    }
+    episode.sequence = this._context.getSequence();
+    return episode.sequence;
+  }
+
+  private async _release(episode: Episode): Promise<void> {
+    const sequence = episode.sequence;
+    episode.sequence = null;
+    if (sequence && !sequence.disposed) {
+      await sequence.clearHistory();
+      sequence.dispose();
+    }
+    // One-off episodes have no future request: forget them entirely.
+    if (episode.id.startsWith('oneoff-')) {
+      this._episodes.delete(episode.id);
+    }
+  }
+
+  /**
+   * The prompt's tokens without a leading BOS: LlamaCompletion puts the BOS in
+   * front by itself when the model wants one, so a chat template's own BOS
+   * would be there twice.
+   */
+  private _tokenize(prompt: LlamaText | string, known: KnownSegments): Token[] {
+    const tokens = tokenizeKeepingGenerated(prompt, this._model.tokenizer, known, this._lib.SpecialTokensText);
+    const bos = this._model.tokens.bos;
+    return bos !== null && tokens[0] === bos ? tokens.slice(1) : tokens;
+  }
+
+  /**
+   * Keeps the exact tokens of what was generated, read back from the sequence.
+   * The sequence holds the prompt and every generated token but the last (that
+   * one was sampled, never evaluated): the rest of the text is tokenized.
+   */
+  private _remember(episode: Episode, promptTokens: Token[], generatedText: string, sequence: LlamaContextSequence): void {
+    const context = sequence.contextTokens;
+    // The sequence may hold a BOS token in front of the prompt (see _tokenize).
+    const offset = [0, 1].find(o => promptTokens.every((token, i) => context[o + i] === token));
+    if (offset === undefined || generatedText === '') {
+      return;
+    }
+    const generated = context.slice(offset + promptTokens.length);
+    const spelled = this._model.detokenize(generated, true);
+    if (!generatedText.startsWith(spelled)) {
+      return;
+    }
+    const tokens = [...generated, ...this._model.tokenize(generatedText.slice(spelled.length), false, 'trimLeadingSpace')];
+    if (this._model.detokenize(tokens, true) !== generatedText) {
+      return;
+    }
+    if (episode.known.size >= MAX_KNOWN_SEGMENTS) {
+      episode.known.delete(episode.known.keys().next().value!);
+    }
+    episode.known.set(generatedText, tokens);
+  }
+
+  private async _grammar(spec: string): Promise<LlamaGrammar> {
+    const text = BUILTIN_GRAMMARS[spec] ?? spec;
+    let grammar = this._grammars.get(text);
+    if (!grammar) {
+      try {
+        grammar = await this._llama.createGrammar({ grammar: text });
+      } catch (err) {
+        throw new HttpError(400, 'invalid_grammar', `the grammar could not be parsed: ${(err as Error).message}`);
+      }
+      this._grammars.set(text, grammar);
+    }
+    return grammar;
+  }
+
+  private readonly _chatWrapper: ChatWrapper;
+  private readonly _episodes = new Map<string, Episode>();
+  private readonly _grammars = new Map<string, LlamaGrammar>();
+  private readonly _meter = { input: 0, output: 0 };
+  private _context: LlamaContext | null = null;
+  private _oneOffs = 0;
+}
