@@ -2,6 +2,7 @@
  * `datarus`: the command-line tool. `serve` runs the model host; `parse` and
  * `score` apply the protocol core to a transcript; `models` lists manifests.
  */
+import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -9,7 +10,9 @@ import * as path from 'node:path';
 
 import { parseDatarus, structuralReward } from '../protocol';
 import { defaultThreads, Engine } from '../host/engine';
+import { downloadFile } from '../host/download';
 import { loadManifests } from '../host/manifests';
+import { downloadUrl } from '../host/pull';
 import { HOST_VERSION, HostServer, Listen } from '../host/server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -70,8 +73,9 @@ export function buildProgram(): Command {
       process.stdout.write(JSON.stringify({ ...reward, violations: result.violations }, null, 2) + '\n');
     });
 
-  program
-    .command('models')
+  const models = program.command('models').description('model manifests and their files');
+  models
+    .command('list', { isDefault: true })
     .description('list the model manifests and whether each file is present')
     .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
     .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
@@ -84,6 +88,17 @@ export function buildProgram(): Command {
       for (const p of problems) {
         process.stderr.write(`warning: manifest ${p.file} ${p.message}\n`);
       }
+    });
+
+  models
+    .command('pull')
+    .description("download a manifest's GGUF into the models folder: resumes, verifies the checksum")
+    .argument('<name>', 'manifest name')
+    .option('--url <address>', "download from this address instead of the manifest's")
+    .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
+    .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
+    .action(async (name: string, opts: { url?: string; manifestsDir: string; modelsDir: string }) => {
+      await pull(name, opts);
     });
 
   program
@@ -105,6 +120,66 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+async function pull(name: string, opts: { url?: string; manifestsDir: string; modelsDir: string }): Promise<void> {
+  const { manifests } = await loadManifests(opts.manifestsDir);
+  const manifest = manifests.get(name);
+  if (!manifest) {
+    throw new Error(`no manifest named "${name}" (known: ${[...manifests.keys()].join(', ')})`);
+  }
+  const url = downloadUrl(manifest, opts.url);
+  await fs.mkdir(opts.modelsDir, { recursive: true });
+  const dest = path.join(opts.modelsDir, manifest.file);
+  if (await fs.stat(dest).then(() => true, () => false)) {
+    process.stderr.write(`${dest} is already there\n`);
+    return;
+  }
+  const bar = new SingleBar(
+    {
+      format: '{bar} {percentage}% | {done}/{size} | {speed}/s | ETA {eta_formatted}',
+      hideCursor: true,
+      etaBuffer: 20,
+      stream: process.stderr,
+      // Logs and CI are not terminals: print a line every few seconds there.
+      noTTYOutput: true,
+      notTTYSchedule: 3000
+    },
+    Presets.shades_classic
+  );
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  process.stderr.write(`downloading ${manifest.name} from ${url}\n`);
+  let started = false;
+  const result = await downloadFile({
+    url,
+    dest,
+    sha256: manifest.sha256,
+    expectedBytes: manifest.sizeBytes,
+    signal: abort.signal,
+    onProgress: p => {
+      const values = { done: formatBytes(p.downloadedBytes), size: p.totalBytes ? formatBytes(p.totalBytes) : '?', speed: formatBytes(p.bytesPerSecond) };
+      if (!started) {
+        started = true;
+        if (p.resumedFromBytes > 0) {
+          process.stderr.write(`resuming at ${formatBytes(p.resumedFromBytes)}\n`);
+        }
+        bar.start(p.totalBytes ?? 0, p.downloadedBytes, values);
+      }
+      bar.update(p.downloadedBytes, values);
+    }
+  }).finally(() => bar.stop());
+  process.stderr.write(`saved ${result.path} (${formatBytes(result.bytes)}, sha256 ${result.sha256}${manifest.sha256 ? ', verified' : ''})\n`);
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 interface ServeOptions {

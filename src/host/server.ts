@@ -13,6 +13,7 @@ import { Engine, ModelLoadError } from './engine';
 import { HttpError } from './httpError';
 import { ManifestError } from './manifests';
 import { chatCompletions, completions, listModels } from './openai';
+import { PullTable } from './pull';
 import { parseGenerateRequest } from './requests';
 import { abortOnDisconnect, sendEvent, startEventStream } from './sse';
 
@@ -40,11 +41,17 @@ export class HostServer {
     private readonly _token: string
   ) {
     const engine = this._engine;
+    this._pulls = new PullTable(engine.modelsDir);
     const route = (method: string, path: RegExp, handler: Handler): Route => ({ method, path, handler });
     this._routes = [
       route('GET', /^\/api\/status$/, async (_req, res) => this._json(res, 200, await this._status())),
       route('GET', /^\/api\/models$/, async (_req, res) => this._json(res, 200, await this._models())),
       route('POST', /^\/api\/models\/load$/, async (_req, res, body) => this._json(res, 200, await this._load(body))),
+      route('GET', /^\/api\/models\/pulls$/, async (_req, res) => this._json(res, 200, { pulls: this._pulls.list() })),
+      route('POST', /^\/api\/models\/pull$/, async (_req, res, body) => this._json(res, 202, this._pull(body))),
+      route('POST', /^\/api\/models\/pull\/cancel$/, async (_req, res, body) =>
+        this._json(res, 200, { cancelled: this._pulls.cancel(String((body as any)?.model ?? '')) })
+      ),
       route('POST', /^\/api\/generate$/, (req, res, body) => this._generate(req, res, body)),
       route('POST', /^\/api\/episodes\/([^/]+)\/cancel$/, async (_req, res, _body, [id]) =>
         this._json(res, 200, { episodeId: id, ...engine.generator.cancel(id) })
@@ -101,7 +108,23 @@ export class HostServer {
     return `http://127.0.0.1:${address.port}`;
   }
 
+  private _pull(body: unknown) {
+    const request = body as { model?: unknown; url?: unknown };
+    if (typeof request?.model !== 'string') {
+      throw new HttpError(400, 'invalid_request', 'body must be {"model": "<manifest name>", "url"?: "<address>"}');
+    }
+    const manifest = this._engine.manifests.get(request.model);
+    if (!manifest) {
+      throw new HttpError(404, 'unknown_model', `no manifest named "${request.model}"`);
+    }
+    if (request.url !== undefined && typeof request.url !== 'string') {
+      throw new HttpError(400, 'invalid_request', '"url" must be a string');
+    }
+    return this._pulls.start(manifest, request.url);
+  }
+
   async close(): Promise<void> {
+    this._pulls.cancelAll();
     await new Promise<void>(resolve => this._server.close(() => resolve()));
     this._server.closeAllConnections();
   }
@@ -228,6 +251,7 @@ export class HostServer {
   }
 
   private readonly _routes: Route[];
+  private readonly _pulls: PullTable;
   private readonly _server: http.Server;
 }
 
