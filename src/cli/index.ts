@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { parseDatarus, structuralReward } from '../protocol';
-import { defaultThreads, Engine } from '../host/engine';
+import { Engine } from '../host/engine';
 import { downloadFile } from '../host/download';
 import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
@@ -110,7 +110,7 @@ export function buildProgram(): Command {
     .option('--token <token>', 'bearer token (default: $DATARUS_HOST_TOKEN, else a new one is printed)')
     .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
     .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
-    .option('-t, --threads <n>', `CPU threads (default ${defaultThreads()} here: half the cores)`, positiveInt)
+    .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
     .option('--cpu', 'never use a GPU')

@@ -9,6 +9,7 @@ import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode'
 
 import { Generator } from './generator';
 import { HttpError } from './httpError';
+import { calibrateThreads, fallbackThreads, ThreadMeasurement } from './threads';
 import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside } from './manifests';
 
 export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
@@ -48,14 +49,12 @@ export interface EngineStatus {
   chatWrapper: string | null;
   episodes: ReturnType<Generator['stats']> | null;
   threads: number;
+  /** `measured` (fastest of 1..cores at load), `option` (given), or `default` (half the cores). */
+  threadsChosenBy: 'measured' | 'option' | 'default';
+  threadMeasurements: ThreadMeasurement[];
   cores: number;
   manifests: string[];
   manifestProblems: ManifestProblem[];
-}
-
-/** Half the cores, at least 1: ggml busy-waits, so threads beyond the free cores are far slower (design.md). */
-export function defaultThreads(cores = os.availableParallelism()): number {
-  return Math.max(1, Math.floor(cores / 2));
 }
 
 const DEFAULT_MAX_EPISODES = 4;
@@ -67,7 +66,8 @@ export class ModelLoadError extends Error {
 export class Engine {
   constructor(options: EngineOptions) {
     this._options = options;
-    this._threads = options.threads ?? defaultThreads();
+    this._threads = options.threads ?? fallbackThreads();
+    this._threadsChosenBy = options.threads ? 'option' : 'default';
   }
 
   /** Starts the backend and, if asked, loads the model; resolves when done or failed. */
@@ -136,6 +136,13 @@ export class Engine {
       this._model = model;
       this._contextSize = Math.min(contextSize ?? this._options.contextSize ?? manifest?.contextSize ?? 4096, model.trainContextSize);
       const lib = await import('node-llama-cpp');
+      if (!this._options.threads && model.gpuLayers === 0) {
+        // On the CPU the thread count decides the speed: measure, do not guess.
+        const { best, measurements } = await calibrateThreads(lib, model);
+        this._threads = best;
+        this._threadsChosenBy = 'measured';
+        this._threadMeasurements = measurements;
+      }
       this._generator = new Generator(lib, this._llama, model, {
         contextSize: this._contextSize,
         threads: this._threads,
@@ -188,6 +195,8 @@ export class Engine {
       chatWrapper: this._generator?.chatWrapperName ?? null,
       episodes: this._generator?.stats() ?? null,
       threads: this._threads,
+      threadsChosenBy: this._threadsChosenBy,
+      threadMeasurements: this._threadMeasurements,
       cores: os.availableParallelism(),
       manifests: [...this._manifests.keys()],
       manifestProblems: this._manifestProblems
@@ -252,7 +261,9 @@ export class Engine {
   }
 
   private readonly _options: EngineOptions;
-  private readonly _threads: number;
+  private _threads: number;
+  private _threadsChosenBy: EngineStatus['threadsChosenBy'];
+  private _threadMeasurements: ThreadMeasurement[] = [];
   private _llama: Llama | null = null;
   private _model: LlamaModel | null = null;
   private _generator: Generator | null = null;

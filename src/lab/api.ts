@@ -18,7 +18,9 @@ export interface HostStatus {
   model: { name: string; path: string; sizeBytes: number; trainContextSize: number; gpuLayers: number } | null;
   loadProgress: number;
   contextSize: number | null;
+  chatWrapper: string | null;
   threads: number;
+  threadsChosenBy: 'measured' | 'option' | 'default';
   cores: number;
 }
 

@@ -5,57 +5,8 @@
 import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
-import { fetchHostStatus, HostError, HostStatus } from './api';
-
-export type StatusView =
-  | { kind: 'ready'; status: HostStatus }
-  | { kind: 'loading'; status: HostStatus }
-  | { kind: 'idle'; status: HostStatus }
-  | { kind: 'error'; message: string; status?: HostStatus }
-  | { kind: 'connecting' };
-
-/** What the item shows for a view: short label and a tooltip with the details. */
-export function describe(view: StatusView): { label: string; title: string } {
-  switch (view.kind) {
-    case 'connecting':
-      return { label: 'Datarus: starting…', title: 'Starting the Datarus model host' };
-    case 'loading':
-      return {
-        label: `Datarus: loading ${Math.round(view.status.loadProgress * 100)}%`,
-        title: 'The model host is loading a model'
-      };
-    case 'idle':
-      return { label: 'Datarus: no model', title: view.status.error ?? 'The model host has no model loaded' };
-    case 'error':
-      return { label: 'Datarus: host down', title: view.message };
-    case 'ready': {
-      const s = view.status;
-      const backend = s.backend === 'cpu' ? `CPU, ${s.threads} threads` : `${s.backend?.toUpperCase()} ${s.gpu?.name ?? ''}`.trim();
-      const lines = [
-        `Model: ${s.model!.name}`,
-        `Backend: ${backend}`,
-        s.gpu ? `Free VRAM: ${(s.gpu.vramFreeBytes / 2 ** 30).toFixed(1)} GiB of ${(s.gpu.vramTotalBytes / 2 ** 30).toFixed(1)}` : null,
-        `Context: ${s.contextSize} tokens`,
-        `Host ${s.version}`,
-        s.backendNote
-      ].filter(Boolean);
-      return { label: `Datarus: ${s.model!.name} · ${s.backend === 'cpu' ? 'CPU' : s.backend?.toUpperCase()}`, title: lines.join('\n') };
-    }
-  }
-}
-
-export function viewOf(status: HostStatus): StatusView {
-  if (status.state === 'ready' && status.model) {
-    return { kind: 'ready', status };
-  }
-  if (status.state === 'loading' || status.state === 'starting') {
-    return { kind: 'loading', status };
-  }
-  if (status.state === 'error') {
-    return { kind: 'error', message: status.error ?? 'The model host failed', status };
-  }
-  return { kind: 'idle', status };
-}
+import { fetchHostStatus, HostError } from './api';
+import { describe, StatusView, viewOf } from './statusView';
 
 export class HostStatusItem extends Widget {
   constructor(options: { interval: number; fetch?: typeof fetchHostStatus }) {

@@ -62,6 +62,8 @@ describe('datarus serve (standalone)', () => {
       model: { name: 'datarus-test-tiny', gpuLayers: 0 },
       contextSize: 4096,
       threads: 1,
+      threadsChosenBy: 'option',
+      chatWrapper: 'ChatML',
       manifestProblems: []
     });
     expect(status.manifests).toEqual(expect.arrayContaining(['datarus-r1-14b', 'gemma-3-270m', 'datarus-test-tiny']));

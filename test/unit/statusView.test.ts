@@ -1,0 +1,52 @@
+import { HostStatus } from '../../src/lab/api';
+import { describe as describeView, viewOf } from '../../src/lab/statusView';
+
+const base: HostStatus = {
+  version: '0.1.0',
+  state: 'ready',
+  error: null,
+  backend: 'cpu',
+  backendNote: 'no supported GPU found: running on the CPU',
+  gpu: null,
+  model: { name: 'gemma-3-270m', path: '/m.gguf', sizeBytes: 1, trainContextSize: 32768, gpuLayers: 0 },
+  loadProgress: 1,
+  contextSize: 8192,
+  chatWrapper: 'Gemma',
+  threads: 1,
+  threadsChosenBy: 'measured',
+  cores: 2
+};
+
+describe('status bar text', () => {
+  it('names the model and the backend when ready', () => {
+    const { label, title } = describeView(viewOf(base));
+    expect(label).toBe('Datarus: gemma-3-270m · CPU');
+    expect(title).toContain('Backend: CPU, 1 thread (fastest measured)');
+    expect(title).toContain('no supported GPU found');
+    expect(title).toContain('Chat template: Gemma');
+  });
+
+  it('shows the GPU and its free memory', () => {
+    const view = viewOf({ ...base, backend: 'cuda', backendNote: null, gpu: { name: 'NVIDIA H100', vramFreeBytes: 40 * 2 ** 30, vramTotalBytes: 80 * 2 ** 30 } });
+    const { label, title } = describeView(view);
+    expect(label).toBe('Datarus: gemma-3-270m · CUDA');
+    expect(title).toContain('Backend: CUDA NVIDIA H100');
+    expect(title).toContain('Free VRAM: 40.0 GiB of 80.0');
+  });
+
+  it('shows loading progress', () => {
+    expect(describeView(viewOf({ ...base, state: 'loading', loadProgress: 0.42, model: null })).label).toBe('Datarus: loading 42%');
+  });
+
+  it('says why there is no model', () => {
+    const { label, title } = describeView(viewOf({ ...base, state: 'idle', model: null, error: 'model "x" is not downloaded' }));
+    expect(label).toBe('Datarus: no model');
+    expect(title).toBe('model "x" is not downloaded');
+  });
+
+  it('says the host is down and why', () => {
+    const { label, title } = describeView({ kind: 'error', message: 'Node.js was not found' });
+    expect(label).toBe('Datarus: host down');
+    expect(title).toBe('Node.js was not found');
+  });
+});
