@@ -1,0 +1,93 @@
+/**
+ * The embedded model host as the agent's model: `POST <base>/generate`,
+ * streamed as server-sent events, one episode id per agent episode so the host
+ * keeps the episode's KV cache between steps.
+ */
+import { errorMessage, readEvents } from './sse';
+import type { AgentModel, ModelTurn, ModelTurnRequest } from './types';
+
+/** Sends a request to the host API: `path` is relative to `/datarus/api` (or a standalone host's `/api`). */
+export type HostRequest = (path: string, init: RequestInit) => Promise<Response>;
+
+export class ModelError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number
+  ) {
+    super(message);
+  }
+}
+
+export class HostModel implements AgentModel {
+  constructor(
+    private readonly _request: HostRequest,
+    readonly name = 'embedded'
+  ) {}
+
+  async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
+    let response: Response;
+    try {
+      response = await this._request('generate', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          episodeId: request.episodeId,
+          messages: request.messages,
+          stop: request.stop,
+          maxTokens: request.maxTokens,
+          temperature: request.temperature,
+          grammar: request.grammar
+        }),
+        signal: request.signal
+      });
+    } catch (err) {
+      if (request.signal?.aborted) {
+        return { text: '', stopString: null, stopReason: 'abort' };
+      }
+      throw new ModelError(`the model host could not be reached: ${(err as Error).message}`);
+    }
+    if (!response.ok) {
+      throw new ModelError(`the model host answered ${response.status}: ${await errorMessage(response)}`, response.status);
+    }
+    let done: any = null;
+    let failure: string | null = null;
+    let text = '';
+    try {
+      await readEvents(response, event => {
+        const data = JSON.parse(event.data);
+        if (event.event === 'chunk') {
+          text += data.text;
+          onText(data.text);
+        } else if (event.event === 'done') {
+          done = data;
+        } else if (event.event === 'error') {
+          failure = data.message;
+        }
+      });
+    } catch (err) {
+      if (!request.signal?.aborted) {
+        throw new ModelError(`the model host stopped answering mid-turn: ${(err as Error).message}`);
+      }
+    }
+    if (failure) {
+      throw new ModelError(`the model host failed mid-turn: ${failure}`);
+    }
+    if (!done) {
+      if (request.signal?.aborted) {
+        return { text, stopString: null, stopReason: 'abort' };
+      }
+      throw new ModelError('the model host ended the stream without a result (did it restart?)');
+    }
+    return {
+      text: done.text,
+      stopString: done.stopString,
+      stopReason: done.stopReason,
+      completionTokens: done.usage?.completionTokens,
+      tokensPerSecond: done.timings?.tokensPerSecond ?? null
+    };
+  }
+
+  async endEpisode(episodeId: string): Promise<void> {
+    await this._request(`episodes/${encodeURIComponent(episodeId)}`, { method: 'DELETE' }).catch(() => undefined);
+  }
+}

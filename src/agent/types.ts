@@ -1,0 +1,70 @@
+/**
+ * The agent's two collaborators, as interfaces: a model that writes one turn,
+ * and a code runner that executes code and returns notebook outputs. The loop
+ * (loop.ts) depends on nothing else, so the same loop drives a notebook in the
+ * browser and a kernel from Node.
+ */
+import type { ChatMessage } from './messages';
+
+/** Outputs as nbformat 4 stores them (what `cell.model.outputs.toJSON()` gives). */
+export interface NbOutput {
+  output_type: 'stream' | 'execute_result' | 'display_data' | 'error' | 'update_display_data';
+  name?: string;
+  text?: string | string[];
+  data?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+  execution_count?: number | null;
+  ename?: string;
+  evalue?: string;
+  traceback?: string[];
+}
+
+export interface ExecutionResult {
+  /** `timeout`: interrupted after the per-cell limit; `aborted`: the user stopped it. */
+  status: 'ok' | 'error' | 'timeout' | 'aborted';
+  outputs: NbOutput[];
+  executionCount?: number | null;
+  /** Milliseconds spent in the kernel. */
+  durationMs: number;
+}
+
+export interface RunContext {
+  episodeId: string;
+  step: number;
+  signal: AbortSignal;
+  /** Per-cell time limit in milliseconds; the runner interrupts the kernel past it. */
+  timeoutMs: number;
+  /** Provenance the runner may attach to what it creates (a notebook cell's metadata). */
+  metadata: Record<string, unknown>;
+}
+
+export interface CodeRunner {
+  run(code: string, context: RunContext): Promise<ExecutionResult>;
+}
+
+export interface ModelTurnRequest {
+  episodeId: string;
+  messages: ChatMessage[];
+  stop: string[];
+  maxTokens?: number;
+  temperature?: number;
+  /** GBNF text or `datarus`; remote OpenAI-compatible servers ignore it. */
+  grammar?: string;
+  signal?: AbortSignal;
+}
+
+export interface ModelTurn {
+  text: string;
+  /** The stop string that ended the turn, to append so the turn is exact tag text. */
+  stopString: string | null;
+  stopReason: 'stop' | 'eos' | 'length' | 'abort';
+  completionTokens?: number;
+  tokensPerSecond?: number | null;
+}
+
+export interface AgentModel {
+  readonly name: string;
+  complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn>;
+  /** Frees what the model side keeps for an episode (its KV cache). */
+  endEpisode?(episodeId: string): Promise<void>;
+}

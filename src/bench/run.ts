@@ -1,0 +1,392 @@
+/**
+ * `npm run bench`: measures the model host side by side with in-process
+ * node-llama-cpp, in one run, and writes benchmarks/results.json and
+ * BENCHMARKS.md. Ratios compare numbers taken in the same run on the same
+ * machine; nothing here is asserted by tests.
+ */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+
+import { formatObservation, formatStep } from '../protocol';
+import { measureDecode } from '../host/threads';
+
+type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const MODELS = path.join(ROOT, 'models', 'cache');
+const CLI = path.join(ROOT, 'bin', 'datarus.js');
+const STREAM_TOKENS = 96;
+const REPEATS = 3;
+
+interface BenchModel {
+  name: string;
+  file: string;
+  label: string;
+}
+
+const BENCH_MODELS: BenchModel[] = [
+  { name: 'datarus-test-tiny', file: 'datarus-test-tiny.gguf', label: 'fixture (0.1M params, F32)' },
+  { name: 'datarus-test-bench-25m.gguf', file: 'datarus-test-bench-25m.gguf', label: 'generated llama (~25M params, F32)' },
+  { name: 'gemma-3-270m', file: 'gemma-3-270m-q4_k_m.gguf', label: 'starter: Gemma 3 270M Q4_K_M' }
+];
+
+/** A grammar that never completes: generation runs to maxTokens, so both sides produce the same count. */
+const ENDLESS = 'root ::= [a-z ] root';
+
+interface HostHandle {
+  url: string;
+  token: string;
+  proc: ChildProcess;
+}
+
+async function startHost(model: string, threads: number | null): Promise<HostHandle> {
+  const token = randomBytes(12).toString('hex');
+  const args = [CLI, 'serve', '--port', '0', '--model', model, '--token', token, '--max-episodes', '2'];
+  if (threads) {
+    args.push('--threads', String(threads));
+  }
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', d => (err += d));
+  const deadline = Date.now() + 120000;
+  let url: string | null = null;
+  while (!url) {
+    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? null;
+    if (Date.now() > deadline || proc.exitCode !== null) {
+      throw new Error(`host did not start:\n${err}`);
+    }
+    await sleep(50);
+  }
+  const handle = { url, token, proc };
+  for (;;) {
+    const status = await api(handle, 'GET', '/api/status');
+    if (status.state === 'ready') {
+      return handle;
+    }
+    if (status.state === 'idle' || status.state === 'error' || Date.now() > deadline) {
+      throw new Error(`model did not load: ${status.error}`);
+    }
+    await sleep(100);
+  }
+}
+
+async function stopHost(host: HostHandle): Promise<void> {
+  host.proc.kill('SIGTERM');
+  await new Promise(resolve => host.proc.once('exit', resolve));
+}
+
+async function api(host: HostHandle, method: string, endpoint: string, body?: unknown): Promise<any> {
+  const response = await fetch(`${host.url}${endpoint}`, {
+    method,
+    headers: { Authorization: `Bearer ${host.token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  });
+  return response.json();
+}
+
+interface Timed {
+  tokens: number;
+  tokensPerSecond: number;
+  firstTokenMs: number;
+  result?: any;
+}
+
+/** Streams a generation through the host's HTTP API, timing chunks as the client sees them. */
+async function streamThroughHost(host: HostHandle, body: object): Promise<Timed> {
+  const started = performance.now();
+  const response = await fetch(`${host.url}/api/generate`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${host.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body)
+  });
+  let first: number | null = null;
+  let last = 0;
+  let buffer = '';
+  let done: any = null;
+  const decoder = new TextDecoder();
+  for await (const part of response.body as any as AsyncIterable<Uint8Array>) {
+    const now = performance.now();
+    buffer += decoder.decode(part, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const raw = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (raw.startsWith('event: chunk')) {
+        first ??= now;
+        last = now;
+      } else if (raw.startsWith('event: done')) {
+        done = JSON.parse(raw.slice(raw.indexOf('data: ') + 6));
+      } else if (raw.startsWith('event: error')) {
+        throw new Error(raw);
+      }
+    }
+  }
+  const tokens = done.usage.completionTokens as number;
+  return {
+    tokens,
+    tokensPerSecond: ((tokens - 1) * 1000) / Math.max(1e-6, last - (first ?? last)),
+    firstTokenMs: (first ?? last) - started,
+    result: done
+  };
+}
+
+/** The same generation in-process, timing tokens as node-llama-cpp hands them out. */
+async function generateInProcess(lib: LlamaModule, model: LlamaModel, threads: number, prompt: string, maxTokens: number): Promise<Timed> {
+  const context = await model.createContext({ contextSize: 1024, threads: { ideal: threads, min: threads } });
+  try {
+    const grammar = await model.llama.createGrammar({ grammar: ENDLESS });
+    const completion = new lib.LlamaCompletion({ contextSequence: context.getSequence() });
+    const started = performance.now();
+    let first: number | null = null;
+    let last = 0;
+    let tokens = 0;
+    await completion.generateCompletion(prompt, {
+      maxTokens,
+      temperature: 0,
+      grammar,
+      onTextChunk: () => {
+        const now = performance.now();
+        first ??= now;
+        last = now;
+      },
+      onToken: t => {
+        tokens += t.length;
+      }
+    });
+    return { tokens, tokensPerSecond: ((tokens - 1) * 1000) / Math.max(1e-6, last - (first ?? last)), firstTokenMs: (first ?? last) - started };
+  } finally {
+    await context.dispose();
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Ten agentic steps through the host: tokens evaluated vs the final context, and the naive re-send figure. */
+async function prefillEpisode(host: HostHandle): Promise<{ evaluated: number; finalContext: number; naive: number; ttftNewStepMs: number; ttftFreshMs: number }> {
+  const episodeId = `bench-${randomBytes(4).toString('hex')}`;
+  const messages: { role: string; content: string }[] = [
+    { role: 'system', content: 'You are Datarus, a data analyst. Answer with <step> blocks.' },
+    { role: 'user', content: 'What is the mean of column x in df?' }
+  ];
+  let evaluated = 0;
+  let naive = 0;
+  let finalContext = 0;
+  const ttft: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const step = formatStep({ thought: `Step ${i}: look at x.`, code: `print(df.x.iloc[${i}])` });
+    const timed = await streamThroughHost(host, {
+      episodeId,
+      messages,
+      grammar: `root ::= ${JSON.stringify(step)}`,
+      stop: ['</step>'],
+      maxTokens: 200
+    });
+    const done = timed.result;
+    // Every token of the final context must be evaluated once: prompt tokens the cache lacked, plus
+    // the generated ones. A perfect cache gives exactly 1.0; re-sending everything gives `naive`.
+    evaluated += done.usage.evaluatedPromptTokens + done.usage.completionTokens;
+    naive += done.usage.promptTokens + done.usage.completionTokens;
+    finalContext = done.usage.promptTokens + done.usage.completionTokens;
+    if (i > 0) {
+      ttft.push(timed.firstTokenMs);
+    }
+    messages.push({ role: 'assistant', content: done.text + (done.stopString ?? '') });
+    messages.push({ role: 'user', content: `${formatObservation(String(i * 1.5))}\nContinue with the analysis.` });
+  }
+  // The same last request in a fresh episode: what a new step would cost without the cache.
+  const fresh = await streamThroughHost(host, {
+    episodeId: `${episodeId}-fresh`,
+    messages: messages.slice(0, -2),
+    grammar: 'root ::= "<step>"',
+    maxTokens: 10
+  });
+  await api(host, 'DELETE', `/api/episodes/${episodeId}`);
+  await api(host, 'DELETE', `/api/episodes/${episodeId}-fresh`);
+  return { evaluated, finalContext, naive, ttftNewStepMs: median(ttft), ttftFreshMs: fresh.firstTokenMs };
+}
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+async function benchModel(lib: LlamaModule, spec: BenchModel, cores: number) {
+  const llama = await lib.getLlama({ gpu: false, build: 'never' });
+  const model = await llama.loadModel({ modelPath: path.join(MODELS, spec.file) });
+  const decodeTokens = spec.name === 'datarus-test-tiny' ? 48 : 12;
+
+  // Threads: every count from 1 to the cores, and node-llama-cpp's own default.
+  const perThreads: { threads: number; tokensPerSecond: number }[] = [];
+  for (let t = 1; t <= cores; t++) {
+    perThreads.push({ threads: t, tokensPerSecond: await measureDecode(lib, model, t, decodeTokens) });
+  }
+  const best = perThreads.reduce((a, b) => (b.tokensPerSecond > a.tokensPerSecond ? b : a));
+  const libDefaultContext = await model.createContext({ contextSize: 256 });
+  const libDefaultThreads = libDefaultContext.currentThreads;
+  await libDefaultContext.dispose();
+  const libDefault = await measureDecodeDefault(lib, model, Math.min(decodeTokens, 6));
+
+  // The host chooses its threads itself (measured at load): what did it choose?
+  const host = await startHost(spec.name, null);
+  const status = await api(host, 'GET', '/api/status');
+  const hostThreads = status.threads as number;
+  const hostChoice = perThreads.find(p => p.threads === hostThreads)!;
+  const rss = rssBytes(host.proc.pid!);
+
+  // Streaming through the host vs in-process, same model and threads, interleaved runs.
+  const viaHost: number[] = [];
+  const inProcess: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    inProcess.push((await generateInProcess(lib, model, hostThreads, 'Q: describe the data\nA:', STREAM_TOKENS)).tokensPerSecond);
+    viaHost.push(
+      (await streamThroughHost(host, { prompt: 'Q: describe the data\nA:', grammar: ENDLESS, maxTokens: STREAM_TOKENS, temperature: 0 })).tokensPerSecond
+    );
+  }
+  const prefill = await prefillEpisode(host);
+  await stopHost(host);
+  await model.dispose();
+  await llama.dispose();
+
+  return {
+    model: spec.label,
+    file: spec.file,
+    threads: {
+      measured: perThreads,
+      best: best.threads,
+      hostChoice: hostThreads,
+      hostChosenBy: status.threadsChosenBy,
+      nodeLlamaCppDefault: { threads: libDefaultThreads, tokensPerSecond: libDefault }
+    },
+    'host.threads_default_vs_best': hostChoice.tokensPerSecond / best.tokensPerSecond,
+    'llamacpp.default_threads_vs_best': libDefault / best.tokensPerSecond,
+    'host.stream_vs_inprocess': median(viaHost) / median(inProcess),
+    streamTokensPerSecond: { host: median(viaHost), inProcess: median(inProcess), runs: { host: viaHost, inProcess } },
+    'host.prefill_ratio': prefill.evaluated / prefill.finalContext,
+    'host.prefill_ratio_naive': prefill.naive / prefill.finalContext,
+    prefill,
+    'host.ttft_new_step_ms': prefill.ttftNewStepMs,
+    'host.ttft_fresh_same_prompt_ms': prefill.ttftFreshMs,
+    'host.rss_mb': rss / 2 ** 20,
+    chatWrapper: status.chatWrapper
+  };
+}
+
+/** node-llama-cpp's own default threads (no `threads` option). */
+async function measureDecodeDefault(lib: LlamaModule, model: LlamaModel, tokens: number): Promise<number> {
+  const context = await model.createContext({ contextSize: 256 });
+  try {
+    const completion = new lib.LlamaCompletion({ contextSequence: context.getSequence() });
+    const prompt = model.tokenize('The data shows that');
+    await completion.generateCompletion(prompt, { maxTokens: 1, temperature: 0 });
+    const started = performance.now();
+    let produced = 0;
+    await completion.generateCompletion(prompt, { maxTokens: tokens, temperature: 0, onToken: t => (produced += t.length) });
+    return produced / ((performance.now() - started) / 1000);
+  } finally {
+    await context.dispose();
+  }
+}
+
+function ensureBenchModel(): void {
+  if (!existsSync(path.join(MODELS, 'datarus-test-bench-25m.gguf'))) {
+    execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['models/make_fixture.py', '--size', 'bench-25m'], { cwd: ROOT, stdio: 'inherit' });
+  }
+}
+
+function fmt(n: number, digits = 2): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : String(n);
+}
+
+function markdown(results: any): string {
+  const rows = results.models as any[];
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Written by \`npm run bench\` on ${results.date}: ${results.machine.cpu}, ${results.machine.cores} cores, ` +
+      `${results.machine.memoryGiB} GiB, Node ${results.machine.node}, node-llama-cpp ${results.machine.nodeLlamaCpp}, CPU backend. ` +
+      'Every ratio compares numbers measured side by side in this one run. Machine-readable: `benchmarks/results.json`.',
+    '',
+    '| metric | goal | ' + rows.map(r => r.model).join(' | ') + ' |',
+    '|---|---|' + rows.map(() => '---|').join(''),
+    `| \`host.stream_vs_inprocess\` (tokens/s via HTTP stream ÷ in-process) | ≥ 0.97 | ${rows.map(r => fmt(r['host.stream_vs_inprocess'])).join(' | ')} |`,
+    `| tokens/s: host stream / in-process (median of ${REPEATS}) | | ${rows.map(r => `${fmt(r.streamTokensPerSecond.host, 1)} / ${fmt(r.streamTokensPerSecond.inProcess, 1)}`).join(' | ')} |`,
+    `| \`host.prefill_ratio\` (tokens evaluated ÷ final context, 10 steps) | ≤ 1.05 | ${rows.map(r => fmt(r['host.prefill_ratio'], 3)).join(' | ')} |`,
+    `| naive re-send-everything ratio | | ${rows.map(r => fmt(r['host.prefill_ratio_naive'], 2)).join(' | ')} |`,
+    `| \`host.threads_default_vs_best\` (host's choice ÷ best of 1..cores) | ≥ 0.9 | ${rows.map(r => fmt(r['host.threads_default_vs_best'])).join(' | ')} |`,
+    `| threads: host's choice / best | | ${rows.map(r => `${r.threads.hostChoice} (${r.threads.hostChosenBy}) / ${r.threads.best}`).join(' | ')} |`,
+    `| node-llama-cpp's own default ÷ best | | ${rows.map(r => `${fmt(r['llamacpp.default_threads_vs_best'], 3)} (${r.threads.nodeLlamaCppDefault.threads} threads)`).join(' | ')} |`,
+    `| time to first token, new step of an episode (ms) | | ${rows.map(r => fmt(r['host.ttft_new_step_ms'], 1)).join(' | ')} |`,
+    `| time to first token, same prompt in a fresh episode (ms) | | ${rows.map(r => fmt(r['host.ttft_fresh_same_prompt_ms'], 1)).join(' | ')} |`,
+    `| host resident memory with the model loaded (MiB) | | ${rows.map(r => fmt(r['host.rss_mb'], 0)).join(' | ')} |`,
+    '',
+    'Decode tokens/s by thread count (in-process):',
+    '',
+    '| model | ' + Array.from({ length: results.machine.cores }, (_, i) => `${i + 1} thread${i ? 's' : ''}`).join(' | ') + ' | node-llama-cpp default |',
+    '|---|' + Array.from({ length: results.machine.cores + 1 }, () => '---|').join(''),
+    ...rows.map(
+      r =>
+        `| ${r.model} | ${r.threads.measured.map((m: any) => fmt(m.tokensPerSecond, 1)).join(' | ')} | ${fmt(r.threads.nodeLlamaCppDefault.tokensPerSecond, 2)} (${r.threads.nodeLlamaCppDefault.threads} threads) |`
+    ),
+    '',
+    'How each is measured: `src/bench/run.ts`. Streams use a grammar that never completes, so both sides',
+    `produce exactly ${STREAM_TOKENS} tokens; tokens/s counts from the first to the last token as the client sees them.`,
+    'The prefill episode forces ten short steps with a grammar, each followed by an observation turn, through the',
+    "host's chat endpoint with one episode id; evaluated tokens come from node-llama-cpp's `tokenMeter`.",
+    ''
+  ];
+  if (results.agent) {
+    lines.push(...results.agent.markdown);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  ensureBenchModel();
+  const lib = await import('node-llama-cpp');
+  const cores = os.availableParallelism();
+  const only = process.argv.slice(2);
+  const models = [];
+  for (const spec of BENCH_MODELS) {
+    if (only.length && !only.includes(spec.name)) {
+      continue;
+    }
+    if (!existsSync(path.join(MODELS, spec.file))) {
+      process.stderr.write(`skipping ${spec.name}: ${spec.file} is not in models/cache (run scripts/setup.sh)\n`);
+      continue;
+    }
+    process.stderr.write(`benchmarking ${spec.label}…\n`);
+    models.push(await benchModel(lib, spec, cores));
+  }
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8'));
+  const results = {
+    date: new Date().toISOString(),
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.versions.node,
+      nodeLlamaCpp: pkg.version
+    },
+    models
+  };
+  mkdirSync(path.join(ROOT, 'benchmarks'), { recursive: true });
+  writeFileSync(path.join(ROOT, 'benchmarks', 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), markdown(results));
+  process.stdout.write(markdown(results));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(r => setTimeout(r, ms));
+}
+
+main().catch(err => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,53 @@
+/**
+ * An episode as it is recorded: every step with its thought, code (and the
+ * code the user changed it to), observation, error and timings, then the
+ * answer. Versioned so that stored episodes can be migrated.
+ */
+import type { ParsedAnswer, Violation } from '../protocol';
+import type { NbOutput } from '../agent/types';
+
+export const EPISODE_SCHEMA_VERSION = 1;
+
+export type EpisodeStatus =
+  | 'running'
+  | 'answered'
+  | 'stopped'
+  | 'step_limit'
+  | 'error_limit'
+  | 'failed';
+
+export interface EpisodeStep {
+  index: number;
+  thought: string;
+  /** The code that ran (after any edit by the user). */
+  code: string;
+  /** What the model wrote, when the user edited it before running. */
+  modelCode?: string;
+  /** `skipped`: the user chose not to run it; `invalid`: the turn broke the protocol and nothing ran. */
+  status: 'ok' | 'error' | 'timeout' | 'aborted' | 'skipped' | 'invalid';
+  observation: string;
+  error?: { ename: string; evalue: string };
+  outputs?: NbOutput[];
+  violations: Violation[];
+  /** The model's raw turn, exactly as generated (with its stop string). */
+  raw: string;
+  startedAt: string;
+  endedAt: string;
+  modelMs: number;
+  kernelMs: number;
+}
+
+export interface Episode {
+  schemaVersion: number;
+  id: string;
+  question: string;
+  model: string;
+  notebook?: string;
+  startedAt: string;
+  endedAt?: string;
+  status: EpisodeStatus;
+  /** Why the episode ended when it did not answer. */
+  reason?: string;
+  steps: EpisodeStep[];
+  answer: ParsedAnswer | null;
+}
