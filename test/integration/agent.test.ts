@@ -1,0 +1,132 @@
+/**
+ * The agent loop on the real path: the fixture GGUF in the real host (under a
+ * real Jupyter server), forced by a grammar into a two-step episode, running
+ * code in a real ipykernel reached through @jupyterlab/services.
+ */
+import { KernelManager, ServerConnection } from '@jupyterlab/services';
+import WebSocket from 'ws';
+
+import { HostModel } from '../../src/agent/hostModel';
+import { KernelRunner } from '../../src/agent/kernelRunner';
+import { AgentLoop } from '../../src/agent/loop';
+import { AgentModel, ModelTurnRequest } from '../../src/agent/types';
+import { formatAnswer, formatStep } from '../../src/protocol';
+import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
+
+jest.setTimeout(180000);
+
+const CODE = "import pandas as pd; df = pd.DataFrame({'x': [1, 2, 3]}); print(df.x.sum())";
+const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
+
+describe('Analyze on the real path', () => {
+  let jupyter: RunningJupyter;
+  let kernels: KernelManager;
+
+  beforeAll(async () => {
+    jupyter = await startJupyter();
+    const settings = ServerConnection.makeSettings({
+      baseUrl: `${jupyter.url}/`,
+      wsUrl: jupyter.url.replace('http', 'ws') + '/',
+      token: jupyter.token,
+      appendToken: true,
+      WebSocket: WebSocket as any,
+      fetch: fetch as any
+    });
+    kernels = new KernelManager({ serverSettings: settings });
+    await waitForStatus(
+      () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } }),
+      s => s.state === 'ready'
+    );
+  });
+
+  afterAll(async () => {
+    await kernels?.shutdownAll().catch(() => undefined);
+    kernels?.dispose();
+    await jupyter?.stop();
+  });
+
+  const hostModel = () =>
+    new HostModel((path, init) =>
+      fetch(`${jupyter.url}/datarus/api/${path}`, {
+        ...init,
+        headers: { ...(init.headers as Record<string, string>), Authorization: `token ${jupyter.token}` }
+      })
+    , 'datarus-test-tiny');
+
+  it('runs a forced two-step episode: the observation fed back is exactly 6, and the answer is recorded', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    const requests: ModelTurnRequest[] = [];
+    const inner = hostModel();
+    const model: AgentModel = {
+      name: inner.name,
+      complete: (request, onText) => {
+        requests.push(request);
+        return inner.complete(request, onText);
+      },
+      endEpisode: id => inner.endEpisode(id)
+    };
+    const turns = [
+      exactly(formatStep({ thought: 'Build the frame and sum x.', code: CODE })),
+      exactly(formatAnswer({ thought: 'The printed sum is 6.', text: 'The sum of x is 6.' }))
+    ];
+    const streamed: string[] = [];
+    const episode = await new AgentLoop(model, new KernelRunner(kernel)).run({
+      episodeId: 'agent-it-1',
+      question: 'What is the sum of x?',
+      grammar: turn => turns[turn],
+      hooks: { onText: (_s, text) => streamed.push(text) }
+    });
+
+    expect(episode.status).toBe('answered');
+    expect(episode.steps).toHaveLength(1);
+    expect(episode.steps[0]).toMatchObject({ status: 'ok', code: CODE, observation: '6', violations: [] });
+    expect(episode.answer).toEqual({ thought: 'The printed sum is 6.', text: 'The sum of x is 6.' });
+    expect(streamed.length).toBeGreaterThan(10);
+    // What the model was given back for its second turn: the step and the observation `6`.
+    const fed = requests[1].messages[2].content;
+    expect(fed.endsWith('</step>\n<observation>\n6\n</observation>')).toBe(true);
+    expect(requests[1].messages[3].content).toBe('Continue with the analysis.');
+
+    // The code ran in the live kernel: its state is there for the user.
+    const future = kernel.requestExecute({ code: 'print(df.shape)' });
+    let text = '';
+    future.onIOPub = msg => {
+      if (msg.header.msg_type === 'stream') {
+        text += (msg.content as any).text;
+      }
+    };
+    await future.done;
+    expect(text.trim()).toBe('(3, 1)');
+    await kernel.shutdown();
+  });
+
+  it('records a traceback without ANSI escapes and interrupts a cell past its time limit', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    const runner = new KernelRunner(kernel);
+    const signal = new AbortController().signal;
+    const failed = await runner.run('1/0', { episodeId: 'e', step: 0, signal, timeoutMs: 30000, metadata: {} });
+    expect(failed.status).toBe('error');
+    expect(failed.outputs[0]).toMatchObject({ output_type: 'error', ename: 'ZeroDivisionError' });
+    const slow = await runner.run('import time\nprint("start", flush=True)\ntime.sleep(60)', { episodeId: 'e', step: 1, signal, timeoutMs: 1500, metadata: {} });
+    expect(slow.status).toBe('timeout');
+    expect(slow.durationMs).toBeLessThan(30000);
+    expect(slow.outputs.map(o => o.ename ?? o.text)).toEqual(['start\n', 'KeyboardInterrupt']);
+    const after = await runner.run('print("alive")', { episodeId: 'e', step: 2, signal, timeoutMs: 30000, metadata: {} });
+    expect(after.outputs[0].text).toBe('alive\n');
+    await kernel.shutdown();
+  });
+
+  it('ends the episode cleanly when the kernel dies mid-step', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    const model: AgentModel = hostModel();
+    const episode = await new AgentLoop(model, new KernelRunner(kernel)).run({
+      episodeId: 'agent-it-dead',
+      question: 'Crash it.',
+      grammar: exactly(formatStep({ thought: 'Exit.', code: 'import os; os._exit(1)' })),
+      limits: { maxSteps: 2, cellTimeoutMs: 20000 }
+    });
+    expect(['error_limit', 'step_limit', 'failed']).toContain(episode.status);
+    expect(episode.steps[0].status).toBe('error');
+    await kernel.shutdown().catch(() => undefined);
+  });
+});
