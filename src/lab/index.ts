@@ -5,6 +5,7 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { agentPlugin } from './agentPlugin';
 import { HostStatusItem } from './statusItem';
 
 const PLUGIN_ID = 'datarus-jupyterlab:host-status';
@@ -31,4 +32,4 @@ const hostStatusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [hostStatusPlugin];
+export default [hostStatusPlugin, agentPlugin];

@@ -116,9 +116,9 @@ export class DatarusStreamParser {
     };
   }
 
-  /** The leaf being written right now and its text so far, for live display. */
-  get partial(): { leaf: Leaf | null; text: string } {
-    return { leaf: this._leaf, text: this._leafText + (this._leaf ? this._pending : '') };
+  /** The leaf being written right now, its text so far and where it is, for live display. */
+  get partial(): { leaf: Leaf | null; text: string; container: Container } {
+    return { leaf: this._leaf, text: this._leafText + (this._leaf ? this._pending : ''), container: this._container };
   }
 
   private _scan(final: boolean): void {

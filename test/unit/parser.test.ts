@@ -44,7 +44,7 @@ describe('DatarusStreamParser on well-formed output', () => {
   it('shows the leaf being written while it streams', () => {
     const parser = new DatarusStreamParser();
     parser.feed('<step><thought>Look at the col');
-    expect(parser.partial).toEqual({ leaf: 'thought', text: 'Look at the col' });
+    expect(parser.partial).toEqual({ leaf: 'thought', text: 'Look at the col', container: 'step' });
   });
 
   it('keeps comparison operators and HTML strings inside code', () => {

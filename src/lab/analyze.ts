@@ -1,0 +1,263 @@
+/**
+ * One Analyze run in one notebook: gathers the notebook context, drives the
+ * agent loop with the notebook as its code runner, shows progress in the
+ * notebook's toolbar, and ends cleanly whatever happens (stop, closed
+ * notebook, kernel restart, host down), leaving the notebook consistent.
+ */
+import { Notification } from '@jupyterlab/apputils';
+import type { NotebookPanel } from '@jupyterlab/notebook';
+import type { KernelMessage } from '@jupyterlab/services';
+
+import { buildContext, ContextCell, FrameInfo, FRAMES_EXPRESSION } from '../agent/context';
+import { AgentLoop, Approval } from '../agent/loop';
+import type { AgentModel, NbOutput } from '../agent/types';
+import type { Episode } from '../episode/types';
+import { DatarusStreamParser } from '../protocol';
+import { EpisodeBar } from './episodeBar';
+import { NotebookRunner } from './notebookRunner';
+import { NotebookWriter } from './notebookWriter';
+
+export interface AnalyzeSettings {
+  approval: 'auto' | 'ask';
+  maxSteps: number;
+  maxConsecutiveErrors: number;
+  cellTimeoutSeconds: number;
+  observationLimit: number;
+  maxTokensPerTurn: number;
+  temperature: number;
+  contextTokenBudget: number;
+  grammar: string;
+  turnGrammars: string[];
+}
+
+const ENDINGS: Record<Episode['status'], string> = {
+  running: 'running',
+  answered: 'answered',
+  stopped: 'stopped',
+  step_limit: 'stopped at the step limit',
+  error_limit: 'stopped after too many errors in a row',
+  failed: 'failed'
+};
+
+let episodeCounter = 0;
+
+export function newEpisodeId(): string {
+  const random = Math.random().toString(36).slice(2, 8);
+  return `ep-${Date.now().toString(36)}-${(++episodeCounter).toString(36)}-${random}`;
+}
+
+export class AnalyzeSession {
+  constructor(
+    private readonly _panel: NotebookPanel,
+    private readonly _model: AgentModel,
+    private readonly _settings: AnalyzeSettings
+  ) {
+    this.episodeId = newEpisodeId();
+    this._bar = new EpisodeBar(() => this.stop());
+  }
+
+  readonly episodeId: string;
+
+  get running(): boolean {
+    return this._running;
+  }
+
+  /** Runs the episode to its end; never throws. */
+  async run(question: string): Promise<Episode> {
+    const panel = this._panel;
+    this._running = true;
+    this._bar.running = true;
+    this._bar.text = 'Datarus · reading the notebook…';
+    panel.toolbar.insertItem(0, `datarus-episode-${this.episodeId}`, this._bar);
+    const onClose = () => this.stop();
+    panel.disposed.connect(onClose);
+    const onKernelStatus = (_: unknown, status: string) => {
+      if (status === 'restarting' || status === 'autorestarting' || status === 'dead') {
+        this._endReason = `the kernel ${status === 'dead' ? 'died' : 'restarted'}`;
+        this.stop();
+      }
+    };
+    panel.sessionContext.statusChanged.connect(onKernelStatus);
+
+    const writer = new NotebookWriter(panel, this.episodeId, this._model.name);
+    const runner = new NotebookRunner(panel, writer);
+    const settings = this._settings;
+    let allowRest = settings.approval === 'auto';
+    let stepParser = new DatarusStreamParser();
+    let streamingStep = -1;
+    let tokens = 0;
+    let turnStarted = performance.now();
+
+    const status = (step: number, extra = '') => {
+      const seconds = (performance.now() - turnStarted) / 1000;
+      const rate = tokens > 1 && seconds > 0 ? ` · ${(tokens / seconds).toFixed(1)} tok/s` : '';
+      this._bar.text = `Datarus · step ${step + 1}/${settings.maxSteps}${rate}${extra}`;
+    };
+
+    let episode: Episode;
+    try {
+      const context = await this._context(settings.contextTokenBudget);
+      episode = await new AgentLoop(this._model, runner).run({
+        episodeId: this.episodeId,
+        question,
+        context,
+        notebook: panel.context.path,
+        signal: this._abort.signal,
+        temperature: settings.temperature,
+        limits: {
+          maxSteps: settings.maxSteps,
+          maxConsecutiveErrors: settings.maxConsecutiveErrors,
+          cellTimeoutMs: settings.cellTimeoutSeconds * 1000,
+          observationLimit: settings.observationLimit,
+          maxTokensPerTurn: settings.maxTokensPerTurn
+        },
+        grammar: turn =>
+          settings.turnGrammars.length > 0 ? settings.turnGrammars[Math.min(turn, settings.turnGrammars.length - 1)] : settings.grammar || undefined,
+        hooks: {
+          onText: (step, text) => {
+            if (step !== streamingStep) {
+              streamingStep = step;
+              stepParser = new DatarusStreamParser();
+              tokens = 0;
+              turnStarted = performance.now();
+            }
+            tokens++;
+            stepParser.feed(text);
+            const partial = stepParser.partial;
+            if (partial.leaf === 'thought' && partial.container === 'step') {
+              writer.thought(step, partial.text.trim(), false);
+            }
+            status(step);
+          },
+          onThought: (step, thought) => {
+            writer.thought(step, thought, true);
+            writer.renderThought(step);
+          },
+          approve: async (step, parsed): Promise<Approval> => {
+            const id = writer.code(step, parsed.code);
+            if (allowRest) {
+              return { action: 'run', code: parsed.code };
+            }
+            status(step, ' · waiting for you');
+            this._approving = true;
+            const choice = await this._bar.askApproval();
+            this._approving = false;
+            if (choice === 'stop') {
+              return { action: 'stop' };
+            }
+            if (choice === 'skip') {
+              return { action: 'skip' };
+            }
+            allowRest ||= choice === 'allow-rest';
+            status(step, ' · running');
+            return { action: 'run', code: writer.source(id) };
+          },
+          onAnswer: ep => {
+            writer.answer(ep.answer!.text, ep.answer!.thought);
+          }
+        }
+      });
+    } catch (err) {
+      // The loop itself never throws; gathering the context can (a dead kernel, a closed notebook).
+      episode = this._failed(question, err instanceof Error ? err.message : String(err));
+    } finally {
+      panel.disposed.disconnect(onClose);
+      panel.sessionContext.statusChanged.disconnect(onKernelStatus);
+      this._running = false;
+    }
+    if (this._endReason && episode.status === 'stopped') {
+      episode.reason = this._endReason;
+    }
+    this._report(episode);
+    return episode;
+  }
+
+  /** Removes the episode's bar from the toolbar (a new episode replaces it). */
+  dispose(): void {
+    this.stop();
+    this._bar.dispose();
+  }
+
+  /** Stops generation and interrupts the kernel; the loop ends the episode. */
+  stop(): void {
+    if (this._approving) {
+      this._bar.cancelApproval();
+    }
+    this._abort.abort();
+  }
+
+  private _report(episode: Episode): void {
+    const steps = episode.steps.filter(s => s.status !== 'invalid').length;
+    const ending = ENDINGS[episode.status];
+    const reason = episode.reason ? `: ${episode.reason}` : '';
+    if (!this._bar.isDisposed) {
+      this._bar.running = false;
+      this._bar.text = `Datarus · ${ending} after ${steps} step${steps === 1 ? '' : 's'}${reason}`;
+      this._bar.node.dataset.outcome = episode.status;
+    }
+    if (episode.status === 'failed' || episode.status === 'error_limit') {
+      Notification.error(`Datarus ${ending}${reason}`, { autoClose: 10000 });
+    } else if (episode.status === 'stopped' && this._endReason) {
+      Notification.warning(`Datarus stopped: ${this._endReason}`, { autoClose: 8000 });
+    }
+  }
+
+  private _failed(question: string, reason: string): Episode {
+    const now = new Date().toISOString();
+    return {
+      schemaVersion: 1,
+      id: this.episodeId,
+      question,
+      model: this._model.name,
+      startedAt: now,
+      endedAt: now,
+      status: 'failed',
+      reason,
+      steps: [],
+      answer: null
+    };
+  }
+
+  /** Recent cells and the kernel's DataFrames, within the token budget. */
+  private async _context(budget: number): Promise<string> {
+    const panel = this._panel;
+    const cells: ContextCell[] = [];
+    const end = panel.content.activeCellIndex + 1;
+    panel.content.widgets.slice(0, end).forEach(widget => {
+      const model = widget.model;
+      cells.push({
+        cellType: model.type as ContextCell['cellType'],
+        source: model.sharedModel.getSource(),
+        outputs: model.type === 'code' ? ((model as any).outputs.toJSON() as NbOutput[]) : undefined
+      });
+    });
+    const frames = await this._frames();
+    return buildContext(cells, frames, budget);
+  }
+
+  /** DataFrames in the kernel, from a silent request: no cell, no history entry. */
+  private async _frames(): Promise<FrameInfo[]> {
+    await this._panel.sessionContext.ready;
+    const kernel = this._panel.sessionContext.session?.kernel;
+    if (!kernel) {
+      return [];
+    }
+    try {
+      const future = kernel.requestExecute({ code: '', silent: true, store_history: false, user_expressions: { frames: FRAMES_EXPRESSION } });
+      const reply = (await future.done) as KernelMessage.IExecuteReplyMsg;
+      const value = (reply.content as any).user_expressions?.frames;
+      if (value?.status !== 'ok') {
+        return [];
+      }
+      return JSON.parse(value.data['text/plain']) as FrameInfo[];
+    } catch {
+      return []; // not a Python kernel, or pandas-free: the context goes without data
+    }
+  }
+
+  private readonly _bar: EpisodeBar;
+  private readonly _abort = new AbortController();
+  private _running = false;
+  private _approving = false;
+  private _endReason: string | null = null;
+}

@@ -1,0 +1,74 @@
+/**
+ * The bar a notebook shows while Datarus works in it: step of max, tokens/s,
+ * a Stop button, and, when approval is on, Run / Skip / Allow the rest for the
+ * code cell waiting below. Non-modal, so the user can edit that cell first.
+ */
+import { Widget } from '@lumino/widgets';
+
+export type ApprovalChoice = 'run' | 'skip' | 'stop' | 'allow-rest';
+
+export class EpisodeBar extends Widget {
+  constructor(onStop: () => void) {
+    super();
+    this.addClass('jp-DatarusEpisodeBar');
+    this._label = document.createElement('span');
+    this._label.className = 'jp-DatarusEpisodeBar-label';
+    this._approval = document.createElement('span');
+    this._approval.className = 'jp-DatarusEpisodeBar-approval';
+    this._stop = button('Stop', 'jp-mod-warn', 'Stop the model and interrupt the kernel', onStop);
+    this._stop.classList.add('jp-DatarusEpisodeBar-stop');
+    this.node.append(this._label, this._approval, this._stop);
+  }
+
+  set running(running: boolean) {
+    // `hidden` loses to the button's own display style.
+    this._stop.style.display = running ? '' : 'none';
+    this.node.dataset.state = running ? 'running' : 'ended';
+  }
+
+  set text(text: string) {
+    this._label.textContent = text;
+  }
+
+  get text(): string {
+    return this._label.textContent ?? '';
+  }
+
+  /** Shows the approval buttons and resolves with the user's choice. */
+  askApproval(): Promise<ApprovalChoice> {
+    this.node.dataset.state = 'approval';
+    return new Promise(resolve => {
+      const choose = (choice: ApprovalChoice) => () => {
+        this._approval.replaceChildren();
+        this.node.dataset.state = 'running';
+        resolve(choice);
+      };
+      this._approval.replaceChildren(
+        button('Run', 'jp-mod-accept', 'Run the cell below as it is now (edit it first if you like)', choose('run')),
+        button('Skip', 'jp-mod-reject', 'Do not run this cell; the model continues', choose('skip')),
+        button('Allow the rest', 'jp-mod-accept', 'Run this and every later cell of this episode without asking', choose('allow-rest'))
+      );
+      this._pending = choose('stop');
+    });
+  }
+
+  /** Ends a pending approval as a stop (the Stop button or the notebook closing). */
+  cancelApproval(): void {
+    this._pending?.();
+    this._pending = null;
+  }
+
+  private readonly _label: HTMLSpanElement;
+  private readonly _approval: HTMLSpanElement;
+  private readonly _stop: HTMLButtonElement;
+  private _pending: (() => void) | null = null;
+}
+
+function button(label: string, kind: string, title: string, onClick: () => void): HTMLButtonElement {
+  const node = document.createElement('button');
+  node.className = `jp-Button jp-mod-styled jp-mod-small ${kind}`;
+  node.textContent = label;
+  node.title = title;
+  node.addEventListener('click', onClick);
+  return node;
+}

@@ -1,0 +1,67 @@
+/**
+ * Runs the agent's code through the open notebook: the step's code cell (made
+ * by the writer, perhaps edited by the user) runs through JupyterLab's normal
+ * execution path in the notebook's live kernel, and its outputs are read back.
+ */
+import type { CodeCell } from '@jupyterlab/cells';
+import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+
+import type { CodeRunner, ExecutionResult, NbOutput, RunContext } from '../agent/types';
+import { NotebookClosedError, NotebookWriter } from './notebookWriter';
+
+export class NotebookRunner implements CodeRunner {
+  constructor(
+    private readonly _panel: NotebookPanel,
+    private readonly _writer: NotebookWriter
+  ) {}
+
+  async run(code: string, context: RunContext): Promise<ExecutionResult> {
+    const panel = this._panel;
+    if (panel.isDisposed) {
+      throw new NotebookClosedError();
+    }
+    let id = this._writer.codeCellId(context.step);
+    if (id === undefined || this._writer.source(id) !== code) {
+      id = this._writer.code(context.step, code);
+    }
+    const cell = panel.content.widgets.find(w => w.model.id === id) as CodeCell | undefined;
+    if (!cell) {
+      throw new Error('the code cell was deleted before it ran');
+    }
+    await panel.sessionContext.ready;
+    const kernel = panel.sessionContext.session?.kernel;
+    if (!kernel) {
+      throw new Error('the notebook has no kernel: start one and try again');
+    }
+    const started = Date.now();
+    let timedOut = false;
+    let aborted = false;
+    const interrupt = () => void kernel.interrupt().catch(() => undefined);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      interrupt();
+    }, context.timeoutMs);
+    const onAbort = () => {
+      aborted = true;
+      interrupt();
+    };
+    context.signal.addEventListener('abort', onAbort);
+    let ok: boolean;
+    try {
+      ok = await NotebookActions.runCells(panel.content, [cell], panel.sessionContext);
+    } finally {
+      clearTimeout(timer);
+      context.signal.removeEventListener('abort', onAbort);
+    }
+    if (panel.isDisposed) {
+      throw new NotebookClosedError();
+    }
+    const outputs = cell.model.outputs.toJSON() as unknown as NbOutput[];
+    const dead = kernel.isDisposed || kernel.status === 'dead' || kernel.status === 'restarting' || kernel.status === 'autorestarting';
+    if (dead && !outputs.some(o => o.output_type === 'error')) {
+      outputs.push({ output_type: 'error', ename: 'KernelError', evalue: `the kernel ${kernel.status === 'dead' ? 'died' : 'restarted'} while the cell ran`, traceback: [] });
+    }
+    const status = aborted ? 'aborted' : timedOut ? 'timeout' : ok && !dead ? 'ok' : 'error';
+    return { status, outputs, executionCount: cell.model.executionCount, durationMs: Date.now() - started };
+  }
+}

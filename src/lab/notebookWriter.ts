@@ -1,0 +1,120 @@
+/**
+ * Writes an episode into the open notebook: the thought as a markdown cell
+ * (updated while it streams), the code cell before it runs, and the answer.
+ * Every cell carries `metadata.datarus` (episode, step, role, model, time), so
+ * the saved notebook is a faithful record of the episode.
+ */
+import type { NotebookPanel } from '@jupyterlab/notebook';
+
+export type CellRole = 'thought' | 'code' | 'answer';
+
+export interface Provenance {
+  episode: string;
+  step: number | null;
+  role: CellRole;
+  model: string;
+  created: string;
+}
+
+export class NotebookClosedError extends Error {
+  constructor() {
+    super('the notebook was closed');
+  }
+}
+
+export class NotebookWriter {
+  constructor(
+    private readonly _panel: NotebookPanel,
+    private readonly _episode: string,
+    private readonly _model: string
+  ) {
+    // Cells go below the active cell when Analyze starts, then one after another.
+    this._next = _panel.content.activeCellIndex + 1;
+    if (_panel.content.widgets.length === 0 || this._next < 0) {
+      this._next = _panel.content.widgets.length;
+    }
+  }
+
+  /** Creates or updates the thought cell of a step. */
+  thought(step: number, text: string, done: boolean): void {
+    const source = `**Step ${step + 1}** · ${done ? '' : '_thinking…_ '}${text}`.trimEnd();
+    const id = this._thoughts.get(step);
+    if (id !== undefined) {
+      this._setSource(id, source);
+      return;
+    }
+    this._thoughts.set(step, this._insert('markdown', source, { step, role: 'thought' }));
+  }
+
+  /** Inserts the code cell of a step (not run yet) and returns its id. */
+  code(step: number, code: string): string {
+    this.renderThought(step);
+    const id = this._insert('code', code, { step, role: 'code' });
+    this._codes.set(step, id);
+    return id;
+  }
+
+  codeCellId(step: number): string | undefined {
+    return this._codes.get(step);
+  }
+
+  answer(text: string, thought: string): void {
+    const reasoning = thought ? `\n\n<details><summary>Reasoning</summary>\n\n${thought}\n\n</details>` : '';
+    const id = this._insert('markdown', `**Answer.** ${text}${reasoning}`, { step: null, role: 'answer' });
+    this._renderMarkdown(id);
+  }
+
+  /** Renders the markdown cells written so far, so they read as text, not source. */
+  renderThought(step: number): void {
+    const id = this._thoughts.get(step);
+    if (id) {
+      this._renderMarkdown(id);
+    }
+  }
+
+  /** The current source of a cell the writer created (the user may have edited it). */
+  source(id: string): string {
+    const cell = this._find(id);
+    return cell ? cell.model.sharedModel.getSource() : '';
+  }
+
+  private _insert(type: 'markdown' | 'code', source: string, where: { step: number | null; role: CellRole }): string {
+    if (this._panel.isDisposed) {
+      throw new NotebookClosedError();
+    }
+    const provenance: Provenance = { episode: this._episode, step: where.step, role: where.role, model: this._model, created: new Date().toISOString() };
+    const shared = this._panel.content.model!.sharedModel;
+    const index = Math.min(this._next, shared.cells.length);
+    const cell = shared.insertCell(index, { cell_type: type, source, metadata: { datarus: provenance as any } });
+    this._next = index + 1;
+    // Follow the episode in command mode: in edit mode an active markdown cell would show its source.
+    this._panel.content.mode = 'command';
+    this._panel.content.activeCellIndex = index;
+    return cell.id;
+  }
+
+  private _setSource(id: string, source: string): void {
+    const cell = this._find(id);
+    if (cell && cell.model.sharedModel.getSource() !== source) {
+      cell.model.sharedModel.setSource(source);
+    }
+  }
+
+  private _renderMarkdown(id: string): void {
+    const cell = this._find(id);
+    if (cell && cell.model.type === 'markdown') {
+      (cell as any).rendered = true;
+    }
+  }
+
+  private _find(id: string) {
+    if (this._panel.isDisposed) {
+      return undefined;
+    }
+    return this._panel.content.widgets.find(w => w.model.id === id);
+  }
+
+  private _next: number;
+  private readonly _thoughts = new Map<number, string>();
+  private readonly _codes = new Map<number, string>();
+}

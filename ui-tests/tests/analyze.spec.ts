@@ -1,0 +1,114 @@
+/**
+ * Analyze in a real JupyterLab: the fixture model (forced by per-turn grammars
+ * set through the settings) writes cells that run in the notebook's live kernel.
+ */
+import { expect, galata, test } from '@jupyterlab/galata';
+
+const CODE = "import pandas as pd; df = pd.DataFrame({'x': [1, 2, 3]}); print(df.x.sum())";
+const STEP = `<step>\n<thought>Build the frame and sum x.</thought>\n<action>python_executor</action>\n<action_input>\n${CODE}\n</action_input>\n</step>`;
+const ANSWER = '<stop_analysis>\n<thought>The printed sum is 6.</thought>\n<answer>The sum of x is 6.</answer>\n</stop_analysis>';
+const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
+
+async function analyze(page: any, question: string): Promise<void> {
+  await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog).toBeVisible();
+  await dialog.locator('input').fill(question);
+  await dialog.getByRole('button', { name: 'Analyze' }).click();
+}
+
+test.describe('Analyze', () => {
+  test.use({
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      'datarus-jupyterlab:agent': { turnGrammars: [exactly(STEP), exactly(ANSWER)], approval: 'auto' }
+    }
+  });
+
+  test('writes and runs the model’s cells in the live kernel and ends with the answer', async ({ page, request, tmpPath }) => {
+    await page.notebook.createNew('analyze.ipynb');
+    await page.notebook.setCell(0, 'code', 'rows = 3');
+    await page.notebook.runCell(0);
+    await analyze(page, 'What is the sum of x?');
+
+    const answer = page.locator('.jp-MarkdownCell', { hasText: 'The sum of x is 6.' });
+    await expect(answer).toBeVisible({ timeout: 60000 });
+    const bar = page.locator('.jp-DatarusEpisodeBar');
+    await expect(bar).toContainText('answered after 1 step');
+
+    const code = page.locator('.jp-CodeCell', { hasText: 'df.x.sum()' });
+    await expect(code).toHaveCount(1);
+    await expect(code.locator('.jp-OutputArea-output')).toHaveText('6');
+    await expect(page.locator('.jp-MarkdownCell', { hasText: 'Build the frame and sum x.' })).toBeVisible();
+    await page.screenshot({ path: '../test-artifacts/analyze-answered.png' });
+
+    // The saved notebook records the episode: every agent cell carries its provenance.
+    await page.notebook.save();
+    const response = await request.get(`/api/contents/${tmpPath}/analyze.ipynb?content=1`);
+    const notebook = (await response.json()).content;
+    const roles = notebook.cells.map((c: any) => c.metadata.datarus?.role ?? null);
+    expect(roles[0]).toBeNull(); // the user's own cell is left alone
+    expect(roles.filter((r: string | null) => r !== null)).toEqual(['thought', 'code', 'answer']);
+    const episodes = new Set(notebook.cells.filter((c: any) => c.metadata.datarus).map((c: any) => c.metadata.datarus.episode));
+    expect(episodes.size).toBe(1);
+    const codeCell = notebook.cells.find((c: any) => c.metadata.datarus?.role === 'code');
+    expect(codeCell.metadata.datarus).toMatchObject({ step: 0, model: 'embedded' });
+    expect(codeCell.outputs[0]).toMatchObject({ output_type: 'stream', text: '6\n' });
+  });
+});
+
+test.describe('Analyze with approval', () => {
+  test.use({
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      'datarus-jupyterlab:agent': { turnGrammars: [exactly(STEP), exactly(ANSWER)], approval: 'ask' }
+    }
+  });
+
+  test('the user edits the cell, then runs it', async ({ page }) => {
+    await page.notebook.createNew('approval.ipynb');
+    await analyze(page, 'What is the sum of x?');
+    const bar = page.locator('.jp-DatarusEpisodeBar');
+    await expect(bar.getByRole('button', { name: 'Run', exact: true })).toBeVisible({ timeout: 60000 });
+    await expect(bar).toContainText('waiting for you');
+    // Nothing ran yet: the cell is there, without output.
+    const code = page.locator('.jp-CodeCell', { hasText: 'df.x.sum()' });
+    await expect(code.locator('.jp-OutputArea-output')).toHaveCount(0);
+    // Edit: multiply by ten.
+    const index = await page.evaluate(() => {
+      const cells = Array.from(document.querySelectorAll('.jp-Notebook .jp-Cell'));
+      return cells.findIndex(c => c.textContent?.includes('df.x.sum()'));
+    });
+    await page.notebook.setCell(index, 'code', "import pandas as pd; df = pd.DataFrame({'x': [1, 2, 3]}); print(df.x.sum() * 10)");
+    await bar.getByRole('button', { name: 'Run', exact: true }).click();
+    await expect(page.locator('.jp-CodeCell', { hasText: 'sum() * 10' }).locator('.jp-OutputArea-output')).toHaveText('60', { timeout: 60000 });
+    await expect(bar).toContainText('answered', { timeout: 60000 });
+    await page.screenshot({ path: '../test-artifacts/analyze-approval.png' });
+  });
+});
+
+test.describe('Stop', () => {
+  const SLOW = '<step>\n<thought>Wait a long time.</thought>\n<action>python_executor</action>\n<action_input>\nimport time; time.sleep(120)\n</action_input>\n</step>';
+  test.use({
+    // Galata's kernel tracking chokes on the empty 204 reply of an interrupt (design.md): do not mock kernels here.
+    kernels: null,
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      'datarus-jupyterlab:agent': { turnGrammars: [exactly(SLOW), exactly(ANSWER)], approval: 'auto' }
+    }
+  });
+
+  test('Stop during a long-running cell interrupts the kernel and ends the episode', async ({ page }) => {
+    await page.notebook.createNew('stop.ipynb');
+    await analyze(page, 'Wait.');
+    const cell = page.locator('.jp-CodeCell', { hasText: 'time.sleep(120)' });
+    await expect(cell).toBeVisible({ timeout: 60000 });
+    await expect(cell.locator('.jp-InputPrompt')).toHaveText('[*]:', { timeout: 30000 });
+    const bar = page.locator('.jp-DatarusEpisodeBar');
+    await bar.getByRole('button', { name: 'Stop' }).click();
+    await expect(bar).toContainText('stopped', { timeout: 30000 });
+    await expect(cell.locator('.jp-OutputArea-output')).toContainText('KeyboardInterrupt');
+    await expect(page.locator('.jp-MarkdownCell', { hasText: 'The sum of x is 6.' })).toHaveCount(0);
+    await page.screenshot({ path: '../test-artifacts/analyze-stopped.png' });
+  });
+});
