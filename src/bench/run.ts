@@ -13,6 +13,7 @@ import type { LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'impo
 
 import { formatObservation, formatStep } from '../protocol';
 import { measureDecode } from '../host/threads';
+import { benchAgent } from './agent';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 
@@ -135,8 +136,9 @@ async function streamThroughHost(host: HostHandle, body: object): Promise<Timed>
 }
 
 /** The same generation in-process, timing tokens as node-llama-cpp hands them out. */
-async function generateInProcess(lib: LlamaModule, model: LlamaModel, threads: number, prompt: string, maxTokens: number): Promise<Timed> {
-  const context = await model.createContext({ contextSize: 1024, threads: { ideal: threads, min: threads } });
+async function generateInProcess(lib: LlamaModule, model: LlamaModel, threads: number, contextSize: number, prompt: string, maxTokens: number): Promise<Timed> {
+  // The same context the host makes (src/host/generator.ts), so only the transport differs.
+  const context = await model.createContext({ contextSize, sequences: 2, flashAttention: true, threads });
   try {
     const grammar = await model.llama.createGrammar({ grammar: ENDLESS });
     const completion = new lib.LlamaCompletion({ contextSequence: context.getSequence() });
@@ -244,7 +246,7 @@ async function benchModel(lib: LlamaModule, spec: BenchModel, cores: number) {
   const viaHost: number[] = [];
   const inProcess: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
-    inProcess.push((await generateInProcess(lib, model, hostThreads, 'Q: describe the data\nA:', STREAM_TOKENS)).tokensPerSecond);
+    inProcess.push((await generateInProcess(lib, model, hostThreads, status.contextSize, 'Q: describe the data\nA:', STREAM_TOKENS)).tokensPerSecond);
     viaHost.push(
       (await streamThroughHost(host, { prompt: 'Q: describe the data\nA:', grammar: ENDLESS, maxTokens: STREAM_TOKENS, temperature: 0 })).tokensPerSecond
     );
@@ -364,6 +366,11 @@ async function main(): Promise<void> {
     process.stderr.write(`benchmarking ${spec.label}…\n`);
     models.push(await benchModel(lib, spec, cores));
   }
+  let agent: Awaited<ReturnType<typeof benchAgent>> | null = null;
+  if (only.length === 0 || only.includes('agent')) {
+    process.stderr.write('benchmarking the agent loop…\n');
+    agent = await benchAgent();
+  }
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8'));
   const results = {
     date: new Date().toISOString(),
@@ -374,7 +381,8 @@ async function main(): Promise<void> {
       node: process.versions.node,
       nodeLlamaCpp: pkg.version
     },
-    models
+    models,
+    agent
   };
   mkdirSync(path.join(ROOT, 'benchmarks'), { recursive: true });
   writeFileSync(path.join(ROOT, 'benchmarks', 'results.json'), JSON.stringify(results, null, 2) + '\n');
