@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
@@ -25,6 +26,8 @@ class DatarusLabApp(ExtensionApp):
     model = Unicode(config=True, help="Manifest name or .gguf file (inside the models folder) the host loads at start.")
     models_dir = Unicode("", config=True, help="Folder of GGUF files; default: models/cache in the checkout.")
     threads = Int(0, config=True, help="CPU threads for the model; 0 lets the host choose (half the cores).")
+    episodes_file = Unicode(config=True, help="Episode log (JSONL) written when logging is on in the Analyze settings; default: <jupyter data dir>/datarus/episodes.jsonl.")
+    log_images = Unicode("reference", config=True, help="Images in logged outputs: 'reference' (hash and size) or 'drop'.")
     startup_timeout = Float(60.0, config=True, help="Seconds to wait for the host to answer after starting it.")
 
     @default("host_dir")
@@ -34,6 +37,10 @@ class DatarusLabApp(ExtensionApp):
             return env
         checkout = _source_checkout()
         return str(checkout) if checkout else ""
+
+    @default("episodes_file")
+    def _default_episodes_file(self) -> str:
+        return os.environ.get("DATARUS_EPISODES_FILE") or os.path.join(jupyter_data_dir(), "datarus", "episodes.jsonl")
 
     @default("model")
     def _default_model(self) -> str:
@@ -46,6 +53,8 @@ class DatarusLabApp(ExtensionApp):
             model=self.model or None,
             models_dir=self.models_dir or os.environ.get("DATARUS_MODELS_DIR") or None,
             threads=self.threads or None,
+            episodes_file=self.episodes_file or None,
+            log_images=self.log_images,
             startup_timeout=self.startup_timeout,
             log=self.log,
         )

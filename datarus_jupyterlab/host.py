@@ -34,6 +34,8 @@ class HostProcess:
         model: str | None,
         models_dir: str | None,
         threads: int | None,
+        episodes_file: str | None,
+        log_images: str,
         startup_timeout: float,
         log: Any,
     ) -> None:
@@ -42,6 +44,8 @@ class HostProcess:
         self._model = model
         self._models_dir = models_dir
         self._threads = threads
+        self._episodes_file = episodes_file
+        self._log_images = log_images
         self._startup_timeout = startup_timeout
         self._log = log
         self._proc: asyncio.subprocess.Process | None = None
@@ -104,6 +108,8 @@ class HostProcess:
             args += ["--models-dir", self._models_dir]
         if self._threads:
             args += ["--threads", str(self._threads)]
+        if self._episodes_file:
+            args += ["--episodes-file", self._episodes_file, "--log-images", self._log_images]
         env = {**os.environ, "DATARUS_HOST_TOKEN": self._token}
         self._stderr_tail.clear()
         self._proc = await asyncio.create_subprocess_exec(

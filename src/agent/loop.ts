@@ -102,6 +102,7 @@ export class AgentLoop {
       question: options.question,
       model: this._model.name,
       notebook: options.notebook,
+      context: options.context || undefined,
       startedAt: iso(),
       status: 'running',
       steps: [],

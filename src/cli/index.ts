@@ -6,11 +6,16 @@ import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { parseDatarus, structuralReward } from '../protocol';
 import { Engine } from '../host/engine';
+import { EXPORT_FORMATS } from '../episode/export';
+import { Redactor, secretEnvValues } from '../episode/redact';
 import { downloadFile } from '../host/download';
+import { EpisodeStore } from '../host/episodeStore';
+import { writeExport } from '../host/exportFiles';
 import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
 import { HOST_VERSION, HostServer, Listen } from '../host/server';
@@ -18,6 +23,7 @@ import { HOST_VERSION, HostServer, Listen } from '../host/server';
 const ROOT = path.resolve(__dirname, '..', '..');
 const DEFAULT_MANIFESTS = path.join(ROOT, 'models');
 const DEFAULT_MODELS = process.env.DATARUS_MODELS_DIR ?? path.join(ROOT, 'models', 'cache');
+const DEFAULT_EPISODES = process.env.DATARUS_EPISODES_FILE ?? path.join(os.homedir(), '.local', 'share', 'jupyter', 'datarus', 'episodes.jsonl');
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -102,6 +108,44 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('export')
+    .description('export logged episodes as training data (JSONL, or a folder of notebooks for ipynb)')
+    .requiredOption('-f, --format <format>', `one of ${EXPORT_FORMATS.join(', ')}`)
+    .requiredOption('-o, --out <path>', 'file to write (a folder for ipynb); never overwritten')
+    .option('--log <file>', 'episode log', DEFAULT_EPISODES)
+    .option('--since <date>', 'episodes started at or after this ISO date')
+    .option('--until <date>', 'episodes started at or before this ISO date')
+    .option('--notebook <path>', 'episodes of this notebook')
+    .option('--model <name>', 'episodes of this model')
+    .option('--feedback <kind>', 'up, down (episode rating) or rated (any feedback)')
+    .option('--min-reward <score>', 'structural reward at least this', parseFloat)
+    .option('--finished', 'only answered episodes')
+    .option('--unfinished', 'only episodes that did not answer')
+    .action(async opts => {
+      if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
+        throw new Error(`unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
+      }
+      const store = new EpisodeStore(path.resolve(opts.log), { redactor: new Redactor(), images: 'reference', maxOutputChars: 20000 });
+      const { episodes, skipped, migrated } = await store.read();
+      for (const s of skipped) {
+        process.stderr.write(`warning: ${opts.log} line ${s.line} skipped: ${s.reason}\n`);
+      }
+      if (migrated) {
+        process.stderr.write(`note: ${migrated} line(s) of an older log format were migrated on read (the log itself is unchanged)\n`);
+      }
+      const summary = await writeExport(episodes, opts.format, path.resolve(opts.out), {
+        since: opts.since,
+        until: opts.until,
+        notebook: opts.notebook,
+        model: opts.model,
+        feedback: opts.feedback,
+        minReward: opts.minReward,
+        finished: opts.finished ? true : opts.unfinished ? false : undefined
+      });
+      process.stderr.write(`wrote ${summary.rows} ${opts.format} row(s) from ${summary.episodes} episode(s) to ${summary.path}\n`);
+    });
+
+  program
     .command('serve')
     .description('run the model host: on 127.0.0.1 with a bearer token, or on a unix socket under Jupyter')
     .option('-m, --model <name|path>', 'manifest name or .gguf file inside the models folder to load at start')
@@ -114,6 +158,8 @@ export function buildProgram(): Command {
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
     .option('--cpu', 'never use a GPU')
+    .option('--episodes-file <file>', 'episode log (JSONL) for POST /api/log/*; none disables logging')
+    .addOption(new Option('--log-images <policy>', 'images in logged outputs: a reference (hash, size) or dropped').choices(['reference', 'drop']).default('reference'))
     .option('--exit-with-stdin', 'exit when stdin closes (the parent process died)')
     .action(async opts => {
       await serve(opts);
@@ -193,6 +239,8 @@ interface ServeOptions {
   contextSize?: number;
   maxEpisodes?: number;
   cpu?: boolean;
+  episodesFile?: string;
+  logImages: 'reference' | 'drop';
   exitWithStdin?: boolean;
 }
 
@@ -211,7 +259,14 @@ async function serve(opts: ServeOptions): Promise<void> {
     contextSize: opts.contextSize,
     maxEpisodes: opts.maxEpisodes
   });
-  const server = new HostServer(engine, token);
+  const store = opts.episodesFile
+    ? new EpisodeStore(path.resolve(opts.episodesFile), {
+        redactor: new Redactor(secretEnvValues(process.env)),
+        images: opts.logImages,
+        maxOutputChars: 20000
+      })
+    : null;
+  const server = new HostServer(engine, token, store);
   const listen: Listen = opts.socket ? { socket: path.resolve(opts.socket) } : { host: '127.0.0.1', port: opts.port };
   let address: string;
   try {

@@ -43,6 +43,8 @@ export interface Episode {
   question: string;
   model: string;
   notebook?: string;
+  /** The notebook context the model read before the question. */
+  context?: string;
   startedAt: string;
   endedAt?: string;
   status: EpisodeStatus;
@@ -50,4 +52,11 @@ export interface Episode {
   reason?: string;
   steps: EpisodeStep[];
   answer: ParsedAnswer | null;
+}
+
+/** An episode from the log, with the feedback and edits recorded about it. */
+export interface StoredEpisode {
+  episode: Episode;
+  feedback: { step: number | null; rating: 'up' | 'down'; at: string }[];
+  edits: { step: number; original: string; edited: string; at: string }[];
 }

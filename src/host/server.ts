@@ -11,7 +11,11 @@ import * as path from 'node:path';
 
 import { Engine, ModelLoadError } from './engine';
 import { HttpError } from './httpError';
-import { ManifestError } from './manifests';
+import { EXPORT_FORMATS, exportRows, ExportFilters, ExportFormat, selectEpisodes, toNotebook } from '../episode/export';
+import type { Episode } from '../episode/types';
+import { EpisodeStore, LogError } from './episodeStore';
+import { writeExport } from './exportFiles';
+import { isInside, ManifestError } from './manifests';
 import { chatCompletions, completions, listModels } from './openai';
 import { PullTable } from './pull';
 import { parseGenerateRequest } from './requests';
@@ -38,7 +42,8 @@ const MAX_BODY_BYTES = 4 * 1024 * 1024;
 export class HostServer {
   constructor(
     private readonly _engine: Engine,
-    private readonly _token: string
+    private readonly _token: string,
+    private readonly _store: EpisodeStore | null = null
   ) {
     const engine = this._engine;
     this._pulls = new PullTable(engine.modelsDir);
@@ -52,6 +57,28 @@ export class HostServer {
       route('POST', /^\/api\/models\/pull\/cancel$/, async (_req, res, body) =>
         this._json(res, 200, { cancelled: this._pulls.cancel(String((body as any)?.model ?? '')) })
       ),
+      route('GET', /^\/api\/log$/, async (_req, res) => this._json(res, 200, await this._logSummary())),
+      route('POST', /^\/api\/log\/episodes$/, async (_req, res, body) => {
+        await this._log().appendEpisode(parseEpisode(body));
+        this._json(res, 201, { logged: true, file: this._log().file });
+      }),
+      route('POST', /^\/api\/log\/feedback$/, async (_req, res, body) => {
+        const { episodeId, step, rating } = (body ?? {}) as any;
+        if (typeof episodeId !== 'string' || !(step === null || Number.isInteger(step)) || (rating !== 'up' && rating !== 'down')) {
+          throw new HttpError(400, 'invalid_request', 'body must be {"episodeId": string, "step": integer or null, "rating": "up" | "down"}');
+        }
+        await this._log().appendFeedback(episodeId, step, rating);
+        this._json(res, 201, { logged: true });
+      }),
+      route('POST', /^\/api\/log\/edits$/, async (_req, res, body) => {
+        const { episodeId, step, original, edited } = (body ?? {}) as any;
+        if (typeof episodeId !== 'string' || !Number.isInteger(step) || typeof original !== 'string' || typeof edited !== 'string') {
+          throw new HttpError(400, 'invalid_request', 'body must be {"episodeId", "step", "original", "edited"}');
+        }
+        await this._log().appendEdit(episodeId, step, original, edited);
+        this._json(res, 201, { logged: true });
+      }),
+      route('POST', /^\/api\/log\/export$/, async (_req, res, body) => this._json(res, 200, await this._export(body))),
       route('POST', /^\/api\/generate$/, (req, res, body) => this._generate(req, res, body)),
       route('POST', /^\/api\/episodes\/([^/]+)\/cancel$/, async (_req, res, _body, [id]) =>
         this._json(res, 200, { episodeId: id, ...engine.generator.cancel(id) })
@@ -66,6 +93,10 @@ export class HostServer {
     this._server = http.createServer((req, res) => {
       this._handle(req, res).catch(err => this._error(res, err));
     });
+    // Clients (Jupyter's proxy, fetch) keep connections open between requests; a server that
+    // closes idle sockets first races them into "other side closed" errors.
+    this._server.keepAliveTimeout = 65000;
+    this._server.headersTimeout = 66000;
   }
 
   /** Starts listening; rejects with a message that says what to do when the address is taken. */
@@ -230,6 +261,42 @@ export class HostServer {
     res.end();
   }
 
+  private _log(): EpisodeStore {
+    if (!this._store) {
+      throw new HttpError(503, 'no_log', 'this host was started without an episode log (--episodes-file)');
+    }
+    return this._store;
+  }
+
+  private async _logSummary() {
+    const store = this._log();
+    const { episodes, skipped, migrated } = await store.read();
+    return { file: store.file, episodes: episodes.length, skipped, migrated };
+  }
+
+  /** Exports into the log's `exports` folder (never elsewhere, never overwriting), or returns the rows. */
+  private async _export(body: unknown) {
+    const { format, filters, path: target } = (body ?? {}) as { format?: unknown; filters?: ExportFilters; path?: unknown };
+    if (typeof format !== 'string' || !(EXPORT_FORMATS as readonly string[]).includes(format)) {
+      throw new HttpError(400, 'invalid_request', `"format" must be one of ${EXPORT_FORMATS.join(', ')}`);
+    }
+    const store = this._log();
+    const { episodes } = await store.read();
+    if (target === undefined) {
+      const selected = selectEpisodes(episodes, filters ?? {});
+      return format === 'ipynb' ? { notebooks: selected.map(toNotebook) } : { rows: exportRows(selected, format as Exclude<ExportFormat, 'ipynb'>) };
+    }
+    if (typeof target !== 'string' || target === '') {
+      throw new HttpError(400, 'invalid_request', '"path" must be a file name inside the exports folder');
+    }
+    const root = path.join(path.dirname(store.file), 'exports');
+    const resolved = path.resolve(root, target);
+    if (!isInside(root, resolved) || resolved === root) {
+      throw new HttpError(400, 'path_outside', `"${target}" is outside the exports folder ${root}`);
+    }
+    return writeExport(episodes, format as ExportFormat, resolved, filters ?? {});
+  }
+
   private get _modelsDir(): string {
     return this._engine.modelsDir;
   }
@@ -255,6 +322,14 @@ export class HostServer {
   private readonly _server: http.Server;
 }
 
+function parseEpisode(body: unknown): Episode {
+  const episode = (body as { episode?: unknown })?.episode as Episode | undefined;
+  if (!episode || typeof episode !== 'object' || typeof episode.id !== 'string' || !Array.isArray(episode.steps)) {
+    throw new HttpError(400, 'invalid_request', 'body must be {"episode": <episode>}');
+  }
+  return episode;
+}
+
 function describeError(err: unknown): { status: number; code: string; message: string } {
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof HttpError) {
@@ -265,6 +340,9 @@ function describeError(err: unknown): { status: number; code: string; message: s
   }
   if (err instanceof ModelLoadError) {
     return { status: 422, code: 'model_load_failed', message };
+  }
+  if (err instanceof LogError) {
+    return { status: /disk is full/.test(message) ? 507 : /nothing to log|invalid record/.test(message) ? 400 : 500, code: 'log_failed', message };
   }
   return { status: 500, code: 'internal_error', message };
 }

@@ -3,7 +3,7 @@
  * a question and lets Datarus work in the current notebook, and Stop.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, InputDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { ICommandPalette, InputDialog, Notification, showErrorMessage } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
@@ -15,6 +15,7 @@ import { HostModel } from '../agent/hostModel';
 import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel } from '../agent/types';
 import { AnalyzeSession, AnalyzeSettings } from './analyze';
+import { reflect } from './reflect';
 
 export const AGENT_PLUGIN_ID = 'datarus-jupyterlab:agent';
 const RECENT_KEY = 'datarus-jupyterlab:recent-questions';
@@ -37,6 +38,37 @@ interface BackendSettings {
 export namespace CommandIDs {
   export const analyze = 'datarus:analyze';
   export const stop = 'datarus:stop';
+  export const reflect = 'datarus:reflect';
+  export const thumbsUp = 'datarus:feedback-up';
+  export const thumbsDown = 'datarus:feedback-down';
+}
+
+export const reflectIcon = new LabIcon({
+  name: 'datarus:reflect',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path class="jp-icon3" fill="#616161" ' +
+    'd="M12 2a7 7 0 0 0-4 12.7V17a1 1 0 0 0 1 1h6a1 1 0 0 0 1-1v-2.3A7 7 0 0 0 12 2zm-3 18h6v1a1 1 0 0 1-1 1h-4a1 1 0 0 1-1-1z"/></svg>'
+});
+
+/** Sends a record to the host's episode log; failures are shown, never thrown. */
+async function logRecord(endpoint: 'episodes' | 'feedback' | 'edits', body: unknown): Promise<boolean> {
+  const server = ServerConnection.makeSettings();
+  try {
+    const response = await ServerConnection.makeRequest(
+      URLExt.join(server.baseUrl, 'datarus', 'api', 'log', endpoint),
+      { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } },
+      server
+    );
+    if (!response.ok) {
+      const message = (await response.json().catch(() => null))?.error?.message ?? response.statusText;
+      Notification.error(`Datarus could not log this: ${message}`, { autoClose: 8000 });
+      return false;
+    }
+    return true;
+  } catch (err) {
+    Notification.error(`Datarus could not log this: ${(err as Error).message}`, { autoClose: 8000 });
+    return false;
+  }
 }
 
 function makeModel(settings: BackendSettings): AgentModel {
@@ -122,9 +154,83 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
         sessions.set(panel, session);
         app.commands.notifyCommandChanged(CommandIDs.stop);
         try {
-          await session.run(question);
+          const episode = await session.run(question);
+          if (settings.composite.logEpisodes && (episode.steps.length > 0 || episode.answer)) {
+            if (await logRecord('episodes', { episode })) {
+              session.logged();
+              watchEdits(panel, episode.id);
+            }
+          }
         } finally {
           app.commands.notifyCommandChanged(CommandIDs.stop);
+        }
+      }
+    });
+
+    /** After a logged episode, a change to one of its code cells is kept as a preference pair (original → edit). */
+    const watchEdits = (panel: NotebookPanel, episodeId: string) => {
+      for (const cell of panel.content.widgets) {
+        const meta = cell.model.getMetadata('datarus') as { episode?: string; step?: number; role?: string } | undefined;
+        if (meta?.episode !== episodeId || meta.role !== 'code' || typeof meta.step !== 'number') {
+          continue;
+        }
+        const original = cell.model.sharedModel.getSource();
+        let timer: ReturnType<typeof setTimeout> | null = null;
+        cell.model.contentChanged.connect(() => {
+          if (timer) {
+            clearTimeout(timer);
+          }
+          timer = setTimeout(() => {
+            const edited = cell.model.sharedModel.getSource();
+            if (edited !== original) {
+              void logRecord('edits', { episodeId, step: meta.step, original, edited });
+            }
+          }, 3000);
+        });
+      }
+    };
+
+    const feedback = (rating: 'up' | 'down') => async () => {
+      const cell = current()?.content.activeCell;
+      const meta = cell?.model.getMetadata('datarus') as { episode?: string; step?: number | null; role?: string } | undefined;
+      if (!meta?.episode) {
+        await showErrorMessage('Not a Datarus cell', 'Select a cell that Datarus wrote to rate it.');
+        return;
+      }
+      if (!settings.composite.logEpisodes) {
+        await showErrorMessage('Episode logging is off', 'Turn on "Log episodes" in Settings → Datarus Lab: Analyze to keep feedback.');
+        return;
+      }
+      // The answer cell rates the whole episode; a step's cells rate that step.
+      const step = meta.role === 'answer' ? null : (meta.step ?? null);
+      if (await logRecord('feedback', { episodeId: meta.episode, step, rating })) {
+        Notification.success(`Thanks: ${rating === 'up' ? '👍' : '👎'} recorded for ${step === null ? 'the episode' : `step ${step + 1}`}`, { autoClose: 3000 });
+      }
+    };
+    app.commands.addCommand(CommandIDs.thumbsUp, { label: 'Datarus: Good step 👍', execute: feedback('up') });
+    app.commands.addCommand(CommandIDs.thumbsDown, { label: 'Datarus: Bad step 👎', execute: feedback('down') });
+
+    app.commands.addCommand(CommandIDs.reflect, {
+      label: 'Reflect on Selected Cells',
+      caption: 'Datarus reasons about the selected cells and writes its reflection below them',
+      icon: reflectIcon,
+      isEnabled: () => current() !== null,
+      execute: async () => {
+        const panel = current();
+        if (!panel) {
+          return;
+        }
+        const notebook = panel.content;
+        const cells = notebook.widgets.filter(cell => notebook.isSelectedOrActive(cell));
+        const composite = settings.composite as any;
+        try {
+          await reflect(panel, cells, makeModel(composite as BackendSettings), {
+            maxTokens: composite.maxTokensPerTurn,
+            temperature: composite.temperature,
+            grammar: composite.reflectionGrammar || undefined
+          });
+        } catch (err) {
+          await showErrorMessage('Datarus could not reflect', (err as Error).message);
         }
       }
     });
@@ -150,5 +256,8 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
 
     palette?.addItem({ command: CommandIDs.analyze, category: 'Datarus' });
     palette?.addItem({ command: CommandIDs.stop, category: 'Datarus' });
+    palette?.addItem({ command: CommandIDs.reflect, category: 'Datarus' });
+    palette?.addItem({ command: CommandIDs.thumbsUp, category: 'Datarus' });
+    palette?.addItem({ command: CommandIDs.thumbsDown, category: 'Datarus' });
   }
 };

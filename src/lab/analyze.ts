@@ -172,6 +172,14 @@ export class AnalyzeSession {
     return episode;
   }
 
+  /** Marks the bar: this episode is in the training log. */
+  logged(): void {
+    if (!this._bar.isDisposed) {
+      this._bar.text = `${this._bar.text} · logged`;
+      this._bar.node.dataset.logged = 'true';
+    }
+  }
+
   /** Removes the episode's bar from the toolbar (a new episode replaces it). */
   dispose(): void {
     this.stop();

@@ -27,7 +27,7 @@ export function describe(view: StatusView): { label: string; title: string } {
       return { label: 'Datarus: host down', title: view.message };
     case 'ready': {
       const s = view.status;
-      const threads = `${s.threads} thread${s.threads === 1 ? '' : 's'}${s.threadsChosenBy === 'measured' ? ' (fastest measured)' : ''}`;
+      const threads = `${s.threads} thread${s.threads === 1 ? '' : 's'}${s.threadsChosenBy === 'measured' ? ' (measured)' : ''}`;
       const backend = s.backend === 'cpu' ? `CPU, ${threads}` : `${s.backend?.toUpperCase()} ${s.gpu?.name ?? ''}`.trim();
       const lines = [
         `Model: ${s.model!.name}`,

@@ -62,10 +62,13 @@ describe('Datarus Lab under Jupyter', () => {
   it('starts the host lazily on the first authenticated request and serves its status', async () => {
     const status = await waitForStatus(() => api('api/status'), s => s.state === 'ready');
     expect(status).toMatchObject({ backend: 'cpu', model: { name: 'datarus-test-tiny' }, chatWrapper: 'ChatML', threadsChosenBy: 'measured' });
-    // With no thread count configured, the host timed every count from 1 to the cores and kept the fastest.
+    // With no thread count configured, the host timed every count from 1 to the cores and kept the
+    // fewest threads within 10% of the fastest.
     expect(status.threadMeasurements.map((m: any) => m.threads)).toEqual(Array.from({ length: status.cores }, (_, i) => i + 1));
-    const fastest = status.threadMeasurements.reduce((a: any, b: any) => (b.tokensPerSecond > a.tokensPerSecond ? b : a));
-    expect(status.threads).toBe(fastest.threads);
+    const fastest = Math.max(...status.threadMeasurements.map((m: any) => m.tokensPerSecond));
+    const chosen = status.threadMeasurements.find((m: any) => m.threads === status.threads);
+    expect(chosen.tokensPerSecond).toBeGreaterThanOrEqual(0.9 * fastest);
+    expect(status.threadMeasurements.filter((m: any) => m.threads < status.threads && m.tokensPerSecond >= 0.9 * fastest)).toEqual([]);
     const state = await api('host-state');
     expect(state.body).toMatchObject({ running: true, starts: 1, restarts: 0 });
   });

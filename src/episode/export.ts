@@ -1,0 +1,253 @@
+/**
+ * Training data from logged episodes, in the shapes trainers load:
+ *
+ * - `tagged`: Datarus-tagged text, exactly what the model is trained on
+ *   (steps, the harness's observations, the final `<stop_analysis>`);
+ * - `sft`: chat `messages` (TRL, OpenAI fine-tuning); each observation is a
+ *   user turn of its own, so an assistant-only loss never trains on tool output;
+ * - `grpo`: the prompt, plus the reference answer and the data files the
+ *   episode read as extra columns (TRL passes extra columns to reward functions);
+ * - `dpo`: prompt / chosen / rejected from the user's edits of agent cells;
+ * - `kto`: prompt / completion / label from thumbs up and down;
+ * - `ipynb`: one nbformat 4 notebook per episode.
+ *
+ * Every row carries the structural reward of its transcript. Pure: no I/O.
+ */
+import { AGENTIC_SYSTEM_PROMPT, CONTINUE_MESSAGE, errorHintMessage, formatAnswer, formatObservation, formatStep, scoreText } from '../protocol';
+import type { ChatMessage } from '../agent/messages';
+import type { NbOutput } from '../agent/types';
+import type { Episode, EpisodeStep, StoredEpisode } from './types';
+
+export const EXPORT_FORMATS = ['tagged', 'sft', 'grpo', 'dpo', 'kto', 'ipynb'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export interface ExportFilters {
+  since?: string;
+  until?: string;
+  notebook?: string;
+  model?: string;
+  /** `up`/`down`: episodes with that rating (episode-level); `rated`: any rating at all. */
+  feedback?: 'up' | 'down' | 'rated';
+  minReward?: number;
+  finished?: boolean;
+}
+
+/** Steps that were really executed (not protocol failures, not skipped). */
+function executed(episode: Episode): EpisodeStep[] {
+  return episode.steps.filter(s => s.status !== 'invalid' && s.status !== 'skipped');
+}
+
+function firstUserMessage(episode: Episode): string {
+  return episode.context ? `${episode.context}\n\nQuestion: ${episode.question}` : episode.question;
+}
+
+/** The whole episode as Datarus-tagged text: steps with their observations, then the answer. */
+export function taggedTranscript(episode: Episode): string {
+  const parts: string[] = [];
+  for (const step of executed(episode)) {
+    parts.push(formatStep({ thought: step.thought, code: step.code }), formatObservation(step.observation));
+  }
+  if (episode.answer) {
+    parts.push(formatAnswer(episode.answer));
+  }
+  return parts.join('\n');
+}
+
+export function structuralRewardOf(episode: Episode): number {
+  return scoreText(taggedTranscript(episode), { harnessObservations: true }).score;
+}
+
+/** The conversation in the reference harness's shape, ending before step `upTo` (all of it when omitted). */
+export function episodeMessages(episode: Episode, upTo?: number): ChatMessage[] {
+  const messages: ChatMessage[] = [
+    { role: 'system', content: AGENTIC_SYSTEM_PROMPT },
+    { role: 'user', content: firstUserMessage(episode) }
+  ];
+  for (const step of executed(episode)) {
+    if (upTo !== undefined && step.index >= upTo) {
+      return messages;
+    }
+    messages.push({ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) });
+    const hint = step.error ? errorHintMessage(step.error.ename) : CONTINUE_MESSAGE;
+    messages.push({ role: 'user', content: `${formatObservation(step.observation)}\n${hint}` });
+  }
+  if (upTo === undefined && episode.answer) {
+    messages.push({ role: 'assistant', content: formatAnswer(episode.answer) });
+  }
+  return messages;
+}
+
+const DATA_FILE = /\b(?:read_(?:csv|parquet|json|excel|feather|table|sql)|open|load|loadtxt|genfromtxt)\(\s*(?:r|f)?["']([^"'\n]+\.(?:csv|tsv|parquet|json|jsonl|xlsx?|feather|txt|db|sqlite|h5|npy|npz|pkl|pickle))["']/g;
+
+/** Data files the episode's code read, for reward functions that check the analysis against the data. */
+export function dataFiles(episode: Episode): string[] {
+  const files = new Set<string>();
+  for (const step of executed(episode)) {
+    for (const match of step.code.matchAll(DATA_FILE)) {
+      files.add(match[1]);
+    }
+  }
+  return [...files].sort();
+}
+
+function episodeRating(stored: StoredEpisode): 'up' | 'down' | null {
+  const ratings = stored.feedback.filter(f => f.step === null);
+  return ratings.length ? ratings[ratings.length - 1].rating : null;
+}
+
+/** Applies the filters and drops duplicate transcripts (the same question and steps logged twice). */
+export function selectEpisodes(stored: StoredEpisode[], filters: ExportFilters = {}): StoredEpisode[] {
+  const seen = new Set<string>();
+  return stored.filter(s => {
+    const e = s.episode;
+    if (filters.since && e.startedAt < filters.since) {
+      return false;
+    }
+    if (filters.until && e.startedAt > filters.until) {
+      return false;
+    }
+    if (filters.notebook && e.notebook !== filters.notebook) {
+      return false;
+    }
+    if (filters.model && e.model !== filters.model) {
+      return false;
+    }
+    if (filters.finished !== undefined && (e.status === 'answered') !== filters.finished) {
+      return false;
+    }
+    if (filters.feedback) {
+      const rating = episodeRating(s);
+      if (filters.feedback === 'rated' ? s.feedback.length === 0 : rating !== filters.feedback) {
+        return false;
+      }
+    }
+    if (filters.minReward !== undefined && structuralRewardOf(e) < filters.minReward) {
+      return false;
+    }
+    const key = `${e.question}\u0000${taggedTranscript(e)}`;
+    if (seen.has(key)) {
+      return false;
+    }
+    seen.add(key);
+    return true;
+  });
+}
+
+function base(stored: StoredEpisode) {
+  const e = stored.episode;
+  return { episode_id: e.id, model: e.model, status: e.status, structural_reward: structuralRewardOf(e) };
+}
+
+/** Rows of a JSONL format (every format but `ipynb`). */
+export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat, 'ipynb'>): object[] {
+  const rows: object[] = [];
+  for (const s of stored) {
+    const e = s.episode;
+    switch (format) {
+      case 'tagged':
+        rows.push({ ...base(s), question: e.question, text: taggedTranscript(e) });
+        break;
+      case 'sft':
+        rows.push({ ...base(s), messages: episodeMessages(e) });
+        break;
+      case 'grpo':
+        rows.push({ ...base(s), prompt: episodeMessages(e, 0), answer: e.answer?.text ?? '', data_files: dataFiles(e) });
+        break;
+      case 'dpo':
+        // Edits made at approval time (the cell ran edited) and edits made afterwards are both preferences.
+        for (const step of e.steps) {
+          if (step.modelCode !== undefined && step.modelCode !== step.code) {
+            rows.push({
+              ...base(s),
+              step: step.index,
+              prompt: episodeMessages(e, step.index),
+              chosen: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) }],
+              rejected: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: step.modelCode }) }]
+            });
+          }
+        }
+        for (const edit of s.edits) {
+          const step = e.steps.find(st => st.index === edit.step);
+          if (!step || edit.original === edit.edited) {
+            continue;
+          }
+          rows.push({
+            ...base(s),
+            step: edit.step,
+            prompt: episodeMessages(e, edit.step),
+            chosen: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: edit.edited }) }],
+            rejected: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: edit.original }) }]
+          });
+        }
+        break;
+      case 'kto':
+        for (const f of s.feedback) {
+          if (f.step === null) {
+            if (e.answer) {
+              rows.push({ ...base(s), step: -1, prompt: episodeMessages(e).slice(0, -1), completion: [{ role: 'assistant', content: formatAnswer(e.answer) }], label: f.rating === 'up' });
+            }
+            continue;
+          }
+          const step = e.steps.find(st => st.index === f.step);
+          if (step && step.status !== 'invalid') {
+            rows.push({ ...base(s), step: f.step, prompt: episodeMessages(e, f.step), completion: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) }], label: f.rating === 'up' });
+          }
+        }
+        break;
+    }
+  }
+  return rows;
+}
+
+/** Outputs as nbformat 4 requires them; image data dropped from the log becomes a short note. */
+function nbOutputs(outputs: NbOutput[] | undefined): object[] {
+  return (outputs ?? []).map(o => {
+    switch (o.output_type) {
+      case 'stream':
+        return { output_type: 'stream', name: o.name ?? 'stdout', text: o.text ?? '' };
+      case 'error':
+        return { output_type: 'error', ename: o.ename ?? 'Error', evalue: o.evalue ?? '', traceback: o.traceback ?? [] };
+      default: {
+        const data: Record<string, unknown> = {};
+        for (const [mime, value] of Object.entries(o.data ?? {})) {
+          if (typeof value === 'string' || (Array.isArray(value) && value.every(v => typeof v === 'string')) || mime.endsWith('json')) {
+            data[mime] = value;
+          }
+        }
+        if (Object.keys(data).length === 0) {
+          data['text/plain'] = '[image not kept in the episode log]';
+        }
+        return o.output_type === 'execute_result'
+          ? { output_type: 'execute_result', execution_count: o.execution_count ?? null, data, metadata: o.metadata ?? {} }
+          : { output_type: 'display_data', data, metadata: o.metadata ?? {} };
+      }
+    }
+  });
+}
+
+/** One episode as an nbformat 4.5 notebook, with provenance on every cell. */
+export function toNotebook(stored: StoredEpisode): object {
+  const e = stored.episode;
+  let n = 0;
+  const id = () => `datarus-${(++n).toString(36).padStart(4, '0')}`;
+  const provenance = (step: number | null, role: string) => ({ datarus: { episode: e.id, step, role, model: e.model } });
+  const cells: object[] = [{ id: id(), cell_type: 'markdown', metadata: provenance(null, 'question'), source: `**Question.** ${e.question}` }];
+  let count = 0;
+  for (const step of executed(e)) {
+    cells.push({ id: id(), cell_type: 'markdown', metadata: provenance(step.index, 'thought'), source: `**Step ${step.index + 1}** · ${step.thought}` });
+    cells.push({ id: id(), cell_type: 'code', execution_count: ++count, metadata: provenance(step.index, 'code'), source: step.code, outputs: nbOutputs(step.outputs) });
+  }
+  if (e.answer) {
+    cells.push({ id: id(), cell_type: 'markdown', metadata: provenance(null, 'answer'), source: `**Answer.** ${e.answer.text}` });
+  }
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {
+      kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' },
+      language_info: { name: 'python' },
+      datarus: { ...base(stored), question: e.question, startedAt: e.startedAt }
+    },
+    cells
+  };
+}

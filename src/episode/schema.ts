@@ -1,0 +1,84 @@
+/**
+ * The versioned JSON schema of the episode log (one JSON object a line), and
+ * migration of older lines. Version 1 is the first stored version; lines
+ * without a version come from the pre-release format (episode fields at the
+ * top level) and are migrated on read.
+ */
+import Ajv from 'ajv';
+
+export const LOG_SCHEMA_VERSION = 1;
+
+const step = {
+  type: 'object',
+  required: ['index', 'thought', 'code', 'status', 'observation', 'violations', 'raw', 'startedAt', 'endedAt', 'modelMs', 'kernelMs'],
+  properties: {
+    index: { type: 'integer', minimum: 0 },
+    thought: { type: 'string' },
+    code: { type: 'string' },
+    modelCode: { type: 'string' },
+    status: { enum: ['ok', 'error', 'timeout', 'aborted', 'skipped', 'invalid'] },
+    observation: { type: 'string' },
+    error: { type: 'object', required: ['ename', 'evalue'], properties: { ename: { type: 'string' }, evalue: { type: 'string' } } },
+    outputs: { type: 'array' },
+    violations: { type: 'array', items: { type: 'object', required: ['kind', 'message'] } },
+    raw: { type: 'string' },
+    startedAt: { type: 'string' },
+    endedAt: { type: 'string' },
+    modelMs: { type: 'number' },
+    kernelMs: { type: 'number' }
+  }
+};
+
+export const LOG_RECORD_SCHEMA = {
+  $id: 'https://datarus.lab/schema/episode-log-v1.json',
+  title: 'Datarus Lab episode log line, version 1',
+  type: 'object',
+  required: ['v', 'type', 'at'],
+  properties: {
+    v: { const: LOG_SCHEMA_VERSION },
+    at: { type: 'string' },
+    type: { enum: ['episode', 'feedback', 'edit'] },
+    episode: {
+      type: 'object',
+      required: ['schemaVersion', 'id', 'question', 'model', 'startedAt', 'status', 'steps', 'answer'],
+      properties: {
+        id: { type: 'string', minLength: 1 },
+        question: { type: 'string' },
+        model: { type: 'string' },
+        notebook: { type: 'string' },
+        context: { type: 'string' },
+        startedAt: { type: 'string' },
+        endedAt: { type: 'string' },
+        status: { enum: ['running', 'answered', 'stopped', 'step_limit', 'error_limit', 'failed'] },
+        reason: { type: 'string' },
+        steps: { type: 'array', items: step },
+        answer: { anyOf: [{ type: 'null' }, { type: 'object', required: ['thought', 'text'] }] }
+      }
+    },
+    episodeId: { type: 'string', minLength: 1 },
+    step: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'null' }] },
+    rating: { enum: ['up', 'down'] },
+    original: { type: 'string' },
+    edited: { type: 'string' }
+  },
+  allOf: [
+    { if: { properties: { type: { const: 'episode' } } }, then: { required: ['episode'] } },
+    { if: { properties: { type: { const: 'feedback' } } }, then: { required: ['episodeId', 'step', 'rating'] } },
+    { if: { properties: { type: { const: 'edit' } } }, then: { required: ['episodeId', 'step', 'original', 'edited'] } }
+  ]
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+export const validateLogRecord = ajv.compile(LOG_RECORD_SCHEMA);
+
+/** Brings a parsed line to the current version, or says why it cannot be read. */
+export function migrate(line: any): { record: any } | { error: string } {
+  if (line && typeof line === 'object' && line.v === undefined && typeof line.id === 'string' && Array.isArray(line.steps)) {
+    // Pre-release lines: the episode itself, without an envelope.
+    return { record: { v: LOG_SCHEMA_VERSION, type: 'episode', at: line.endedAt ?? line.startedAt ?? '', episode: { schemaVersion: 1, ...line } } };
+  }
+  if (typeof line?.v === 'number' && line.v > LOG_SCHEMA_VERSION) {
+    return { error: `written by a newer Datarus Lab (log schema v${line.v}; this one reads v${LOG_SCHEMA_VERSION}): upgrade to read it` };
+  }
+  return { record: line };
+}

@@ -1,0 +1,65 @@
+/**
+ * Writes exports to disk without ever overwriting: JSONL goes to a temporary
+ * file renamed into place; notebooks go one file per episode into a folder.
+ * A full disk or a bad path gives a clear error and leaves nothing half-written.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+import { exportRows, ExportFilters, ExportFormat, selectEpisodes, toNotebook } from '../episode/export';
+import type { StoredEpisode } from '../episode/types';
+import { HttpError } from './httpError';
+
+export interface ExportSummary {
+  format: ExportFormat;
+  path: string;
+  rows: number;
+  episodes: number;
+}
+
+function diskError(err: unknown, target: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new HttpError(507, 'disk_full', `the disk is full: nothing was written to ${target}`);
+  }
+  if (code === 'EEXIST') {
+    return new HttpError(409, 'exists', `${target} already exists: nothing was overwritten (choose another name)`);
+  }
+  return new HttpError(500, 'write_failed', `could not write ${target}: ${(err as Error).message}`);
+}
+
+export async function writeExport(stored: StoredEpisode[], format: ExportFormat, target: string, filters: ExportFilters = {}): Promise<ExportSummary> {
+  const episodes = selectEpisodes(stored, filters);
+  if (format === 'ipynb') {
+    await fs.mkdir(target, { recursive: true });
+    for (const s of episodes) {
+      const file = path.join(target, `${s.episode.id.replace(/[^A-Za-z0-9._-]/g, '_')}.ipynb`);
+      try {
+        await fs.writeFile(file, JSON.stringify(toNotebook(s), null, 1) + '\n', { flag: 'wx' });
+      } catch (err) {
+        await fs.unlink(file).catch(() => undefined);
+        throw diskError(err, file);
+      }
+    }
+    return { format, path: target, rows: episodes.length, episodes: episodes.length };
+  }
+  const rows = exportRows(episodes, format);
+  const exists = await fs.stat(target).then(
+    () => true,
+    () => false
+  );
+  if (exists) {
+    throw diskError(Object.assign(new Error('exists'), { code: 'EEXIST' }), target);
+  }
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const temp = `${target}.${process.pid}.tmp`;
+  try {
+    await fs.writeFile(temp, rows.map(r => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''), { flag: 'wx' });
+    await fs.link(temp, target); // fails if the target appeared meanwhile: never overwrite
+  } catch (err) {
+    throw diskError(err, target);
+  } finally {
+    await fs.unlink(temp).catch(() => undefined);
+  }
+  return { format, path: target, rows: rows.length, episodes: episodes.length };
+}

@@ -1,0 +1,261 @@
+/**
+ * The episode log and the exports on the real host: redaction, crash safety
+ * under SIGKILL, damaged and older logs, full disk, paths, and the exports
+ * loaded by the real consumers (nbformat, Hugging Face datasets).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { Episode } from '../../src/episode/types';
+import { Redactor } from '../../src/episode/redact';
+import { EpisodeStore } from '../../src/host/episodeStore';
+import { PYTHON, ROOT } from './paths';
+import { getJson, Running, startHost } from './processes';
+
+jest.setTimeout(300000);
+
+const TOKEN = 'log-token';
+const HEADERS = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+const SECRETS = ['sk-proj-SEEDEDsecretKEY1234567890abcd', 'hunter2-db-password', 'ghp_SEEDEDgithubTOKEN000000000000000000', 'env-secret-value-xyz'];
+
+function episode(id: string, overrides: Partial<Episode> = {}): Episode {
+  const now = new Date().toISOString();
+  return {
+    schemaVersion: 1,
+    id,
+    question: 'What is the mean price?',
+    model: 'datarus-test-tiny',
+    notebook: 'sales.ipynb',
+    context: 'DataFrames in the kernel:\n- df: shape 3×1',
+    startedAt: now,
+    endedAt: now,
+    status: 'answered',
+    steps: [
+      {
+        index: 0,
+        thought: 'Load the data.',
+        code: `import pandas as pd\nOPENAI_API_KEY = "${SECRETS[0]}"\ndf = pd.read_csv("data/sales.csv")`,
+        status: 'error',
+        observation: `KeyError: 'price' (connecting with password=${SECRETS[1]})`,
+        error: { ename: 'KeyError', evalue: `'price' token ${SECRETS[2]}` },
+        outputs: [
+          { output_type: 'stream', name: 'stdout', text: `using ${SECRETS[3]}\n` },
+          { output_type: 'error', ename: 'KeyError', evalue: "'price'", traceback: [`KeyError: ghp token ${SECRETS[2]}`] },
+          { output_type: 'display_data', data: { 'image/png': 'iVBORw0KGgo=', 'text/plain': '<Figure>' }, metadata: {} }
+        ],
+        violations: [],
+        raw: '<step>…</step>',
+        startedAt: now,
+        endedAt: now,
+        modelMs: 10,
+        kernelMs: 5
+      },
+      {
+        index: 1,
+        thought: 'Use the right column.',
+        code: 'print(df["Price"].mean())',
+        status: 'ok',
+        observation: '12.5',
+        outputs: [{ output_type: 'stream', name: 'stdout', text: '12.5\n' }],
+        violations: [],
+        raw: '<step>…</step>',
+        startedAt: now,
+        endedAt: now,
+        modelMs: 10,
+        kernelMs: 5
+      }
+    ],
+    answer: { thought: 'It printed 12.5.', text: 'The mean price is 12.5.' },
+    ...overrides
+  };
+}
+
+describe('episode log through the host', () => {
+  let host: Running;
+  let dir: string;
+  let log: string;
+  const post = (endpoint: string, body: unknown) => getJson(`${host.url}/api/log/${endpoint}`, { method: 'POST', headers: HEADERS, body: JSON.stringify(body) });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'datarus-log-'));
+    log = path.join(dir, 'episodes.jsonl');
+    host = await startHost(['--token', TOKEN, '--episodes-file', log], { DATARUS_TEST_SECRET_TOKEN: SECRETS[3] });
+  });
+
+  afterAll(async () => {
+    const code = await host.stop();
+    if (code !== 0) {
+      console.log(host.output());
+    }
+  });
+
+  it('logs episodes, feedback and edits with every secret redacted', async () => {
+    expect((await post('episodes', { episode: episode('ep-a') })).status).toBe(201);
+    expect((await post('episodes', { episode: episode('ep-b', { question: 'Another question?' }) })).status).toBe(201);
+    expect((await post('feedback', { episodeId: 'ep-a', step: null, rating: 'up' })).status).toBe(201);
+    expect((await post('feedback', { episodeId: 'ep-a', step: 1, rating: 'up' })).status).toBe(201);
+    expect((await post('feedback', { episodeId: 'ep-b', step: 0, rating: 'down' })).status).toBe(201);
+    expect((await post('edits', { episodeId: 'ep-a', step: 1, original: 'print(df["Price"].mean())', edited: 'print(round(df["Price"].mean(), 2))' })).status).toBe(201);
+    const raw = readFileSync(log, 'utf8');
+    for (const secret of SECRETS) {
+      expect(raw).not.toContain(secret);
+    }
+    expect(raw).toContain('[REDACTED]');
+    expect(raw).not.toContain('iVBORw0KGgo='); // images are kept as references, not data
+    const summary = await getJson(`${host.url}/api/log`, { headers: HEADERS });
+    expect(summary.body).toMatchObject({ episodes: 2, skipped: [] });
+  });
+
+  it('refuses an episode with no steps, bad feedback, and says why', async () => {
+    const empty = await post('episodes', { episode: episode('ep-empty', { steps: [], answer: null }) });
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.message).toMatch(/no steps/);
+    expect((await post('feedback', { episodeId: 'ep-a', step: 0, rating: 'meh' })).status).toBe(400);
+  });
+
+  it('exports every format; the real consumers load them; no secret in any export', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'datarus-export-'));
+    for (const format of ['tagged', 'sft', 'grpo', 'dpo', 'kto']) {
+      execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', format, '--log', log, '--out', path.join(out, `${format}.jsonl`)]);
+    }
+    execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', 'ipynb', '--log', log, '--out', path.join(out, 'ipynb')]);
+    const report = JSON.parse(execFileSync(PYTHON, [path.join(ROOT, 'test', 'python', 'validate_exports.py'), out], { encoding: 'utf8', env: { ...process.env, HF_DATASETS_OFFLINE: '1', HF_HUB_OFFLINE: '1' } }));
+    expect(report.datasets.tagged).toEqual({ rows: 2, columns: ['episode_id', 'model', 'question', 'status', 'structural_reward', 'text'] });
+    expect(report.datasets.sft).toEqual({ rows: 2, columns: ['episode_id', 'messages', 'model', 'status', 'structural_reward'] });
+    expect(report.datasets.grpo).toEqual({ rows: 2, columns: ['answer', 'data_files', 'episode_id', 'model', 'prompt', 'status', 'structural_reward'] });
+    expect(report.datasets.dpo).toEqual({ rows: 1, columns: ['chosen', 'episode_id', 'model', 'prompt', 'rejected', 'status', 'step', 'structural_reward'] });
+    expect(report.datasets.kto).toEqual({ rows: 3, columns: ['completion', 'episode_id', 'label', 'model', 'prompt', 'status', 'step', 'structural_reward'] });
+    expect(report.notebooks).toHaveLength(2);
+
+    const all = readdirSync(out)
+      .filter(f => f.endsWith('.jsonl'))
+      .map(f => readFileSync(path.join(out, f), 'utf8'))
+      .concat(readdirSync(path.join(out, 'ipynb')).map(f => readFileSync(path.join(out, 'ipynb', f), 'utf8')))
+      .join('\n');
+    for (const secret of SECRETS) {
+      expect(all).not.toContain(secret);
+    }
+    // SFT: observations are user turns, never assistant text.
+    const sft = JSON.parse(readFileSync(path.join(out, 'sft.jsonl'), 'utf8').split('\n')[0]);
+    for (const message of sft.messages) {
+      if (message.role === 'assistant') {
+        expect(message.content).not.toContain('<observation>');
+      }
+    }
+    const grpo = JSON.parse(readFileSync(path.join(out, 'grpo.jsonl'), 'utf8').split('\n')[0]);
+    expect(grpo.data_files).toEqual(['data/sales.csv']);
+    expect(grpo.answer).toBe('The mean price is 12.5.');
+    const tagged = JSON.parse(readFileSync(path.join(out, 'tagged.jsonl'), 'utf8').split('\n')[0]);
+    expect(tagged.structural_reward).toBe(1);
+    expect(tagged.text).toMatch(/^<step>\n<thought>Load the data.<\/thought>[\s\S]*<\/stop_analysis>$/);
+  });
+
+  it('filters exports and never overwrites', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'datarus-export-'));
+    const cli = (args: string[]) =>
+      execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--log', log, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    cli(['--format', 'tagged', '--feedback', 'up', '--out', path.join(out, 'up.jsonl')]);
+    expect(readFileSync(path.join(out, 'up.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(() => cli(['--format', 'tagged', '--out', path.join(out, 'up.jsonl')])).toThrow(/already exists: nothing was overwritten/);
+    expect(readFileSync(path.join(out, 'up.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
+  });
+
+  it('exports through the API only inside the exports folder', async () => {
+    const outside = await post('export', { format: 'sft', path: '../../escape.jsonl' });
+    expect(outside.status).toBe(400);
+    expect(outside.body.error.code).toBe('path_outside');
+    const inside = await post('export', { format: 'sft', path: 'run1/sft.jsonl' });
+    expect(inside.status).toBe(200);
+    expect(existsSync(path.join(dir, 'exports', 'run1', 'sft.jsonl'))).toBe(true);
+    const again = await post('export', { format: 'sft', path: 'run1/sft.jsonl' });
+    expect(again.status).toBe(409);
+    const rows = await post('export', { format: 'grpo' });
+    expect(rows.body.rows).toHaveLength(2);
+  });
+});
+
+describe('episode log on disk', () => {
+  const store = (file: string) => new EpisodeStore(file, { redactor: new Redactor(), images: 'drop', maxOutputChars: 100 });
+
+  it('skips a damaged tail and starts the next record on a line of its own', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-log-')), 'e.jsonl');
+    await store(file).appendEpisode(episode('one'));
+    appendFileSync(file, '{"v":1,"type":"episode","at":"x","episode":{"id":"cut'); // a crash mid-write
+    await store(file).appendEpisode(episode('two'));
+    const read = await store(file).read();
+    expect(read.episodes.map(e => e.episode.id)).toEqual(['one', 'two']);
+    expect(read.skipped).toEqual([{ line: 2, reason: 'not valid JSON' }]);
+  });
+
+  it('migrates lines of the older format and reports lines of a newer one', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-log-')), 'e.jsonl');
+    const old = episode('old-format');
+    writeFileSync(file, `${JSON.stringify(old)}\n${JSON.stringify({ v: 2, type: 'episode', at: 'x', episode: episode('future') })}\n`);
+    const read = await store(file).read();
+    expect(read.episodes.map(e => e.episode.id)).toEqual(['old-format']);
+    expect(read.migrated).toBe(1);
+    expect(read.skipped[0].reason).toMatch(/newer Datarus Lab \(log schema v2/);
+  });
+
+  it('says the disk is full and loses nothing already logged', async () => {
+    await expect(store('/dev/full').appendEpisode(episode('x'))).rejects.toThrow(/the disk is full: the episode was not logged/);
+  });
+
+  it('caps outputs and drops images when asked', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-log-')), 'e.jsonl');
+    const long = episode('long');
+    long.steps[1].outputs = [{ output_type: 'stream', name: 'stdout', text: 'z'.repeat(5000) }];
+    await store(file).appendEpisode(long);
+    const [stored] = (await store(file).read()).episodes;
+    expect(String(stored.episode.steps[1].outputs![0].text).length).toBeLessThan(200);
+    expect(JSON.stringify(stored.episode.steps[0].outputs)).not.toContain('image/png');
+  });
+
+  it('keeps every finished episode when the writer is killed with SIGKILL, 50 times', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-crash-')), 'e.jsonl');
+    const acked: string[] = [];
+    for (let round = 0; round < 50; round++) {
+      const writer = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'crash-writer.js'), file, `r${round}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      writer.stdout.on('data', d => (out += d));
+      // Wait for a first acknowledged append, then kill at a random moment of the next ones.
+      while (!out.includes('ack ') && writer.exitCode === null) {
+        await new Promise(r => setTimeout(r, 2));
+      }
+      await new Promise(r => setTimeout(r, Math.random() * 25));
+      writer.kill('SIGKILL');
+      await once(writer, 'exit');
+      acked.push(...[...out.matchAll(/ack (\S+)\n/g)].map(m => m[1]));
+      const read = await store(file).read();
+      const ids = new Set(read.episodes.map(e => e.episode.id));
+      for (const id of acked) {
+        expect(ids.has(id)).toBe(true);
+      }
+      // Only a cut-off last line may be unreadable, never a line in the middle of the file.
+      const lines = readFileSync(file, 'utf8').split('\n');
+      for (const skip of read.skipped) {
+        expect(skip.line).toBeGreaterThanOrEqual(1);
+        expect(lines[skip.line - 1].startsWith('{')).toBe(true);
+      }
+      expect(read.skipped.filter(s => s.reason !== 'not valid JSON' && !s.reason.startsWith('cut-off'))).toEqual([]);
+    }
+    expect(acked.length).toBeGreaterThanOrEqual(50);
+  });
+});
+
+describe('episode log with a full disk through the host', () => {
+  it('answers 507 and keeps serving', async () => {
+    const host = await startHost(['--token', TOKEN, '--episodes-file', '/dev/full']);
+    try {
+      const response = await getJson(`${host.url}/api/log/episodes`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ episode: episode('x') }) });
+      expect(response.status).toBe(507);
+      expect(response.body.error.message).toMatch(/disk is full/);
+      expect((await getJson(`${host.url}/api/status`, { headers: HEADERS })).status).toBe(200);
+    } finally {
+      await host.stop();
+    }
+  });
+});
