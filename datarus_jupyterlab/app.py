@@ -25,6 +25,7 @@ class DatarusLabApp(ExtensionApp):
     host_dir = Unicode(config=True, help="Folder of the Datarus Lab checkout that holds the built host (lib-node/) and its node_modules.")
     model = Unicode(config=True, help="Manifest name or .gguf file (inside the models folder) the host loads at start.")
     models_dir = Unicode("", config=True, help="Folder of GGUF files; default: models/cache in the checkout.")
+    manifests_dir = Unicode("", config=True, help="Folder of model manifests; default: models/ in the checkout.")
     threads = Int(0, config=True, help="CPU threads for the model; 0 lets the host choose (half the cores).")
     episodes_file = Unicode(config=True, help="Episode log (JSONL) written when logging is on in the Analyze settings; default: <jupyter data dir>/datarus/episodes.jsonl.")
     log_images = Unicode("reference", config=True, help="Images in logged outputs: 'reference' (hash and size) or 'drop'.")
@@ -52,6 +53,7 @@ class DatarusLabApp(ExtensionApp):
             host_dir=Path(self.host_dir) if self.host_dir else None,
             model=self.model or None,
             models_dir=self.models_dir or os.environ.get("DATARUS_MODELS_DIR") or None,
+            manifests_dir=self.manifests_dir or None,
             threads=self.threads or None,
             episodes_file=self.episodes_file or None,
             log_images=self.log_images,

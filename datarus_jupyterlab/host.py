@@ -33,6 +33,7 @@ class HostProcess:
         host_dir: Path | None,
         model: str | None,
         models_dir: str | None,
+        manifests_dir: str | None,
         threads: int | None,
         episodes_file: str | None,
         log_images: str,
@@ -43,6 +44,7 @@ class HostProcess:
         self._host_dir = host_dir
         self._model = model
         self._models_dir = models_dir
+        self._manifests_dir = manifests_dir
         self._threads = threads
         self._episodes_file = episodes_file
         self._log_images = log_images
@@ -106,6 +108,8 @@ class HostProcess:
             args += ["--model", self._model]
         if self._models_dir:
             args += ["--models-dir", self._models_dir]
+        if self._manifests_dir:
+            args += ["--manifests-dir", self._manifests_dir]
         if self._threads:
             args += ["--threads", str(self._threads)]
         if self._episodes_file:

@@ -6,6 +6,7 @@
  */
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
 
+import { runInterruptible } from './interrupt';
 import type { CodeRunner, ExecutionResult, NbOutput, RunContext } from './types';
 
 export class KernelRunner implements CodeRunner {
@@ -14,35 +15,24 @@ export class KernelRunner implements CodeRunner {
   async run(code: string, context: RunContext): Promise<ExecutionResult> {
     const started = Date.now();
     const outputs: NbOutput[] = [];
-    let timedOut = false;
-    let aborted = false;
     const future = this._kernel.requestExecute({ code, stop_on_error: true, store_history: true });
     future.onIOPub = msg => collect(outputs, msg);
     const interrupt = () => void this._kernel.interrupt().catch(() => undefined);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      interrupt();
-    }, context.timeoutMs);
-    const onAbort = () => {
-      aborted = true;
-      interrupt();
-    };
-    context.signal.addEventListener('abort', onAbort);
-    let reply: KernelMessage.IExecuteReplyMsg;
+    let run: { value: KernelMessage.IExecuteReplyMsg; timedOut: boolean; aborted: boolean };
     try {
-      reply = await future.done;
+      run = await runInterruptible(context, interrupt, () => future.done);
     } catch (err) {
       // The kernel died or restarted while running: say so as the cell's error.
       outputs.push({ output_type: 'error', ename: 'KernelError', evalue: String((err as Error)?.message ?? err), traceback: [] });
-      return { status: aborted ? 'aborted' : 'error', outputs, durationMs: Date.now() - started };
+      return { status: context.signal.aborted ? 'aborted' : 'error', outputs, durationMs: Date.now() - started, kernelLost: true };
     } finally {
-      clearTimeout(timer);
-      context.signal.removeEventListener('abort', onAbort);
       future.dispose();
     }
+    const { value: reply, timedOut, aborted } = run;
     const status = aborted ? 'aborted' : timedOut ? 'timeout' : reply.content.status === 'ok' ? 'ok' : 'error';
     const executionCount = 'execution_count' in reply.content ? reply.content.execution_count : null;
-    return { status, outputs, executionCount, durationMs: Date.now() - started };
+    const kernelLost = ['dead', 'restarting', 'autorestarting'].includes(this._kernel.status);
+    return { status, outputs, executionCount, durationMs: Date.now() - started, kernelLost };
   }
 }
 

@@ -232,6 +232,10 @@ export class AgentLoop {
         if (result.status === 'aborted' || signal.aborted) {
           return finish('stopped', 'stopped by the user');
         }
+        if (result.kernelLost) {
+          // Later steps would run against a fresh kernel without the episode's variables.
+          return finish('failed', `the kernel died or restarted while step ${turn + 1} ran; its variables are gone`);
+        }
         // What the model sees is what ran: an edited cell replaces the model's code.
         const assistant = code === step.code ? raw : raw.replace(step.code, code);
         if (error) {

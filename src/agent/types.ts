@@ -26,6 +26,8 @@ export interface ExecutionResult {
   executionCount?: number | null;
   /** Milliseconds spent in the kernel. */
   durationMs: number;
+  /** The kernel died or restarted while the code ran: its state is gone. */
+  kernelLost?: boolean;
 }
 
 export interface RunContext {

@@ -7,7 +7,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -16,17 +15,10 @@ import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
 import type { AgentModel, CodeRunner } from '../agent/types';
 import { formatAnswer, formatStep } from '../protocol';
+import { freePort } from './util';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const STEPS = 8;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise(r => server.once('listening', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise(r => server.close(r));
-  return port;
-}
 
 async function startJupyter(): Promise<{ url: string; token: string; proc: ChildProcess }> {
   const port = await freePort();

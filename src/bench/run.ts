@@ -14,6 +14,7 @@ import type { LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'impo
 import { formatObservation, formatStep } from '../protocol';
 import { measureDecode } from '../host/threads';
 import { benchAgent } from './agent';
+import { benchClickToFirstCell } from './ui';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 
@@ -233,7 +234,7 @@ async function benchModel(lib: LlamaModule, spec: BenchModel, cores: number) {
   const libDefaultContext = await model.createContext({ contextSize: 256 });
   const libDefaultThreads = libDefaultContext.currentThreads;
   await libDefaultContext.dispose();
-  const libDefault = await measureDecodeDefault(lib, model, Math.min(decodeTokens, 6));
+  const libDefault = await measureDecode(lib, model, null, Math.min(decodeTokens, 6));
 
   // The host chooses its threads itself (measured at load): what did it choose?
   const host = await startHost(spec.name, null);
@@ -278,22 +279,6 @@ async function benchModel(lib: LlamaModule, spec: BenchModel, cores: number) {
     'host.rss_mb': rss / 2 ** 20,
     chatWrapper: status.chatWrapper
   };
-}
-
-/** node-llama-cpp's own default threads (no `threads` option). */
-async function measureDecodeDefault(lib: LlamaModule, model: LlamaModel, tokens: number): Promise<number> {
-  const context = await model.createContext({ contextSize: 256 });
-  try {
-    const completion = new lib.LlamaCompletion({ contextSequence: context.getSequence() });
-    const prompt = model.tokenize('The data shows that');
-    await completion.generateCompletion(prompt, { maxTokens: 1, temperature: 0 });
-    const started = performance.now();
-    let produced = 0;
-    await completion.generateCompletion(prompt, { maxTokens: tokens, temperature: 0, onToken: t => (produced += t.length) });
-    return produced / ((performance.now() - started) / 1000);
-  } finally {
-    await context.dispose();
-  }
 }
 
 function ensureBenchModel(): void {
@@ -370,6 +355,16 @@ async function main(): Promise<void> {
   if (only.length === 0 || only.includes('agent')) {
     process.stderr.write('benchmarking the agent loop…\n');
     agent = await benchAgent();
+    process.stderr.write('benchmarking click to first cell in Chromium…\n');
+    const ui = await benchClickToFirstCell();
+    const value = ui['agent.click_to_first_cell_ms'];
+    (agent as any)['agent.click_to_first_cell_ms'] = value;
+    (agent as any).clickRuns = ui.runs;
+    agent.markdown = agent.markdown.map(line =>
+      line.startsWith('| `agent.click_to_first_cell_ms`')
+        ? `| \`agent.click_to_first_cell_ms\` (click on Analyze → first cell in the notebook, Chromium, median of ${ui.runs.length}) | | ${value === null ? `not measured: ${ui.note}` : `${value.toFixed(0)} ms`} |`
+        : line
+    );
   }
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8'));
   const results = {

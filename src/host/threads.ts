@@ -21,9 +21,12 @@ export function fallbackThreads(cores = os.availableParallelism()): number {
   return Math.max(1, Math.floor(cores / 2));
 }
 
-/** Decode speed of `model` with `threads`, over `tokens` greedy tokens after a short prompt. */
-export async function measureDecode(lib: LlamaModule, model: LlamaModel, threads: number, tokens = 12): Promise<number> {
-  const context = await model.createContext({ contextSize: 256, threads: { ideal: threads, min: threads } });
+/**
+ * Decode speed of `model` with `threads` (null: node-llama-cpp's own default),
+ * over `tokens` greedy tokens after a short prompt.
+ */
+export async function measureDecode(lib: LlamaModule, model: LlamaModel, threads: number | null, tokens = 12): Promise<number> {
+  const context = await model.createContext({ contextSize: 256, ...(threads === null ? {} : { threads: { ideal: threads, min: threads } }) });
   try {
     const completion = new lib.LlamaCompletion({ contextSequence: context.getSequence() });
     const prompt = model.tokenize('The data shows that');

@@ -41,7 +41,17 @@ export namespace CommandIDs {
   export const reflect = 'datarus:reflect';
   export const thumbsUp = 'datarus:feedback-up';
   export const thumbsDown = 'datarus:feedback-down';
+  export const exportLog = 'datarus:export';
 }
+
+const EXPORT_CHOICES: Record<string, string> = {
+  'SFT chat messages (JSONL)': 'sft',
+  'Datarus-tagged text (JSONL)': 'tagged',
+  'GRPO prompts (JSONL)': 'grpo',
+  'DPO pairs from edits (JSONL)': 'dpo',
+  'KTO labels from feedback (JSONL)': 'kto',
+  'Notebooks (.ipynb folder)': 'ipynb'
+};
 
 export const reflectIcon = new LabIcon({
   name: 'datarus:reflect',
@@ -210,6 +220,30 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(CommandIDs.thumbsUp, { label: 'Datarus: Good step 👍', execute: feedback('up') });
     app.commands.addCommand(CommandIDs.thumbsDown, { label: 'Datarus: Bad step 👎', execute: feedback('down') });
 
+    app.commands.addCommand(CommandIDs.exportLog, {
+      label: 'Export Episodes as Training Data…',
+      execute: async () => {
+        const choice = await InputDialog.getItem({ title: 'Export Datarus episodes', label: 'Format', items: Object.keys(EXPORT_CHOICES), okLabel: 'Export' });
+        if (!choice.button.accept || !choice.value) {
+          return;
+        }
+        const format = EXPORT_CHOICES[choice.value];
+        const name = `${format}-${new Date().toISOString().replace(/[:.]/g, '-')}${format === 'ipynb' ? '' : '.jsonl'}`;
+        const server = ServerConnection.makeSettings();
+        const response = await ServerConnection.makeRequest(
+          URLExt.join(server.baseUrl, 'datarus', 'api', 'log', 'export'),
+          { method: 'POST', body: JSON.stringify({ format, path: name }), headers: { 'Content-Type': 'application/json' } },
+          server
+        );
+        const body = await response.json().catch(() => null);
+        if (!response.ok) {
+          await showErrorMessage('Export failed', body?.error?.message ?? response.statusText);
+          return;
+        }
+        Notification.success(`Exported ${body.rows} row(s) from ${body.episodes} episode(s) to ${body.path}`, { autoClose: 10000 });
+      }
+    });
+
     app.commands.addCommand(CommandIDs.reflect, {
       label: 'Reflect on Selected Cells',
       caption: 'Datarus reasons about the selected cells and writes its reflection below them',
@@ -259,5 +293,6 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
     palette?.addItem({ command: CommandIDs.reflect, category: 'Datarus' });
     palette?.addItem({ command: CommandIDs.thumbsUp, category: 'Datarus' });
     palette?.addItem({ command: CommandIDs.thumbsDown, category: 'Datarus' });
+    palette?.addItem({ command: CommandIDs.exportLog, category: 'Datarus' });
   }
 };

@@ -64,3 +64,21 @@ export async function requestHost<T>(
 export function fetchHostStatus(settings?: ServerConnection.ISettings): Promise<HostStatus> {
   return requestHost<HostStatus>('status', {}, settings);
 }
+
+/** What the server extension knows of the host process itself (`/datarus/host-state`). */
+export interface HostProcessState {
+  running: boolean;
+  starts: number;
+  restarts: number;
+  lastExitCode: number | null;
+  lastError: string | null;
+}
+
+export async function fetchHostProcessState(settings: ServerConnection.ISettings = ServerConnection.makeSettings()): Promise<HostProcessState | null> {
+  try {
+    const response = await ServerConnection.makeRequest(URLExt.join(settings.baseUrl, 'datarus', 'host-state'), {}, settings);
+    return response.ok ? ((await response.json()) as HostProcessState) : null;
+  } catch {
+    return null;
+  }
+}

@@ -6,6 +6,7 @@
 import type { CodeCell } from '@jupyterlab/cells';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 
+import { runInterruptible } from '../agent/interrupt';
 import type { CodeRunner, ExecutionResult, NbOutput, RunContext } from '../agent/types';
 import { NotebookClosedError, NotebookWriter } from './notebookWriter';
 
@@ -34,25 +35,10 @@ export class NotebookRunner implements CodeRunner {
       throw new Error('the notebook has no kernel: start one and try again');
     }
     const started = Date.now();
-    let timedOut = false;
-    let aborted = false;
     const interrupt = () => void kernel.interrupt().catch(() => undefined);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      interrupt();
-    }, context.timeoutMs);
-    const onAbort = () => {
-      aborted = true;
-      interrupt();
-    };
-    context.signal.addEventListener('abort', onAbort);
-    let ok: boolean;
-    try {
-      ok = await NotebookActions.runCells(panel.content, [cell], panel.sessionContext);
-    } finally {
-      clearTimeout(timer);
-      context.signal.removeEventListener('abort', onAbort);
-    }
+    const { value: ok, timedOut, aborted } = await runInterruptible(context, interrupt, () =>
+      NotebookActions.runCells(panel.content, [cell], panel.sessionContext)
+    );
     if (panel.isDisposed) {
       throw new NotebookClosedError();
     }
@@ -62,6 +48,6 @@ export class NotebookRunner implements CodeRunner {
       outputs.push({ output_type: 'error', ename: 'KernelError', evalue: `the kernel ${kernel.status === 'dead' ? 'died' : 'restarted'} while the cell ran`, traceback: [] });
     }
     const status = aborted ? 'aborted' : timedOut ? 'timeout' : ok && !dead ? 'ok' : 'error';
-    return { status, outputs, executionCount: cell.model.executionCount, durationMs: Date.now() - started };
+    return { status, outputs, executionCount: cell.model.executionCount, durationMs: Date.now() - started, kernelLost: dead };
   }
 }

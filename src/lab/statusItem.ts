@@ -5,8 +5,8 @@
 import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
-import { fetchHostStatus, HostError } from './api';
-import { describe, StatusView, viewOf } from './statusView';
+import { fetchHostProcessState, fetchHostStatus, HostError, HostProcessState } from './api';
+import { describe, restartNote, StatusView, viewOf } from './statusView';
 
 export class HostStatusItem extends Widget {
   constructor(options: { interval: number; fetch?: typeof fetchHostStatus }) {
@@ -48,17 +48,21 @@ export class HostStatusItem extends Widget {
       const message = err instanceof HostError ? err.message : String(err);
       this._render({ kind: 'error', message });
     }
+    this._process = await fetchHostProcessState();
+    this._render(this._view);
   }
 
   private _render(view: StatusView): void {
     this._view = view;
     const { label, title } = describe(view);
+    const note = restartNote(this._process);
     this.node.textContent = label;
-    this.node.title = title;
+    this.node.title = note ? `${title}\n${note}` : title;
     this.node.setAttribute('data-datarus-status', view.kind);
   }
 
   private _view: StatusView = { kind: 'connecting' };
+  private _process: HostProcessState | null = null;
   private readonly _poll: Poll;
   private readonly _fetch: typeof fetchHostStatus;
 }

@@ -2,7 +2,7 @@
  * What the status-bar item says for each state of the model host: a short
  * label and a tooltip with the details. Pure, so it is unit-tested.
  */
-import { HostStatus } from './api';
+import { HostProcessState, HostStatus } from './api';
 
 export type StatusView =
   | { kind: 'ready'; status: HostStatus }
@@ -41,6 +41,15 @@ export function describe(view: StatusView): { label: string; title: string } {
       return { label: `Datarus: ${s.model!.name} · ${s.backend === 'cpu' ? 'CPU' : s.backend?.toUpperCase()}`, title: lines.join('\n') };
     }
   }
+}
+
+/** A line saying the host crashed and was restarted, for the tooltip; empty when it never did. */
+export function restartNote(state: HostProcessState | null): string {
+  if (!state || state.restarts === 0) {
+    return '';
+  }
+  const code = state.lastExitCode === null ? '' : ` (last exit code ${state.lastExitCode})`;
+  return `The model host stopped and was restarted ${state.restarts} time${state.restarts === 1 ? '' : 's'}${code}.`;
 }
 
 export function viewOf(status: HostStatus): StatusView {

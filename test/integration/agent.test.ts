@@ -125,7 +125,9 @@ describe('Analyze on the real path', () => {
       grammar: exactly(formatStep({ thought: 'Exit.', code: 'import os; os._exit(1)' })),
       limits: { maxSteps: 2, cellTimeoutMs: 20000 }
     });
-    expect(['error_limit', 'step_limit', 'failed']).toContain(episode.status);
+    expect(episode.status).toBe('failed');
+    expect(episode.reason).toMatch(/kernel died or restarted/);
+    expect(episode.steps).toHaveLength(1);
     expect(episode.steps[0].status).toBe('error');
     await kernel.shutdown().catch(() => undefined);
   });

@@ -58,3 +58,39 @@ describe('datarus CLI', () => {
     expect(out).toMatch(/datarus-test-tiny\s+test-fixture\s+present/);
   });
 });
+
+describe('set-up tool checks', () => {
+  const { mkdtempSync, symlinkSync } = require('node:fs');
+  const os = require('node:os');
+
+  /** A PATH holding only the named tools, so the check sees the others missing. */
+  function pathWith(tools: string[]): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'datarus-path-'));
+    for (const tool of tools) {
+      const found = execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+      symlinkSync(found, path.join(dir, tool));
+    }
+    return dir;
+  }
+
+  const check = (PATH: string) =>
+    spawnSync('/bin/bash', [path.join(ROOT, 'scripts', 'check-tools.sh')], { env: { PATH }, encoding: 'utf8' });
+
+  it('says Python is missing and how to get it', () => {
+    const out = check(pathWith(['node', 'npm', 'id']));
+    expect(out.status).toBe(1);
+    expect(out.stderr).toMatch(/Python 3.10 or newer is needed and python3 was not found on PATH/);
+  });
+
+  it('says Node.js is missing and how to get it', () => {
+    const out = check(pathWith(['python3', 'id']));
+    expect(out.status).toBe(1);
+    expect(out.stderr).toMatch(/Node.js 20 or newer is needed and node was not found on PATH/);
+  });
+
+  it('passes with the tools present', () => {
+    const out = check(pathWith(['python3', 'node', 'npm', 'id']));
+    expect(out.stdout).toMatch(/tools ok/);
+    expect(out.status).toBe(0);
+  });
+});

@@ -157,3 +157,26 @@ describe('OpenAI-compatible API and generation through Jupyter', () => {
     expect(before).toBeLessThan(3000);
   });
 });
+
+describe('the agent with a remote OpenAI-compatible backend', () => {
+  it('streams a turn from an OpenAI-compatible server (the host’s own /v1 as the remote)', async () => {
+    const { OpenAIModel } = await import('../../src/agent/openaiModel');
+    const host = await startHost(['--model', 'datarus-test-tiny', '--token', TOKEN, '--threads', '1']);
+    try {
+      await waitForStatus(() => getJson(`${host.url}/api/status`, { headers: { Authorization: `Bearer ${TOKEN}` } }), s => s.state === 'ready');
+      const model = new OpenAIModel({ baseUrl: `${host.url}/v1/`, apiKey: TOKEN, model: 'datarus-test-tiny' });
+      const chunks: string[] = [];
+      const turn = await model.complete(
+        { episodeId: 'remote', messages: [{ role: 'user', content: 'Analyze.' }], stop: ['</step>'], maxTokens: 10, temperature: 0 },
+        text => chunks.push(text)
+      );
+      expect(turn.stopReason).toBe('length');
+      expect(chunks.join('')).toBe(turn.text);
+      expect(chunks.length).toBeGreaterThan(1);
+      const wrong = new OpenAIModel({ baseUrl: `${host.url}/v1`, apiKey: 'wrong', model: 'datarus-test-tiny' });
+      await expect(wrong.complete({ episodeId: 'x', messages: [{ role: 'user', content: 'a' }], stop: [] }, () => undefined)).rejects.toThrow(/answered 401: missing or wrong bearer token/);
+    } finally {
+      await host.stop();
+    }
+  });
+});

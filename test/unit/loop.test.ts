@@ -197,6 +197,16 @@ describe('AgentLoop', () => {
     expect(episode.steps[0].status).toBe('aborted');
   });
 
+  it('ends the episode when the kernel dies during a step', async () => {
+    const model = new ScriptedModel([step('import os; os._exit(1)'), step('print(1)'), answer('no')]);
+    const runner = new ScriptedRunner([{ status: 'error', kernelLost: true, outputs: [error('KernelError', 'the kernel died')] }]);
+    const episode = await run(model, runner);
+    expect(episode.status).toBe('failed');
+    expect(episode.reason).toMatch(/kernel died or restarted while step 1 ran/);
+    expect(episode.steps).toHaveLength(1);
+    expect(model.requests).toHaveLength(1);
+  });
+
   it('reports a model failure as a failed episode, not a crash', async () => {
     const model: AgentModel = {
       name: 'broken',

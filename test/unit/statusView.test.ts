@@ -1,5 +1,5 @@
 import { HostStatus } from '../../src/lab/api';
-import { describe as describeView, viewOf } from '../../src/lab/statusView';
+import { describe as describeView, restartNote, viewOf } from '../../src/lab/statusView';
 
 const base: HostStatus = {
   version: '0.1.0',
@@ -48,5 +48,15 @@ describe('status bar text', () => {
     const { label, title } = describeView({ kind: 'error', message: 'Node.js was not found' });
     expect(label).toBe('Datarus: host down');
     expect(title).toBe('Node.js was not found');
+  });
+});
+
+describe('restart note', () => {
+  it('says the host was restarted and how it last exited', () => {
+    expect(restartNote({ running: true, starts: 3, restarts: 2, lastExitCode: -9, lastError: null })).toBe(
+      'The model host stopped and was restarted 2 times (last exit code -9).'
+    );
+    expect(restartNote({ running: true, starts: 1, restarts: 0, lastExitCode: null, lastError: null })).toBe('');
+    expect(restartNote(null)).toBe('');
   });
 });

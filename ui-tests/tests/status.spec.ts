@@ -22,3 +22,21 @@ test.describe('Datarus host status', () => {
     await page.screenshot({ path: '../test-artifacts/status-bar-dark.png' });
   });
 });
+
+// Last on purpose: it loads another model into the shared host.
+test.describe('Models', () => {
+  test('downloads a model with progress from the status item, then loads it', async ({ page }) => {
+    const item = page.locator('.jp-DatarusStatus');
+    await expect(item).toHaveAttribute('data-datarus-status', 'ready', { timeout: 60000 });
+    await item.click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toBeVisible();
+    await dialog.locator('select').selectOption({ label: 'Download test model (ui-download-tiny) — not downloaded: download it' });
+    await dialog.getByRole('button', { name: 'Go' }).click();
+    const done = page.locator('.Toastify__toast', { hasText: 'ui-download-tiny is downloaded' });
+    await expect(done).toBeVisible({ timeout: 60000 });
+    await page.getByRole('button', { name: 'Load it' }).click();
+    await expect(item).toHaveText('Datarus: ui-download-tiny · CPU', { timeout: 60000 });
+    await page.screenshot({ path: '../test-artifacts/models-downloaded.png' });
+  });
+});

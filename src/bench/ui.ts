@@ -1,0 +1,125 @@
+/**
+ * Browser benchmark: from the click on the question dialog's Analyze button to
+ * the first cell Datarus writes, in a real JupyterLab in Debian's Chromium, with
+ * the model loaded (the fixture, forced by per-turn grammars set through the
+ * user settings, so the number is the product's latency, not the model's).
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { formatAnswer, formatStep } from '../protocol';
+import { freePort } from './util';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CHROMIUM = process.env.DATARUS_CHROMIUM ?? '/usr/bin/chromium';
+const RUNS = 3;
+
+export interface UiBench {
+  'agent.click_to_first_cell_ms': number | null;
+  runs: number[];
+  note?: string;
+}
+
+export async function benchClickToFirstCell(): Promise<UiBench> {
+  if (!existsSync(CHROMIUM)) {
+    return { 'agent.click_to_first_cell_ms': null, runs: [], note: `no browser at ${CHROMIUM} (scripts/setup.sh --test installs Chromium)` };
+  }
+  const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
+  const settingsDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-settings-'));
+  mkdirSync(path.join(settingsDir, 'datarus-jupyterlab'));
+  writeFileSync(
+    path.join(settingsDir, 'datarus-jupyterlab', 'agent.jupyterlab-settings'),
+    JSON.stringify({
+      turnGrammars: [exactly(formatStep({ thought: 'Sum x.', code: 'print(1 + 2 + 3)' })), exactly(formatAnswer({ thought: 'It printed 6.', text: '6' }))]
+    })
+  );
+  const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-lab-'));
+  writeFileSync(
+    path.join(root, 'bench.ipynb'),
+    JSON.stringify({
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' } },
+      cells: [{ id: 'first', cell_type: 'code', metadata: {}, source: 'x = 1', outputs: [], execution_count: null }]
+    })
+  );
+  const port = await freePort();
+  const token = randomBytes(12).toString('hex');
+  const lab: ChildProcess = spawn(
+    path.join(ROOT, '.venv', 'bin', 'jupyter'),
+    [
+      'lab',
+      '--no-browser',
+      `--ServerApp.port=${port}`,
+      '--ServerApp.ip=127.0.0.1',
+      `--IdentityProvider.token=${token}`,
+      `--ServerApp.root_dir=${root}`,
+      '--ServerApp.allow_root=True',
+      `--LabApp.user_settings_dir=${settingsDir}`,
+      `--LabApp.workspaces_dir=${mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-ws-'))}`
+    ],
+    { env: { ...process.env, DATARUS_MODEL: 'datarus-test-tiny', PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` }, stdio: 'ignore' }
+  );
+  const { chromium } = await import('@playwright/test');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`${url}/api`).then(
+        r => r.ok,
+        () => false
+      );
+      if (ok) {
+        break;
+      }
+      if (i > 600) {
+        throw new Error('JupyterLab did not start');
+      }
+      await new Promise(r => setTimeout(r, 100));
+    }
+    await page.goto(`${url}/lab/tree/bench.ipynb?token=${token}`);
+    await page.locator('.jp-DatarusStatus[data-datarus-status="ready"]').waitFor({ timeout: 120000 });
+    await page.getByText('Python 3 (ipykernel) | Idle').waitFor({ timeout: 120000 });
+    const runs: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
+      await page.locator('.jp-Dialog input').fill(`What is the sum, run ${run}?`);
+      const cellsBefore = await page.locator('.jp-Notebook .jp-Cell').count();
+      const button = page.locator('.jp-Dialog').getByRole('button', { name: 'Analyze' });
+      // Time measured inside the page, from the click event to the first new cell in the DOM.
+      const elapsed = page.evaluate(
+        (before: number) =>
+          new Promise<number>(resolve => {
+            // Runs in the page: the browser's globals, not Node's.
+            const { document, MutationObserver } = globalThis as any;
+            let start = 0;
+            document.addEventListener('click', () => (start = performance.now()), { capture: true, once: true });
+            const observer = new MutationObserver(() => {
+              if (start && document.querySelectorAll('.jp-Notebook .jp-Cell').length > before) {
+                observer.disconnect();
+                resolve(performance.now() - start);
+              }
+            });
+            observer.observe(document.body, { childList: true, subtree: true });
+          }),
+        cellsBefore
+      );
+      await page.waitForTimeout(50); // let the listeners attach
+      await button.click();
+      runs.push(await elapsed);
+      await page.locator('.jp-DatarusEpisodeBar', { hasText: 'answered' }).waitFor({ timeout: 120000 });
+    }
+    const sorted = [...runs].sort((a, b) => a - b);
+    return { 'agent.click_to_first_cell_ms': sorted[Math.floor(sorted.length / 2)], runs };
+  } finally {
+    await browser.close();
+    lab.kill('SIGTERM');
+  }
+}

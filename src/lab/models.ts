@@ -1,0 +1,104 @@
+/**
+ * The Models command: pick a manifest, download it with progress (and Cancel),
+ * or load it. Downloads run in the host; this polls their progress.
+ */
+import { InputDialog, Notification, showErrorMessage } from '@jupyterlab/apputils';
+
+import { HostError, requestHost } from './api';
+
+interface ModelEntry {
+  name: string;
+  displayName: string;
+  downloaded: boolean;
+  loaded: boolean;
+}
+
+interface PullState {
+  model: string;
+  state: 'downloading' | 'done' | 'failed' | 'cancelled';
+  progress: { downloadedBytes: number; totalBytes: number | null; percent: number | null; bytesPerSecond: number; etaSeconds: number | null } | null;
+  error: string | null;
+}
+
+const post = (endpoint: string, body: unknown) =>
+  requestHost<any>(endpoint, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+export function describePull(p: PullState): string {
+  const progress = p.progress;
+  if (!progress) {
+    return `Downloading ${p.model}…`;
+  }
+  const percent = progress.percent === null ? '' : `${progress.percent.toFixed(0)}% · `;
+  const size = progress.totalBytes ? `${megabytes(progress.downloadedBytes)} of ${megabytes(progress.totalBytes)}` : megabytes(progress.downloadedBytes);
+  const eta = progress.etaSeconds === null ? '' : ` · ${Math.ceil(progress.etaSeconds)} s left`;
+  return `Downloading ${p.model}: ${percent}${size} · ${megabytes(progress.bytesPerSecond)}/s${eta}`;
+}
+
+async function load(name: string, onChange: () => void): Promise<void> {
+  const id = Notification.emit(`Loading ${name}…`, 'in-progress', { autoClose: false });
+  onChange();
+  try {
+    await post('models/load', { model: name });
+    Notification.update({ id, message: `${name} is loaded`, type: 'success', autoClose: 4000 });
+  } catch (err) {
+    Notification.update({ id, message: `${name} could not be loaded: ${(err as Error).message}`, type: 'error', autoClose: false });
+  }
+  onChange();
+}
+
+async function download(name: string, onChange: () => void): Promise<void> {
+  try {
+    await post('models/pull', { model: name });
+  } catch (err) {
+    await showErrorMessage(`${name} cannot be downloaded here`, err instanceof HostError ? err.message : String(err));
+    return;
+  }
+  const cancel = { label: 'Cancel', callback: () => void post('models/pull/cancel', { model: name }) };
+  const id = Notification.emit(`Downloading ${name}…`, 'in-progress', { autoClose: false, actions: [cancel] });
+  for (;;) {
+    await new Promise(r => setTimeout(r, 500));
+    const { pulls } = await requestHost<{ pulls: PullState[] }>('models/pulls');
+    const pull = pulls.find(p => p.model === name);
+    if (!pull || pull.state === 'downloading') {
+      Notification.update({ id, message: pull ? describePull(pull) : `Downloading ${name}…`, type: 'in-progress', actions: [cancel] });
+      continue;
+    }
+    if (pull.state === 'done') {
+      Notification.update({
+        id,
+        message: `${name} is downloaded`,
+        type: 'success',
+        autoClose: false,
+        actions: [{ label: 'Load it', callback: () => void load(name, onChange) }]
+      });
+    } else {
+      Notification.update({ id, message: `${name}: download ${pull.state}. ${pull.error ?? ''}`, type: pull.state === 'cancelled' ? 'warning' : 'error', autoClose: false });
+    }
+    return;
+  }
+}
+
+/** Asks which model, then downloads or loads it. `onChange` refreshes the status bar. */
+export async function manageModels(onChange: () => void): Promise<void> {
+  let models: ModelEntry[];
+  try {
+    models = (await requestHost<{ models: ModelEntry[] }>('models')).models;
+  } catch (err) {
+    await showErrorMessage('The model host is not available', (err as Error).message);
+    return;
+  }
+  const label = (m: ModelEntry) => `${m.displayName} (${m.name}) — ${m.loaded ? 'loaded' : m.downloaded ? 'downloaded: load it' : 'not downloaded: download it'}`;
+  const result = await InputDialog.getItem({ title: 'Datarus models', label: 'Model', items: models.map(label), okLabel: 'Go' });
+  if (!result.button.accept || result.value === null) {
+    return;
+  }
+  const model = models.find(m => label(m) === result.value)!;
+  if (model.loaded) {
+    return;
+  }
+  await (model.downloaded ? load(model.name, onChange) : download(model.name, onChange));
+}
