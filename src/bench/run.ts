@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import type { LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import { formatObservation, formatStep } from '../protocol';
-import { measureDecode } from '../host/threads';
+import { measureDecode, measureThreads, tokensForBudget } from '../host/threads';
 import { benchAgent } from './agent';
 import { benchClickToFirstCell } from './ui';
 
@@ -223,13 +223,10 @@ function rssBytes(pid: number): number {
 async function benchModel(lib: LlamaModule, spec: BenchModel, cores: number) {
   const llama = await lib.getLlama({ gpu: false, build: 'never' });
   const model = await llama.loadModel({ modelPath: path.join(MODELS, spec.file) });
-  const decodeTokens = spec.name === 'datarus-test-tiny' ? 48 : 12;
-
-  // Threads: every count from 1 to the cores, and node-llama-cpp's own default.
-  const perThreads: { threads: number; tokensPerSecond: number }[] = [];
-  for (let t = 1; t <= cores; t++) {
-    perThreads.push({ threads: t, tokensPerSecond: await measureDecode(lib, model, t, decodeTokens) });
-  }
+  // Threads: every count from 1 to the cores (five interleaved rounds, about 2 s of decoding each),
+  // and node-llama-cpp's own default.
+  const decodeTokens = await tokensForBudget(lib, model, 2000);
+  const perThreads = await measureThreads(lib, model, cores, decodeTokens, 5);
   const best = perThreads.reduce((a, b) => (b.tokensPerSecond > a.tokensPerSecond ? b : a));
   const libDefaultContext = await model.createContext({ contextSize: 256 });
   const libDefaultThreads = libDefaultContext.currentThreads;
