@@ -28,7 +28,8 @@ export function fallbackThreads(cores = os.availableParallelism()): number {
 export async function measureDecode(lib: LlamaModule, model: LlamaModel, threads: number | null, tokens = 12): Promise<number> {
   const context = await model.createContext({ contextSize: 256, ...(threads === null ? {} : { threads: { ideal: threads, min: threads } }) });
   try {
-    const completion = new lib.LlamaCompletion({ contextSequence: context.getSequence() });
+    const sequence = context.getSequence();
+    const completion = new lib.LlamaCompletion({ contextSequence: sequence });
     const prompt = model.tokenize('The data shows that');
     // A model may well end its text at once; the measurement needs every token it asks for.
     const tokenBias = new lib.TokenBias(model.tokenizer);
@@ -38,19 +39,13 @@ export async function measureDecode(lib: LlamaModule, model: LlamaModel, threads
       }
     }
     // Warm-up: the first evaluation pays one-off costs.
-    await completion.generateCompletion(prompt, { maxTokens: 2, temperature: 0 });
+    await completion.generateCompletion(prompt, { maxTokens: 2, temperature: 0, tokenBias });
+    // Tokens are counted by the sequence: text callbacks hold back bytes that are not yet valid UTF-8.
+    const before = sequence.tokenMeter.usedOutputTokens;
     const started = performance.now();
-    let produced = 0;
-    await completion.generateCompletion(prompt, {
-      maxTokens: tokens,
-      temperature: 0,
-      tokenBias,
-      onToken: t => {
-        produced += t.length;
-      }
-    });
+    await completion.generateCompletion(prompt, { maxTokens: tokens, temperature: 0, tokenBias });
     const seconds = (performance.now() - started) / 1000;
-    return produced / Math.max(seconds, 1e-6);
+    return (sequence.tokenMeter.usedOutputTokens - before) / Math.max(seconds, 1e-6);
   } finally {
     await context.dispose();
   }
