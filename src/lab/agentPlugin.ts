@@ -109,7 +109,12 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
     const sessions = new Map<NotebookPanel, AnalyzeSession>();
     const current = () => tracker.currentWidget;
 
-    const recentQuestions = async (): Promise<string[]> => ((await state?.fetch(RECENT_KEY)) as string[] | undefined) ?? [];
+    // The state database may still be restoring the workspace: never let it hold up Analyze.
+    const recentQuestions = async (): Promise<string[]> => {
+      const fetched = state ? state.fetch(RECENT_KEY).catch(() => undefined) : Promise.resolve(undefined);
+      const timeout = new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), 1000));
+      return ((await Promise.race([fetched, timeout])) as string[] | undefined) ?? [];
+    };
     const remember = async (question: string) => {
       if (!state) {
         return;
@@ -158,7 +163,7 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
           await showErrorMessage('Datarus cannot start', (err as Error).message);
           return;
         }
-        await remember(question);
+        void remember(question).catch(() => undefined);
         sessions.get(panel)?.dispose();
         const session = new AnalyzeSession(panel, model, settings.composite as unknown as AnalyzeSettings);
         sessions.set(panel, session);

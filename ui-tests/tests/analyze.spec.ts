@@ -99,6 +99,9 @@ test.describe('Stop', () => {
   });
 
   test('Stop during a long-running cell interrupts the kernel and ends the episode', async ({ page }) => {
+    test.setTimeout(180000); // the first test of a fresh server also waits for the host to start
+    // Without Galata's kernel tracking, a first test can load the page before its folder exists: load it again.
+    await page.goto();
     await page.notebook.createNew('stop.ipynb');
     await analyze(page, 'Wait.');
     const cell = page.locator('.jp-CodeCell', { hasText: 'time.sleep(120)' });
@@ -110,5 +113,35 @@ test.describe('Stop', () => {
     await expect(cell.locator('.jp-OutputArea-output')).toContainText('KeyboardInterrupt');
     await expect(page.locator('.jp-MarkdownCell', { hasText: 'The sum of x is 6.' })).toHaveCount(0);
     await page.screenshot({ path: '../test-artifacts/analyze-stopped.png' });
+  });
+});
+
+test.describe('Lifecycle', () => {
+  const SLOW = '<step>\n<thought>Wait a long time.</thought>\n<action>python_executor</action>\n<action_input>\nimport time; time.sleep(120)\n</action_input>\n</step>';
+  test.use({
+    kernels: null,
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      'datarus-jupyterlab:agent': { turnGrammars: [exactly(SLOW), exactly(ANSWER)], approval: 'auto' }
+    }
+  });
+
+  test('closing the notebook mid-episode ends it quietly, and another notebook can Analyze', async ({ page }) => {
+    test.setTimeout(180000);
+    await page.goto(); // see the Stop test
+    await page.notebook.createNew('closed.ipynb');
+    await analyze(page, 'Wait.');
+    await expect(page.locator('.jp-CodeCell', { hasText: 'time.sleep(120)' }).locator('.jp-InputPrompt')).toHaveText('[*]:', { timeout: 60000 });
+    await page.notebook.close(true);
+    await expect(page.locator('.jp-NotebookPanel')).toHaveCount(0);
+    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+    // The host and the extension are still up: a new notebook analyzes and answers.
+    await page.notebook.createNew('after.ipynb');
+    await analyze(page, 'Wait again.');
+    const bar = page.locator('.jp-DatarusEpisodeBar');
+    await expect(page.locator('.jp-CodeCell', { hasText: 'time.sleep(120)' })).toBeVisible({ timeout: 60000 });
+    await bar.getByRole('button', { name: 'Stop' }).click();
+    await expect(bar).toContainText('stopped', { timeout: 30000 });
+    await expect(page.locator('.jp-DatarusStatus')).toHaveAttribute('data-datarus-status', 'ready');
   });
 });
