@@ -153,33 +153,28 @@ export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat
       case 'grpo':
         rows.push({ ...base(s), prompt: episodeMessages(e, 0), answer: e.answer?.text ?? '', data_files: dataFiles(e) });
         break;
-      case 'dpo':
+      case 'dpo': {
+        const pair = (step: EpisodeStep, chosen: string, rejected: string) => ({
+          ...base(s),
+          step: step.index,
+          prompt: episodeMessages(e, step.index),
+          chosen: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: chosen }) }],
+          rejected: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: rejected }) }]
+        });
         // Edits made at approval time (the cell ran edited) and edits made afterwards are both preferences.
         for (const step of e.steps) {
           if (step.modelCode !== undefined && step.modelCode !== step.code) {
-            rows.push({
-              ...base(s),
-              step: step.index,
-              prompt: episodeMessages(e, step.index),
-              chosen: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) }],
-              rejected: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: step.modelCode }) }]
-            });
+            rows.push(pair(step, step.code, step.modelCode));
           }
         }
         for (const edit of s.edits) {
           const step = e.steps.find(st => st.index === edit.step);
-          if (!step || edit.original === edit.edited) {
-            continue;
+          if (step && edit.original !== edit.edited) {
+            rows.push(pair(step, edit.edited, edit.original));
           }
-          rows.push({
-            ...base(s),
-            step: edit.step,
-            prompt: episodeMessages(e, edit.step),
-            chosen: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: edit.edited }) }],
-            rejected: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: edit.original }) }]
-          });
         }
         break;
+      }
       case 'kto':
         for (const f of s.feedback) {
           if (f.step === null) {

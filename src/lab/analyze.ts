@@ -11,7 +11,7 @@ import type { KernelMessage } from '@jupyterlab/services';
 import { buildContext, ContextCell, FrameInfo, FRAMES_EXPRESSION } from '../agent/context';
 import { AgentLoop, Approval } from '../agent/loop';
 import type { AgentModel, NbOutput } from '../agent/types';
-import type { Episode } from '../episode/types';
+import { Episode, EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { DatarusStreamParser } from '../protocol';
 import { EpisodeBar } from './episodeBar';
 import { NotebookRunner } from './notebookRunner';
@@ -213,7 +213,7 @@ export class AnalyzeSession {
   private _failed(question: string, reason: string): Episode {
     const now = new Date().toISOString();
     return {
-      schemaVersion: 1,
+      schemaVersion: EPISODE_SCHEMA_VERSION,
       id: this.episodeId,
       question,
       model: this._model.name,

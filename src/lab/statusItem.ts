@@ -42,14 +42,15 @@ export class HostStatusItem extends Widget {
   }
 
   private async _refresh(): Promise<void> {
-    try {
-      this._render(viewOf(await this._fetch()));
-    } catch (err) {
-      const message = err instanceof HostError ? err.message : String(err);
-      this._render({ kind: 'error', message });
-    }
-    this._process = await fetchHostProcessState();
-    this._render(this._view);
+    const [status, process] = await Promise.all([
+      this._fetch().then(
+        (value): StatusView => viewOf(value),
+        (err): StatusView => ({ kind: 'error', message: err instanceof HostError ? err.message : String(err) })
+      ),
+      fetchHostProcessState()
+    ]);
+    this._process = process;
+    this._render(status);
   }
 
   private _render(view: StatusView): void {

@@ -8,6 +8,7 @@ const CODE = "import pandas as pd; df = pd.DataFrame({'x': [1, 2, 3]}); print(df
 const STEP = `<step>\n<thought>Build the frame and sum x.</thought>\n<action>python_executor</action>\n<action_input>\n${CODE}\n</action_input>\n</step>`;
 const ANSWER = '<stop_analysis>\n<thought>The printed sum is 6.</thought>\n<answer>The sum of x is 6.</answer>\n</stop_analysis>';
 const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
+const SLOW = '<step>\n<thought>Wait a long time.</thought>\n<action>python_executor</action>\n<action_input>\nimport time; time.sleep(120)\n</action_input>\n</step>';
 
 async function analyze(page: any, question: string): Promise<void> {
   await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
@@ -88,7 +89,6 @@ test.describe('Analyze with approval', () => {
 });
 
 test.describe('Stop', () => {
-  const SLOW = '<step>\n<thought>Wait a long time.</thought>\n<action>python_executor</action>\n<action_input>\nimport time; time.sleep(120)\n</action_input>\n</step>';
   test.use({
     // Galata's kernel tracking chokes on the empty 204 reply of an interrupt (design.md): do not mock kernels here.
     kernels: null,
@@ -117,7 +117,6 @@ test.describe('Stop', () => {
 });
 
 test.describe('Lifecycle', () => {
-  const SLOW = '<step>\n<thought>Wait a long time.</thought>\n<action>python_executor</action>\n<action_input>\nimport time; time.sleep(120)\n</action_input>\n</step>';
   test.use({
     kernels: null,
     mockSettings: {
