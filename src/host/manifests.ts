@@ -22,6 +22,7 @@ export interface ModelManifest {
     ggufUrl?: string;
     verified?: boolean;
     package?: string;
+    parts?: string[];
     script?: string;
     conversion?: string;
   };

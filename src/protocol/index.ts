@@ -5,3 +5,4 @@ export * from './format';
 export * from './reward';
 export * from './prompts';
 export * from './reflection';
+export * from './compactPrompt';
