@@ -24,6 +24,7 @@ import type { Episode, EpisodeStep } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
 import type { ChatMessage } from './messages';
 import { DEFAULT_OBSERVATION_LIMIT, executionError, renderObservation } from './observation';
+import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, sameCodeMessage } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
 
 export interface AgentLimits {
@@ -123,6 +124,7 @@ export class AgentLoop {
     let consecutiveErrors = 0;
     /** Index in `messages` of the latest failed attempt, to drop it when the next one fails too. */
     let lastFailure: number | null = null;
+    const sameCode = new RepeatedCode();
 
     try {
       for (let turn = 0; turn < limits.maxSteps; turn++) {
@@ -133,6 +135,11 @@ export class AgentLoop {
         const modelStart = now();
         const parser = new DatarusStreamParser();
         const grammar = typeof options.grammar === 'function' ? options.grammar(turn) : options.grammar;
+        // A turn that keeps repeating itself is cut off through its own signal, apart from the user's Stop.
+        const repetition = new RepetitionWatch();
+        const turnAbort = new AbortController();
+        const onStop = () => turnAbort.abort();
+        signal.addEventListener('abort', onStop);
         const reply = await this._model.complete(
           {
             episodeId: options.episodeId,
@@ -141,9 +148,13 @@ export class AgentLoop {
             maxTokens: limits.maxTokensPerTurn,
             temperature: options.temperature,
             grammar,
-            signal
+            signal: turnAbort.signal
           },
           text => {
+            if (repetition.feed(text)) {
+              turnAbort.abort();
+              return;
+            }
             hooks.onText?.(turn, text);
             for (const event of parser.feed(text)) {
               if (event.type === 'thought') {
@@ -152,11 +163,12 @@ export class AgentLoop {
             }
           }
         );
+        signal.removeEventListener('abort', onStop);
         const modelMs = now() - modelStart;
-        if (reply.stopReason === 'abort' || signal.aborted) {
+        if (signal.aborted || (reply.stopReason === 'abort' && !repetition.repeating)) {
           return finish('stopped', 'stopped by the user');
         }
-        const raw = reply.text + (reply.stopString ?? '');
+        const raw = repetition.repeating ? repetition.kept() : reply.text + (reply.stopString ?? '');
         parser.feed(reply.stopString ?? '');
         parser.end();
         const parsed = parser.result();
@@ -187,8 +199,12 @@ export class AgentLoop {
           return done;
         };
 
-        if (!step || problems.length > 0 || step.action !== PYTHON_EXECUTOR) {
-          const why = problems.length ? problems.map(p => p.message) : [reply.stopReason === 'length' ? 'the turn hit the token limit' : 'no step'];
+        if (repetition.repeating || !step || problems.length > 0 || step.action !== PYTHON_EXECUTOR) {
+          const why = repetition.repeating
+            ? ['it kept repeating the same text and was cut off']
+            : problems.length
+              ? problems.map(p => p.message)
+              : [reply.stopReason === 'length' ? 'the turn hit the token limit' : 'no step'];
           record({ status: 'invalid', observation: `[not run: ${why.join('; ')}]` });
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
@@ -196,6 +212,17 @@ export class AgentLoop {
           }
           lastFailure = dropFailure(messages, lastFailure);
           messages.push({ role: 'assistant', content: raw }, { role: 'user', content: correctionMessage(why) });
+          continue;
+        }
+
+        if (sameCode.repeats(step.code)) {
+          // Its output is already in the conversation: running it again would tell the model nothing.
+          const times = sameCode.note(step.code);
+          record({ status: 'invalid', observation: `[not run: the same code as the previous step, ${times} times in a row]` });
+          if (times >= SAME_CODE_LIMIT) {
+            return finish('failed', `the model wrote the same code ${times} times in a row instead of answering`);
+          }
+          messages.push({ role: 'assistant', content: raw }, { role: 'user', content: sameCodeMessage() });
           continue;
         }
 
@@ -209,6 +236,7 @@ export class AgentLoop {
           continue;
         }
         const code = approval.code ?? step.code;
+        sameCode.note(code);
         const result: ExecutionResult = await this._runner.run(code, {
           episodeId: options.episodeId,
           step: turn,

@@ -124,7 +124,7 @@ describe('AgentLoop', () => {
   });
 
   it('stops at the step limit', async () => {
-    const model = new ScriptedModel(Array.from({ length: 10 }, () => step('print(1)')));
+    const model = new ScriptedModel(Array.from({ length: 10 }, (_, i) => step(`print(${i})`)));
     const runner = new ScriptedRunner([]);
     const episode = await run(model, runner, { limits: { maxSteps: 4 } });
     expect(episode.status).toBe('step_limit');

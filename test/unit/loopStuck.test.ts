@@ -1,0 +1,133 @@
+/**
+ * The agent loop noticing it is stuck, with scripted models: the same code
+ * again is not run and the third time ends the episode; a turn that keeps
+ * repeating itself is cut off mid-stream through the request's signal.
+ */
+import { AgentLoop, AgentRunOptions } from '../../src/agent/loop';
+import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest } from '../../src/agent/types';
+import { formatAnswer, formatStep } from '../../src/protocol';
+
+/** Replies with the scripted turns in order, cutting each at its stop string like a real server. */
+class ScriptedModel implements AgentModel {
+  readonly name = 'scripted';
+  readonly requests: ModelTurnRequest[] = [];
+  constructor(private readonly _turns: (string | ((request: ModelTurnRequest, onText: (t: string) => void) => Promise<ModelTurn>))[]) {}
+
+  async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
+    this.requests.push({ ...request, messages: request.messages.map(m => ({ ...m })) });
+    const turn = this._turns.shift();
+    if (turn === undefined) {
+      throw new Error('script exhausted');
+    }
+    if (typeof turn === 'function') {
+      return turn(request, onText);
+    }
+    const stop = request.stop.find(s => turn.includes(s));
+    const text = stop ? turn.slice(0, turn.indexOf(stop)) : turn;
+    onText(text);
+    return { text, stopString: stop ?? null, stopReason: stop ? 'stop' : 'eos' };
+  }
+}
+
+class Runner implements CodeRunner {
+  readonly codes: string[] = [];
+  async run(code: string): Promise<ExecutionResult> {
+    this.codes.push(code);
+    return { status: 'ok', outputs: [{ output_type: 'stream', name: 'stdout', text: 'East 25864.65\n' }], durationMs: 1 };
+  }
+}
+
+/** Streams one line over and over, as a small model did for minutes, until the request's signal ends it. */
+function repeatingTurn(line: string, seen: { chunks: number; abortedEarly: boolean }) {
+  return async (request: ModelTurnRequest, onText: (t: string) => void): Promise<ModelTurn> => {
+    let text = '<step>\n<thought>Sum the quantity.</thought>\n<action>python_executor</action>\n<action_input>\n';
+    onText(text);
+    for (let i = 0; i < 2048; i++) {
+      if (request.signal?.aborted) {
+        seen.abortedEarly = true;
+        return { text, stopString: null, stopReason: 'abort' };
+      }
+      text += line;
+      seen.chunks++;
+      onText(line);
+      await Promise.resolve();
+    }
+    return { text, stopString: null, stopReason: 'length' };
+  };
+}
+
+const step = (code: string, thought = 'Group and sum.') => formatStep({ thought, code });
+const answer = (text: string) => formatAnswer({ thought: 'The output shows it.', text });
+const CODE = 'import pandas as pd\nprint(pd.read_csv("sales.csv").groupby("region")["revenue"].sum().idxmax())';
+
+function run(model: AgentModel, runner: CodeRunner, extra: Partial<AgentRunOptions> = {}) {
+  return new AgentLoop(model, runner).run({ episodeId: 'ep-stuck', question: 'Which region earned most?', ...extra });
+}
+
+describe('AgentLoop stuck detection', () => {
+  it('does not run the previous step again, tells the model, and it answers', async () => {
+    const model = new ScriptedModel([step(CODE), step(CODE + '\n'), answer('East, 25,864.65.')]);
+    const runner = new Runner();
+    const episode = await run(model, runner);
+    expect(episode.status).toBe('answered');
+    expect(runner.codes).toEqual([CODE]);
+    expect(episode.steps.map(s => s.status)).toEqual(['ok', 'invalid']);
+    expect(episode.steps[1].observation).toMatch(/not run: the same code as the previous step/);
+    const told = model.requests[2].messages;
+    expect(told[told.length - 1].content).toMatch(/same code as in your previous step, so it was not run again/);
+  });
+
+  it('ends the episode the third time the same code comes', async () => {
+    const model = new ScriptedModel([step(CODE), step(CODE), step(CODE), answer('never asked')]);
+    const runner = new Runner();
+    const episode = await run(model, runner);
+    expect(episode.status).toBe('failed');
+    expect(episode.reason).toBe('the model wrote the same code 3 times in a row instead of answering');
+    expect(runner.codes).toHaveLength(1);
+    expect(model.requests).toHaveLength(3);
+  });
+
+  it('compares with the code that ran: a cell the user edited is not run again when the model copies it', async () => {
+    const edited = 'print("fixed by the user")';
+    const model = new ScriptedModel([step('print(bad'), step(edited), answer('done')]);
+    const runner = new Runner();
+    let asked = 0;
+    const episode = await run(model, runner, { hooks: { approve: async () => (asked++ === 0 ? { action: 'run', code: edited } : { action: 'run' }) } });
+    expect(episode.status).toBe('answered');
+    expect(runner.codes).toEqual([edited]);
+    expect(asked).toBe(1);
+  });
+
+  it('cuts off a turn that repeats one line, keeps one copy, and asks for a new step', async () => {
+    const seen = { chunks: 0, abortedEarly: false };
+    const model = new ScriptedModel([repeatingTurn('python code to calculate the total quantity\n', seen), step(CODE), answer('East.')]);
+    const runner = new Runner();
+    const streamed: string[] = [];
+    const episode = await run(model, runner, { hooks: { onText: (_s, t) => streamed.push(t) } });
+    expect(seen.abortedEarly).toBe(true);
+    expect(seen.chunks).toBeLessThan(40);
+    expect(episode.status).toBe('answered');
+    expect(episode.steps[0]).toMatchObject({ status: 'invalid', observation: '[not run: it kept repeating the same text and was cut off]' });
+    expect(episode.steps[0].raw.match(/python code to calculate/g)).toHaveLength(1);
+    expect(runner.codes).toEqual([CODE]);
+    const retry = model.requests[1].messages;
+    expect(retry[retry.length - 2]).toEqual({ role: 'assistant', content: episode.steps[0].raw });
+    expect(retry[retry.length - 1].content).toMatch(/kept repeating the same text/);
+    // What the user saw stopped where the repetition was caught.
+    expect(streamed.join('').length).toBeLessThan(2000);
+  });
+
+  it("still treats the user's Stop as a stop, not as repetition", async () => {
+    const controller = new AbortController();
+    const model = new ScriptedModel([
+      async (request, onText) => {
+        onText('<step>\n<thought>Load');
+        controller.abort();
+        expect(request.signal?.aborted).toBe(true);
+        return { text: '<step>\n<thought>Load', stopString: null, stopReason: 'abort' };
+      }
+    ]);
+    const episode = await run(model, new Runner(), { signal: controller.signal });
+    expect(episode.status).toBe('stopped');
+  });
+});
