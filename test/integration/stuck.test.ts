@@ -1,0 +1,100 @@
+/**
+ * Stuck detection on the real path: the fixture GGUF in the real host (under a
+ * real Jupyter server), forced by grammars to repeat one line without end or to
+ * write the same step again, with code running in a real ipykernel.
+ */
+import { KernelManager, ServerConnection } from '@jupyterlab/services';
+import WebSocket from 'ws';
+
+import { HostModel } from '../../src/agent/hostModel';
+import { KernelRunner } from '../../src/agent/kernelRunner';
+import { AgentLoop } from '../../src/agent/loop';
+import { formatAnswer, formatStep } from '../../src/protocol';
+import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
+
+jest.setTimeout(300000);
+
+const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
+const STEP_OPENING = '<step>\n<thought>Sum the quantity.</thought>\n<action>python_executor</action>\n<action_input>\n';
+/** A turn that never ends by itself: the opening of a step, then one line forever (the rule never completes). */
+const REPEATING = `root ::= ${JSON.stringify(STEP_OPENING)} lines\nlines ::= "python code to calculate the total quantity\\n" lines`;
+
+describe('stuck detection on the real host and kernel', () => {
+  let jupyter: RunningJupyter;
+  let kernels: KernelManager;
+  const status = () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } });
+  /** Tokens the host has generated so far. */
+  const outputTokens = async (): Promise<number> => (await status()).body.episodes?.outputTokens ?? 0;
+
+  beforeAll(async () => {
+    jupyter = await startJupyter();
+    kernels = new KernelManager({
+      serverSettings: ServerConnection.makeSettings({
+        baseUrl: `${jupyter.url}/`,
+        wsUrl: jupyter.url.replace('http', 'ws') + '/',
+        token: jupyter.token,
+        appendToken: true,
+        WebSocket: WebSocket as any,
+        fetch: fetch as any
+      })
+    });
+    // Generous: on a busy machine the host's thread measurement alone can take a minute.
+    await waitForStatus(status, s => s.state === 'ready', 240000);
+  });
+
+  afterAll(async () => {
+    await kernels?.shutdownAll().catch(() => undefined);
+    kernels?.dispose();
+    await jupyter?.stop();
+  });
+
+  const hostModel = () =>
+    new HostModel(
+      (path, init) => fetch(`${jupyter.url}/datarus/api/${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: `token ${jupyter.token}` } }),
+      'datarus-test-tiny'
+    );
+
+  it('cuts off a turn that repeats one line long before the token limit, then goes on', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    const before = await outputTokens();
+    const turns = [REPEATING, exactly(formatAnswer({ thought: 'Cut off, then answered.', text: 'done' }))];
+    const episode = await new AgentLoop(hostModel(), new KernelRunner(kernel)).run({
+      episodeId: 'stuck-it-repeat',
+      question: 'What is the total quantity?',
+      grammar: turn => turns[turn],
+      limits: { maxTokensPerTurn: 2048 }
+    });
+    expect(episode.status).toBe('answered');
+    expect(episode.steps).toHaveLength(1);
+    expect(episode.steps[0]).toMatchObject({ status: 'invalid', observation: '[not run: it kept repeating the same text and was cut off]' });
+    expect(episode.steps[0].raw.startsWith(STEP_OPENING)).toBe(true);
+    expect(episode.steps[0].raw.match(/total quantity/g)!.length).toBe(1);
+    // The host stopped generating when the loop let go: far fewer than the 2,048 tokens the turn was allowed
+    // (the fixture writes one token a byte; the answer turn adds about a hundred).
+    let after = await outputTokens();
+    for (let last = -1; after !== last; ) {
+      last = after;
+      await new Promise(r => setTimeout(r, 1000));
+      after = await outputTokens();
+    }
+    expect(after - before).toBeLessThan(1500);
+    await kernel.shutdown();
+  });
+
+  it('runs a step once when the model writes it three times, and ends the episode', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    const code = "runs = globals().get('runs', 0) + 1\nprint(runs)";
+    const episode = await new AgentLoop(hostModel(), new KernelRunner(kernel)).run({
+      episodeId: 'stuck-it-same',
+      question: 'Count the runs.',
+      grammar: exactly(formatStep({ thought: 'Count.', code }))
+    });
+    expect(episode.status).toBe('failed');
+    expect(episode.reason).toBe('the model wrote the same code 3 times in a row instead of answering');
+    expect(episode.steps.map(s => s.status)).toEqual(['ok', 'invalid', 'invalid']);
+    const runner = new KernelRunner(kernel);
+    const check = await runner.run('print(runs)', { episodeId: 'check', step: 0, signal: new AbortController().signal, timeoutMs: 30000, metadata: {} });
+    expect(check.outputs[0].text).toBe('1\n');
+    await kernel.shutdown();
+  });
+});
