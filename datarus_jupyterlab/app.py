@@ -45,7 +45,7 @@ class DatarusLabApp(ExtensionApp):
 
     @default("model")
     def _default_model(self) -> str:
-        return os.environ.get("DATARUS_MODEL", "gemma-3-270m")
+        return os.environ.get("DATARUS_MODEL", "qwen2.5-coder-1.5b")
 
     def initialize_handlers(self) -> None:
         self.host = HostProcess(

@@ -11,6 +11,7 @@ sha256, and only then renamed, so an interrupted run leaves no bad model.
     python models/install_starter.py                       # the default starter
     python models/install_starter.py qwen2.5-coder-0.5b    # another manifest with parts
     python models/install_starter.py --models-dir DIR      # default: $DATARUS_MODELS_DIR or models/cache
+    python models/install_starter.py --manifests-dir DIR   # default: models/
 """
 from __future__ import annotations
 
@@ -115,8 +116,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", nargs="?", default=DEFAULT_STARTER, help=f"manifest name in models/ (default {DEFAULT_STARTER})")
     parser.add_argument("--models-dir", type=Path, default=Path(os.environ.get("DATARUS_MODELS_DIR") or HERE / "cache"))
+    parser.add_argument("--manifests-dir", type=Path, default=HERE)
     args = parser.parse_args()
-    manifest_path = HERE / f"{args.name}.json"
+    manifest_path = args.manifests_dir / f"{args.name}.json"
     if not manifest_path.is_file():
         print(f"install_starter: no manifest {manifest_path}", file=sys.stderr)
         return 2

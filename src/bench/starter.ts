@@ -28,7 +28,8 @@ const VENV_BIN = path.join(ROOT, '.venv', 'bin');
 /** Analyze's defaults (schema/agent.json), except a step cap that keeps a failing question from running for ten minutes. */
 const TEMPERATURE = 0.6;
 const MAX_STEPS = 10;
-const EPISODE_BUDGET_MS = 300000;
+/** Per question; `--budget SECONDS` raises it on a machine that is busy with other work. */
+let episodeBudgetMs = 300000;
 
 /** System prompts the bench can run; `datarus` is the loop's own. */
 const PROMPTS: Record<string, string | null> = { datarus: null, compact: COMPACT_SYSTEM_PROMPT };
@@ -49,6 +50,7 @@ interface RunResult {
   'starter.tasks_solved': number;
   tasks: number;
   medianEpisodeSeconds: number;
+  budgetSeconds: number;
   loadAverage: { before: number; mean: number; after: number };
   threads: unknown;
   tasksRun: TaskResult[];
@@ -68,6 +70,15 @@ interface Child {
   url: string;
   token: string;
   proc: ChildProcess;
+}
+
+/** Host and Jupyter processes started here, stopped if the benchmark is interrupted. */
+const children = new Set<ChildProcess>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    children.forEach(child => child.kill('SIGTERM'));
+    process.exit(130);
+  });
 }
 
 async function waitReady(check: () => Promise<string | null>, proc: ChildProcess, what: string, log: () => string): Promise<void> {
@@ -91,6 +102,7 @@ async function startHost(model: string): Promise<Child> {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe']
   });
+  children.add(proc);
   let err = '';
   proc.stderr!.on('data', d => (err += d));
   let url = '';
@@ -119,6 +131,7 @@ async function startJupyter(root: string): Promise<Child> {
     ['server', '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--IdentityProvider.token=${token}`, `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True'],
     { env: { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH}` }, stdio: ['ignore', 'ignore', 'pipe'] }
   );
+  children.add(proc);
   let err = '';
   proc.stderr!.on('data', d => (err += d));
   const url = `http://127.0.0.1:${port}`;
@@ -203,7 +216,7 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
       const done: TaskResult[] = [];
       for (const task of tasks) {
         const kernel = await kernels.startNew({ name: 'python3' });
-        const budget = AbortSignal.timeout(EPISODE_BUDGET_MS);
+        const budget = AbortSignal.timeout(episodeBudgetMs);
         const started = performance.now();
         const episode = await new AgentLoop(model, new KernelRunner(kernel)).run({
           episodeId: `starter-${prompt}-${task.id}`,
@@ -237,6 +250,7 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
         'starter.tasks_solved': done.filter(t => t.solved).length,
         tasks: done.length,
         medianEpisodeSeconds: median(done.map(t => t.seconds)),
+        budgetSeconds: episodeBudgetMs / 1000,
         loadAverage: load.stop(),
         threads: status.threads,
         tasksRun: done
@@ -250,29 +264,33 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
 }
 
 function markdownSection(runs: RunResult[], date: string): string[] {
+  const ids = makeStarterData().tasks.map(t => t.id);
   return [
     '## Starter model',
     '',
-    `Written by \`npm run bench:starter\` on ${date} (${os.cpus().length} cores). Ten data questions about CSV files the bench`,
+    `Written by \`npm run bench:starter\` on ${date.slice(0, 10)} (${os.cpus().length} cores). Ten data questions about CSV files the bench`,
     'writes (sum, group-by maximum, mean, count, maximum, filter, date range, join, most frequent value, mean of',
     'another file), each a real episode: agent loop, `datarus serve` host, a fresh ipykernel per question. Solved means',
-    `the final answer gives the known value. Analyze's defaults (temperature ${TEMPERATURE}, no grammar), at most ${MAX_STEPS} steps and`,
-    `${EPISODE_BUDGET_MS / 1000} s per question. **The machine was shared with other developers' builds, tests and models during`,
+    `the final answer gives the known value. Analyze's defaults (temperature ${TEMPERATURE}, no grammar), at most ${MAX_STEPS} steps, and a`,
+    `time budget per question (column "budget"). **The machine was shared with other developers' builds, tests and models during`,
     'the run: episode times are inflated by an unknown factor; the load average (1 min, 2 cores) is in the table.**',
     '',
-    '| model | prompt | `starter.tasks_solved` (goal ≥ 6/10) | median episode (goal ≤ 90 s) | load avg before / mean / after |',
-    '|---|---|---|---|---|',
+    '| model | prompt | `starter.tasks_solved` (goal ≥ 6/10) | median episode (goal ≤ 90 s) | budget | load avg before / mean / after |',
+    '|---|---|---|---|---|---|',
     ...runs.map(
       r =>
-        `| ${r.model} | ${r.prompt} | ${r['starter.tasks_solved']}/${r.tasks} | ${r.medianEpisodeSeconds.toFixed(1)} s | ` +
+        `| ${r.model} | ${r.prompt} | ${r['starter.tasks_solved']}/${r.tasks} | ${r.medianEpisodeSeconds.toFixed(1)} s | ${r.budgetSeconds} s | ` +
         `${r.loadAverage.before.toFixed(1)} / ${r.loadAverage.mean.toFixed(1)} / ${r.loadAverage.after.toFixed(1)} |`
     ),
     '',
     'Per question (solved ✓, episode seconds):',
     '',
-    `| model · prompt | ${runs[0]?.tasksRun.map(t => t.id).join(' | ') ?? ''} |`,
-    `|---|${runs[0]?.tasksRun.map(() => '---|').join('') ?? ''}`,
-    ...runs.map(r => `| ${r.model} · ${r.prompt} | ${r.tasksRun.map(t => `${t.solved ? '✓' : '✗'} ${t.seconds.toFixed(0)}`).join(' | ')} |`),
+    `| model · prompt | ${ids.join(' | ')} |`,
+    `|---|${ids.map(() => '---|').join('')}`,
+    ...runs.map(r => {
+      const cells = ids.map(id => r.tasksRun.find(t => t.id === id)).map(t => (t ? `${t.solved ? '✓' : '✗'} ${t.seconds.toFixed(0)}` : '–'));
+      return `| ${r.model} · ${r.prompt} | ${cells.join(' | ')} |`;
+    }),
     ''
   ];
 }
@@ -303,6 +321,7 @@ async function main(): Promise<void> {
     }
   }
   const only = option('tasks', '');
+  episodeBudgetMs = Number(option('budget', String(episodeBudgetMs / 1000))[0]) * 1000;
   const data = makeStarterData();
   const tasks = only.length ? data.tasks.filter(t => only.includes(t.id)) : data.tasks;
   const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-starter-'));
@@ -325,12 +344,17 @@ async function main(): Promise<void> {
   }
 }
 
-function writeResults(runs: RunResult[]): void {
+function writeResults(measured: RunResult[]): void {
+  let runs = measured;
   const date = new Date().toISOString();
   const resultsFile = path.join(ROOT, 'benchmarks', 'results.json');
   const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {};
+  // Runs of other models and prompts measured earlier stay; a new run replaces the old one of its model and prompt.
+  const key = (r: RunResult) => `${r.model}\u0000${r.prompt}`;
+  const fresh = new Set(runs.map(key));
+  runs = [...((results.starter?.runs ?? []) as RunResult[]).filter(r => !fresh.has(key(r))), ...runs];
   const markdown = markdownSection(runs, date);
-  results.starter = { date, temperature: TEMPERATURE, maxSteps: MAX_STEPS, episodeBudgetSeconds: EPISODE_BUDGET_MS / 1000, runs, markdown };
+  results.starter = { date, temperature: TEMPERATURE, maxSteps: MAX_STEPS, episodeBudgetSeconds: episodeBudgetMs / 1000, runs, markdown };
   writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
   const benchmarksFile = path.join(ROOT, 'BENCHMARKS.md');
   writeFileSync(benchmarksFile, replaceSection(existsSync(benchmarksFile) ? readFileSync(benchmarksFile, 'utf8') : '# Benchmarks\n', markdown));
