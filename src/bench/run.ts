@@ -328,6 +328,9 @@ function markdown(results: any): string {
   if (results.agent) {
     lines.push(...results.agent.markdown);
   }
+  if (results.starter) {
+    lines.push(...results.starter.markdown);
+  }
   return lines.join('\n');
 }
 
@@ -364,6 +367,9 @@ async function main(): Promise<void> {
     );
   }
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8'));
+  const resultsFile = path.join(ROOT, 'benchmarks', 'results.json');
+  // The starter benchmark (`npm run bench:starter`) runs apart, for minutes per model: keep its last results.
+  const starter = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')).starter : undefined;
   const results = {
     date: new Date().toISOString(),
     machine: {
@@ -374,10 +380,11 @@ async function main(): Promise<void> {
       nodeLlamaCpp: pkg.version
     },
     models,
-    agent
+    agent,
+    starter
   };
   mkdirSync(path.join(ROOT, 'benchmarks'), { recursive: true });
-  writeFileSync(path.join(ROOT, 'benchmarks', 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), markdown(results));
   process.stdout.write(markdown(results));
 }

@@ -28,8 +28,15 @@ const VENV_BIN = path.join(ROOT, '.venv', 'bin');
 /** Analyze's defaults (schema/agent.json), except a step cap that keeps a failing question from running for ten minutes. */
 const TEMPERATURE = 0.6;
 const MAX_STEPS = 10;
-/** Per question; `--budget SECONDS` raises it on a machine that is busy with other work. */
-let episodeBudgetMs = 300000;
+/**
+ * Per question, in CPU seconds of the host process (`--budget`): on a machine
+ * shared with other work, wall time measures the neighbours; the host's CPU
+ * time is what the model needed. Wall time has a generous cap of its own.
+ */
+let cpuBudgetSeconds = 300;
+const WALL_CAP_MS = 1800000;
+/** USER_HZ: the unit of /proc CPU times, 100 on every Linux architecture Node supports. */
+const CLOCK_TICKS = 100;
 
 /** System prompts the bench can run; `datarus` is the loop's own. */
 const PROMPTS: Record<string, string | null> = { datarus: null, compact: COMPACT_SYSTEM_PROMPT };
@@ -38,6 +45,10 @@ interface TaskResult {
   id: string;
   solved: boolean;
   seconds: number;
+  /** CPU seconds the host process used during the episode (Linux /proc; null elsewhere). */
+  hostCpuSeconds: number | null;
+  /** Mean 1-minute load average during the episode. */
+  loadAverage: number;
   status: string;
   steps: number;
   answer: string | null;
@@ -50,8 +61,10 @@ interface RunResult {
   'starter.tasks_solved': number;
   tasks: number;
   medianEpisodeSeconds: number;
+  medianHostCpuSeconds: number | null;
   budgetSeconds: number;
-  loadAverage: { before: number; mean: number; after: number };
+  /** 1-minute load average sampled while the run's episodes ran: mean and highest. */
+  loadAverage: { mean: number; max: number };
   threads: unknown;
   tasksRun: TaskResult[];
 }
@@ -176,18 +189,42 @@ function withSystemPrompt(model: AgentModel, system: string | null): AgentModel 
   };
 }
 
+/** User + system CPU seconds of a process, from /proc (Linux only). */
+function cpuSeconds(pid: number | undefined): number | null {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
 /** Samples the 1-minute load average while a run goes on. */
-function loadSampler(): { stop(): { before: number; mean: number; after: number } } {
-  const before = os.loadavg()[0];
-  const samples: number[] = [before];
+function loadSampler(): { stop(): number } {
+  const samples: number[] = [os.loadavg()[0]];
   const timer = setInterval(() => samples.push(os.loadavg()[0]), 5000);
   return {
     stop() {
       clearInterval(timer);
-      const after = os.loadavg()[0];
-      samples.push(after);
-      return { before, mean: samples.reduce((a, b) => a + b, 0) / samples.length, after };
+      samples.push(os.loadavg()[0]);
+      return samples.reduce((a, b) => a + b, 0) / samples.length;
     }
+  };
+}
+
+/** A run's totals from its questions (also after questions measured in separate invocations are merged). */
+function summarize(run: Omit<RunResult, 'starter.tasks_solved' | 'tasks' | 'medianEpisodeSeconds' | 'medianHostCpuSeconds' | 'loadAverage'>): RunResult {
+  const done = run.tasksRun;
+  const loads = done.map(t => t.loadAverage);
+  return {
+    ...run,
+    'starter.tasks_solved': done.filter(t => t.solved).length,
+    tasks: done.length,
+    medianEpisodeSeconds: median(done.map(t => t.seconds)),
+    medianHostCpuSeconds: done.every(t => t.hostCpuSeconds !== null) ? median(done.map(t => t.hostCpuSeconds!)) : null,
+    loadAverage: { mean: loads.reduce((a, b) => a + b, 0) / loads.length, max: Math.max(...loads) }
   };
 }
 
@@ -212,11 +249,19 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
     );
     for (const prompt of prompts) {
       const model = withSystemPrompt(hostModel, PROMPTS[prompt]);
-      const load = loadSampler();
       const done: TaskResult[] = [];
       for (const task of tasks) {
         const kernel = await kernels.startNew({ name: 'python3' });
-        const budget = AbortSignal.timeout(episodeBudgetMs);
+        const cpuAtStart = cpuSeconds(host.proc.pid);
+        const overBudget = new AbortController();
+        const watch = setInterval(() => {
+          const used = cpuSeconds(host.proc.pid);
+          if (used !== null && cpuAtStart !== null && used - cpuAtStart > cpuBudgetSeconds) {
+            overBudget.abort();
+          }
+        }, 1000);
+        const budget = AbortSignal.any([overBudget.signal, AbortSignal.timeout(WALL_CAP_MS)]);
+        const load = loadSampler();
         const started = performance.now();
         const episode = await new AgentLoop(model, new KernelRunner(kernel)).run({
           episodeId: `starter-${prompt}-${task.id}`,
@@ -226,6 +271,9 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
           signal: budget
         });
         const seconds = (performance.now() - started) / 1000;
+        clearInterval(watch);
+        const cpuAtEnd = cpuSeconds(host.proc.pid);
+        const hostCpuSeconds = cpuAtStart !== null && cpuAtEnd !== null ? cpuAtEnd - cpuAtStart : null;
         await kernel.shutdown().catch(() => undefined);
         await waitIdle(host);
         const answer = episode.answer?.text ?? null;
@@ -233,28 +281,20 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
           id: task.id,
           solved: answer !== null && answerMatches(answer, task.expected),
           seconds,
-          status: budget.aborted ? 'time_budget' : episode.status,
+          hostCpuSeconds,
+          loadAverage: load.stop(),
+          status: overBudget.signal.aborted ? 'cpu_budget' : budget.aborted ? 'wall_cap' : episode.status,
           steps: episode.steps.length,
           answer,
           reason: episode.reason
         };
         done.push(result);
         process.stderr.write(
-          `${modelName} ${prompt} ${task.id}: ${result.solved ? 'solved' : 'not solved'} in ${seconds.toFixed(1)} s ` +
+          `${modelName} ${prompt} ${task.id}: ${result.solved ? 'solved' : 'not solved'} in ${seconds.toFixed(1)} s, host CPU ${hostCpuSeconds?.toFixed(1)} s ` +
             `(${result.status}${episode.reason ? `: ${episode.reason}` : ''}, ${result.steps} steps) ${JSON.stringify(answer)}\n`
         );
       }
-      save({
-        model: modelName,
-        prompt,
-        'starter.tasks_solved': done.filter(t => t.solved).length,
-        tasks: done.length,
-        medianEpisodeSeconds: median(done.map(t => t.seconds)),
-        budgetSeconds: episodeBudgetMs / 1000,
-        loadAverage: load.stop(),
-        threads: status.threads,
-        tasksRun: done
-      });
+      save(summarize({ model: modelName, prompt, budgetSeconds: cpuBudgetSeconds, threads: status.threads, tasksRun: done }));
     }
   } finally {
     await stop(host);
@@ -272,23 +312,26 @@ function markdownSection(runs: RunResult[], date: string): string[] {
     'writes (sum, group-by maximum, mean, count, maximum, filter, date range, join, most frequent value, mean of',
     'another file), each a real episode: agent loop, `datarus serve` host, a fresh ipykernel per question. Solved means',
     `the final answer gives the known value. Analyze's defaults (temperature ${TEMPERATURE}, no grammar), at most ${MAX_STEPS} steps, and a`,
-    `time budget per question (column "budget"). **The machine was shared with other developers' builds, tests and models during`,
-    'the run: episode times are inflated by an unknown factor; the load average (1 min, 2 cores) is in the table.**',
+    `budget of ${cpuBudgetSeconds} CPU seconds of the host process per question (wall time would measure the neighbours).`,
+    "**The machine was shared with other developers' builds, tests and models during the run: wall times are inflated",
+    "by an unknown factor; the load average (1 min, 2 cores) is in the table. The host's CPU seconds per episode do not",
+    'depend on the load: divided by the threads the host chose, they estimate the wall time on an idle machine.**',
     '',
-    '| model | prompt | `starter.tasks_solved` (goal ≥ 6/10) | median episode (goal ≤ 90 s) | budget | load avg before / mean / after |',
-    '|---|---|---|---|---|---|',
+    '| model | prompt | `starter.tasks_solved` (goal ≥ 6/10) | median episode, wall (goal ≤ 90 s) | median host CPU per episode | host threads | load avg mean / max |',
+    '|---|---|---|---|---|---|---|',
     ...runs.map(
       r =>
-        `| ${r.model} | ${r.prompt} | ${r['starter.tasks_solved']}/${r.tasks} | ${r.medianEpisodeSeconds.toFixed(1)} s | ${r.budgetSeconds} s | ` +
-        `${r.loadAverage.before.toFixed(1)} / ${r.loadAverage.mean.toFixed(1)} / ${r.loadAverage.after.toFixed(1)} |`
+        `| ${r.model} | ${r.prompt} | ${r['starter.tasks_solved']}/${r.tasks} | ${r.medianEpisodeSeconds.toFixed(1)} s | ` +
+        `${r.medianHostCpuSeconds?.toFixed(1) ?? '–'} s | ${r.threads} | ` +
+        `${r.loadAverage.mean.toFixed(1)} / ${r.loadAverage.max.toFixed(1)} |`
     ),
     '',
-    'Per question (solved ✓, episode seconds):',
+    'Per question (solved ✓, wall seconds / host CPU seconds):',
     '',
     `| model · prompt | ${ids.join(' | ')} |`,
     `|---|${ids.map(() => '---|').join('')}`,
     ...runs.map(r => {
-      const cells = ids.map(id => r.tasksRun.find(t => t.id === id)).map(t => (t ? `${t.solved ? '✓' : '✗'} ${t.seconds.toFixed(0)}` : '–'));
+      const cells = ids.map(id => r.tasksRun.find(t => t.id === id)).map(t => (t ? `${t.solved ? '✓' : '✗'} ${t.seconds.toFixed(0)} / ${t.hostCpuSeconds?.toFixed(0) ?? '–'}` : '–'));
       return `| ${r.model} · ${r.prompt} | ${cells.join(' | ')} |`;
     }),
     ''
@@ -321,7 +364,7 @@ async function main(): Promise<void> {
     }
   }
   const only = option('tasks', '');
-  episodeBudgetMs = Number(option('budget', String(episodeBudgetMs / 1000))[0]) * 1000;
+  cpuBudgetSeconds = Number(option('budget', String(cpuBudgetSeconds))[0]);
   const data = makeStarterData();
   const tasks = only.length ? data.tasks.filter(t => only.includes(t.id)) : data.tasks;
   const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-starter-'));
@@ -349,12 +392,18 @@ function writeResults(measured: RunResult[]): void {
   const date = new Date().toISOString();
   const resultsFile = path.join(ROOT, 'benchmarks', 'results.json');
   const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {};
-  // Runs of other models and prompts measured earlier stay; a new run replaces the old one of its model and prompt.
+  // Runs measured earlier stay; questions measured again replace the earlier answers to them (per model and prompt),
+  // so separate invocations with different --tasks add up to one run.
   const key = (r: RunResult) => `${r.model}\u0000${r.prompt}`;
-  const fresh = new Set(runs.map(key));
-  runs = [...((results.starter?.runs ?? []) as RunResult[]).filter(r => !fresh.has(key(r))), ...runs];
+  const merged = new Map<string, RunResult>();
+  for (const run of [...((results.starter?.runs ?? []) as RunResult[]), ...runs]) {
+    const earlier = merged.get(key(run));
+    const ids = new Set(run.tasksRun.map(t => t.id));
+    merged.set(key(run), earlier ? summarize({ ...run, tasksRun: [...earlier.tasksRun.filter(t => !ids.has(t.id)), ...run.tasksRun] }) : run);
+  }
+  runs = [...merged.values()];
   const markdown = markdownSection(runs, date);
-  results.starter = { date, temperature: TEMPERATURE, maxSteps: MAX_STEPS, episodeBudgetSeconds: episodeBudgetMs / 1000, runs, markdown };
+  results.starter = { date, temperature: TEMPERATURE, maxSteps: MAX_STEPS, episodeBudgetSeconds: cpuBudgetSeconds, runs, markdown };
   writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
   const benchmarksFile = path.join(ROOT, 'BENCHMARKS.md');
   writeFileSync(benchmarksFile, replaceSection(existsSync(benchmarksFile) ? readFileSync(benchmarksFile, 'utf8') : '# Benchmarks\n', markdown));
