@@ -24,7 +24,7 @@ import type { Episode, EpisodeStep } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
 import type { ChatMessage } from './messages';
 import { DEFAULT_OBSERVATION_LIMIT, executionError, renderObservation } from './observation';
-import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, sameCodeMessage } from './stuck';
+import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
 
 export interface AgentLimits {
@@ -218,11 +218,11 @@ export class AgentLoop {
         if (sameCode.repeats(step.code)) {
           // Its output is already in the conversation: running it again would tell the model nothing.
           const times = sameCode.note(step.code);
-          record({ status: 'invalid', observation: `[not run: the same code as the previous step, ${times} times in a row]` });
+          record({ status: 'skipped', observation: SAME_CODE_OBSERVATION });
           if (times >= SAME_CODE_LIMIT) {
             return finish('failed', `the model wrote the same code ${times} times in a row instead of answering`);
           }
-          messages.push({ role: 'assistant', content: raw }, { role: 'user', content: sameCodeMessage() });
+          messages.push({ role: 'assistant', content: `${raw}\n${formatObservation(SAME_CODE_OBSERVATION)}` }, { role: 'user', content: CONTINUE_MESSAGE });
           continue;
         }
 

@@ -120,10 +120,11 @@ export function findRepetition(text: string, options: RepetitionOptions = DEFAUL
   return null;
 }
 
-/** The user turn after a step that repeated the previous step's code, which was not run again. */
-export function sameCodeMessage(): string {
-  return (
-    'You wrote the same code as in your previous step, so it was not run again: its output is above. ' +
-    'If that output answers the question, finish now with <stop_analysis>; otherwise write a step with different code.'
-  );
-}
+/**
+ * The observation of a step that repeated the previous step's code and was not
+ * run: it goes back to the model in place of output, so every prompt profile
+ * carries it the way it carries any observation.
+ */
+export const SAME_CODE_OBSERVATION =
+  '[not run: this is the same code as the previous step, whose output is above. ' +
+  'If that output answers the question, finish with <stop_analysis>; otherwise write different code.]';

@@ -5,6 +5,7 @@
  */
 import { AgentLoop, AgentRunOptions } from '../../src/agent/loop';
 import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest } from '../../src/agent/types';
+import { SAME_CODE_OBSERVATION } from '../../src/agent/stuck';
 import { formatAnswer, formatStep } from '../../src/protocol';
 
 /** Replies with the scripted turns in order, cutting each at its stop string like a real server. */
@@ -71,10 +72,12 @@ describe('AgentLoop stuck detection', () => {
     const episode = await run(model, runner);
     expect(episode.status).toBe('answered');
     expect(runner.codes).toEqual([CODE]);
-    expect(episode.steps.map(s => s.status)).toEqual(['ok', 'invalid']);
-    expect(episode.steps[1].observation).toMatch(/not run: the same code as the previous step/);
+    expect(episode.steps.map(s => s.status)).toEqual(['ok', 'skipped']);
+    expect(episode.steps[1].observation).toBe(SAME_CODE_OBSERVATION);
+    // The model is told in place of output, and the conversation goes on as after any step.
     const told = model.requests[2].messages;
-    expect(told[told.length - 1].content).toMatch(/same code as in your previous step, so it was not run again/);
+    expect(told[told.length - 2].content).toBe(`${step(CODE + '\n')}\n<observation>\n${SAME_CODE_OBSERVATION}\n</observation>`);
+    expect(told[told.length - 1].content).toBe('Continue with the analysis.');
   });
 
   it('ends the episode the third time the same code comes', async () => {
