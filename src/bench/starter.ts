@@ -17,8 +17,9 @@ import * as path from 'node:path';
 import { HostModel } from '../agent/hostModel';
 import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
+import type { ChatMessage } from '../agent/messages';
 import type { AgentModel } from '../agent/types';
-import { COMPACT_SYSTEM_PROMPT } from '../protocol';
+import { COMPACT_AFTER_STEP, COMPACT_SYSTEM_PROMPT, CONTINUE_MESSAGE } from '../protocol';
 import { answerMatches, makeStarterData, StarterTask } from './starterTasks';
 import { freePort } from './util';
 
@@ -38,8 +39,11 @@ const WALL_CAP_MS = 1800000;
 /** USER_HZ: the unit of /proc CPU times, 100 on every Linux architecture Node supports. */
 const CLOCK_TICKS = 100;
 
-/** System prompts the bench can run; `datarus` is the loop's own. */
-const PROMPTS: Record<string, string | null> = { datarus: null, compact: COMPACT_SYSTEM_PROMPT };
+/** Prompts the bench can run: the system prompt and the user turn after a step; `datarus` is the loop's own. */
+const PROMPTS: Record<string, { system: string; afterStep: string } | null> = {
+  datarus: null,
+  compact: { system: COMPACT_SYSTEM_PROMPT, afterStep: COMPACT_AFTER_STEP }
+};
 
 interface TaskResult {
   id: string;
@@ -49,6 +53,8 @@ interface TaskResult {
   hostCpuSeconds: number | null;
   /** Mean 1-minute load average during the episode. */
   loadAverage: number;
+  /** What each step ran and saw, shortened: to read why a question failed. */
+  stepLog: { status: string; code: string; observation: string }[];
   status: string;
   steps: number;
   answer: string | null;
@@ -176,15 +182,16 @@ async function waitIdle(host: Child): Promise<void> {
   }
 }
 
-/** The host as the agent's model, with the loop's system prompt swapped for another one. */
-function withSystemPrompt(model: AgentModel, system: string | null): AgentModel {
-  if (system === null) {
+/** The host as the agent's model, with the loop's system prompt and after-step message swapped for others. */
+function withPrompt(model: AgentModel, prompt: { system: string; afterStep: string } | null): AgentModel {
+  if (prompt === null) {
     return model;
   }
+  const swap = (m: ChatMessage): ChatMessage =>
+    m.role === 'system' ? { ...m, content: prompt.system } : m.role === 'user' && m.content === CONTINUE_MESSAGE ? { ...m, content: prompt.afterStep } : m;
   return {
     name: model.name,
-    complete: (request, onText) =>
-      model.complete({ ...request, messages: request.messages.map(m => (m.role === 'system' ? { ...m, content: system } : m)) }, onText),
+    complete: (request, onText) => model.complete({ ...request, messages: request.messages.map(swap) }, onText),
     endEpisode: id => model.endEpisode?.(id) ?? Promise.resolve()
   };
 }
@@ -248,7 +255,7 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
       modelName
     );
     for (const prompt of prompts) {
-      const model = withSystemPrompt(hostModel, PROMPTS[prompt]);
+      const model = withPrompt(hostModel, PROMPTS[prompt]);
       const done: TaskResult[] = [];
       for (const task of tasks) {
         const kernel = await kernels.startNew({ name: 'python3' });
@@ -283,18 +290,20 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
           seconds,
           hostCpuSeconds,
           loadAverage: load.stop(),
+          stepLog: episode.steps.map(s => ({ status: s.status, code: s.code.slice(0, 400), observation: s.observation.slice(0, 300) })),
           status: overBudget.signal.aborted ? 'cpu_budget' : budget.aborted ? 'wall_cap' : episode.status,
           steps: episode.steps.length,
           answer,
           reason: episode.reason
         };
         done.push(result);
+        // Saved after every question, so a benchmark cut short keeps what it measured.
+        save(summarize({ model: modelName, prompt, budgetSeconds: cpuBudgetSeconds, threads: status.threads, tasksRun: done }));
         process.stderr.write(
           `${modelName} ${prompt} ${task.id}: ${result.solved ? 'solved' : 'not solved'} in ${seconds.toFixed(1)} s, host CPU ${hostCpuSeconds?.toFixed(1)} s ` +
             `(${result.status}${episode.reason ? `: ${episode.reason}` : ''}, ${result.steps} steps) ${JSON.stringify(answer)}\n`
         );
       }
-      save(summarize({ model: modelName, prompt, budgetSeconds: cpuBudgetSeconds, threads: status.threads, tasksRun: done }));
     }
   } finally {
     await stop(host);
@@ -372,14 +381,10 @@ async function main(): Promise<void> {
     writeFileSync(path.join(root, name), text);
   }
   const jupyter = await startJupyter(root);
-  const runs: RunResult[] = [];
   try {
     for (const model of models) {
       // Results are written after every run, so a long benchmark cut short keeps what it measured.
-      await runModel(model, prompts, tasks, jupyter, run => {
-        runs.push(run);
-        writeResults(runs);
-      });
+      await runModel(model, prompts, tasks, jupyter, run => writeResults([run]));
     }
   } finally {
     await stop(jupyter);
