@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { parseDatarus, structuralReward } from '../protocol';
+import { GpuOptionError, parseGpuChoice } from '../host/backends';
 import { Engine } from '../host/engine';
 import { EXPORT_FORMATS } from '../episode/export';
 import { Redactor, secretEnvValues } from '../episode/redact';
@@ -29,6 +30,25 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) {
     throw new InvalidArgumentError('must be a positive integer');
+  }
+  return n;
+}
+
+function gpuChoice(value: string): string {
+  try {
+    return parseGpuChoice(value).text;
+  } catch (err) {
+    throw new InvalidArgumentError((err as GpuOptionError).message);
+  }
+}
+
+function gpuLayers(value: string): number | 'auto' {
+  if (value === 'auto') {
+    return 'auto';
+  }
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new InvalidArgumentError('must be auto or a whole number of layers (0 keeps everything on the CPU)');
   }
   return n;
 }
@@ -157,7 +177,14 @@ export function buildProgram(): Command {
     .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
-    .option('--cpu', 'never use a GPU')
+    .addOption(
+      new Option('--gpu <backend>', 'auto (CUDA → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, vulkan, metal, cpu, or a comma-separated list to try in order')
+        .env('DATARUS_GPU')
+        .argParser(gpuChoice)
+        .default('auto')
+    )
+    .option('--cpu', 'never use a GPU (same as --gpu cpu)')
+    .option('--gpu-layers <n|auto>', 'layers to offload to the GPU (default auto: as many as fit in free VRAM)', gpuLayers)
     .option('--episodes-file <file>', 'episode log (JSONL) for POST /api/log/*; none disables logging')
     .addOption(new Option('--log-images <policy>', 'images in logged outputs: a reference (hash, size) or dropped').choices(['reference', 'drop']).default('reference'))
     .option('--exit-with-stdin', 'exit when stdin closes (the parent process died)')
@@ -238,7 +265,9 @@ interface ServeOptions {
   threads?: number;
   contextSize?: number;
   maxEpisodes?: number;
+  gpu: string;
   cpu?: boolean;
+  gpuLayers?: number | 'auto';
   episodesFile?: string;
   logImages: 'reference' | 'drop';
   exitWithStdin?: boolean;
@@ -254,7 +283,10 @@ async function serve(opts: ServeOptions): Promise<void> {
     manifestsDir: path.resolve(opts.manifestsDir),
     modelsDir: path.resolve(opts.modelsDir),
     model: opts.model,
-    gpu: opts.cpu ? false : 'auto',
+    gpu: opts.cpu ? 'cpu' : opts.gpu,
+    gpuLayers: opts.gpuLayers,
+    // One line the Jupyter server reads to know which backend a host that dies was on.
+    onBackendChosen: backend => process.stderr.write(`datarus host backend: ${backend}\n`),
     threads: opts.threads,
     contextSize: opts.contextSize,
     maxEpisodes: opts.maxEpisodes
