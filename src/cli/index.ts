@@ -185,6 +185,7 @@ export function buildProgram(): Command {
     )
     .option('--cpu', 'never use a GPU (same as --gpu cpu)')
     .option('--gpu-layers <n|auto>', 'layers to offload to the GPU (default auto: as many as fit in free VRAM)', gpuLayers)
+    .option('--selftest-timeout <s>', 'seconds a GPU backend self-test may take before the backend is rejected (default 90)', positiveInt)
     .option('--episodes-file <file>', 'episode log (JSONL) for POST /api/log/*; none disables logging')
     .addOption(new Option('--log-images <policy>', 'images in logged outputs: a reference (hash, size) or dropped').choices(['reference', 'drop']).default('reference'))
     .option('--exit-with-stdin', 'exit when stdin closes (the parent process died)')
@@ -268,6 +269,7 @@ interface ServeOptions {
   gpu: string;
   cpu?: boolean;
   gpuLayers?: number | 'auto';
+  selftestTimeout?: number;
   episodesFile?: string;
   logImages: 'reference' | 'drop';
   exitWithStdin?: boolean;
@@ -285,6 +287,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     model: opts.model,
     gpu: opts.cpu ? 'cpu' : opts.gpu,
     gpuLayers: opts.gpuLayers,
+    selfTestTimeoutMs: opts.selftestTimeout ? opts.selftestTimeout * 1000 : undefined,
     // One line the Jupyter server reads to know which backend a host that dies was on.
     onBackendChosen: backend => process.stderr.write(`datarus host backend: ${backend}\n`),
     threads: opts.threads,
