@@ -10,9 +10,10 @@ import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processe
 
 jest.setTimeout(180000);
 
-const hostPids = (): number[] => {
+/** Hosts started by this Jupyter server (its children): other servers on a shared machine run hosts too. */
+const hostPids = (server: RunningJupyter): number[] => {
   try {
-    return execFileSync('pgrep', ['-f', 'lib-node/cli/index.js serve --socket'], { encoding: 'utf8' })
+    return execFileSync('pgrep', ['-P', String(server.proc.pid), '-f', 'lib-node/cli/index.js serve --socket'], { encoding: 'utf8' })
       .trim()
       .split('\n')
       .filter(Boolean)
@@ -76,7 +77,7 @@ describe('Datarus Lab under Jupyter', () => {
   });
 
   it('opens no TCP port for the host: it listens on a private unix socket', async () => {
-    const [pid] = hostPids();
+    const [pid] = hostPids(jupyter);
     expect(pid).toBeGreaterThan(0);
     const sockets = execFileSync('ss', ['-lntpx'], { encoding: 'utf8' });
     const mine = sockets.split('\n').filter(line => line.includes(`pid=${pid},`));
@@ -91,7 +92,7 @@ describe('Datarus Lab under Jupyter', () => {
   });
 
   it('restarts the host on the next request after it was killed', async () => {
-    const [pid] = hostPids();
+    const [pid] = hostPids(jupyter);
     process.kill(pid, 'SIGKILL');
     while (alive(pid)) {
       await new Promise(r => setTimeout(r, 20));
@@ -103,7 +104,7 @@ describe('Datarus Lab under Jupyter', () => {
   });
 
   it('stops the host with the server', async () => {
-    const pids = hostPids();
+    const pids = hostPids(jupyter);
     expect(pids).toHaveLength(1);
     await jupyter.stop();
     const deadline = Date.now() + 15000;
@@ -120,7 +121,8 @@ describe('Datarus Lab under Jupyter', () => {
         () => getJson(`${other.url}/datarus/api/status`, { headers: { Authorization: `token ${other.token}` } }),
         s => s.state === 'ready'
       );
-      const pids = hostPids();
+      const pids = hostPids(other);
+      expect(pids).toHaveLength(1);
       other.proc.kill('SIGKILL');
       const deadline = Date.now() + 15000;
       while (pids.some(alive) && Date.now() < deadline) {
