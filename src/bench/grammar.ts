@@ -102,7 +102,7 @@ function endTokensNever(lib: LlamaModule, model: LlamaModel) {
 
 export async function measureGrammarOverhead(lib: LlamaModule, model: LlamaModel, options: { tokens?: number; rounds?: number; threads?: number } = {}): Promise<GrammarOverhead> {
   const tokens = options.tokens ?? 64;
-  const rounds = options.rounds ?? 3;
+  const rounds = options.rounds ?? 5;
   const threads = options.threads ?? 1;
   const context = await model.createContext({ contextSize: 1024, threads: { ideal: threads, min: threads }, flashAttention: true });
   try {
