@@ -112,7 +112,8 @@ export class Engine {
       dieAtLoadForTests(this.backend);
       // A model that fails to load leaves the host up and idle, its error in the status.
       await this.load(this._options.model).catch(() => undefined);
-      await this._firstDecode();
+      // A decode that fails without killing the process is reported by the first real generation.
+      await this._firstDecode().catch(() => undefined);
     }
   }
 
