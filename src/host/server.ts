@@ -154,10 +154,17 @@ export class HostServer {
     return this._pulls.start(manifest, request.url);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting connections and resolves once every open one has ended;
+   * responses still running after `graceMs` (a stream nobody stopped) are cut.
+   */
+  async close(graceMs = 5000): Promise<void> {
     this._pulls.cancelAll();
-    await new Promise<void>(resolve => this._server.close(() => resolve()));
-    this._server.closeAllConnections();
+    const closed = new Promise<void>(resolve => this._server.close(() => resolve()));
+    this._server.closeIdleConnections();
+    const timer = setTimeout(() => this._server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(timer);
   }
 
   private async _handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -172,7 +179,7 @@ export class HostServer {
         ? new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`)
         : new HttpError(404, 'not_found', `no endpoint ${url.pathname}`);
     }
-    const params = route.path.exec(url.pathname)!.slice(1).map(decodeURIComponent);
+    const params = route.path.exec(url.pathname)!.slice(1).map(decodePathPart);
     const body = req.method === 'POST' ? await readJson(req) : undefined;
     await route.handler(req, res, body, params);
   }
@@ -320,6 +327,15 @@ export class HostServer {
   private readonly _routes: Route[];
   private readonly _pulls: PullTable;
   private readonly _server: http.Server;
+}
+
+/** A percent-decoded path segment; a malformed escape is the client's error, not the server's. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, 'invalid_request', `"${part}" in the path is not valid percent-encoding`);
+  }
 }
 
 function parseEpisode(body: unknown): Episode {
