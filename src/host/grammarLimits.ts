@@ -104,7 +104,7 @@ export function checkGrammarLimits(text: string, limits: GrammarLimits = DEFAULT
   const problems = [
     shape.depth > limits.maxDepth && `groups ( ) nested ${shape.depth} deep (at most ${limits.maxDepth})`,
     shape.rules > limits.maxRules && `${shape.rules} rules (at most ${limits.maxRules})`,
-    shape.alternatives > limits.maxAlternatives && `${shape.alternatives} alternatives | (at most ${limits.maxAlternatives})`,
+    shape.alternatives > limits.maxAlternatives && `${shape.alternatives} "|" between alternatives (at most ${limits.maxAlternatives})`,
     shape.repetition > limits.maxRepetition && `a repetition { } of ${count(shape.repetition)} (at most ${limits.maxRepetition})`
   ].filter((p): p is string => typeof p === 'string');
   if (problems.length > 0) {

@@ -91,6 +91,8 @@ export class HostServer {
       route('POST', /^\/v1\/completions$/, (req, res, body) => completions(engine, req, res, body))
     ];
     this._server = http.createServer((req, res) => {
+      // While the server closes, a connection kept alive after its answer would hold it open.
+      res.once('finish', () => this._closing && setImmediate(() => this._server.closeIdleConnections()));
       this._handle(req, res).catch(err => this._error(res, err));
     });
     // Clients (Jupyter's proxy, fetch) keep connections open between requests; a server that
@@ -160,6 +162,7 @@ export class HostServer {
    */
   async close(graceMs = 5000): Promise<void> {
     this._pulls.cancelAll();
+    this._closing = true;
     const closed = new Promise<void>(resolve => this._server.close(() => resolve()));
     this._server.closeIdleConnections();
     const timer = setTimeout(() => this._server.closeAllConnections(), graceMs);
@@ -324,6 +327,7 @@ export class HostServer {
     this._json(res, status, { error: { code, message, type: status >= 500 ? 'server_error' : 'invalid_request_error' } });
   }
 
+  private _closing = false;
   private readonly _routes: Route[];
   private readonly _pulls: PullTable;
   private readonly _server: http.Server;

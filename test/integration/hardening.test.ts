@@ -93,7 +93,7 @@ describe('host hardening', () => {
       ['groups nested 20,000 deep (the crashing grammar)', `root ::= ${'('.repeat(20000)}"a"${')'.repeat(20000)}`, /nested 20000 deep \(at most 64\)/],
       ['groups nested 65 deep', `root ::= ${'('.repeat(65)}"a"${')'.repeat(65)}`, /nested 65 deep/],
       ['1,001 rules', ['root ::= r0', ...Array.from({ length: 1000 }, (_, i) => `r${i} ::= "a"`)].join('\n'), /1001 rules/],
-      ['5,000 alternatives', `root ::= ${Array.from({ length: 5000 }, (_, i) => `"a${i}"`).join(' | ')}`, /5000 alternatives/],
+      ['5,000 alternatives', `root ::= ${Array.from({ length: 5000 }, (_, i) => `"a${i}"`).join(' | ')}`, /4999 "|" between alternatives/],
       ['a repetition of 1,001', 'root ::= "a"{1001}', /repetition \{ \} of 1001/],
       ['a repetition of 10^30', 'root ::= "a"{0,1000000000000000000000000000000}', /over a billion/]
     ])('answers %s with 400 invalid_grammar before llama.cpp sees it', async (_name, grammar, message) => {

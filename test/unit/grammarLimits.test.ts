@@ -47,7 +47,7 @@ describe('checkGrammarLimits', () => {
 
   it('takes other limits when given', () => {
     expect(() => checkGrammarLimits('root ::= "a" | "b" | "c"', { maxDepth: 1, maxRules: 1, maxAlternatives: 1, maxRepetition: 1 })).toThrow(
-      /2 alternatives \| \(at most 1\)/
+      /2 "\|" between alternatives \(at most 1\)/
     );
   });
 });
