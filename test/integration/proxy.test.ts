@@ -6,14 +6,15 @@ import OpenAI from 'openai';
 
 import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
 
-jest.setTimeout(240000);
+// The host measures its threads when the model loads: slow on a busy machine.
+jest.setTimeout(400000);
 
 describe('a host killed mid-stream, under Jupyter', () => {
   let jupyter: RunningJupyter;
   const auth = () => ({ Authorization: `token ${jupyter.token}` });
   /** The pid of the host now serving, from its own status (never a process-table search). */
   const hostPid = async () =>
-    (await waitForStatus(() => getJson(`${jupyter.url}/datarus/api/status`, { headers: auth() }), s => s.state === 'ready')).pid as number;
+    (await waitForStatus(() => getJson(`${jupyter.url}/datarus/api/status`, { headers: auth() }), s => s.state === 'ready', 180000)).pid as number;
 
   beforeAll(async () => {
     jupyter = await startJupyter();
