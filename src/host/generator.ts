@@ -86,9 +86,10 @@ const MAX_KNOWN_SEGMENTS = 256;
 const MAX_IDLE_EPISODE_RECORDS = 64;
 /**
  * Prompt characters allowed per context token. Tokenizing is synchronous and,
- * for long runs of one character, worse than linear: a bound on characters
- * keeps the event loop free. Real text runs 3-5 characters a token, so a prompt
- * over this many characters per context token cannot fit anyway.
+ * for long runs of one character, worse than linear (4 MB of one letter held
+ * the event loop for minutes): a bound on characters, checked before anything
+ * is tokenized, keeps it short. Real text and code run 2-5 characters a token,
+ * so only degenerate text (long runs of spaces) that might still fit is refused.
  */
 export const MAX_PROMPT_CHARS_PER_TOKEN = 16;
 /** Parsed grammars kept for reuse; clients sending ever new grammars must not grow the cache forever. */
@@ -281,6 +282,9 @@ export class Generator {
       try {
         if (request.episodeId === undefined || episode.ended) {
           await this._release(episode);
+        } else if (!episode.hasSlot && episode.known.size === 0 && this._episodes.get(episode.id) === episode) {
+          // Refused (429) or failed before generating anything: there is nothing to remember.
+          this._episodes.delete(episode.id);
         }
       } finally {
         this._running.delete(running);
