@@ -202,9 +202,10 @@ export function grammarMarkdown(bench: GrammarBench): string {
     'costs a pass over every vocabulary entry (the last column). So the overhead is the share of tokens the model gets',
     "wrong × the vocabulary pass. A random or untrained model refuses the protocol's fixed text (`<step>\\n<thought>`,",
     '`</thought>\\n<action>python_executor</action>…`) token by token; a model trained on the protocol (Datarus-R1)',
-    'writes it itself and pays almost nothing. The public API offers no lever on the refused path: top-k, token bias and',
-    'the rest of the sampler chain run *after* the grammar there, and the grammar state is not exposed to JavaScript for',
-    'a custom loop to check candidates itself. What would bring it down without patching the addon: fast-forwarding the',
+    'writes that text itself and should pay little (not measured: the model is not available here). The public API offers',
+    'no lever on the refused path: top-k, token bias and the rest of the sampler chain run *after* the grammar there, and',
+    'checking a token against a grammar state is a private method, so a custom loop cannot pre-filter candidates either.',
+    'What would bring it down without patching the addon: fast-forwarding the',
     "protocol's fixed text (evaluate its tokens as prompt instead of sampling them under the grammar), which needs",
     "generation in segments in the host's generator; not done yet."
   ].join('\n');
