@@ -10,6 +10,7 @@ import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode'
 import { Generator } from './generator';
 import { HttpError } from './httpError';
 import { calibrateThreads, fallbackThreads, ThreadMeasurement } from './threads';
+import { DEFAULT_PROFILE_NAME } from '../protocol/profiles';
 import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside } from './manifests';
 
 export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
@@ -43,7 +44,7 @@ export interface EngineStatus {
   backend: Backend | null;
   backendNote: string | null;
   gpu: { name: string; vramFreeBytes: number; vramTotalBytes: number } | null;
-  model: Omit<LoadedModelInfo, 'manifest'> | null;
+  model: (Omit<LoadedModelInfo, 'manifest'> & { promptProfile: string }) | null;
   loadProgress: number;
   contextSize: number | null;
   chatWrapper: string | null;
@@ -187,7 +188,8 @@ export class Engine {
             path: loaded.path,
             sizeBytes: loaded.sizeBytes,
             trainContextSize: loaded.trainContextSize,
-            gpuLayers: loaded.gpuLayers
+            gpuLayers: loaded.gpuLayers,
+            promptProfile: loaded.manifest?.promptProfile ?? DEFAULT_PROFILE_NAME
           }
         : null,
       loadProgress: this._loadProgress,

@@ -15,7 +15,7 @@ export interface HostStatus {
   backend: Backend | null;
   backendNote: string | null;
   gpu: { name: string; vramFreeBytes: number; vramTotalBytes: number } | null;
-  model: { name: string; path: string; sizeBytes: number; trainContextSize: number; gpuLayers: number } | null;
+  model: { name: string; path: string; sizeBytes: number; trainContextSize: number; gpuLayers: number; promptProfile?: string } | null;
   loadProgress: number;
   contextSize: number | null;
   chatWrapper: string | null;

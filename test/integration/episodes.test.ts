@@ -118,16 +118,17 @@ describe('episode log through the host', () => {
 
   it('exports every format; the real consumers load them; no secret in any export', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'datarus-export-'));
-    for (const format of ['tagged', 'sft', 'grpo', 'dpo', 'kto']) {
+    for (const format of ['tagged', 'sft', 'sft-split', 'grpo', 'dpo', 'kto']) {
       execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', format, '--log', log, '--out', path.join(out, `${format}.jsonl`)]);
     }
     execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', 'ipynb', '--log', log, '--out', path.join(out, 'ipynb')]);
     const report = JSON.parse(execFileSync(PYTHON, [path.join(ROOT, 'test', 'python', 'validate_exports.py'), out], { encoding: 'utf8', env: { ...process.env, HF_DATASETS_OFFLINE: '1', HF_HUB_OFFLINE: '1' } }));
-    expect(report.datasets.tagged).toEqual({ rows: 2, columns: ['episode_id', 'model', 'question', 'status', 'structural_reward', 'text'] });
-    expect(report.datasets.sft).toEqual({ rows: 2, columns: ['episode_id', 'messages', 'model', 'status', 'structural_reward'] });
-    expect(report.datasets.grpo).toEqual({ rows: 2, columns: ['answer', 'data_files', 'episode_id', 'model', 'prompt', 'status', 'structural_reward'] });
-    expect(report.datasets.dpo).toEqual({ rows: 1, columns: ['chosen', 'episode_id', 'model', 'prompt', 'rejected', 'status', 'step', 'structural_reward'] });
-    expect(report.datasets.kto).toEqual({ rows: 3, columns: ['completion', 'episode_id', 'label', 'model', 'prompt', 'status', 'step', 'structural_reward'] });
+    expect(report.datasets.tagged).toEqual({ rows: 2, columns: ['episode_id', 'model', 'prompt_profile', 'question', 'status', 'structural_reward', 'text'] });
+    expect(report.datasets.sft).toEqual({ rows: 2, columns: ['episode_id', 'messages', 'model', 'prompt_profile', 'status', 'structural_reward'] });
+    expect(report.datasets['sft-split']).toEqual(report.datasets.sft);
+    expect(report.datasets.grpo).toEqual({ rows: 2, columns: ['answer', 'data_files', 'episode_id', 'model', 'prompt', 'prompt_profile', 'status', 'structural_reward'] });
+    expect(report.datasets.dpo).toEqual({ rows: 1, columns: ['chosen', 'episode_id', 'model', 'prompt', 'prompt_profile', 'rejected', 'status', 'step', 'structural_reward'] });
+    expect(report.datasets.kto).toEqual({ rows: 3, columns: ['completion', 'episode_id', 'label', 'model', 'prompt', 'prompt_profile', 'status', 'step', 'structural_reward'] });
     expect(report.notebooks).toHaveLength(2);
 
     const all = readdirSync(out)
@@ -138,8 +139,8 @@ describe('episode log through the host', () => {
     for (const secret of SECRETS) {
       expect(all).not.toContain(secret);
     }
-    // SFT: observations are user turns, never assistant text.
-    const sft = JSON.parse(readFileSync(path.join(out, 'sft.jsonl'), 'utf8').split('\n')[0]);
+    // sft-split: observations are user turns, never assistant text.
+    const sft = JSON.parse(readFileSync(path.join(out, 'sft-split.jsonl'), 'utf8').split('\n')[0]);
     for (const message of sft.messages) {
       if (message.role === 'assistant') {
         expect(message.content).not.toContain('<observation>');
