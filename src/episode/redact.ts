@@ -41,7 +41,10 @@ const CREDENTIAL_NAME = `[A-Za-z0-9_.-]*${CREDENTIAL_WORD}[A-Za-z0-9_.-]*`;
 const ENV_NAME = '[A-Z][A-Z0-9_]*_(?:KEY|PWD|PASS|AUTH|SECRET|TOKEN|PASSWORD|CREDENTIALS?)(?![A-Za-z0-9_])';
 
 /** Between a name and its value: `=`, `:`, `"]` then `=` (os.environ[...] = …), `", "` (setdefault("X", "…")). */
-const SEPARATOR = `(?:["'\`]?\\s*\\]?\\s*(?:=|:|,)\\s*)`;
+const SEPARATOR = `(?:\\\\?["'\`]?\\s*\\]?\\s*(?:=|:|,)\\s*)`;
+
+/** Where a name may start: not inside a word, or right after a JSON escape (`\\n`, `\\t`) of printed JSON. */
+const NAME_START = '(?:(?<![A-Za-z0-9_])|(?<=\\\\[nrt]))';
 
 const PY_WORDS = new Set(['lambda', 'none', 'true', 'false', 'null', 'self', 'cls', 'not', 'and', 'or', 'if', 'else', 'in', 'is', 'yield', 'await', 'return', 'undefined', 'nil']);
 
@@ -56,7 +59,7 @@ function unquotedSecret(value: string): boolean {
   if (v.length < 3 || v === REDACTED) {
     return false;
   }
-  if (/[([]/.test(v) || /^[-+]?\d+(?:\.\d+)?$/.test(v) || /^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$/.test(v)) {
+  if (/[([]/.test(v) || /^[-+]?\d{1,5}$/.test(v) || /^[-+]?\d*\.\d+$/.test(v) || /^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$/.test(v)) {
     return false;
   }
   if (/^(?:\$|\{\{|%\(|<|\*+$|\.\.\.)/.test(v) || PY_WORDS.has(v.toLowerCase())) {
@@ -69,9 +72,12 @@ function unquotedSecret(value: string): boolean {
 }
 
 const quotedValue = (name: string, flags: string) =>
-  new RegExp(`(?<pre>(?<![A-Za-z0-9_])${name}${SEPARATOR}(?:[rbfuRBFU]{1,2})?(?<q>["'\`]))(?<secret>(?:\\\\.|(?!\\k<q>)[^\\\\\\n])+)(?<post>\\k<q>)`, flags);
+  new RegExp(`(?<pre>${NAME_START}${name}${SEPARATOR}(?:[rbfuRBFU]{1,2})?(?<q>["'\`]))(?<secret>(?:\\\\.|(?!\\k<q>)[^\\\\\\n])+)(?<post>\\k<q>)`, flags);
+/** The same inside a JSON-encoded text, where the quotes are escaped (`\\"password\\": \\"…\\"`). */
+const escapedQuotedValue = (name: string, flags: string) =>
+  new RegExp(`(?<pre>${NAME_START}${name}${SEPARATOR}\\\\(?<q>["']))(?<secret>(?:(?!\\\\\\k<q>)[^\\n])+)(?<post>\\\\\\k<q>)`, flags);
 const unquotedValue = (name: string, flags: string) =>
-  new RegExp(`(?<pre>(?<![A-Za-z0-9_])${name}["']?\\s*(?:=|:)[ \\t]*)(?<secret>[^\\s"'\`,;)}\\]]+)`, flags);
+  new RegExp(`(?<pre>${NAME_START}${name}["']?\\s*(?:=|:)[ \\t]*)(?<secret>(?:(?!\\\\[nrt"])[^\\s"'\`,;)}\\]])+)`, flags);
 const lineValue = (name: string, flags: string) =>
   new RegExp(`(?<pre>^[ \\t]*(?:export[ \\t]+|set[ \\t]+|-[ \\t]+)?${name}[ \\t]*(?:=|:)[ \\t]*)(?<secret>[^\\s"'\`][^\\n]*)`, flags);
 
@@ -86,7 +92,7 @@ export const SECRET_FORMATS: readonly SecretFormat[] = [
   // Cloud providers.
   { name: 'aws-access-key-id', pattern: /(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[0-9A-Z]{16,}/g },
   { name: 'aws-session-token', pattern: /(?:FwoGZXIvYXdz|IQoJb3JpZ2lu|IQoJb3JpZ2luX2Vj)[A-Za-z0-9/+=]{16,}/g },
-  { name: 'gcp-api-key', pattern: /AIza[0-9A-Za-z_-]{35}/g },
+  { name: 'gcp-api-key', pattern: /AIza[0-9A-Za-z_-]{30,}/g },
   { name: 'gcp-oauth-token', pattern: /ya29\.[0-9A-Za-z_-]{20,}/g },
   { name: 'gcp-oauth-client-secret', pattern: /GOCSPX-[0-9A-Za-z_-]{20,}/g },
   { name: 'azure-connection-string-key', pattern: /(?<pre>(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig)=)(?<secret>[A-Za-z0-9%+/=_-]{8,})/g },
@@ -98,8 +104,8 @@ export const SECRET_FORMATS: readonly SecretFormat[] = [
   { name: 'slack-token', pattern: /xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,}/g },
   { name: 'slack-webhook', pattern: /hooks\.slack\.com\/(?:services|workflows)\/[A-Za-z0-9/_-]+/g },
   { name: 'stripe-key', pattern: /(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{20,}/g },
-  // OpenAI (sk-, sk-proj-, sk-svcacct-) and Anthropic (sk-ant-): long, with digits and capitals, so words like "risk-adjusted" stay.
-  { name: 'openai-anthropic-key', pattern: /sk-(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Z])[A-Za-z0-9_-]{20,}/g },
+  // OpenAI (sk-, sk-proj-, sk-svcacct-) and Anthropic (sk-ant-): a long run of letters and digits, so "risk-adjusted-returns-2023" stays.
+  { name: 'openai-anthropic-key', pattern: /sk-(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z0-9]{16})[A-Za-z0-9_-]{20,}/g },
   { name: 'huggingface-token', pattern: /hf_[A-Za-z0-9]{20,}/g },
   { name: 'npm-token', pattern: /npm_[A-Za-z0-9]{30,}/g },
   { name: 'pypi-token', pattern: /pypi-[A-Za-z0-9_-]{16,}/g },
@@ -114,13 +120,15 @@ export const SECRET_FORMATS: readonly SecretFormat[] = [
   // Authorization headers and bare bearer tokens.
   {
     name: 'authorization-header',
-    pattern: /(?<pre>Authori[sz]ation(?:["']\s*[:=,]|\s*[:=])\s*["']?(?:(?:Bearer|Basic|Token|Digest|Bot|ApiKey|Key)\s+)?)(?<secret>[^\s"',;]{6,})/gi
+    pattern: /(?<pre>Authori[sz]ation(?:\\?["']\s*[:=,]|\s*[:=])\s*\\?["']?(?:(?:Bearer|Basic|Token|Digest|Bot|ApiKey|Key)\s+)?)(?<secret>[^\s"',;]{6,})/gi
   },
-  { name: 'bearer-token', pattern: /(?<pre>\b(?:Bearer|Basic|Token)\s+)(?<secret>[A-Za-z0-9._~+/=-]{12,})/g, accept: value => /\d/.test(value) || /[+/=]/.test(value) },
+  { name: 'bearer-token', pattern: /(?<pre>(?:Bearer|Basic|Token)\s+)(?<secret>[A-Za-z0-9._~+/=-]{12,})/g, accept: value => /\d/.test(value) || /[+/=]/.test(value) },
   // Assignments in code, config (YAML, JSON, INI, .env) and shell: quoted values whole (spaces and `;` included).
   // Names are matched in any case; environment-style names (`STRIPE_KEY`) only in upper case, so `sort_key = "price"` stays.
   { name: 'quoted-assignment', pattern: quotedValue(CREDENTIAL_NAME, 'gi'), accept: value => value.trim().length > 0 },
   { name: 'quoted-env-assignment', pattern: quotedValue(ENV_NAME, 'g'), accept: value => value.trim().length > 0 },
+  { name: 'json-escaped-assignment', pattern: escapedQuotedValue(CREDENTIAL_NAME, 'gi'), accept: value => value.trim().length > 0 },
+  { name: 'json-escaped-env-assignment', pattern: escapedQuotedValue(ENV_NAME, 'g'), accept: value => value.trim().length > 0 },
   // Unquoted values on a line of their own (`password = a b;c` in an INI file): to the end of the line.
   { name: 'line-assignment', pattern: lineValue(CREDENTIAL_NAME, 'gim'), accept: unquotedSecret },
   { name: 'line-env-assignment', pattern: lineValue(ENV_NAME, 'gm'), accept: unquotedSecret },
@@ -129,8 +137,8 @@ export const SECRET_FORMATS: readonly SecretFormat[] = [
   // Prose: "the password is hunter2", "my API key was abc123" ("pwd: hunter2" is an assignment above).
   {
     name: 'prose',
-    pattern: /(?<pre>\b(?:password|passwd|passphrase|pwd|passcode|pin|secret|token|api key|access key|secret key)\s+(?:is|was|are)\s*:?\s+["'`]?)(?<secret>[^\s"'`]+?)(?=["'`]?(?:[.,;!?]?(?:\s|$)))/gi,
-    accept: value => unquotedSecret(value) && !/^(?:the|a|an|not|set|required|missing|invalid|empty|none|null|incorrect|wrong|correct|valid|expired|too|also|stored|needed|used)$/i.test(value)
+    pattern: /(?<pre>(?:password|passwd|passphrase|pwd|passcode|secret|token|api key|access key|secret key)\s+(?:is|was|are)\s*:?\s+["'`]?)(?<secret>\S+?)(?=[.,;!?"'`)\]]*(?:[\s\\[\](){}<>|]|$))/gi,
+    accept: value => unquotedSecret(value) && !/^(?:the|a|an|not|set|required|missing|invalid|empty|none|null|incorrect|wrong|correct|valid|expired|too|also|stored|needed|used|that|this|safe|kept|here|there|hidden|secret|private|shared|sent|given|changed)$/i.test(value)
   }
 ];
 
