@@ -13,7 +13,7 @@
  * closed) is never run: its code may be half a statement. Only the first step
  * of a reply runs; the stop string `</step>` normally ends the reply there.
  */
-import { DatarusStreamParser, getProfile, ParseResult, ParsedStep, PYTHON_EXECUTOR, Violation } from '../protocol';
+import { DatarusStreamParser, getProfile, parseDatarus, ParseResult, ParsedStep, PYTHON_EXECUTOR, Violation } from '../protocol';
 import { conversation, promptSha256 } from '../episode/conversation';
 import type { Episode, EpisodeStep } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
@@ -77,7 +77,13 @@ export class AgentLoop {
 
   async run(options: AgentRunOptions): Promise<Episode> {
     const now = options.now ?? Date.now;
-    const profile = getProfile(options.profile);
+    let profile = getProfile(undefined);
+    let profileError: string | null = null;
+    try {
+      profile = getProfile(options.profile);
+    } catch (err) {
+      profileError = (err as Error).message;
+    }
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     const observationLimit = limits.observationLimit ?? profile.observationLimit;
     const hooks = options.hooks ?? {};
@@ -103,6 +109,9 @@ export class AgentLoop {
       hooks.onEnd?.(episode);
       return episode;
     };
+    if (profileError) {
+      return finish('failed', profileError);
+    }
     if (options.question.trim() === '') {
       return finish('failed', 'the question is empty');
     }
@@ -143,9 +152,8 @@ export class AgentLoop {
           return finish('stopped', 'stopped by the user');
         }
         const raw = reply.text + (reply.stopString ?? '');
-        parser.feed(reply.stopString ?? '');
-        parser.end();
-        const parsed = parser.result();
+        // The turn is judged on the whole text the model returned, whatever was streamed.
+        const parsed = parseDatarus(raw);
 
         if (parsed.answer && parsed.steps.length === 0) {
           episode.answer = parsed.answer;

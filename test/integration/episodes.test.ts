@@ -176,6 +176,35 @@ describe('episode log through the host', () => {
     const rows = await post('export', { format: 'grpo' });
     expect(rows.body.rows).toHaveLength(2);
   });
+
+  it('redacts again at export: a log written without redaction exports no secret (API and CLI)', async () => {
+    // Secrets an older version did not know, written straight to the log as it would have kept them.
+    const clear = ['ASIAY34FZKBOKMUTVV7A', 'github_pat_11ABCDEFG0123456789_abcdefghijklmnop', 'pass word;with spaces', 'pg-secret-77', 'dXNlcjpwYXNzd29yZA=='];
+    const raw = episode('ep-unredacted', { question: 'Old log question?' });
+    raw.steps[0].code = `key = "${clear[0]}"\ntok = "${clear[1]}"\npassword = "${clear[2]}"\nengine = create_engine("HTTPS://u:${clear[3]}@db/x")`;
+    raw.steps[0].observation = `Authorization: Basic ${clear[4]}`;
+    appendFileSync(log, JSON.stringify({ v: 1, type: 'episode', at: new Date().toISOString(), episode: raw }) + '\n');
+    expect(readFileSync(log, 'utf8')).toContain(clear[1]);
+
+    const texts: string[] = [];
+    for (const format of ['tagged', 'sft', 'sft-split', 'grpo', 'dpo', 'kto', 'ipynb']) {
+      const response = await post('export', { format });
+      expect(response.status).toBe(200);
+      texts.push(JSON.stringify(response.body));
+    }
+    const out = mkdtempSync(path.join(os.tmpdir(), 'datarus-export-'));
+    for (const format of ['tagged', 'sft', 'sft-split']) {
+      execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', format, '--log', log, '--out', path.join(out, `${format}.jsonl`)]);
+      texts.push(readFileSync(path.join(out, `${format}.jsonl`), 'utf8'));
+    }
+    execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', 'ipynb', '--log', log, '--out', path.join(out, 'ipynb')]);
+    texts.push(...readdirSync(path.join(out, 'ipynb')).map(f => readFileSync(path.join(out, 'ipynb', f), 'utf8')));
+    const all = texts.join('\n');
+    expect(all).toContain('Old log question?');
+    for (const secret of clear) {
+      expect(all).not.toContain(secret);
+    }
+  });
 });
 
 describe('episode log on disk', () => {
