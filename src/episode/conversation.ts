@@ -41,7 +41,7 @@ function followUp(profile: PromptProfile, step: EpisodeStep): string {
 function stepTurn(profile: PromptProfile, step: EpisodeStep): ChatMessage {
   if (step.status === 'invalid') {
     // Nothing ran: the model's text goes back as it was written.
-    return { role: 'assistant', content: step.raw };
+    return { role: 'assistant', content: profile.invalidTurn ? profile.invalidTurn(step.raw) : step.raw };
   }
   return stepMessage(profile, { raw: step.raw, thought: step.thought, code: step.code, modelCode: step.modelCode, observation: step.observation });
 }

@@ -22,8 +22,8 @@
  *   the code), followed by the user message "Continue with the analysis.", or
  *   after an error "The code resulted in an error. Please analyze the error
  *   and try a different approach.";
- * - a turn with neither a step nor an answer is kept as the model wrote it,
- *   followed by "Please continue the analysis using the XML format with <step>
+ * - a turn with neither a step nor an answer is kept as the model wrote it
+ *   (less a leading `</think>`), followed by "Please continue the analysis using the XML format with <step>
  *   tags. Remember to start with <step> directly, not <think>.";
  * - the observation of a successful step is the text of stream outputs and of
  *   `text/plain` results joined by newlines, cut after 10,000 characters with
@@ -83,6 +83,8 @@ export interface PromptProfile {
   afterMalformed(problems: string[]): string;
   /** User turn after a turn that ended inside a step: nothing was run. */
   afterCutOff: string;
+  /** A turn that broke the protocol, as it goes back to the model (default: as written). */
+  invalidTurn?(raw: string): string;
   /** The observation a skipped step gets. */
   skippedObservation: string;
   /** Stop strings sent with every agentic turn. */
@@ -184,6 +186,8 @@ Remember:
   afterStep: 'Continue with the analysis.',
   afterError: () => 'The code resulted in an error. Please analyze the error and try a different approach.',
   afterMalformed: () => 'Please continue the analysis using the XML format with <step> tags. Remember to start with <step> directly, not <think>.',
+  // The harness drops a leading `</think>` (the template's reasoning close) before keeping a turn.
+  invalidTurn: raw => (raw.startsWith('</think>') ? raw.slice('</think>'.length) : raw),
   afterCutOff:
     'Your response was cut off before the step was complete, so its code was not run. Please continue the analysis using the XML format with <step> tags, with shorter code.',
   skippedObservation: 'The user chose not to run this code.',
