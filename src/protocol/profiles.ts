@@ -56,6 +56,13 @@
  *   harness has no notebook to describe.
  * - Consecutive identical messages are not merged (the harness drops the
  *   second; with alternating roles they do not occur).
+ * - After an error the harness re-runs the next step in the same notebook
+ *   cell; here every step gets its own cells (a notebook matter, not the
+ *   conversation's).
+ *
+ * Not part of a profile: sampling comes from the model's manifest (the
+ * harness sends temperature 0.7; the Datarus-R1 manifest says 0.6), and the
+ * per-turn token limit is the loop's (2048 by default, as in the harness).
  *
  * Pure: no DOM, no Node.
  */

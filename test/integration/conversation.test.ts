@@ -47,7 +47,8 @@ describe('one conversation on the real path', () => {
 
   beforeAll(async () => {
     const logDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-convo-log-'));
-    jupyter = await startJupyter([`--DatarusLabApp.episodes_file=${path.join(logDir, 'episodes.jsonl')}`]);
+    // One thread: no calibration at load (the machine may be busy; speed does not matter here).
+    jupyter = await startJupyter([`--DatarusLabApp.episodes_file=${path.join(logDir, 'episodes.jsonl')}`, '--DatarusLabApp.threads=1']);
     const settings = ServerConnection.makeSettings({
       baseUrl: `${jupyter.url}/`,
       wsUrl: jupyter.url.replace('http', 'ws') + '/',
@@ -59,7 +60,8 @@ describe('one conversation on the real path', () => {
     kernels = new KernelManager({ serverSettings: settings });
     await waitForStatus(
       () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } }),
-      s => s.state === 'ready'
+      s => s.state === 'ready',
+      240000
     );
   });
 
