@@ -100,7 +100,7 @@ describe('one conversation on the real path', () => {
       exactly('I will look at the data first.'), // malformed: corrected by the next turn
       exactly(formatStep({ thought: 'Build the frame.', code: "import pandas as pd\ndf = pd.DataFrame({'x': [1, 2, 3]})\nprint(df.x.sum())" })),
       exactly(formatStep({ thought: 'Delete the frame.', code: 'del df' })), // the user skips it
-      exactly(formatStep({ thought: 'Divide.', code: 'print(df.x.sum() / 0)' })), // ZeroDivisionError
+      exactly(formatStep({ thought: 'Divide.', code: 'print(int(df.x.sum()) // 0)' })), // ZeroDivisionError
       exactly(formatAnswer({ thought: 'The sum printed 6.', text: 'The sum of x is 6.' }))
     ];
     const decisions: Approval[] = [{ action: 'run', code: "import pandas as pd\ndf = pd.DataFrame({'x': [1, 2, 3]})\nprint(int(df.x.sum()))" }, { action: 'skip' }, { action: 'run' }];
@@ -128,9 +128,9 @@ describe('one conversation on the real path', () => {
     expect((await api('log/feedback', { episodeId: episode.id, step: 1, rating: 'up' })).status).toBe(201);
     expect((await api('log/feedback', { episodeId: episode.id, step: 2, rating: 'down' })).status).toBe(201);
     expect((await api('log/feedback', { episodeId: episode.id, step: 3, rating: 'down' })).status).toBe(201);
-    expect((await api('log/edits', { episodeId: episode.id, step: 3, original: 'print(df.x.sum() / 0)', edited: 'print(df.x.sum() / 1)' })).status).toBe(201);
+    expect((await api('log/edits', { episodeId: episode.id, step: 3, original: 'print(int(df.x.sum()) // 0)', edited: 'print(int(df.x.sum()) // 1)' })).status).toBe(201);
 
-    const rows = async (format: string) => ((await api('export', { format })).body.rows as any[]).filter(r => r.episode_id === episode.id);
+    const rows = async (format: string) => ((await api('log/export', { format })).body.rows as any[]).filter(r => r.episode_id === episode.id);
     const hashOf = (step: number) => (step === -1 ? episode.answerPromptSha256 : episode.steps[step].promptSha256);
     const grpo = await rows('grpo');
     const dpo = await rows('dpo');
