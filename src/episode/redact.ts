@@ -29,22 +29,28 @@ export interface SecretFormat {
   accept?(secret: string, groups: Record<string, string | undefined>): boolean;
 }
 
+/** Where a name may start: not inside a word, or right after a JSON escape (`\\n`, `\\t`) of printed JSON. */
+const NAME_START = '(?:(?<![A-Za-z0-9_])|(?<=\\\\[nrt]))';
+/** A credential name starts where its run of name characters starts (dots and dashes included): linear time. */
+const CREDENTIAL_START = '(?:(?<![A-Za-z0-9_.-])|(?<=\\\\[nrt]))';
+
 /** Words whose assignment or mention marks the value as a credential (case-insensitive). */
 const CREDENTIAL_WORD =
   '(?:passw(?:or)?d|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|signing[_-]?key|encryption[_-]?key|' +
   'credentials?|auth[_-]?(?:key|token)|client[_-]?secret|session[_-]?(?:key|token)|(?<![a-z])pass(?![a-z])|conn(?:ection)?[_-]?str(?:ing)?)';
 
-/** A name containing a credential word: `password`, `DB_PASS`, `aws_secret_access_key`, `X-Api-Key`. */
-const CREDENTIAL_NAME = `[A-Za-z0-9_.-]*${CREDENTIAL_WORD}[A-Za-z0-9_.-]*`;
+/**
+ * A name containing a credential word: `password`, `DB_PASS`, `aws_secret_access_key`, `X-Api-Key`. The run
+ * is taken whole, as an atomic group would (a lookahead captures it, the backreference consumes it), so a long
+ * run of identifier characters costs linear time, not quadratic backtracking (200,000 characters: ~10 ms).
+ */
+const CREDENTIAL_NAME = `${CREDENTIAL_START}(?=[A-Za-z0-9_.-]*?${CREDENTIAL_WORD})(?=(?<name>[A-Za-z0-9_.-]+))\\k<name>`;
 
 /** Upper-case environment-style names ending in a credential suffix: `STRIPE_KEY`, `DB_PWD`, `SMTP_AUTH`. */
-const ENV_NAME = '[A-Z][A-Z0-9_]*_(?:KEY|PWD|PASS|AUTH|SECRET|TOKEN|PASSWORD|CREDENTIALS?)(?![A-Za-z0-9_])';
+const ENV_NAME = NAME_START + '[A-Z][A-Z0-9_]*_(?:KEY|PWD|PASS|AUTH|SECRET|TOKEN|PASSWORD|CREDENTIALS?)(?![A-Za-z0-9_])';
 
 /** Between a name and its value: `=`, `:`, `"]` then `=` (os.environ[...] = …), `", "` (setdefault("X", "…")). */
 const SEPARATOR = `(?:\\\\?["'\`]?\\s*\\]?\\s*(?:=|:|,)\\s*)`;
-
-/** Where a name may start: not inside a word, or right after a JSON escape (`\\n`, `\\t`) of printed JSON. */
-const NAME_START = '(?:(?<![A-Za-z0-9_])|(?<=\\\\[nrt]))';
 
 const PY_WORDS = new Set(['lambda', 'none', 'true', 'false', 'null', 'self', 'cls', 'not', 'and', 'or', 'if', 'else', 'in', 'is', 'yield', 'await', 'return', 'undefined', 'nil']);
 
@@ -72,12 +78,12 @@ function unquotedSecret(value: string): boolean {
 }
 
 const quotedValue = (name: string, flags: string) =>
-  new RegExp(`(?<pre>${NAME_START}${name}${SEPARATOR}(?:[rbfuRBFU]{1,2})?(?<q>["'\`]))(?<secret>(?:\\\\.|(?!\\k<q>)[^\\\\\\n])+)(?<post>\\k<q>)`, flags);
+  new RegExp(`(?<pre>${name}${SEPARATOR}(?:[rbfuRBFU]{1,2})?(?<q>["'\`]))(?<secret>(?:\\\\.|(?!\\k<q>)[^\\\\\\n])+)(?<post>\\k<q>)`, flags);
 /** The same inside a JSON-encoded text, where the quotes are escaped (`\\"password\\": \\"…\\"`). */
 const escapedQuotedValue = (name: string, flags: string) =>
-  new RegExp(`(?<pre>${NAME_START}${name}${SEPARATOR}\\\\(?<q>["']))(?<secret>(?:(?!\\\\\\k<q>)[^\\n])+)(?<post>\\\\\\k<q>)`, flags);
+  new RegExp(`(?<pre>${name}${SEPARATOR}\\\\(?<q>["']))(?<secret>(?:(?!\\\\\\k<q>)[^\\n])+)(?<post>\\\\\\k<q>)`, flags);
 const unquotedValue = (name: string, flags: string) =>
-  new RegExp(`(?<pre>${NAME_START}${name}["']?\\s*(?:=|:)[ \\t]*)(?<secret>(?:(?!\\\\[nrt"])[^\\s"'\`,;)}\\]])+)`, flags);
+  new RegExp(`(?<pre>${name}["']?\\s*(?:=|:)[ \\t]*)(?<secret>(?:(?!\\\\[nrt"])[^\\s"'\`,;)}\\]])+)`, flags);
 const lineValue = (name: string, flags: string) =>
   new RegExp(`(?<pre>^[ \\t]*(?:export[ \\t]+|set[ \\t]+|-[ \\t]+)?${name}[ \\t]*(?:=|:)[ \\t]*)(?<secret>[^\\s"'\`][^\\n]*)`, flags);
 
@@ -105,7 +111,7 @@ export const SECRET_FORMATS: readonly SecretFormat[] = [
   { name: 'slack-webhook', pattern: /hooks\.slack\.com\/(?:services|workflows)\/[A-Za-z0-9/_-]+/g },
   { name: 'stripe-key', pattern: /(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{20,}/g },
   // OpenAI (sk-, sk-proj-, sk-svcacct-) and Anthropic (sk-ant-): a long run of letters and digits, so "risk-adjusted-returns-2023" stays.
-  { name: 'openai-anthropic-key', pattern: /sk-(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z0-9]{16})[A-Za-z0-9_-]{20,}/g },
+  { name: 'openai-anthropic-key', pattern: /(?<secret>sk-[A-Za-z0-9_-]{20,})/g, accept: key => /\d/.test(key) && /[A-Za-z0-9]{16}/.test(key) },
   { name: 'huggingface-token', pattern: /hf_[A-Za-z0-9]{20,}/g },
   { name: 'npm-token', pattern: /npm_[A-Za-z0-9]{30,}/g },
   { name: 'pypi-token', pattern: /pypi-[A-Za-z0-9_-]{16,}/g },
@@ -116,7 +122,8 @@ export const SECRET_FORMATS: readonly SecretFormat[] = [
   { name: 'digitalocean-token', pattern: /do[opr]_v1_[a-f0-9]{64,}/g },
   { name: 'databricks-token', pattern: /dapi[a-f0-9]{32,}/g },
   // Credentials in URLs, any scheme, any case: HTTPS://user:pass@host, postgres://, mongodb+srv://, redis://:pass@.
-  { name: 'url-credentials', pattern: /(?<pre>[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s:/@'"`]*:)(?<secret>[^\s@/'"`]+)(?<post>@)/g },
+  // The scheme starts where a run of scheme characters starts (linear time on long runs).
+  { name: 'url-credentials', pattern: /(?<pre>(?<![A-Za-z0-9+.-])[A-Za-z0-9+.-]+:\/\/[^\s:/@'"`]*:)(?<secret>[^\s@/'"`]+)(?<post>@)/g },
   // Authorization headers and bare bearer tokens.
   {
     name: 'authorization-header',
