@@ -145,7 +145,7 @@ export function buildProgram(): Command {
       if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
         throw new Error(`unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
       }
-      const store = new EpisodeStore(path.resolve(opts.log), { redactor: new Redactor(), images: 'reference', maxOutputChars: 20000 });
+      const store = new EpisodeStore(path.resolve(opts.log), { redactor: new Redactor(secretEnvValues(process.env)), images: 'reference', maxOutputChars: 20000 });
       const { episodes, skipped, migrated } = await store.read();
       for (const s of skipped) {
         process.stderr.write(`warning: ${opts.log} line ${s.line} skipped: ${s.reason}\n`);
@@ -153,15 +153,21 @@ export function buildProgram(): Command {
       if (migrated) {
         process.stderr.write(`note: ${migrated} line(s) of an older log format were migrated on read (the log itself is unchanged)\n`);
       }
-      const summary = await writeExport(episodes, opts.format, path.resolve(opts.out), {
-        since: opts.since,
-        until: opts.until,
-        notebook: opts.notebook,
-        model: opts.model,
-        feedback: opts.feedback,
-        minReward: opts.minReward,
-        finished: opts.finished ? true : opts.unfinished ? false : undefined
-      });
+      const summary = await writeExport(
+        episodes,
+        opts.format,
+        path.resolve(opts.out),
+        {
+          since: opts.since,
+          until: opts.until,
+          notebook: opts.notebook,
+          model: opts.model,
+          feedback: opts.feedback,
+          minReward: opts.minReward,
+          finished: opts.finished ? true : opts.unfinished ? false : undefined
+        },
+        store.redactor // every string is redacted again: older logs may hold secrets
+      );
       process.stderr.write(`wrote ${summary.rows} ${opts.format} row(s) from ${summary.episodes} episode(s) to ${summary.path}\n`);
     });
 

@@ -294,7 +294,10 @@ export class HostServer {
     const { episodes } = await store.read();
     if (target === undefined) {
       const selected = selectEpisodes(episodes, filters ?? {});
-      return format === 'ipynb' ? { notebooks: selected.map(toNotebook) } : { rows: exportRows(selected, format as Exclude<ExportFormat, 'ipynb'>) };
+      // Redacted again: the log may predate a secret format, or have been written without redaction.
+      return store.redactor.value(
+        format === 'ipynb' ? { notebooks: selected.map(toNotebook) } : { rows: exportRows(selected, format as Exclude<ExportFormat, 'ipynb'>) }
+      );
     }
     if (typeof target !== 'string' || target === '') {
       throw new HttpError(400, 'invalid_request', '"path" must be a file name inside the exports folder');
@@ -304,7 +307,7 @@ export class HostServer {
     if (!isInside(root, resolved) || resolved === root) {
       throw new HttpError(400, 'path_outside', `"${target}" is outside the exports folder ${root}`);
     }
-    return writeExport(episodes, format as ExportFormat, resolved, filters ?? {});
+    return writeExport(episodes, format as ExportFormat, resolved, filters ?? {}, store.redactor);
   }
 
   private get _modelsDir(): string {
