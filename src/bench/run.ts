@@ -14,6 +14,10 @@ import type { LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'impo
 import { formatObservation, formatStep } from '../protocol';
 import { measureDecode, measureThreads, tokensForBudget } from '../host/threads';
 import { benchAgent } from './agent';
+import { benchGpu } from './gpu';
+import { benchGrammar, grammarMarkdown } from './grammar';
+import { MODELS_DIR as GENERATED_MODELS_DIR, writeShapeModel } from './grammarRun';
+import { readResults, readSections, section } from './report';
 import { benchClickToFirstCell } from './ui';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
@@ -33,7 +37,7 @@ interface BenchModel {
 const BENCH_MODELS: BenchModel[] = [
   { name: 'datarus-test-tiny', file: 'datarus-test-tiny.gguf', label: 'fixture (0.1M params, F32)' },
   { name: 'datarus-test-bench-25m.gguf', file: 'datarus-test-bench-25m.gguf', label: 'generated llama (~25M params, F32)' },
-  { name: 'gemma-3-270m', file: 'gemma-3-270m-q4_k_m.gguf', label: 'starter: Gemma 3 270M Q4_K_M' }
+  { name: 'gemma-3-270m', file: 'gemma-3-270m-q4_k_m.gguf', label: 'fallback: Gemma 3 270M Q4_K_M' }
 ];
 
 /** A grammar that never completes: generation runs to maxTokens, so both sides produce the same count. */
@@ -328,13 +332,15 @@ function markdown(results: any): string {
   if (results.agent) {
     lines.push(...results.agent.markdown);
   }
-  if (results.starter) {
-    lines.push(...results.starter.markdown);
-  }
   return lines.join('\n');
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--gpu')) {
+    // `npm run bench -- --gpu cuda …`: the GPU benchmark, on its own (src/bench/gpu.ts).
+    await benchGpu(process.argv.slice(2));
+    return;
+  }
   ensureBenchModel();
   const lib = await import('node-llama-cpp');
   const cores = os.availableParallelism();
@@ -366,10 +372,14 @@ async function main(): Promise<void> {
         : line
     );
   }
+  let grammar = null;
+  if (only.length === 0 || only.includes('grammar')) {
+    grammar = await benchGrammar(lib, GENERATED_MODELS_DIR, writeShapeModel);
+  }
+  // Parts measured by their own scripts (the GPU run) are kept, not dropped, when this run rewrites the files.
+  const previous = readResults();
+  const sections = readSections();
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8'));
-  const resultsFile = path.join(ROOT, 'benchmarks', 'results.json');
-  // The starter benchmark (`npm run bench:starter`) runs apart, for minutes per model: keep its last results.
-  const starter = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')).starter : undefined;
   const results = {
     date: new Date().toISOString(),
     machine: {
@@ -381,12 +391,19 @@ async function main(): Promise<void> {
     },
     models,
     agent,
-    starter
+    grammar: grammar ?? previous.grammar ?? null,
+    gpu: previous.gpu ?? null,
+    // The starter benchmark (`npm run bench:starter`) runs apart, for minutes per model.
+    starter: previous.starter ?? null
   };
+  if (grammar) {
+    sections.set('grammar', section('grammar', grammarMarkdown(grammar)));
+  }
+  const text = [markdown(results).trimEnd(), ...sections.values()].join('\n\n') + '\n';
   mkdirSync(path.join(ROOT, 'benchmarks'), { recursive: true });
-  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), markdown(results));
-  process.stdout.write(markdown(results));
+  writeFileSync(path.join(ROOT, 'benchmarks', 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), text);
+  process.stdout.write(text);
 }
 
 function sleep(ms: number): Promise<void> {

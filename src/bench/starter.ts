@@ -4,23 +4,24 @@
  * model host as a `datarus serve` child, and a fresh ipykernel per question on a
  * Jupyter server started here, reached from Node with @jupyterlab/services. The
  * final answer is checked against the known value. Writes the `starter` entry of
- * benchmarks/results.json and the "Starter model" section of BENCHMARKS.md.
+ * benchmarks/results.json and the `starter` section of BENCHMARKS.md.
  *
- *   npm run bench:starter -- --models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b --prompts datarus,compact
+ *   npm run bench:starter -- --models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b --prompts compact,generic
+ *   npm run bench:starter -- --tasks sum,join --budget 600   # some questions; host CPU seconds per question
+ *   npm run bench:starter -- --report                        # rewrite the section from results.json
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { HostModel } from '../agent/hostModel';
 import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
-import type { ChatMessage } from '../agent/messages';
-import type { AgentModel } from '../agent/types';
-import { COMPACT_AFTER_STEP, COMPACT_SYSTEM_PROMPT, CONTINUE_MESSAGE } from '../protocol';
+import { profileNames } from '../protocol';
 import { answerMatches, makeStarterData, StarterTask } from './starterTasks';
+import { readResults, writePart } from './report';
 import { freePort } from './util';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -39,11 +40,6 @@ const WALL_CAP_MS = 1800000;
 /** USER_HZ: the unit of /proc CPU times, 100 on every Linux architecture Node supports. */
 const CLOCK_TICKS = 100;
 
-/** Prompts the bench can run: the system prompt and the user turn after a step; `datarus` is the loop's own. */
-const PROMPTS: Record<string, { system: string; afterStep: string } | null> = {
-  datarus: null,
-  compact: { system: COMPACT_SYSTEM_PROMPT, afterStep: COMPACT_AFTER_STEP }
-};
 
 interface TaskResult {
   id: string;
@@ -132,6 +128,9 @@ async function startHost(model: string): Promise<Child> {
         return null;
       }
       const status = (await (await fetch(`${url}/api/status`, { headers: { Authorization: `Bearer ${token}` } })).json()) as any;
+      if (status.error) {
+        err += `\nstatus: ${status.state}: ${status.error}`;
+      }
       return status.state === 'idle' && status.error ? 'error' : status.state;
     },
     proc,
@@ -180,20 +179,6 @@ async function waitIdle(host: Child): Promise<void> {
     last = tokens;
     await sleep(1500);
   }
-}
-
-/** The host as the agent's model, with the loop's system prompt and after-step message swapped for others. */
-function withPrompt(model: AgentModel, prompt: { system: string; afterStep: string } | null): AgentModel {
-  if (prompt === null) {
-    return model;
-  }
-  const swap = (m: ChatMessage): ChatMessage =>
-    m.role === 'system' ? { ...m, content: prompt.system } : m.role === 'user' && m.content === CONTINUE_MESSAGE ? { ...m, content: prompt.afterStep } : m;
-  return {
-    name: model.name,
-    complete: (request, onText) => model.complete({ ...request, messages: request.messages.map(swap) }, onText),
-    endEpisode: id => model.endEpisode?.(id) ?? Promise.resolve()
-  };
 }
 
 /** User + system CPU seconds of a process, from /proc (Linux only). */
@@ -255,7 +240,6 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
       modelName
     );
     for (const prompt of prompts) {
-      const model = withPrompt(hostModel, PROMPTS[prompt]);
       const done: TaskResult[] = [];
       for (const task of tasks) {
         const kernel = await kernels.startNew({ name: 'python3' });
@@ -270,9 +254,10 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
         const budget = AbortSignal.any([overBudget.signal, AbortSignal.timeout(WALL_CAP_MS)]);
         const load = loadSampler();
         const started = performance.now();
-        const episode = await new AgentLoop(model, new KernelRunner(kernel)).run({
+        const episode = await new AgentLoop(hostModel, new KernelRunner(kernel)).run({
           episodeId: `starter-${prompt}-${task.id}`,
           question: task.question,
+          profile: prompt,
           temperature: TEMPERATURE,
           limits: { maxSteps: MAX_STEPS },
           signal: budget
@@ -347,18 +332,6 @@ function markdownSection(runs: RunResult[], date: string): string[] {
   ];
 }
 
-/** Puts the section into BENCHMARKS.md in place of an older one, keeping every other section. */
-export function replaceSection(document: string, section: string[], heading = '## Starter model'): string {
-  const lines = document.split('\n');
-  const start = lines.indexOf(heading);
-  if (start < 0) {
-    return `${document.replace(/\n*$/, '\n\n')}${section.join('\n')}`;
-  }
-  let end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-  end = end < 0 ? lines.length : end;
-  return [...lines.slice(0, start), ...section, ...lines.slice(end)].join('\n');
-}
-
 function option(name: string, fallback: string): string[] {
   const at = process.argv.indexOf(`--${name}`);
   return (at >= 0 ? process.argv[at + 1] : fallback).split(',').filter(Boolean);
@@ -366,10 +339,15 @@ function option(name: string, fallback: string): string[] {
 
 async function main(): Promise<void> {
   const models = option('models', 'qwen2.5-coder-1.5b,qwen2.5-coder-0.5b');
-  const prompts = option('prompts', 'datarus,compact');
+  if (process.argv.includes('--report')) {
+    // Rewrites the section from benchmarks/results.json (after runs were merged or relabelled by hand).
+    writeResults([]);
+    return;
+  }
+  const prompts = option('prompts', 'compact,generic');
   for (const prompt of prompts) {
-    if (!(prompt in PROMPTS)) {
-      throw new Error(`unknown prompt ${prompt}: one of ${Object.keys(PROMPTS).join(', ')}`);
+    if (!profileNames().includes(prompt)) {
+      throw new Error(`unknown prompt profile ${prompt}: one of ${profileNames().join(', ')}`);
     }
   }
   const only = option('tasks', '');
@@ -393,26 +371,21 @@ async function main(): Promise<void> {
 }
 
 function writeResults(measured: RunResult[]): void {
-  let runs = measured;
-  const date = new Date().toISOString();
-  const resultsFile = path.join(ROOT, 'benchmarks', 'results.json');
-  const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {};
-  // Runs measured earlier stay; questions measured again replace the earlier answers to them (per model and prompt),
-  // so separate invocations with different --tasks add up to one run.
+  const earlier = (readResults().starter as { runs?: RunResult[] } | undefined)?.runs ?? [];
+  // Questions measured again replace the earlier answers to them (per model and prompt), so separate
+  // invocations with different --tasks add up to one run, and runs of other models and prompts stay.
   const key = (r: RunResult) => `${r.model}\u0000${r.prompt}`;
   const merged = new Map<string, RunResult>();
-  for (const run of [...((results.starter?.runs ?? []) as RunResult[]), ...runs]) {
-    const earlier = merged.get(key(run));
+  for (const run of [...earlier, ...measured]) {
+    const before = merged.get(key(run));
     const ids = new Set(run.tasksRun.map(t => t.id));
-    merged.set(key(run), earlier ? summarize({ ...run, tasksRun: [...earlier.tasksRun.filter(t => !ids.has(t.id)), ...run.tasksRun] }) : run);
+    merged.set(key(run), before ? summarize({ ...run, tasksRun: [...before.tasksRun.filter(t => !ids.has(t.id)), ...run.tasksRun] }) : run);
   }
-  runs = [...merged.values()];
-  const markdown = markdownSection(runs, date);
-  results.starter = { date, temperature: TEMPERATURE, maxSteps: MAX_STEPS, episodeBudgetSeconds: cpuBudgetSeconds, runs, markdown };
-  writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
-  const benchmarksFile = path.join(ROOT, 'BENCHMARKS.md');
-  writeFileSync(benchmarksFile, replaceSection(existsSync(benchmarksFile) ? readFileSync(benchmarksFile, 'utf8') : '# Benchmarks\n', markdown));
-  process.stdout.write(markdown.join('\n') + '\n');
+  const runs = [...merged.values()];
+  const date = new Date().toISOString();
+  const markdown = markdownSection(runs, date).join('\n');
+  writePart('starter', { date, temperature: TEMPERATURE, maxSteps: MAX_STEPS, cpuBudgetSeconds, runs }, markdown);
+  process.stdout.write(markdown + '\n');
 }
 
 if (require.main === module) {

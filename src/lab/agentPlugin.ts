@@ -14,7 +14,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { HostModel } from '../agent/hostModel';
 import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel } from '../agent/types';
-import { AnalyzeSession, AnalyzeSettings } from './analyze';
+import { AnalyzeSession, AnalyzeSettings, promptProfileFor } from './analyze';
 import { reflect } from './reflect';
 
 export const AGENT_PLUGIN_ID = 'datarus-jupyterlab:agent';
@@ -263,7 +263,9 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
         const cells = notebook.widgets.filter(cell => notebook.isSelectedOrActive(cell));
         const composite = settings.composite as any;
         try {
-          await reflect(panel, cells, makeModel(composite as BackendSettings), {
+          const model = makeModel(composite as BackendSettings);
+          await reflect(panel, cells, model, {
+            profile: await promptProfileFor(composite, model),
             maxTokens: composite.maxTokensPerTurn,
             temperature: composite.temperature,
             grammar: composite.reflectionGrammar || undefined

@@ -12,7 +12,8 @@ import { buildContext, ContextCell, FrameInfo, FRAMES_EXPRESSION } from '../agen
 import { AgentLoop, Approval } from '../agent/loop';
 import type { AgentModel, NbOutput } from '../agent/types';
 import { Episode, EPISODE_SCHEMA_VERSION } from '../episode/types';
-import { DatarusStreamParser } from '../protocol';
+import { DatarusStreamParser, DEFAULT_PROFILE_NAME } from '../protocol';
+import { fetchHostStatus } from './api';
 import { EpisodeBar } from './episodeBar';
 import { NotebookRunner } from './notebookRunner';
 import { NotebookWriter } from './notebookWriter';
@@ -28,6 +29,25 @@ export interface AnalyzeSettings {
   contextTokenBudget: number;
   grammar: string;
   turnGrammars: string[];
+  /** A profile name, or empty for the embedded model's own (see `promptProfileFor`). */
+  promptProfile: string;
+}
+
+/**
+ * The prompt profile for a run: the one set in the settings, else the one the
+ * embedded host reports for its loaded model, else `generic`.
+ */
+export async function promptProfileFor(settings: Pick<AnalyzeSettings, 'promptProfile'>, model: AgentModel): Promise<string> {
+  if (settings.promptProfile) {
+    return settings.promptProfile;
+  }
+  if (model.name === 'embedded') {
+    const status = await fetchHostStatus().catch(() => null);
+    if (status?.model?.promptProfile) {
+      return status.model.promptProfile;
+    }
+  }
+  return DEFAULT_PROFILE_NAME;
 }
 
 const ENDINGS: Record<Episode['status'], string> = {
@@ -96,10 +116,11 @@ export class AnalyzeSession {
 
     let episode: Episode;
     try {
-      const context = await this._context(settings.contextTokenBudget);
+      const [context, profile] = await Promise.all([this._context(settings.contextTokenBudget), promptProfileFor(settings, this._model)]);
       episode = await new AgentLoop(this._model, runner).run({
         episodeId: this.episodeId,
         question,
+        profile,
         context,
         notebook: panel.context.path,
         signal: this._abort.signal,

@@ -9,7 +9,7 @@ import type { NotebookPanel } from '@jupyterlab/notebook';
 
 import { formatCell } from '../agent/context';
 import type { AgentModel, NbOutput } from '../agent/types';
-import { parseReflection, REFLECTION_SYSTEM_PROMPT } from '../protocol';
+import { getProfile, parseReflection } from '../protocol';
 import { newEpisodeId } from './analyze';
 
 export interface ReflectOptions {
@@ -17,6 +17,8 @@ export interface ReflectOptions {
   temperature: number;
   grammar?: string;
   signal?: AbortSignal;
+  /** The prompt profile whose reflection prompt to use; `generic` when absent. */
+  profile?: string;
 }
 
 /** The markdown of a reflection: reasoning folded away, the answer in view. */
@@ -59,13 +61,14 @@ export async function reflect(panel: NotebookPanel, cells: readonly Cell[], mode
     const thinking = parsed.thinking || (!/<\/think\s*>/i.test(raw) ? raw.replace(/<think\s*>/i, '').trim() : '');
     cell.setSource(reflectionMarkdown(thinking, /<\/think\s*>/i.test(raw) ? parsed.answer : '', streaming));
   };
+  const reflection = getProfile(options.profile).reflection;
   try {
     const turn = await model.complete(
       {
         episodeId: id,
         messages: [
-          { role: 'system', content: REFLECTION_SYSTEM_PROMPT },
-          { role: 'user', content: `Reflect on these notebook cells:\n\n${text}` }
+          { role: 'system', content: reflection.systemPrompt },
+          { role: 'user', content: reflection.userMessage(text) }
         ],
         stop: [],
         maxTokens: options.maxTokens,
