@@ -320,6 +320,10 @@ function markdownSection(runs: RunResult[], date: string): string[] {
         `${r.loadAverage.mean.toFixed(1)} / ${r.loadAverage.max.toFixed(1)} |`
     ),
     '',
+    'Prompts: `compact`, `generic` and `datarus-r1` are the profiles in `src/protocol/profiles.ts`; `old-default` is the',
+    "loop's system prompt before profiles existed (with placeholder text such as \"python code to run in the notebook's",
+    'kernel"). A run of fewer than ten questions is one the time available did not let finish.',
+    '',
     'Per question (solved ✓, wall seconds / host CPU seconds):',
     '',
     `| model · prompt | ${ids.join(' | ')} |`,
