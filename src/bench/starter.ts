@@ -147,7 +147,8 @@ async function startJupyter(root: string): Promise<Child> {
   const proc = spawn(
     path.join(VENV_BIN, 'jupyter'),
     ['server', '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--IdentityProvider.token=${token}`, `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True'],
-    { env: { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH}` }, stdio: ['ignore', 'ignore', 'pipe'] }
+    // Kernels started without a path run in the server's working folder: it must be the one with the CSV files.
+    { cwd: root, env: { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH}` }, stdio: ['ignore', 'ignore', 'pipe'] }
   );
   children.add(proc);
   let err = '';
