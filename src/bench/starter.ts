@@ -272,7 +272,8 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
         const answer = episode.answer?.text ?? null;
         const result: TaskResult = {
           id: task.id,
-          solved: answer !== null && answerMatches(answer, task.expected),
+          // A right value from an episode that never ran code successfully is a guess, not an answer.
+          solved: answer !== null && answerMatches(answer, task.expected) && episode.steps.some(s => s.status === 'ok'),
           seconds,
           hostCpuSeconds,
           loadAverage: load.stop(),

@@ -100,7 +100,7 @@ function episodeRating(stored: StoredEpisode): 'up' | 'down' | null {
   return ratings.length ? ratings[ratings.length - 1].rating : null;
 }
 
-/** Applies the filters and drops duplicate transcripts (the same question and steps logged twice). */
+/** Applies the filters and drops duplicate transcripts (the same profile, question and steps logged twice). */
 export function selectEpisodes(stored: StoredEpisode[], filters: ExportFilters = {}): StoredEpisode[] {
   const seen = new Set<string>();
   return stored.filter(s => {
@@ -129,7 +129,8 @@ export function selectEpisodes(stored: StoredEpisode[], filters: ExportFilters =
     if (filters.minReward !== undefined && structuralRewardOf(e) < filters.minReward) {
       return false;
     }
-    const key = `${e.question}\u0000${taggedTranscript(e)}`;
+    // The profile is part of what makes a transcript: the same steps under another profile were other prompts.
+    const key = `${episodeProfile(e).name}\u0000${e.question}\u0000${taggedTranscript(e)}`;
     if (seen.has(key)) {
       return false;
     }

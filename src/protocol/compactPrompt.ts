@@ -56,14 +56,17 @@ The output answers the question, so the third turn is the final one:
 
 Rules:
 - Inside <action_input> write real Python code that runs as it is. Never describe the code in words there, and never use markdown fences.
-- Start by printing df.head() of each file you need: never guess column names.
+- Start by printing df.head() of each file you need: never guess column names. df.head() shows only five rows, so it never answers the question: compute the answer from all rows in the next step.
 - print() every value you need: only printed output comes back to you.
 - Variables and imports stay defined between steps.
 - Never write an <observation> yourself; wait for it.
 - As soon as an output answers the question, write the final <stop_analysis> turn with the value from that output.
 - The example's file, columns and values are not the user's data: never use them in an answer.`;
 
-/** The user turn after a step that ran: says outright that an answering output ends the episode. */
+/**
+ * The user turn after a step that ran: an output that is the answer ends the
+ * episode; a look at a few rows does not (a 1.5B model answered from df.head()).
+ */
 export const COMPACT_AFTER_STEP =
-  'That is the output of your code. If it answers the question, write the final <stop_analysis> turn now, ' +
-  'with the value from the output. Otherwise write the next step.';
+  'That is the output of your code. If it is the value the question asks for, computed from all rows, write the final ' +
+  '<stop_analysis> turn now with that value. If it only shows a few rows, write the next step that computes the answer.';

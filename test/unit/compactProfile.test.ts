@@ -11,7 +11,7 @@ describe('compact prompt profile', () => {
   it('is registered and keeps the generic conversation around its own prompt and after-step turn', () => {
     expect(getProfile('compact')).toBe(COMPACT_PROFILE);
     expect(COMPACT_PROFILE.observationPlacement).toBe('after-step');
-    expect(COMPACT_PROFILE.afterStep).toMatch(/If it answers the question, write the final <stop_analysis> turn now/);
+    expect(COMPACT_PROFILE.afterStep).toMatch(/If it is the value the question asks for, computed from all rows, write the final/);
   });
 
   it('has no placeholder text to echo', () => {
