@@ -209,10 +209,12 @@ function loadSampler(): { stop(): number } {
 
 /** A run's totals from its questions (also after questions measured in separate invocations are merged). */
 function summarize(run: Omit<RunResult, 'starter.tasks_solved' | 'tasks' | 'medianEpisodeSeconds' | 'medianHostCpuSeconds' | 'loadAverage'>): RunResult {
-  const done = run.tasksRun;
+  // Solved needs a step that ran without error (also for results written before that rule).
+  const done = run.tasksRun.map(t => ({ ...t, solved: t.solved && t.stepLog.some(s => s.status === 'ok') }));
   const loads = done.map(t => t.loadAverage);
   return {
     ...run,
+    tasksRun: done,
     'starter.tasks_solved': done.filter(t => t.solved).length,
     tasks: done.length,
     medianEpisodeSeconds: median(done.map(t => t.seconds)),
@@ -388,7 +390,7 @@ function writeResults(measured: RunResult[]): void {
   for (const run of [...earlier, ...measured]) {
     const before = merged.get(key(run));
     const ids = new Set(run.tasksRun.map(t => t.id));
-    merged.set(key(run), before ? summarize({ ...run, tasksRun: [...before.tasksRun.filter(t => !ids.has(t.id)), ...run.tasksRun] }) : run);
+    merged.set(key(run), summarize(before ? { ...run, tasksRun: [...before.tasksRun.filter(t => !ids.has(t.id)), ...run.tasksRun] } : run));
   }
   const runs = [...merged.values()];
   const date = new Date().toISOString();
