@@ -6,13 +6,13 @@ import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { parseDatarus, structuralReward } from '../protocol';
 import { Engine } from '../host/engine';
 import { EXPORT_FORMATS } from '../episode/export';
 import { Redactor, secretEnvValues } from '../episode/redact';
+import { defaultEpisodesFile, defaultModelsDir } from '../host/dataDir';
 import { downloadFile } from '../host/download';
 import { EpisodeStore } from '../host/episodeStore';
 import { writeExport } from '../host/exportFiles';
@@ -20,10 +20,11 @@ import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
 import { HOST_VERSION, HostServer, Listen } from '../host/server';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const DEFAULT_MANIFESTS = path.join(ROOT, 'models');
-const DEFAULT_MODELS = process.env.DATARUS_MODELS_DIR ?? path.join(ROOT, 'models', 'cache');
-const DEFAULT_EPISODES = process.env.DATARUS_EPISODES_FILE ?? path.join(os.homedir(), '.local', 'share', 'jupyter', 'datarus', 'episodes.jsonl');
+// The manifests ship with the code: models/ in a checkout; the Python package
+// sets $DATARUS_MANIFESTS_DIR to the copy it carries next to the bundled host.
+const DEFAULT_MANIFESTS = process.env.DATARUS_MANIFESTS_DIR || path.resolve(__dirname, '..', '..', 'models');
+const DEFAULT_MODELS = defaultModelsDir();
+const DEFAULT_EPISODES = defaultEpisodesFile();
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -87,6 +88,7 @@ export function buildProgram(): Command {
     .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
     .action(async (opts: { manifestsDir: string; modelsDir: string }) => {
       const { manifests, problems } = await loadManifests(opts.manifestsDir);
+      process.stdout.write(`models folder: ${path.resolve(opts.modelsDir)}\n`);
       for (const m of manifests.values()) {
         const present = await fs.stat(path.join(opts.modelsDir, m.file)).then(() => true, () => false);
         process.stdout.write(`${m.name.padEnd(20)} ${m.role.padEnd(13)} ${present ? 'present ' : 'missing '} ${m.displayName}\n`);
@@ -148,7 +150,7 @@ export function buildProgram(): Command {
   program
     .command('serve')
     .description('run the model host: on 127.0.0.1 with a bearer token, or on a unix socket under Jupyter')
-    .option('-m, --model <name|path>', 'manifest name or .gguf file inside the models folder to load at start')
+    .option('-m, --model <name|path>', 'manifest name, or path of a .gguf file (anywhere), to load at start')
     .addOption(new Option('-p, --port <n>', 'TCP port on 127.0.0.1').argParser(port).default(8765).conflicts('socket'))
     .option('--socket <path>', 'listen on a unix socket instead of TCP (how Jupyter runs the host)')
     .option('--token <token>', 'bearer token (default: $DATARUS_HOST_TOKEN, else a new one is printed)')
@@ -161,6 +163,7 @@ export function buildProgram(): Command {
     .option('--episodes-file <file>', 'episode log (JSONL) for POST /api/log/*; none disables logging')
     .addOption(new Option('--log-images <policy>', 'images in logged outputs: a reference (hash, size) or dropped').choices(['reference', 'drop']).default('reference'))
     .option('--exit-with-stdin', 'exit when stdin closes (the parent process died)')
+    .option('--stay-up-on-load-error', 'keep serving without a model when --model cannot load (how Jupyter runs the host: the status bar shows why)')
     .action(async opts => {
       await serve(opts);
     });
@@ -242,6 +245,7 @@ interface ServeOptions {
   episodesFile?: string;
   logImages: 'reference' | 'drop';
   exitWithStdin?: boolean;
+  stayUpOnLoadError?: boolean;
 }
 
 async function serve(opts: ServeOptions): Promise<void> {
@@ -291,7 +295,7 @@ async function serve(opts: ServeOptions): Promise<void> {
       await fs.unlink(listen.socket).catch(() => undefined);
     }
     await engine.dispose().catch(() => undefined);
-    process.exit(0);
+    process.exit(); // with process.exitCode: 0 unless the model failed to load
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -307,6 +311,13 @@ async function serve(opts: ServeOptions): Promise<void> {
         ? `datarus host: ${status.error}\n`
         : `datarus host ready: backend ${status.backend}, model ${status.model?.name ?? '(none)'}, ${status.threads} threads\n`
     );
+    // Like other local model servers, a model that cannot load ends `serve`,
+    // rather than leaving a server that answers 503 to everything.
+    if (opts.model && !status.model && !opts.stayUpOnLoadError) {
+      process.stderr.write(`datarus serve: could not load the model "${opts.model}"; exiting\n`);
+      process.exitCode = 3;
+      void stop('the model did not load');
+    }
   });
 }
 

@@ -10,7 +10,7 @@ import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode'
 import { Generator } from './generator';
 import { HttpError } from './httpError';
 import { calibrateThreads, fallbackThreads, ThreadMeasurement } from './threads';
-import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside } from './manifests';
+import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside, resolveUserPath } from './manifests';
 
 export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
 export type EngineState = 'starting' | 'loading' | 'ready' | 'idle' | 'error';
@@ -18,7 +18,10 @@ export type EngineState = 'starting' | 'loading' | 'ready' | 'idle' | 'error';
 export interface EngineOptions {
   manifestsDir: string;
   modelsDir: string;
-  /** Manifest name or a GGUF path inside the models folder; none loads nothing. */
+  /**
+   * Manifest name or GGUF path to load at start; none loads nothing. This is the
+   * user's own choice (command line, config), so the path may be anywhere.
+   */
   model?: string;
   /** `auto` picks CUDA, Vulkan or Metal when present, else the CPU. */
   gpu?: 'auto' | false;
@@ -89,12 +92,16 @@ export class Engine {
     }
     if (this._options.model) {
       // A model that fails to load leaves the host up and idle, its error in the status.
-      await this.load(this._options.model).catch(() => undefined);
+      await this.load(this._options.model, undefined, { anywhere: true }).catch(() => undefined);
     }
   }
 
-  /** Loads a model by manifest name or by path inside the models folder, replacing the current one. */
-  async load(nameOrPath: string, contextSize?: number): Promise<LoadedModelInfo> {
+  /**
+   * Loads a model by manifest name or by path inside the models folder, replacing
+   * the current one. With `anywhere` (the user's own choice at start, never a
+   * request) a path outside the models folder loads too.
+   */
+  async load(nameOrPath: string, contextSize?: number, { anywhere = false }: { anywhere?: boolean } = {}): Promise<LoadedModelInfo> {
     if (!this._llama) {
       throw new ModelLoadError('the backend is not started');
     }
@@ -112,7 +119,8 @@ export class Engine {
     this._loadProgress = 0;
     this._error = null;
     try {
-      const modelPath = await resolveInside(this._options.modelsDir, requested).catch(err => {
+      const resolve = !manifest && anywhere ? resolveUserPath : resolveInside;
+      const modelPath = await resolve(this._options.modelsDir, requested).catch(err => {
         if (manifest) {
           throw new ModelLoadError(
             `model "${manifest.name}" is not downloaded: ${manifest.file} is missing from ${this._options.modelsDir}` +

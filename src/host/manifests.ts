@@ -100,6 +100,25 @@ export async function resolveInside(root: string, requested: string): Promise<st
   return real;
 }
 
+/**
+ * Resolves a model path the user gave on the command line or in the config: it
+ * is their own choice, so it may be anywhere. A relative path names a file in
+ * the models folder, else one relative to the working folder.
+ */
+export async function resolveUserPath(modelsDir: string, requested: string): Promise<string> {
+  if (!path.isAbsolute(requested)) {
+    const inside = await resolveInside(modelsDir, requested).catch(() => null);
+    if (inside) {
+      return inside;
+    }
+  }
+  try {
+    return await fs.realpath(path.resolve(requested));
+  } catch {
+    throw new ManifestError(`no file "${requested}"${path.isAbsolute(requested) ? '' : ` in the models folder ${modelsDir} nor in ${process.cwd()}`}`);
+  }
+}
+
 export function isInside(root: string, candidate: string): boolean {
   const rel = path.relative(root, candidate);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));

@@ -16,14 +16,13 @@ import type { Episode } from '../episode/types';
 import { EpisodeStore, LogError } from './episodeStore';
 import { writeExport } from './exportFiles';
 import { isInside, ManifestError } from './manifests';
+import { BUNDLED_VERSION } from './version';
 import { chatCompletions, completions, listModels } from './openai';
 import { PullTable } from './pull';
 import { parseGenerateRequest } from './requests';
 import { abortOnDisconnect, sendEvent, startEventStream } from './sse';
 
-export const HOST_VERSION: string = JSON.parse(
-  readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')
-).version;
+export const HOST_VERSION: string = BUNDLED_VERSION ?? JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
 
 export type Listen = { socket: string } | { host: '127.0.0.1'; port: number };
 
