@@ -6,6 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" --test
 export PATH="$ROOT/.venv/bin:$PATH"
+# A checkout keeps its models in models/cache (an installed package: <jupyter data dir>/datarus/models).
+export DATARUS_MODELS_DIR="${DATARUS_MODELS_DIR:-$ROOT/models/cache}"
 cd "$ROOT"
 rm -rf test-artifacts && mkdir -p test-artifacts
 npx jest --ci --json --outputFile=test-artifacts/jest.json || true
