@@ -72,6 +72,8 @@ export interface HostProcessState {
   restarts: number;
   lastExitCode: number | null;
   lastError: string | null;
+  /** Set while the model runtime is installed on first use of a pip install. */
+  runtimeInstall?: { progress: number } | null;
 }
 
 export async function fetchHostProcessState(settings: ServerConnection.ISettings = ServerConnection.makeSettings()): Promise<HostProcessState | null> {
