@@ -162,7 +162,7 @@ class HostProcess:
     async def _runtime(self, tools: runtime.NodeTools) -> Path:
         """The installed runtime folder. When it is missing the install starts in the
         background and requests are answered "installing … N%" until it is done."""
-        if runtime.is_installed():
+        if self._install is None and runtime.is_installed():
             return runtime.runtime_dir()
         loop = asyncio.get_running_loop()
         if self._install is None:

@@ -83,7 +83,8 @@ export async function loadManifests(
  * absolute paths and `..` that lead outside are refused.
  */
 export async function resolveInside(root: string, requested: string): Promise<string> {
-  const rootReal = await fs.realpath(root);
+  // A models folder that does not exist yet (a fresh install) holds nothing, and refuses the same paths.
+  const rootReal = await fs.realpath(root).catch(() => path.resolve(root));
   const candidate = path.resolve(rootReal, requested);
   if (!isInside(rootReal, candidate)) {
     throw new ManifestError(`"${requested}" is outside the models folder ${rootReal}`);

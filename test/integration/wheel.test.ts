@@ -28,6 +28,8 @@ const CODE = 'print(sum([1, 2, 3]))';
 // No registry reachable: anything that tries to download fails fast.
 const OFFLINE = { npm_config_offline: 'true', npm_config_registry: 'http://127.0.0.1:9/' };
 
+const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '');
+
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
   return execFileSync(cmd, args, { cwd: os.tmpdir(), env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
 }
@@ -82,9 +84,9 @@ describe('pip install of the wheel', () => {
 
   it('is enabled and OK in `jupyter server extension list` and `jupyter labextension list`', () => {
     const server = spawnSync(path.join(bin, 'jupyter'), ['server', 'extension', 'list'], { encoding: 'utf8', env: { ...process.env, ...env } });
-    expect(server.stdout + server.stderr).toMatch(/datarus_jupyterlab enabled[\s\S]*datarus_jupyterlab\s+\S+\s+OK/);
+    expect(plain(server.stdout + server.stderr)).toMatch(/datarus_jupyterlab enabled[\s\S]*datarus_jupyterlab\s+\S+\s+OK/);
     const lab = spawnSync(path.join(bin, 'jupyter'), ['labextension', 'list'], { encoding: 'utf8', env: { ...process.env, ...env } });
-    expect(lab.stdout + lab.stderr).toMatch(/datarus-jupyterlab v\S+ enabled\s+OK/);
+    expect(plain(lab.stdout + lab.stderr)).toMatch(/datarus-jupyterlab v\S+ enabled\s+OK/);
   });
 
   it('installs the runtime on first use, runs an episode with the user\'s model, and starts again offline', async () => {
