@@ -153,7 +153,10 @@ export function buildProgram(): Command {
     .option('-m, --model <name|path>', 'manifest name, or path of a .gguf file (anywhere), to load at start')
     .addOption(new Option('-p, --port <n>', 'TCP port on 127.0.0.1').argParser(port).default(8765).conflicts('socket'))
     .option('--socket <path>', 'listen on a unix socket instead of TCP (how Jupyter runs the host)')
-    .option('--token <token>', 'bearer token (default: $DATARUS_HOST_TOKEN, else a new one is printed)')
+    .addOption(
+      new Option('--token <token>', 'bearer token; visible to other users in the process list, prefer the two below').conflicts('tokenFile')
+    )
+    .option('--token-file <file>', 'read the bearer token from this file (default: $DATARUS_HOST_TOKEN, else a new one is printed)')
     .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
     .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
     .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
@@ -236,6 +239,7 @@ interface ServeOptions {
   port: number;
   socket?: string;
   token?: string;
+  tokenFile?: string;
   manifestsDir: string;
   modelsDir: string;
   threads?: number;
@@ -248,12 +252,40 @@ interface ServeOptions {
   stayUpOnLoadError?: boolean;
 }
 
-async function serve(opts: ServeOptions): Promise<void> {
-  let token = opts.token ?? process.env.DATARUS_HOST_TOKEN;
-  const generated = !token;
-  if (!token) {
-    token = randomBytes(24).toString('base64url');
+/**
+ * The bearer token: from --token-file, --token or $DATARUS_HOST_TOKEN, else a
+ * new random one. Exits with a clear message on an unreadable or empty file.
+ */
+async function resolveToken(opts: ServeOptions): Promise<{ token: string; generated: boolean }> {
+  if (opts.tokenFile) {
+    const text = await fs.readFile(opts.tokenFile, 'utf8').catch((err: Error) => {
+      process.stderr.write(`datarus serve: cannot read the token file: ${err.message}\n`);
+      process.exit(2);
+    });
+    const token = text.split(/\r?\n/)[0].trim();
+    if (token === '') {
+      process.stderr.write(`datarus serve: the token file ${opts.tokenFile} is empty\n`);
+      process.exit(2);
+    }
+    return { token, generated: false };
   }
+  if (opts.token) {
+    process.stderr.write(
+      'warning: --token is visible to other users of this machine (ps, /proc); pass it in $DATARUS_HOST_TOKEN or --token-file instead\n'
+    );
+    return { token: opts.token, generated: false };
+  }
+  const fromEnv = process.env.DATARUS_HOST_TOKEN;
+  return fromEnv ? { token: fromEnv, generated: false } : { token: randomBytes(24).toString('base64url'), generated: true };
+}
+
+async function serve(opts: ServeOptions): Promise<void> {
+  const { token, generated } = await resolveToken(opts);
+  // A backstop only: every promise is meant to be awaited or caught where it starts.
+  // A stray rejection is logged instead of taking every episode down with the process.
+  process.on('unhandledRejection', reason => {
+    process.stderr.write(`datarus host: unhandled rejection (a bug; please report it): ${reason instanceof Error ? reason.stack : String(reason)}\n`);
+  });
   const engine = new Engine({
     manifestsDir: path.resolve(opts.manifestsDir),
     modelsDir: path.resolve(opts.modelsDir),
@@ -290,12 +322,20 @@ async function serve(opts: ServeOptions): Promise<void> {
     }
     stopping = true;
     process.stderr.write(`datarus host stopping (${why})\n`);
-    await server.close().catch(() => undefined);
+    // Should anything hang on the way down, leave anyway, and say so with the exit code.
+    setTimeout(() => {
+      process.stderr.write('datarus host: did not stop within 20 s; exiting\n');
+      process.exit(1);
+    }, 20000).unref();
+    // New connections are refused at once; running generations are stopped (their
+    // streams end with stopReason "abort"), then the connections close.
+    const closed = server.close().catch(() => undefined);
     if ('socket' in listen) {
       await fs.unlink(listen.socket).catch(() => undefined);
     }
     await engine.dispose().catch(() => undefined);
-    process.exit(); // with process.exitCode: 0 unless the model failed to load
+    await closed;
+    process.exit(); // with process.exitCode: 0 unless the model to load at start failed
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

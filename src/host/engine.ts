@@ -108,6 +108,15 @@ export class Engine {
     if (this._state === 'loading') {
       throw new ModelLoadError('a model is already loading');
     }
+    // Replacing the model disposes the context every episode generates in: refuse rather than cut them off.
+    const generating = this._generator?.generating ?? 0;
+    if (generating > 0) {
+      throw new HttpError(
+        409,
+        'episodes_generating',
+        `${generating} generation(s) are running on the loaded model; wait for them to finish or cancel them, then load again`
+      );
+    }
     const manifest = this._manifests.get(nameOrPath) ?? null;
     const requested = manifest ? manifest.file : nameOrPath;
     if (!manifest && !requested.endsWith('.gguf')) {
@@ -118,6 +127,9 @@ export class Engine {
     this._state = 'loading';
     this._loadProgress = 0;
     this._error = null;
+    // No generation may start on the current model while its replacement loads.
+    const previous = this._generator;
+    previous?.hold('another model is loading');
     try {
       const resolve = !manifest && anywhere ? resolveUserPath : resolveInside;
       const modelPath = await resolve(this._options.modelsDir, requested).catch(err => {
@@ -169,6 +181,7 @@ export class Engine {
       this._state = 'ready';
       return this._loaded;
     } catch (err) {
+      previous?.resume();
       this._state = this._model ? 'ready' : 'idle';
       this._error = describeLoadError(err);
       throw err instanceof ManifestError || err instanceof ModelLoadError ? err : new ModelLoadError(this._error);
