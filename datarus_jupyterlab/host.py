@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from . import runtime
+from .crashguard import CrashLoopGuard
 
 LOG_TAIL_LINES = 40
 # After a failed runtime install, requests wait this long before it is tried again.
@@ -39,6 +40,7 @@ class HostProcess:
         models_dir: str | None,
         manifests_dir: str | None,
         threads: int | None,
+        gpu: str = "auto",
         episodes_file: str | None,
         log_images: str,
         startup_timeout: float,
@@ -50,6 +52,7 @@ class HostProcess:
         self._models_dir = models_dir
         self._manifests_dir = manifests_dir
         self._threads = threads
+        self._guard = CrashLoopGuard(gpu)
         self._episodes_file = episodes_file
         self._log_images = log_images
         self._startup_timeout = startup_timeout
@@ -88,6 +91,8 @@ class HostProcess:
             # While the model runtime is being installed (first use of a pip install): 0..1.
             "runtimeInstall": None if self.install_progress is None else {"progress": self.install_progress},
             "runtimeInstalledNow": self.installed_runtime,
+            "gpu": self._guard.gpu_arg(),
+            "crashNote": self._guard.note,
         }
 
     async def ensure_started(self) -> None:
@@ -96,8 +101,14 @@ class HostProcess:
                 return
             if self._proc is not None:
                 self.last_exit = self._proc.returncode
+                self._guard.exited(self.last_exit)
+                self._proc = None
                 self._log.warning("Datarus host exited with code %s; restarting it", self.last_exit)
                 await self._close_session()
+            if self._guard.blocked:
+                # A crash loop: fail at once instead of starting a host that will die again.
+                self.last_error = self._guard.note
+                raise HostUnavailable(self._guard.note or "The model host is not restarted.")
             try:
                 await self._start()
                 self.last_error = None
@@ -120,6 +131,7 @@ class HostProcess:
             args += ["--manifests-dir", self._manifests_dir]
         if self._threads:
             args += ["--threads", str(self._threads)]
+        args += ["--gpu", self._guard.gpu_arg() or "cpu"]
         if self._episodes_file:
             args += ["--episodes-file", self._episodes_file, "--log-images", self._log_images]
         env = {**env, "DATARUS_HOST_TOKEN": self._token}
@@ -133,6 +145,7 @@ class HostProcess:
             cwd=cwd,
         )
         self.starts += 1
+        self._guard.started()
         asyncio.ensure_future(self._pump_stderr(self._proc))
         self._log.info("Datarus host started (pid %s) on %s", self._proc.pid, self.socket_path)
         await self._wait_ready()
@@ -199,6 +212,7 @@ class HostProcess:
         async for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
             self._stderr_tail.append(line)
+            self._guard.saw_line(line)
             self._log.info("[datarus host] %s", line)
 
     async def _wait_ready(self) -> None:

@@ -212,23 +212,29 @@ def _npm_ci(tools: NodeTools, work: Path, on_progress: Callable[[float], None]) 
         raise RuntimeUnavailable(f"Installing the model runtime with `npm ci` failed (exit {proc.returncode}): {detail}")
 
 
+# The bundled host's files that must sit next to each other (the self-test child and its model).
+HOST_FILES = ("datarus.js", "datarus-selftest.js", "selftest.gguf")
+
+
 def host_entry(runtime: Path) -> Path:
     """The bundled host, copied into the runtime folder so that it finds node-llama-cpp there.
 
     Node resolves a bare `import('node-llama-cpp')` from the importing file's
-    folder (NODE_PATH does not apply to ES modules), hence the copy. It is
-    refreshed when the package's bundle changes, atomically.
+    folder (NODE_PATH does not apply to ES modules), hence the copy. Each file
+    is refreshed when the package's differs, atomically.
     """
-    if not BUNDLE.exists():
-        raise RuntimeUnavailable(f"The bundled model host {BUNDLE} is missing from this install of datarus_jupyterlab.")
-    entry = runtime / "datarus.js"
-    bundle = BUNDLE.read_bytes()
-    if not entry.exists() or entry.read_bytes() != bundle:
-        fd, tmp = tempfile.mkstemp(prefix=".datarus-", suffix=".js", dir=runtime)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(bundle)
-        os.replace(tmp, entry)
-    return entry
+    for name in HOST_FILES:
+        source = HOST_DIR / name
+        if not source.exists():
+            raise RuntimeUnavailable(f"The bundled model host file {source} is missing from this install of datarus_jupyterlab.")
+        target = runtime / name
+        data = source.read_bytes()
+        if not target.exists() or target.read_bytes() != data:
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=runtime)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+    return runtime / HOST_FILES[0]
 
 
 def host_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -23,8 +23,12 @@ if (runtime.dependencies['node-llama-cpp'] !== pkg.dependencies['node-llama-cpp'
 }
 
 await build({
-  entryPoints: [path.join(root, 'src', 'cli', 'index.ts')],
-  outfile: path.join(out, 'datarus.js'),
+  // The CLI, and the GPU self-test's child program, which the host runs in a process of its own.
+  entryPoints: [
+    { in: path.join(root, 'src', 'cli', 'index.ts'), out: 'datarus' },
+    { in: path.join(root, 'src', 'host', 'selftestChild.ts'), out: 'datarus-selftest' }
+  ],
+  outdir: out,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -42,3 +46,5 @@ for (const file of readdirSync(path.join(root, 'models')).filter(f => f.endsWith
   cpSync(path.join(root, 'models', file), path.join(manifests, file));
 }
 cpSync(path.join(root, 'models', 'schema'), path.join(manifests, 'schema'), { recursive: true });
+// The tiny model the GPU self-test decodes.
+cpSync(path.join(root, 'models', 'selftest.gguf'), path.join(out, 'selftest.gguf'));

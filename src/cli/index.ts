@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { parseDatarus, structuralReward } from '../protocol';
+import { GpuOptionError, parseGpuChoice } from '../host/backends';
 import { Engine } from '../host/engine';
 import { EXPORT_FORMATS } from '../episode/export';
 import { Redactor, secretEnvValues } from '../episode/redact';
@@ -30,6 +31,25 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) {
     throw new InvalidArgumentError('must be a positive integer');
+  }
+  return n;
+}
+
+function gpuChoice(value: string): string {
+  try {
+    return parseGpuChoice(value).text;
+  } catch (err) {
+    throw new InvalidArgumentError((err as GpuOptionError).message);
+  }
+}
+
+function gpuLayers(value: string): number | 'auto' {
+  if (value === 'auto') {
+    return 'auto';
+  }
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new InvalidArgumentError('must be auto or a whole number of layers (0 keeps everything on the CPU)');
   }
   return n;
 }
@@ -162,7 +182,15 @@ export function buildProgram(): Command {
     .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
-    .option('--cpu', 'never use a GPU')
+    .addOption(
+      new Option('--gpu <backend>', 'auto (CUDA → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, vulkan, metal, cpu, or a comma-separated list to try in order')
+        .env('DATARUS_GPU')
+        .argParser(gpuChoice)
+        .default('auto')
+    )
+    .option('--cpu', 'never use a GPU (same as --gpu cpu)')
+    .option('--gpu-layers <n|auto>', 'layers to offload to the GPU (default auto: as many as fit in free VRAM)', gpuLayers)
+    .option('--selftest-timeout <s>', 'seconds a GPU backend self-test may take before the backend is rejected (default 90)', positiveInt)
     .option('--episodes-file <file>', 'episode log (JSONL) for POST /api/log/*; none disables logging')
     .addOption(new Option('--log-images <policy>', 'images in logged outputs: a reference (hash, size) or dropped').choices(['reference', 'drop']).default('reference'))
     .option('--exit-with-stdin', 'exit when stdin closes (the parent process died)')
@@ -245,7 +273,10 @@ interface ServeOptions {
   threads?: number;
   contextSize?: number;
   maxEpisodes?: number;
+  gpu: string;
   cpu?: boolean;
+  gpuLayers?: number | 'auto';
+  selftestTimeout?: number;
   episodesFile?: string;
   logImages: 'reference' | 'drop';
   exitWithStdin?: boolean;
@@ -290,7 +321,11 @@ async function serve(opts: ServeOptions): Promise<void> {
     manifestsDir: path.resolve(opts.manifestsDir),
     modelsDir: path.resolve(opts.modelsDir),
     model: opts.model,
-    gpu: opts.cpu ? false : 'auto',
+    gpu: opts.cpu ? 'cpu' : opts.gpu,
+    gpuLayers: opts.gpuLayers,
+    selfTestTimeoutMs: opts.selftestTimeout ? opts.selftestTimeout * 1000 : undefined,
+    // One line the Jupyter server reads to know which backend a host that dies was on.
+    onBackendChosen: backend => process.stderr.write(`datarus host backend: ${backend}\n`),
     threads: opts.threads,
     contextSize: opts.contextSize,
     maxEpisodes: opts.maxEpisodes

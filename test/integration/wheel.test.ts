@@ -74,6 +74,8 @@ describe('pip install of the wheel', () => {
   it('holds the bundled host and no node_modules, and its size is sane', () => {
     const names = run(path.join(bin, 'python'), ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', wheel]).split('\n');
     expect(names).toContain('datarus_jupyterlab/host/datarus.js');
+    expect(names).toContain('datarus_jupyterlab/host/datarus-selftest.js');
+    expect(names).toContain('datarus_jupyterlab/host/selftest.gguf');
     expect(names).toContain('datarus_jupyterlab/host/package-lock.json');
     expect(names).toContain('datarus_jupyterlab/host/models/schema/manifest.schema.json');
     expect(names.filter(n => n.includes('node_modules/'))).toEqual([]);
