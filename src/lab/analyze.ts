@@ -13,7 +13,9 @@ import { AgentLoop, Approval } from '../agent/loop';
 import type { AgentModel, NbOutput } from '../agent/types';
 import { Episode, EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { DatarusStreamParser } from '../protocol';
+import { describeEnding } from './endings';
 import { EpisodeBar } from './episodeBar';
+import { removeEpisodeCells } from './episodeCells';
 import { NotebookRunner } from './notebookRunner';
 import { NotebookWriter } from './notebookWriter';
 
@@ -30,15 +32,6 @@ export interface AnalyzeSettings {
   turnGrammars: string[];
 }
 
-const ENDINGS: Record<Episode['status'], string> = {
-  running: 'running',
-  answered: 'answered',
-  stopped: 'stopped',
-  step_limit: 'stopped at the step limit',
-  error_limit: 'stopped after too many errors in a row',
-  failed: 'failed'
-};
-
 let episodeCounter = 0;
 
 export function newEpisodeId(): string {
@@ -53,7 +46,7 @@ export class AnalyzeSession {
     private readonly _settings: AnalyzeSettings
   ) {
     this.episodeId = newEpisodeId();
-    this._bar = new EpisodeBar(() => this.stop());
+    this._bar = new EpisodeBar({ onStop: () => this.stop(), onRemoveCells: () => this.removeCells() });
   }
 
   readonly episodeId: string;
@@ -146,6 +139,7 @@ export class AnalyzeSession {
               return { action: 'stop' };
             }
             if (choice === 'skip') {
+              writer.markSkipped(id);
               return { action: 'skip' };
             }
             allowRest ||= choice === 'allow-rest';
@@ -161,6 +155,7 @@ export class AnalyzeSession {
       // The loop itself never throws; gathering the context can (a dead kernel, a closed notebook).
       episode = this._failed(question, err instanceof Error ? err.message : String(err));
     } finally {
+      writer.finishThoughts();
       panel.disposed.disconnect(onClose);
       panel.sessionContext.statusChanged.disconnect(onKernelStatus);
       this._running = false;
@@ -186,6 +181,14 @@ export class AnalyzeSession {
     this._bar.dispose();
   }
 
+  /** Removes the episode's cells (one undoable step) and its bar. */
+  removeCells(): void {
+    if (!this._panel.isDisposed) {
+      removeEpisodeCells(this._panel.content, this.episodeId);
+    }
+    this._bar.dispose();
+  }
+
   /** Stops generation and interrupts the kernel; the loop ends the episode. */
   stop(): void {
     if (this._approving) {
@@ -195,16 +198,14 @@ export class AnalyzeSession {
   }
 
   private _report(episode: Episode): void {
-    const steps = episode.steps.filter(s => s.status !== 'invalid').length;
-    const ending = ENDINGS[episode.status];
-    const reason = episode.reason ? `: ${episode.reason}` : '';
+    const ending = describeEnding(episode);
     if (!this._bar.isDisposed) {
       this._bar.running = false;
-      this._bar.text = `Datarus · ${ending} after ${steps} step${steps === 1 ? '' : 's'}${reason}`;
+      this._bar.text = `Datarus · ${ending}`;
       this._bar.node.dataset.outcome = episode.status;
     }
     if (episode.status === 'failed' || episode.status === 'error_limit') {
-      Notification.error(`Datarus ${ending}${reason}`, { autoClose: 10000 });
+      Notification.error(`Datarus ${ending}.`, { autoClose: 10000 });
     } else if (episode.status === 'stopped' && this._endReason) {
       Notification.warning(`Datarus stopped: ${this._endReason}`, { autoClose: 8000 });
     }
