@@ -15,7 +15,7 @@ import { HostModel } from '../agent/hostModel';
 import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel } from '../agent/types';
 import { AnalyzeSession, AnalyzeSettings } from './analyze';
-import { fetchHostStatus } from './api';
+import { HostStatus, requestHost } from './api';
 import { showApprovalNotice } from './approvalNotice';
 import { askQuestion } from './questionDialog';
 import { activeEpisode, markSkippedCells, removeEpisodeCells } from './episodeCells';
@@ -94,8 +94,8 @@ async function makeModel(settings: BackendSettings): Promise<AgentModel> {
     return new OpenAIModel({ baseUrl: settings.openaiBaseUrl, apiKey: settings.openaiApiKey || undefined, model: settings.openaiModel || 'default' });
   }
   const server = ServerConnection.makeSettings();
-  // Episodes record the loaded model's name; "embedded" only when the host cannot say (it will fail the turn anyway).
-  const status = await fetchHostStatus(server).catch(() => null);
+  // Episodes record the loaded model's name; "embedded" only when the host cannot say within a moment.
+  const status = await requestHost<HostStatus>('status', { signal: AbortSignal.timeout(3000) }, server).catch(() => null);
   return new HostModel(
     (path, init) => ServerConnection.makeRequest(URLExt.join(server.baseUrl, 'datarus', 'api', path), init, server),
     status?.model?.name ?? 'embedded'

@@ -51,15 +51,17 @@ test.describe('Kernel restart mid-episode', () => {
     await expect(cell.locator('.jp-InputPrompt')).toHaveText('[*]:', { timeout: 60000 });
     void page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:restart-kernel'));
     const dialog = page.locator('.jp-Dialog', { hasText: 'Restart Kernel?' });
-    await dialog.getByRole('button', { name: 'Restart', exact: true }).click();
+    await dialog.locator('.jp-mod-accept').click();
     await expect(bar(page)).toContainText('kernel restarted', { timeout: 60000 });
     await expect(bar(page)).toHaveAttribute('data-state', 'ended');
     await expect(page.locator('.jp-MarkdownCell', { hasText: 'never' })).toHaveCount(0);
     // The user's cell and the step's cells are all still there; the kernel runs new code.
-    expect((await cellMetadata(page)).map(m => m?.role ?? 'user')).toEqual(['user', 'thought', 'code']);
+    const metadata = await cellMetadata(page);
+    expect(metadata.filter(m => m).map(m => m.role)).toEqual(['thought', 'code']);
+    expect(await page.notebook.getCellTextInput(0)).toBe('mine = 41');
     await page.notebook.addCell('code', 'print(40 + 2)');
-    await page.notebook.runCell(3);
-    await expect(page.locator('.jp-CodeCell').nth(2).locator('.jp-OutputArea-output')).toHaveText('42', { timeout: 60000 });
+    await page.notebook.runCell(metadata.length);
+    await expect(page.locator('.jp-CodeCell', { hasText: 'print(40 + 2)' }).locator('.jp-OutputArea-output')).toHaveText('42', { timeout: 60000 });
     await page.screenshot({ path: '../test-artifacts/episode-kernel-restarted.png' });
   });
 });
@@ -88,7 +90,7 @@ test.describe('Host killed mid-episode', () => {
     await expect(bar(page)).toHaveAttribute('data-outcome', 'failed', { timeout: 60000 });
     await expect(bar(page)).toContainText(/failed: .*model host/);
     await expect(bar(page).locator('.jp-DatarusEpisodeBar-label')).toHaveAttribute('title', /model host/);
-    expect((await cellMetadata(page)).map(m => m?.role ?? 'user')).toEqual(['user', 'thought', 'code']);
+    expect((await cellMetadata(page)).filter(m => m).map(m => m.role)).toEqual(['thought', 'code']);
     await page.screenshot({ path: '../test-artifacts/episode-host-killed.png' });
     // The server extension starts a new host on the next request.
     await expect(page.locator('.jp-DatarusStatus')).toHaveAttribute('data-datarus-status', 'ready', { timeout: 120000 });
@@ -101,11 +103,20 @@ test.describe('Two notebooks', () => {
     mockSettings: { ...galata.DEFAULT_SETTINGS, 'datarus-jupyterlab:agent': { turnGrammars: [exactly(WHO), exactly(answer('Done.'))], approval: 'auto' } }
   });
 
-  test('analyze at once without cross-talk', async ({ page }) => {
+  test('analyze at once without cross-talk', async ({ page, tmpPath }) => {
     test.setTimeout(240000);
+    // Both notebooks through the contents API and opened by path (a second createNew lost the file browser's folder).
     for (const name of ['left', 'right']) {
-      await page.notebook.createNew(`${name}.ipynb`);
-      await page.notebook.setCell(0, 'code', `who = '${name}'`);
+      const content = {
+        cells: [{ cell_type: 'code', source: `who = '${name}'`, metadata: {}, outputs: [], execution_count: null }],
+        metadata: { kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' } },
+        nbformat: 4,
+        nbformat_minor: 5
+      };
+      const put = await page.request.put(`/api/contents/${tmpPath}/${name}.ipynb`, { data: { type: 'notebook', format: 'json', content } });
+      expect(put.ok()).toBe(true);
+      await page.evaluate(path => (window as any).jupyterapp.commands.execute('docmanager:open', { path }), `${tmpPath}/${name}.ipynb`);
+      await expect(page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')).toHaveCount(1);
       await page.notebook.runCell(0);
     }
     await page.notebook.activate('left.ipynb');
