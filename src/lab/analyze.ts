@@ -1,7 +1,7 @@
 /**
  * One Analyze run in one notebook: gathers the notebook context, drives the
  * agent loop with the notebook as its code runner, shows progress in the
- * notebook's toolbar, and ends cleanly whatever happens (stop, closed
+ * bar above the notebook's cells, and ends cleanly whatever happens (stop, closed
  * notebook, kernel restart, host down), leaving the notebook consistent.
  */
 import { Notification } from '@jupyterlab/apputils';
@@ -9,6 +9,7 @@ import type { NotebookPanel } from '@jupyterlab/notebook';
 import type { KernelMessage } from '@jupyterlab/services';
 
 import { buildContext, ContextCell, FrameInfo, FRAMES_EXPRESSION } from '../agent/context';
+import { HostModel } from '../agent/hostModel';
 import { AgentLoop, Approval } from '../agent/loop';
 import type { AgentModel, NbOutput } from '../agent/types';
 import { Episode, EPISODE_SCHEMA_VERSION } from '../episode/types';
@@ -61,7 +62,8 @@ export class AnalyzeSession {
     this._running = true;
     this._bar.running = true;
     this._bar.text = 'Datarus · reading the notebook…';
-    panel.toolbar.insertItem(0, `datarus-episode-${this.episodeId}`, this._bar);
+    // Above the cells, not in the toolbar: a long outcome never pushes the toolbar's own items into its overflow.
+    panel.contentHeader.addWidget(this._bar);
     const onClose = () => this.stop();
     panel.disposed.connect(onClose);
     const onKernelStatus = (_: unknown, status: string) => {
@@ -89,6 +91,11 @@ export class AnalyzeSession {
 
     let episode: Episode;
     try {
+      if (this._model instanceof HostModel) {
+        await this._model.waitUntilReady(this._abort.signal, () => {
+          this._bar.text = 'Datarus · waiting for the model host to load the model…';
+        });
+      }
       const context = await this._context(settings.contextTokenBudget);
       episode = await new AgentLoop(this._model, runner).run({
         episodeId: this.episodeId,
@@ -175,7 +182,7 @@ export class AnalyzeSession {
     }
   }
 
-  /** Removes the episode's bar from the toolbar (a new episode replaces it). */
+  /** Removes the episode's bar (a new episode replaces it). */
   dispose(): void {
     this.stop();
     this._bar.dispose();

@@ -45,7 +45,7 @@ export class EpisodeBar extends Widget {
     this.node.dataset.state = running ? 'running' : 'ended';
   }
 
-  /** The label is kept short by the toolbar's width; the whole text stays in its tooltip. */
+  /** A long text is cut to the bar's width; the whole text stays in its tooltip. */
   set text(text: string) {
     this._label.textContent = text;
     this._label.title = text;

@@ -3,12 +3,13 @@
  * truncated outputs) and writes a markdown cell below them: its reasoning in a
  * collapsible block, the answer visible, streamed as it is written, with
  * provenance linking it to the cells it reflects on. While it streams, the
- * notebook toolbar shows its progress and a Stop button.
+ * notebook shows its progress and a Stop button above the cells.
  */
 import type { Cell } from '@jupyterlab/cells';
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
 import { formatCell } from '../agent/context';
+import { HostModel } from '../agent/hostModel';
 import type { AgentModel, NbOutput } from '../agent/types';
 import { parseReflection, REFLECTION_SYSTEM_PROMPT } from '../protocol';
 import { newEpisodeId } from './analyze';
@@ -54,7 +55,7 @@ export function startReflection(panel: NotebookPanel, cells: readonly Cell[], mo
     const seconds = (performance.now() - started) / 1000;
     bar.text = `Datarus · reflecting · ${++chunks} tokens${seconds > 0 ? ` · ${(chunks / seconds).toFixed(1)} tok/s` : ''}`;
   };
-  panel.toolbar.insertItem(0, 'datarus-reflection', bar);
+  panel.contentHeader.addWidget(bar);
   const onClose = () => abort.abort();
   panel.disposed.connect(onClose);
   const done = reflect(panel, cells, model, { ...options, signal: abort.signal }, onChunk).then(
@@ -105,6 +106,9 @@ export async function reflect(
       datarus: { role: 'reflection', episode: id, reflectsOn: cells.map(c => c.model.id), model: model.name, created: new Date().toISOString() } as any
     }
   });
+  if (model instanceof HostModel) {
+    await model.waitUntilReady(options.signal, () => cell.setSource(reflectionMarkdown('', '_waiting for the model host to load the model…_', true)));
+  }
   let raw = '';
   const show = (streaming: boolean, stopped = false) => {
     const parsed = parseReflection(raw);
@@ -135,7 +139,8 @@ export async function reflect(
     raw = turn.text || raw;
     show(false, turn.stopReason === 'abort');
   } finally {
-    await model.endEpisode?.(id);
+    // Not awaited: a host that stopped answering must not hold the stopped reflection open.
+    void model.endEpisode?.(id)?.catch(() => undefined);
   }
   const widget = notebook.widgets.find(w => w.model.id === cell.id);
   if (widget) {
