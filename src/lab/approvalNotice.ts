@@ -9,9 +9,8 @@ import { Notification } from '@jupyterlab/apputils';
 const STORAGE_KEY = 'datarus-jupyterlab:approval-notice-shown';
 const MAX_REMEMBERED = 500;
 
-export const APPROVAL_NOTICE =
-  'Approval is "auto": the code Datarus writes runs in this notebook\'s kernel without asking you first. ' +
-  'To review each cell before it runs, set Approval to "ask" in Settings → Datarus Lab: Analyze.';
+/** Short enough for a toast to show whole (longer messages are cut there). */
+export const APPROVAL_NOTICE = 'Approval is "auto": Datarus runs the code it writes in this kernel without asking you. "Ask me first" switches to "ask".';
 
 function remembered(): string[] {
   try {

@@ -64,9 +64,9 @@ test.describe('Approval notice and answers', () => {
     await input.fill('What is the sum?');
     await page.locator('.jp-Dialog').getByRole('button', { name: 'Analyze' }).click();
 
-    const notice = page.locator('.Toastify__toast', { hasText: 'runs in this notebook' });
+    const notice = page.locator('.Toastify__toast', { hasText: 'runs the code it writes' });
     await expect(notice).toBeVisible({ timeout: 30000 });
-    await expect(notice).toContainText('without asking you first');
+    await expect(notice).toContainText('in this kernel without asking you');
     await expect(notice.getByRole('button', { name: 'Ask me first' })).toBeVisible();
     await expect(page.locator('.jp-Dialog')).toHaveCount(0); // non-modal
     await page.screenshot({ path: '../test-artifacts/approval-notice.png' });
@@ -83,7 +83,7 @@ test.describe('Approval notice and answers', () => {
     await page.notebook.selectCells(0);
     await analyzeFromDialog(page, 'And again?');
     await expect(bar(page)).toContainText('answered after 1 step', { timeout: 120000 });
-    await expect(page.locator('.Toastify__toast', { hasText: 'runs in this notebook' })).toHaveCount(0);
+    await expect(page.locator('.Toastify__toast', { hasText: 'runs the code it writes' })).toHaveCount(0);
     expect(remoteRequests).toEqual([]);
   });
 });
