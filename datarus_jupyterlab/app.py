@@ -27,6 +27,11 @@ class DatarusLabApp(ExtensionApp):
     models_dir = Unicode("", config=True, help="Folder of GGUF files; default: models/cache in the checkout.")
     manifests_dir = Unicode("", config=True, help="Folder of model manifests; default: models/ in the checkout.")
     threads = Int(0, config=True, help="CPU threads for the model; 0 lets the host choose (half the cores).")
+    gpu = Unicode(
+        config=True,
+        help="Compute backend: 'auto' (CUDA, then Vulkan, then CPU; Metal then CPU on macOS; each GPU proven by a self-test), "
+        "'cuda', 'vulkan', 'metal', 'cpu', or a comma-separated list to try in order. An explicit choice that fails is reported, not replaced.",
+    )
     episodes_file = Unicode(config=True, help="Episode log (JSONL) written when logging is on in the Analyze settings; default: <jupyter data dir>/datarus/episodes.jsonl.")
     log_images = Unicode("reference", config=True, help="Images in logged outputs: 'reference' (hash and size) or 'drop'.")
     startup_timeout = Float(60.0, config=True, help="Seconds to wait for the host to answer after starting it.")
@@ -38,6 +43,10 @@ class DatarusLabApp(ExtensionApp):
             return env
         checkout = _source_checkout()
         return str(checkout) if checkout else ""
+
+    @default("gpu")
+    def _default_gpu(self) -> str:
+        return os.environ.get("DATARUS_GPU") or "auto"
 
     @default("episodes_file")
     def _default_episodes_file(self) -> str:
@@ -55,6 +64,7 @@ class DatarusLabApp(ExtensionApp):
             models_dir=self.models_dir or os.environ.get("DATARUS_MODELS_DIR") or None,
             manifests_dir=self.manifests_dir or None,
             threads=self.threads or None,
+            gpu=self.gpu,
             episodes_file=self.episodes_file or None,
             log_images=self.log_images,
             startup_timeout=self.startup_timeout,

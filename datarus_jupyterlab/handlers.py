@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import aiohttp
+import tornado.iostream
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
@@ -52,12 +53,41 @@ class HostProxyHandler(APIHandler):
             for name, value in upstream.headers.items():
                 if name.lower() not in _SKIPPED_HEADERS:
                     self.set_header(name, value)
+            event_stream = upstream.headers.get("Content-Type", "").startswith("text/event-stream")
+            # Events are forwarded whole: a host dying mid-event must not leave half of one behind.
+            pending = b""
             try:
                 async for chunk in upstream.content.iter_any():
-                    self.write(chunk)
-                    await self.flush()
-            except (aiohttp.ClientError, tornado.iostream.StreamClosedError):
-                pass
+                    if event_stream:
+                        pending += chunk
+                        end = pending.rfind(b"\n\n") + 2
+                        chunk, pending = pending[:end], pending[end:]
+                    if chunk:
+                        self.write(chunk)
+                        await self.flush()
+            except tornado.iostream.StreamClosedError:
+                return  # the client went away: nobody is left to tell
+            except aiohttp.ClientError as err:
+                return await self._upstream_broke(event_stream, err)
+        self.finish()
+
+    async def _upstream_broke(self, event_stream: bool, err: Exception) -> None:
+        """The host died mid-answer: make sure the client sees an error, never a short answer that looks complete."""
+        message = f"The Datarus model host stopped in the middle of the answer ({err or type(err).__name__}); the text so far is incomplete."
+        if not event_stream:
+            # A cut JSON body cannot carry an error: drop the connection so the client sees one.
+            self.request.connection.close()
+            return
+        if self.prefix == "/v1":
+            # OpenAI clients raise on a data event that carries "error".
+            error = {"error": {"message": message, "type": "server_error", "code": "host_died"}}
+            self.write(f"data: {json.dumps(error)}\n\n")
+        else:
+            self.write(f"event: error\ndata: {json.dumps({'code': 'host_died', 'message': message})}\n\n")
+        try:
+            await self.flush()
+        except tornado.iostream.StreamClosedError:
+            return
         self.finish()
 
     def _fail(self, status: int, code: str, message: str) -> None:

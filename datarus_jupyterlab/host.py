@@ -18,6 +18,8 @@ from typing import Any
 
 import aiohttp
 
+from .crashguard import CrashLoopGuard
+
 LOG_TAIL_LINES = 40
 
 
@@ -35,6 +37,7 @@ class HostProcess:
         models_dir: str | None,
         manifests_dir: str | None,
         threads: int | None,
+        gpu: str = "auto",
         episodes_file: str | None,
         log_images: str,
         startup_timeout: float,
@@ -46,6 +49,7 @@ class HostProcess:
         self._models_dir = models_dir
         self._manifests_dir = manifests_dir
         self._threads = threads
+        self._guard = CrashLoopGuard(gpu)
         self._episodes_file = episodes_file
         self._log_images = log_images
         self._startup_timeout = startup_timeout
@@ -76,6 +80,8 @@ class HostProcess:
             "restarts": max(0, self.starts - 1),
             "lastExitCode": self.last_exit,
             "lastError": self.last_error,
+            "gpu": self._guard.gpu_arg(),
+            "crashNote": self._guard.note,
         }
 
     async def ensure_started(self) -> None:
@@ -84,8 +90,14 @@ class HostProcess:
                 return
             if self._proc is not None:
                 self.last_exit = self._proc.returncode
+                self._guard.exited(self.last_exit)
+                self._proc = None
                 self._log.warning("Datarus host exited with code %s; restarting it", self.last_exit)
                 await self._close_session()
+            if self._guard.blocked:
+                # A crash loop: fail at once instead of starting a host that will die again.
+                self.last_error = self._guard.note
+                raise HostUnavailable(self._guard.note or "The model host is not restarted.")
             try:
                 await self._start()
                 self.last_error = None
@@ -112,6 +124,7 @@ class HostProcess:
             args += ["--manifests-dir", self._manifests_dir]
         if self._threads:
             args += ["--threads", str(self._threads)]
+        args += ["--gpu", self._guard.gpu_arg() or "cpu"]
         if self._episodes_file:
             args += ["--episodes-file", self._episodes_file, "--log-images", self._log_images]
         env = {**os.environ, "DATARUS_HOST_TOKEN": self._token}
@@ -125,6 +138,7 @@ class HostProcess:
             cwd=str(entry.parent.parent.parent),
         )
         self.starts += 1
+        self._guard.started()
         asyncio.ensure_future(self._pump_stderr(self._proc))
         self._log.info("Datarus host started (pid %s) on %s", self._proc.pid, self.socket_path)
         await self._wait_ready()
@@ -145,6 +159,7 @@ class HostProcess:
         async for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
             self._stderr_tail.append(line)
+            self._guard.saw_line(line)
             self._log.info("[datarus host] %s", line)
 
     async def _wait_ready(self) -> None:

@@ -9,6 +9,7 @@ with the `gguf` package, the llama.cpp project's own writer.
 
     python models/make_fixture.py                    # models/cache/datarus-test-tiny.gguf
     python models/make_fixture.py --size bench-25m   # a ~25M-parameter model for benchmarks
+    python models/make_fixture.py --size selftest --out models/selftest.gguf   # the backend self-test model
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ SIZES = {
     # name: (embedding, layers, heads, feed-forward, context)
     "tiny": (64, 2, 4, 128, 4096),
     "bench-25m": (512, 8, 8, 1536, 4096),
+    # The backend self-test model shipped with the package (models/selftest.gguf): small enough to commit.
+    "selftest": (32, 1, 2, 64, 256),
 }
 
 

@@ -14,6 +14,10 @@ import type { LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'impo
 import { formatObservation, formatStep } from '../protocol';
 import { measureDecode, measureThreads, tokensForBudget } from '../host/threads';
 import { benchAgent } from './agent';
+import { benchGpu } from './gpu';
+import { benchGrammar, grammarMarkdown } from './grammar';
+import { MODELS_DIR as GENERATED_MODELS_DIR, writeShapeModel } from './grammarRun';
+import { readResults, readSections, section } from './report';
 import { benchClickToFirstCell } from './ui';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
@@ -332,6 +336,11 @@ function markdown(results: any): string {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--gpu')) {
+    // `npm run bench -- --gpu cuda …`: the GPU benchmark, on its own (src/bench/gpu.ts).
+    await benchGpu(process.argv.slice(2));
+    return;
+  }
   ensureBenchModel();
   const lib = await import('node-llama-cpp');
   const cores = os.availableParallelism();
@@ -363,6 +372,13 @@ async function main(): Promise<void> {
         : line
     );
   }
+  let grammar = null;
+  if (only.length === 0 || only.includes('grammar')) {
+    grammar = await benchGrammar(lib, GENERATED_MODELS_DIR, writeShapeModel);
+  }
+  // Parts measured by their own scripts (the GPU run) are kept, not dropped, when this run rewrites the files.
+  const previous = readResults();
+  const sections = readSections();
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8'));
   const results = {
     date: new Date().toISOString(),
@@ -374,12 +390,18 @@ async function main(): Promise<void> {
       nodeLlamaCpp: pkg.version
     },
     models,
-    agent
+    agent,
+    grammar: grammar ?? previous.grammar ?? null,
+    gpu: previous.gpu ?? null
   };
+  if (grammar) {
+    sections.set('grammar', section('grammar', grammarMarkdown(grammar)));
+  }
+  const text = [markdown(results).trimEnd(), ...sections.values()].join('\n\n') + '\n';
   mkdirSync(path.join(ROOT, 'benchmarks'), { recursive: true });
   writeFileSync(path.join(ROOT, 'benchmarks', 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), markdown(results));
-  process.stdout.write(markdown(results));
+  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), text);
+  process.stdout.write(text);
 }
 
 function sleep(ms: number): Promise<void> {

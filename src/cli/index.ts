@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { parseDatarus, structuralReward } from '../protocol';
+import { GpuOptionError, parseGpuChoice } from '../host/backends';
 import { Engine } from '../host/engine';
 import { EXPORT_FORMATS } from '../episode/export';
 import { Redactor, secretEnvValues } from '../episode/redact';
@@ -28,6 +29,25 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) {
     throw new InvalidArgumentError('must be a positive integer');
+  }
+  return n;
+}
+
+function gpuChoice(value: string): string {
+  try {
+    return parseGpuChoice(value).text;
+  } catch (err) {
+    throw new InvalidArgumentError((err as GpuOptionError).message);
+  }
+}
+
+function gpuLayers(value: string): number | 'auto' {
+  if (value === 'auto') {
+    return 'auto';
+  }
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new InvalidArgumentError('must be auto or a whole number of layers (0 keeps everything on the CPU)');
   }
   return n;
 }
@@ -163,13 +183,24 @@ export function buildProgram(): Command {
     .option('-m, --model <name|path>', 'manifest name or .gguf file inside the models folder to load at start')
     .addOption(new Option('-p, --port <n>', 'TCP port on 127.0.0.1').argParser(port).default(8765).conflicts('socket'))
     .option('--socket <path>', 'listen on a unix socket instead of TCP (how Jupyter runs the host)')
-    .option('--token <token>', 'bearer token (default: $DATARUS_HOST_TOKEN, else a new one is printed)')
+    .addOption(
+      new Option('--token <token>', 'bearer token; visible to other users in the process list, prefer the two below').conflicts('tokenFile')
+    )
+    .option('--token-file <file>', 'read the bearer token from this file (default: $DATARUS_HOST_TOKEN, else a new one is printed)')
     .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
     .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
     .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
-    .option('--cpu', 'never use a GPU')
+    .addOption(
+      new Option('--gpu <backend>', 'auto (CUDA → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, vulkan, metal, cpu, or a comma-separated list to try in order')
+        .env('DATARUS_GPU')
+        .argParser(gpuChoice)
+        .default('auto')
+    )
+    .option('--cpu', 'never use a GPU (same as --gpu cpu)')
+    .option('--gpu-layers <n|auto>', 'layers to offload to the GPU (default auto: as many as fit in free VRAM)', gpuLayers)
+    .option('--selftest-timeout <s>', 'seconds a GPU backend self-test may take before the backend is rejected (default 90)', positiveInt)
     .option('--episodes-file <file>', 'episode log (JSONL) for POST /api/log/*; none disables logging')
     .addOption(new Option('--log-images <policy>', 'images in logged outputs: a reference (hash, size) or dropped').choices(['reference', 'drop']).default('reference'))
     .option('--exit-with-stdin', 'exit when stdin closes (the parent process died)')
@@ -245,28 +276,64 @@ interface ServeOptions {
   port: number;
   socket?: string;
   token?: string;
+  tokenFile?: string;
   manifestsDir: string;
   modelsDir: string;
   threads?: number;
   contextSize?: number;
   maxEpisodes?: number;
+  gpu: string;
   cpu?: boolean;
+  gpuLayers?: number | 'auto';
+  selftestTimeout?: number;
   episodesFile?: string;
   logImages: 'reference' | 'drop';
   exitWithStdin?: boolean;
 }
 
-async function serve(opts: ServeOptions): Promise<void> {
-  let token = opts.token ?? process.env.DATARUS_HOST_TOKEN;
-  const generated = !token;
-  if (!token) {
-    token = randomBytes(24).toString('base64url');
+/**
+ * The bearer token: from --token-file, --token or $DATARUS_HOST_TOKEN, else a
+ * new random one. Exits with a clear message on an unreadable or empty file.
+ */
+async function resolveToken(opts: ServeOptions): Promise<{ token: string; generated: boolean }> {
+  if (opts.tokenFile) {
+    const text = await fs.readFile(opts.tokenFile, 'utf8').catch((err: Error) => {
+      process.stderr.write(`datarus serve: cannot read the token file: ${err.message}\n`);
+      process.exit(2);
+    });
+    const token = text.split(/\r?\n/)[0].trim();
+    if (token === '') {
+      process.stderr.write(`datarus serve: the token file ${opts.tokenFile} is empty\n`);
+      process.exit(2);
+    }
+    return { token, generated: false };
   }
+  if (opts.token) {
+    process.stderr.write(
+      'warning: --token is visible to other users of this machine (ps, /proc); pass it in $DATARUS_HOST_TOKEN or --token-file instead\n'
+    );
+    return { token: opts.token, generated: false };
+  }
+  const fromEnv = process.env.DATARUS_HOST_TOKEN;
+  return fromEnv ? { token: fromEnv, generated: false } : { token: randomBytes(24).toString('base64url'), generated: true };
+}
+
+async function serve(opts: ServeOptions): Promise<void> {
+  const { token, generated } = await resolveToken(opts);
+  // A backstop only: every promise is meant to be awaited or caught where it starts.
+  // A stray rejection is logged instead of taking every episode down with the process.
+  process.on('unhandledRejection', reason => {
+    process.stderr.write(`datarus host: unhandled rejection (a bug; please report it): ${reason instanceof Error ? reason.stack : String(reason)}\n`);
+  });
   const engine = new Engine({
     manifestsDir: path.resolve(opts.manifestsDir),
     modelsDir: path.resolve(opts.modelsDir),
     model: opts.model,
-    gpu: opts.cpu ? false : 'auto',
+    gpu: opts.cpu ? 'cpu' : opts.gpu,
+    gpuLayers: opts.gpuLayers,
+    selfTestTimeoutMs: opts.selftestTimeout ? opts.selftestTimeout * 1000 : undefined,
+    // One line the Jupyter server reads to know which backend a host that dies was on.
+    onBackendChosen: backend => process.stderr.write(`datarus host backend: ${backend}\n`),
     threads: opts.threads,
     contextSize: opts.contextSize,
     maxEpisodes: opts.maxEpisodes
@@ -298,11 +365,19 @@ async function serve(opts: ServeOptions): Promise<void> {
     }
     stopping = true;
     process.stderr.write(`datarus host stopping (${why})\n`);
-    await server.close().catch(() => undefined);
+    // Should anything hang on the way down, leave anyway, and say so with the exit code.
+    setTimeout(() => {
+      process.stderr.write('datarus host: did not stop within 20 s; exiting\n');
+      process.exit(1);
+    }, 20000).unref();
+    // New connections are refused at once; running generations are stopped (their
+    // streams end with stopReason "abort"), then the connections close.
+    const closed = server.close().catch(() => undefined);
     if ('socket' in listen) {
       await fs.unlink(listen.socket).catch(() => undefined);
     }
     await engine.dispose().catch(() => undefined);
+    await closed;
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

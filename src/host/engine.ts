@@ -7,12 +7,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
+import { BackendReport, describeSelection, GpuOptionError, parseGpuChoice, selectBackend } from './backends';
+import type { Backend } from './backends';
 import { Generator } from './generator';
 import { HttpError } from './httpError';
 import { calibrateThreads, fallbackThreads, ThreadMeasurement } from './threads';
 import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside } from './manifests';
+import { faultFor } from './selftestChild';
+import { runSelfTest } from './selftest';
+import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './verdicts';
 
-export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
+export type { Backend } from './backends';
 export type EngineState = 'starting' | 'loading' | 'ready' | 'idle' | 'error';
 
 export interface EngineOptions {
@@ -20,8 +25,18 @@ export interface EngineOptions {
   modelsDir: string;
   /** Manifest name or a GGUF path inside the models folder; none loads nothing. */
   model?: string;
-  /** `auto` picks CUDA, Vulkan or Metal when present, else the CPU. */
-  gpu?: 'auto' | false;
+  /**
+   * `auto` tries CUDA → Vulkan → CPU (Metal → CPU on macOS), each GPU backend proven by a
+   * self-test first; a backend name or a comma-separated list tries only those.
+   */
+  gpu?: string;
+  /** Layers to offload to the GPU; `auto` fits as many as the free VRAM allows. */
+  gpuLayers?: number | 'auto';
+  /** Where self-test verdicts are cached (default: the user's cache folder). */
+  verdictCacheFile?: string;
+  selfTestTimeoutMs?: number;
+  /** Told the backend as soon as it is chosen, before the model loads. */
+  onBackendChosen?: (backend: Backend) => void;
   threads?: number;
   contextSize?: number;
   /** Episodes that can hold a context sequence at once. */
@@ -42,8 +57,11 @@ export interface EngineStatus {
   error: string | null;
   backend: Backend | null;
   backendNote: string | null;
+  /** Every backend considered at start, in order: the one in use has `ok: true`. */
+  backends: BackendReport[];
   gpu: { name: string; vramFreeBytes: number; vramTotalBytes: number } | null;
-  model: Omit<LoadedModelInfo, 'manifest'> | null;
+  /** `totalLayers` with `gpuLayers` says how much of the model fits in VRAM. */
+  model: (Omit<LoadedModelInfo, 'manifest'> & { totalLayers: number }) | null;
   loadProgress: number;
   contextSize: number | null;
   chatWrapper: string | null;
@@ -76,20 +94,80 @@ export class Engine {
       const { manifests, problems } = await loadManifests(this._options.manifestsDir);
       this._manifests = manifests;
       this._manifestProblems = problems;
-      const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-      this._llama = await getLlama({
-        gpu: this._options.gpu ?? 'auto',
-        build: 'never', // never compile or download at run time: prebuilt binaries only
-        logLevel: LlamaLogLevel.error
-      });
+      const selection = await this._selectBackend();
+      this._backendReports = selection.reports;
+      if (!selection.llama) {
+        // The host stays up with the reason in its status: an explicit choice never falls back silently.
+        this._state = 'error';
+        this._error = selection.error;
+        return;
+      }
+      this._llama = selection.llama;
       this._state = 'idle';
     } catch (err) {
       this._fail(err);
       return;
     }
     if (this._options.model) {
+      dieAtLoadForTests(this.backend);
       // A model that fails to load leaves the host up and idle, its error in the status.
       await this.load(this._options.model).catch(() => undefined);
+      // A decode that fails without killing the process is reported by the first real generation.
+      await this._firstDecode().catch(() => undefined);
+    }
+  }
+
+  /** The backend in use, or null before one is chosen. */
+  get backend(): Backend | null {
+    const llama = this._llama;
+    return llama ? (llama.gpu === false ? 'cpu' : llama.gpu) : null;
+  }
+
+  private async _selectBackend() {
+    const lib = await import('node-llama-cpp');
+    const choice = parseGpuChoice(this._options.gpu ?? 'auto');
+    const supported = await lib.getLlamaGpuTypes('supported');
+    const available = new Set<Backend>(supported.filter(type => type !== false) as Backend[]);
+    for (const backend of choice.chain) {
+      if (faultFor(backend)) {
+        available.add(backend); // test-only: a backend whose self-test fails on purpose
+      }
+    }
+    return selectBackend(choice, {
+      lib,
+      cache: new VerdictCache(this._options.verdictCacheFile ?? path.join(defaultCacheDir(), VERDICT_FILE_NAME)),
+      nodeLlamaCppVersion: await lib.getModuleVersion(),
+      driver: await driverVersion(),
+      available,
+      selfTest: backend => runSelfTest(backend, { timeoutMs: this._options.selfTestTimeoutMs }),
+      onChosen: this._options.onBackendChosen
+    });
+  }
+
+  /**
+   * Decodes a few tokens of the start-up model on the GPU before the host says it is ready:
+   * a backend that aborts at its first decode then dies while the server still counts it as
+   * starting, so it is not restarted on the same backend. (On the CPU, thread calibration
+   * has already decoded.)
+   */
+  private async _firstDecode(): Promise<void> {
+    const model = this._model;
+    if (!model || model.gpuLayers === 0) {
+      return;
+    }
+    const context = await model.createContext({ contextSize: 256, threads: this._threads }).catch(() => null);
+    if (!context) {
+      return; // not enough memory for a second context: generation will say so itself
+    }
+    try {
+      let decoded = 0;
+      for await (const _token of context.getSequence().evaluate(model.tokenize('Hello'), { temperature: 0 })) {
+        if (++decoded >= 2) {
+          break;
+        }
+      }
+    } finally {
+      await context.dispose();
     }
   }
 
@@ -101,6 +179,15 @@ export class Engine {
     if (this._state === 'loading') {
       throw new ModelLoadError('a model is already loading');
     }
+    // Replacing the model disposes the context every episode generates in: refuse rather than cut them off.
+    const generating = this._generator?.generating ?? 0;
+    if (generating > 0) {
+      throw new HttpError(
+        409,
+        'episodes_generating',
+        `${generating} generation(s) are running on the loaded model; wait for them to finish or cancel them, then load again`
+      );
+    }
     const manifest = this._manifests.get(nameOrPath) ?? null;
     const requested = manifest ? manifest.file : nameOrPath;
     if (!manifest && !requested.endsWith('.gguf')) {
@@ -111,6 +198,9 @@ export class Engine {
     this._state = 'loading';
     this._loadProgress = 0;
     this._error = null;
+    // No generation may start on the current model while its replacement loads.
+    const previous = this._generator;
+    previous?.hold('another model is loading');
     try {
       const modelPath = await resolveInside(this._options.modelsDir, requested).catch(err => {
         if (manifest) {
@@ -126,7 +216,7 @@ export class Engine {
       // The current model stays loaded until the new one is: a bad file never leaves the host without a model.
       const model = await this._llama.loadModel({
         modelPath,
-        gpuLayers: 'auto',
+        gpuLayers: this._options.gpuLayers ?? 'auto',
         defaultContextFlashAttention: true,
         onLoadProgress: progress => {
           this._loadProgress = progress;
@@ -161,6 +251,7 @@ export class Engine {
       this._state = 'ready';
       return this._loaded;
     } catch (err) {
+      previous?.resume();
       this._state = this._model ? 'ready' : 'idle';
       this._error = describeLoadError(err);
       throw err instanceof ManifestError || err instanceof ModelLoadError ? err : new ModelLoadError(this._error);
@@ -178,8 +269,9 @@ export class Engine {
     return {
       state: this._state,
       error: this._error,
-      backend: llama ? (llama.gpu === false ? 'cpu' : llama.gpu) : null,
-      backendNote: llama && llama.gpu === false && this._options.gpu !== false ? 'no supported GPU found: running on the CPU' : null,
+      backend: this.backend,
+      backendNote: describeSelection(this._backendReports) ?? (this.backend === 'cpu' && this._backendReports.length > 1 ? 'no supported GPU found: running on the CPU' : null),
+      backends: this._backendReports,
       gpu,
       model: loaded
         ? {
@@ -187,7 +279,8 @@ export class Engine {
             path: loaded.path,
             sizeBytes: loaded.sizeBytes,
             trainContextSize: loaded.trainContextSize,
-            gpuLayers: loaded.gpuLayers
+            gpuLayers: loaded.gpuLayers,
+            totalLayers: this._model?.fileInsights.totalLayers ?? loaded.gpuLayers
           }
         : null,
       loadProgress: this._loadProgress,
@@ -257,7 +350,7 @@ export class Engine {
 
   private _fail(err: unknown): void {
     this._state = 'error';
-    this._error = describeLoadError(err);
+    this._error = err instanceof GpuOptionError ? err.message : describeLoadError(err);
   }
 
   private readonly _options: EngineOptions;
@@ -265,6 +358,7 @@ export class Engine {
   private _threadsChosenBy: EngineStatus['threadsChosenBy'];
   private _threadMeasurements: ThreadMeasurement[] = [];
   private _llama: Llama | null = null;
+  private _backendReports: BackendReport[] = [];
   private _model: LlamaModel | null = null;
   private _generator: Generator | null = null;
   private _loaded: LoadedModelInfo | null = null;
@@ -290,6 +384,14 @@ async function checkGgufHeader(modelPath: string, size: number): Promise<void> {
     }
   } finally {
     await handle.close();
+  }
+}
+
+/** Test-only: DATARUS_TEST_DIE_AT_LOAD=<backend> aborts the host as it starts loading on that backend. */
+function dieAtLoadForTests(backend: Backend | null): void {
+  if (backend && process.env.DATARUS_TEST_DIE_AT_LOAD?.split(',').includes(backend)) {
+    process.stderr.write(`datarus host aborting at model load on ${backend} (DATARUS_TEST_DIE_AT_LOAD)\n`);
+    process.abort();
   }
 }
 

@@ -8,6 +8,11 @@
  * generated earlier is tokenized back to the exact tokens it sampled (see
  * tokens.ts). When every sequence is taken, the least recently used idle
  * episode loses its sequence; its next request rebuilds the state.
+ *
+ * Slots are claimed synchronously, before the first `await` of a request, so a
+ * burst of concurrent first requests can neither create a context each nor
+ * take more sequences than there are: the context is created once (a promise
+ * memo) and an evicted episode's sequence is handed straight to the newcomer.
  */
 import type {
   ChatHistoryItem,
@@ -22,6 +27,7 @@ import type {
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import { BUILTIN_GRAMMARS } from './grammar';
+import { checkGrammarLimits } from './grammarLimits';
 import { HttpError } from './httpError';
 import { ChatMessage, GenerateRequest } from './requests';
 import { KnownSegments, tokenizeKeepingGenerated } from './tokens';
@@ -57,6 +63,10 @@ export interface GenerateResult {
 interface Episode {
   id: string;
   sequence: LlamaContextSequence | null;
+  /** Holds one of the maxEpisodes slots: its sequence, or one being prepared for it. */
+  hasSlot: boolean;
+  /** Ended (DELETE) while generating: its sequence is freed when the generation finishes. */
+  ended: boolean;
   known: KnownSegments;
   busy: boolean;
   lastUsed: number;
@@ -67,6 +77,23 @@ interface Episode {
 
 const DEFAULT_MAX_TOKENS = 512;
 const MAX_KNOWN_SEGMENTS = 256;
+/**
+ * Episode records kept beyond those holding a slot. A record without a slot
+ * only remembers generated text for exact re-tokenization; clients that never
+ * end their episodes must not grow the map forever, so the least recently used
+ * idle records are forgotten past this many (their next request starts afresh).
+ */
+const MAX_IDLE_EPISODE_RECORDS = 64;
+/**
+ * Prompt characters allowed per context token. Tokenizing is synchronous and,
+ * for long runs of one character, worse than linear (4 MB of one letter held
+ * the event loop for minutes): a bound on characters, checked before anything
+ * is tokenized, keeps it short. Real text and code run 2-5 characters a token,
+ * so only degenerate text (long runs of spaces) that might still fit is refused.
+ */
+export const MAX_PROMPT_CHARS_PER_TOKEN = 16;
+/** Parsed grammars kept for reuse; clients sending ever new grammars must not grow the cache forever. */
+const MAX_CACHED_GRAMMARS = 32;
 
 export class Generator {
   constructor(
@@ -87,14 +114,42 @@ export class Generator {
     return this._options.contextSize;
   }
 
-  stats(): { active: number; maxEpisodes: number; episodes: number; evaluatedInputTokens: number; outputTokens: number } {
+  stats(): {
+    active: number;
+    maxEpisodes: number;
+    episodes: number;
+    generating: number;
+    contextsCreated: number;
+    evaluatedInputTokens: number;
+    outputTokens: number;
+  } {
     return {
-      active: [...this._episodes.values()].filter(e => e.sequence !== null).length,
+      active: this._slotsInUse,
       maxEpisodes: this._options.maxEpisodes,
       episodes: this._episodes.size,
+      generating: this.generating,
+      contextsCreated: this._contextsCreated,
       evaluatedInputTokens: this._meter.input,
       outputTokens: this._meter.output
     };
+  }
+
+  /** Generations running now. */
+  get generating(): number {
+    return this._generating;
+  }
+
+  /**
+   * Refuses new generations (503) until `resume`: the engine holds the
+   * generator while it loads another model, so that none starts on a context
+   * about to be disposed.
+   */
+  hold(reason: string): void {
+    this._heldFor = reason;
+  }
+
+  resume(): void {
+    this._heldFor = null;
   }
 
   /** Renders chat messages with the model's own template, ending with an open assistant turn. */
@@ -121,16 +176,24 @@ export class Generator {
 
   async generate(request: GenerateRequest, onText: (text: string) => void, signal?: AbortSignal): Promise<GenerateResult> {
     const started = performance.now();
+    if (this._heldFor !== null) {
+      throw new HttpError(503, 'model_loading', `${this._heldFor}; try again in a moment`);
+    }
+    this._checkPromptLength(request);
     const episode = this._episode(request.episodeId);
     if (episode.busy) {
       throw new HttpError(409, 'episode_busy', `episode ${episode.id} is already generating; wait for it or cancel it`);
     }
     episode.busy = true;
+    this._generating++;
     episode.sampled = 0;
     const abort = new AbortController();
     episode.abort = abort;
     const onAbort = () => abort.abort();
     signal?.addEventListener('abort', onAbort);
+    let finished: () => void = () => undefined;
+    const running = new Promise<void>(resolve => (finished = resolve));
+    this._running.add(running);
     try {
       const sequence = await this._sequenceFor(episode);
       const prompt = request.messages ? this.renderChat(request.messages) : request.prompt!;
@@ -215,8 +278,17 @@ export class Generator {
       episode.abort = null;
       episode.busy = false;
       episode.lastUsed = Date.now();
-      if (request.episodeId === undefined) {
-        await this._release(episode);
+      this._generating--;
+      try {
+        if (request.episodeId === undefined || episode.ended) {
+          await this._release(episode);
+        } else if (!episode.hasSlot && episode.known.size === 0 && this._episodes.get(episode.id) === episode) {
+          // Refused (429) or failed before generating anything: there is nothing to remember.
+          this._episodes.delete(episode.id);
+        }
+      } finally {
+        this._running.delete(running);
+        finished();
       }
     }
   }
@@ -239,46 +311,92 @@ export class Generator {
       return false;
     }
     episode.abort?.abort();
+    episode.ended = true;
     this._episodes.delete(episodeId);
-    if (episode.sequence && !episode.busy) {
+    // A generating episode frees its sequence itself when the generation returns.
+    if (!episode.busy) {
       await this._release(episode);
     }
     return true;
   }
 
+  /**
+   * Stops every generation, waits until each has returned, then frees the
+   * context: nothing is ever disposed under a running generation.
+   */
   async dispose(): Promise<void> {
+    this.hold('the model is being unloaded');
     for (const episode of this._episodes.values()) {
       episode.abort?.abort();
     }
+    while (this._running.size > 0) {
+      await Promise.allSettled([...this._running]);
+    }
     this._episodes.clear();
-    await this._context?.dispose();
-    this._context = null;
+    const context = await this._contextPromise?.catch(() => null);
+    this._contextPromise = null;
+    await context?.dispose();
     this._grammars.clear();
+  }
+
+  /** Refuses, before tokenizing, prompts too long for any tokenization to fit the context. */
+  private _checkPromptLength(request: GenerateRequest): void {
+    const chars = request.messages ? request.messages.reduce((sum, m) => sum + m.content.length, 0) : request.prompt!.length;
+    const limit = this._options.contextSize * MAX_PROMPT_CHARS_PER_TOKEN;
+    if (chars > limit) {
+      throw new HttpError(
+        400,
+        'prompt_too_long',
+        `the prompt is ${chars} characters; a context of ${this._options.contextSize} tokens takes at most ${limit}. Shorten it or load the model with a larger context`
+      );
+    }
   }
 
   private _episode(id: string | undefined): Episode {
     const key = id ?? `oneoff-${++this._oneOffs}`;
     let episode = this._episodes.get(key);
     if (!episode) {
-      episode = { id: key, sequence: null, known: new Map(), busy: false, lastUsed: Date.now(), abort: null, sampled: 0 };
+      episode = { id: key, sequence: null, hasSlot: false, ended: false, known: new Map(), busy: false, lastUsed: Date.now(), abort: null, sampled: 0 };
+      this._forgetIdleRecords();
       this._episodes.set(key, episode);
     }
     return episode;
+  }
+
+  /** Bounds the map of episodes: forgets the least recently used records that hold nothing. */
+  private _forgetIdleRecords(): void {
+    const idle = [...this._episodes.values()].filter(e => !e.hasSlot && !e.busy);
+    const excess = idle.length - MAX_IDLE_EPISODE_RECORDS + 1;
+    if (excess > 0) {
+      for (const episode of idle.sort((a, b) => a.lastUsed - b.lastUsed).slice(0, excess)) {
+        this._episodes.delete(episode.id);
+      }
+    }
+  }
+
+  /** The shared context, created by the first request that needs it and only once. */
+  private _context(): Promise<LlamaContext> {
+    if (!this._contextPromise) {
+      this._contextsCreated++;
+      this._contextPromise = this._model.createContext({
+        contextSize: this._options.contextSize,
+        sequences: this._options.maxEpisodes,
+        threads: this._options.threads,
+        flashAttention: true
+      });
+      // A failed creation is not remembered: the next request tries again.
+      this._contextPromise.catch(() => (this._contextPromise = null));
+    }
+    return this._contextPromise;
   }
 
   private async _sequenceFor(episode: Episode): Promise<LlamaContextSequence> {
     if (episode.sequence) {
       return episode.sequence;
     }
-    if (!this._context) {
-      this._context = await this._model.createContext({
-        contextSize: this._options.contextSize,
-        sequences: this._options.maxEpisodes,
-        threads: this._options.threads,
-        flashAttention: true
-      });
-    }
-    if (this._context.sequencesLeft === 0) {
+    // Everything up to the first await runs at once: the slot is claimed before another request can look.
+    let handedOver: LlamaContextSequence | null = null;
+    if (this._slotsInUse >= this._options.maxEpisodes) {
       const idle = [...this._episodes.values()]
         .filter(e => e.sequence !== null && !e.busy)
         .sort((a, b) => a.lastUsed - b.lastUsed)[0];
@@ -289,22 +407,52 @@ export class Generator {
           `all ${this._options.maxEpisodes} episode slots are generating; try again when one finishes (or start the host with more --max-episodes)`
         );
       }
-      await this._release(idle);
+      // The evicted episode's sequence changes hands: no slot is ever free for a third request to take.
+      handedOver = idle.sequence;
+      idle.sequence = null;
+      idle.hasSlot = false;
+    } else {
+      this._slotsInUse++;
     }
-    episode.sequence = this._context.getSequence();
-    return episode.sequence;
+    episode.hasSlot = true;
+    try {
+      let sequence: LlamaContextSequence;
+      if (handedOver) {
+        await handedOver.clearHistory();
+        sequence = handedOver;
+      } else {
+        sequence = (await this._context()).getSequence();
+      }
+      episode.sequence = sequence;
+      return sequence;
+    } catch (err) {
+      episode.hasSlot = false;
+      if (handedOver) {
+        await handedOver.dispose().catch(() => undefined);
+      }
+      this._slotsInUse--;
+      throw err;
+    }
   }
 
+  /** Frees an episode's sequence and its slot; the slot counts as taken until the sequence id is back. */
   private async _release(episode: Episode): Promise<void> {
     const sequence = episode.sequence;
+    const hadSlot = episode.hasSlot;
     episode.sequence = null;
-    if (sequence && !sequence.disposed) {
-      await sequence.clearHistory();
-      sequence.dispose();
-    }
-    // One-off episodes have no future request: forget them entirely.
-    if (episode.id.startsWith('oneoff-')) {
-      this._episodes.delete(episode.id);
+    episode.hasSlot = false;
+    try {
+      if (sequence && !sequence.disposed) {
+        await sequence.dispose();
+      }
+    } finally {
+      if (hadSlot) {
+        this._slotsInUse--;
+      }
+      // One-off episodes have no future request: forget them entirely.
+      if (episode.id.startsWith('oneoff-')) {
+        this._episodes.delete(episode.id);
+      }
     }
   }
 
@@ -350,10 +498,15 @@ export class Generator {
     const text = BUILTIN_GRAMMARS[spec] ?? spec;
     let grammar = this._grammars.get(text);
     if (!grammar) {
+      // Before llama.cpp sees it: a grammar nested too deep crashes its parser, uncatchably.
+      checkGrammarLimits(text);
       try {
         grammar = await this._llama.createGrammar({ grammar: text });
       } catch (err) {
         throw new HttpError(400, 'invalid_grammar', `the grammar could not be parsed: ${(err as Error).message}`);
+      }
+      if (this._grammars.size >= MAX_CACHED_GRAMMARS) {
+        this._grammars.delete(this._grammars.keys().next().value!);
       }
       this._grammars.set(text, grammar);
     }
@@ -364,6 +517,12 @@ export class Generator {
   private readonly _episodes = new Map<string, Episode>();
   private readonly _grammars = new Map<string, LlamaGrammar>();
   private readonly _meter = { input: 0, output: 0 };
-  private _context: LlamaContext | null = null;
+  /** One promise per running generation, settled when it has returned and released what it holds. */
+  private readonly _running = new Set<Promise<void>>();
+  private _contextPromise: Promise<LlamaContext> | null = null;
+  private _contextsCreated = 0;
+  private _slotsInUse = 0;
+  private _generating = 0;
+  private _heldFor: string | null = null;
   private _oneOffs = 0;
 }

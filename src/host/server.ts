@@ -91,6 +91,8 @@ export class HostServer {
       route('POST', /^\/v1\/completions$/, (req, res, body) => completions(engine, req, res, body))
     ];
     this._server = http.createServer((req, res) => {
+      // While the server closes, a connection kept alive after its answer would hold it open.
+      res.once('finish', () => this._closing && setImmediate(() => this._server.closeIdleConnections()));
       this._handle(req, res).catch(err => this._error(res, err));
     });
     // Clients (Jupyter's proxy, fetch) keep connections open between requests; a server that
@@ -154,10 +156,18 @@ export class HostServer {
     return this._pulls.start(manifest, request.url);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting connections and resolves once every open one has ended;
+   * responses still running after `graceMs` (a stream nobody stopped) are cut.
+   */
+  async close(graceMs = 5000): Promise<void> {
     this._pulls.cancelAll();
-    await new Promise<void>(resolve => this._server.close(() => resolve()));
-    this._server.closeAllConnections();
+    this._closing = true;
+    const closed = new Promise<void>(resolve => this._server.close(() => resolve()));
+    this._server.closeIdleConnections();
+    const timer = setTimeout(() => this._server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(timer);
   }
 
   private async _handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -172,7 +182,7 @@ export class HostServer {
         ? new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`)
         : new HttpError(404, 'not_found', `no endpoint ${url.pathname}`);
     }
-    const params = route.path.exec(url.pathname)!.slice(1).map(decodeURIComponent);
+    const params = route.path.exec(url.pathname)!.slice(1).map(decodePathPart);
     const body = req.method === 'POST' ? await readJson(req) : undefined;
     await route.handler(req, res, body, params);
   }
@@ -317,9 +327,19 @@ export class HostServer {
     this._json(res, status, { error: { code, message, type: status >= 500 ? 'server_error' : 'invalid_request_error' } });
   }
 
+  private _closing = false;
   private readonly _routes: Route[];
   private readonly _pulls: PullTable;
   private readonly _server: http.Server;
+}
+
+/** A percent-decoded path segment; a malformed escape is the client's error, not the server's. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, 'invalid_request', `"${part}" in the path is not valid percent-encoding`);
+  }
 }
 
 function parseEpisode(body: unknown): Episode {

@@ -12,34 +12,59 @@ export type KnownSegments = Map<string, Token[]>;
 
 type TokenizeOption = 'trimLeadingSpace' | undefined;
 
-/** Tokenizes plain text, substituting the known segments it contains. */
+/** Appends without spreading: a spread of a long token array overflows the call stack. */
+function append(out: Token[], tokens: readonly Token[]): void {
+  for (const token of tokens) {
+    out.push(token);
+  }
+}
+
+/**
+ * Tokenizes plain text, substituting the known segments it contains. Each
+ * segment's next occurrence is remembered and searched again only once the
+ * text has moved past it, so the work is one scan of the text per segment
+ * rather than one per substitution.
+ */
 function tokenizePlain(text: string, tokenizer: Tokenizer, known: KnownSegments, option: TokenizeOption, hasContent: boolean): Token[] {
   if (text === '') {
     return [];
   }
   const out: Token[] = [];
-  let rest = text;
+  const next = new Map<string, number>();
+  for (const segment of known.keys()) {
+    if (segment !== '') {
+      next.set(segment, text.indexOf(segment));
+    }
+  }
+  let position = 0;
   let started = hasContent;
-  while (rest.length > 0) {
+  const tokenizeUpTo = (end: number) => {
+    if (end > position) {
+      append(out, tokenizer(text.slice(position, end), false, started ? 'trimLeadingSpace' : option));
+      started = true;
+    }
+  };
+  while (position < text.length) {
     let best: { index: number; text: string } | null = null;
-    for (const segment of known.keys()) {
-      const index = rest.indexOf(segment);
+    for (const [segment, cached] of next) {
+      let index = cached;
+      if (index >= 0 && index < position) {
+        index = text.indexOf(segment, position);
+        next.set(segment, index);
+      }
       if (index >= 0 && (best === null || index < best.index || (index === best.index && segment.length > best.text.length))) {
         best = { index, text: segment };
       }
     }
     if (best === null) {
-      out.push(...tokenizer(rest, false, started ? 'trimLeadingSpace' : option));
       break;
     }
-    if (best.index > 0) {
-      out.push(...tokenizer(rest.slice(0, best.index), false, started ? 'trimLeadingSpace' : option));
-      started = true;
-    }
-    out.push(...known.get(best.text)!);
+    tokenizeUpTo(best.index);
+    append(out, known.get(best.text)!);
     started = true;
-    rest = rest.slice(best.index + best.text.length);
+    position = best.index + best.text.length;
   }
+  tokenizeUpTo(text.length);
   return out;
 }
 
@@ -56,7 +81,7 @@ export function tokenizeKeepingGenerated(
   const out: Token[] = [];
   let pending = '';
   const flush = () => {
-    out.push(...tokenizePlain(pending, tokenizer, known, undefined, out.length > 0));
+    append(out, tokenizePlain(pending, tokenizer, known, undefined, out.length > 0));
     pending = '';
   };
   for (const value of prompt.values) {
@@ -65,7 +90,7 @@ export function tokenizeKeepingGenerated(
       continue;
     }
     flush();
-    out.push(...(value instanceof specialTokensText ? value.tokenize(tokenizer, out.length > 0) : value.tokenize(tokenizer)));
+    append(out, value instanceof specialTokensText ? value.tokenize(tokenizer, out.length > 0) : value.tokenize(tokenizer));
   }
   flush();
   return out;

@@ -14,8 +14,10 @@ export interface HostStatus {
   error: string | null;
   backend: Backend | null;
   backendNote: string | null;
+  /** Every backend the host considered at start; the one in use has `ok: true`. Absent from older hosts. */
+  backends?: { name: Backend; ok: boolean; reason: string | null; cached: boolean }[];
   gpu: { name: string; vramFreeBytes: number; vramTotalBytes: number } | null;
-  model: { name: string; path: string; sizeBytes: number; trainContextSize: number; gpuLayers: number } | null;
+  model: { name: string; path: string; sizeBytes: number; trainContextSize: number; gpuLayers: number; totalLayers?: number } | null;
   loadProgress: number;
   contextSize: number | null;
   chatWrapper: string | null;
@@ -72,6 +74,8 @@ export interface HostProcessState {
   restarts: number;
   lastExitCode: number | null;
   lastError: string | null;
+  /** Set when the server stopped restarting the host on a backend it kept dying on: what it did instead. */
+  crashNote?: string | null;
 }
 
 export async function fetchHostProcessState(settings: ServerConnection.ISettings = ServerConnection.makeSettings()): Promise<HostProcessState | null> {

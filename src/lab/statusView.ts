@@ -2,7 +2,24 @@
  * What the status-bar item says for each state of the model host: a short
  * label and a tooltip with the details. Pure, so it is unit-tested.
  */
-import { HostProcessState, HostStatus } from './api';
+import { Backend, HostProcessState, HostStatus } from './api';
+
+const BACKEND_LABELS: Record<Backend, string> = { cpu: 'CPU', cuda: 'CUDA', vulkan: 'Vulkan', metal: 'Metal' };
+
+function backendLabel(backend: Backend | null): string {
+  return backend ? BACKEND_LABELS[backend] ?? backend : '?';
+}
+
+/** "Layers on the GPU: 40 of 49 (the rest run on the CPU)" when a model did not fit in VRAM. */
+function layersLine(model: NonNullable<HostStatus['model']>): string | null {
+  const total = model.totalLayers;
+  if (!total || model.gpuLayers === 0) {
+    return null;
+  }
+  return model.gpuLayers < total
+    ? `Layers on the GPU: ${model.gpuLayers} of ${total} (not enough free VRAM for the rest; they run on the CPU)`
+    : `Layers on the GPU: ${model.gpuLayers} of ${total}`;
+}
 
 export type StatusView =
   | { kind: 'ready'; status: HostStatus }
@@ -28,28 +45,30 @@ export function describe(view: StatusView): { label: string; title: string } {
     case 'ready': {
       const s = view.status;
       const threads = `${s.threads} thread${s.threads === 1 ? '' : 's'}${s.threadsChosenBy === 'measured' ? ' (measured)' : ''}`;
-      const backend = s.backend === 'cpu' ? `CPU, ${threads}` : `${s.backend?.toUpperCase()} ${s.gpu?.name ?? ''}`.trim();
+      const backend = s.backend === 'cpu' ? `CPU, ${threads}` : `${backendLabel(s.backend)} ${s.gpu?.name ?? ''}`.trim();
       const lines = [
         `Model: ${s.model!.name}`,
         `Backend: ${backend}`,
+        layersLine(s.model!),
         s.gpu ? `Free VRAM: ${(s.gpu.vramFreeBytes / 2 ** 30).toFixed(1)} GiB of ${(s.gpu.vramTotalBytes / 2 ** 30).toFixed(1)}` : null,
         `Context: ${s.contextSize} tokens`,
         s.chatWrapper ? `Chat template: ${s.chatWrapper}` : null,
         `Host ${s.version}`,
         s.backendNote
       ].filter(Boolean);
-      return { label: `Datarus: ${s.model!.name} · ${s.backend === 'cpu' ? 'CPU' : s.backend?.toUpperCase()}`, title: lines.join('\n') };
+      return { label: `Datarus: ${s.model!.name} · ${backendLabel(s.backend)}`, title: lines.join('\n') };
     }
   }
 }
 
 /** A line saying the host crashed and was restarted, for the tooltip; empty when it never did. */
 export function restartNote(state: HostProcessState | null): string {
-  if (!state || state.restarts === 0) {
+  if (!state || (state.restarts === 0 && !state.crashNote)) {
     return '';
   }
   const code = state.lastExitCode === null ? '' : ` (last exit code ${state.lastExitCode})`;
-  return `The model host stopped and was restarted ${state.restarts} time${state.restarts === 1 ? '' : 's'}${code}.`;
+  const restarts = state.restarts > 0 ? `The model host stopped and was restarted ${state.restarts} time${state.restarts === 1 ? '' : 's'}${code}.` : '';
+  return [restarts, state.crashNote].filter(Boolean).join(' ');
 }
 
 export function viewOf(status: HostStatus): StatusView {

@@ -1,0 +1,437 @@
+/**
+ * `npm run bench:gpu -- --gpu cuda|vulkan|metal` (or `npm run bench -- --gpu …`):
+ * the model host on a GPU with a model of Datarus-R1-14B's shape, written by
+ * models/make_shape_model.py. One run, the GPU named in the output:
+ *
+ * - decode tokens/s without a grammar, through the host's stream and in-process (`gpu.stream_vs_inprocess`)
+ * - prefill tokens/s of a 4,000-token prompt
+ * - 4 episodes streaming at once ÷ one (`gpu.parallel4_vs_single`)
+ * - an 8-step episode's prefill ratio; time to first token, new step vs the same prompt fresh
+ * - VRAM used; decode tokens/s ÷ the bandwidth ceiling (weights bytes ÷ memory bandwidth)
+ *
+ * It stops at once when the backend is not the one it meant to test: a 14B model
+ * on one CPU thread takes many minutes. `--gpu cpu` with a small shape
+ * (`--layers 2 --embd 512 --ff 1536 --vocab 4096`) is the CPU dry run of the script.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { formatObservation, formatStep } from '../protocol';
+import { writeShapeModel, MODELS_DIR } from './grammarRun';
+import { writePart } from './report';
+
+type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
+type Backend = 'cuda' | 'vulkan' | 'metal' | 'cpu';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'bin', 'datarus.js');
+
+/** Memory bandwidth in GB/s of cards the ceiling is computed for; `--bandwidth-gbs` for others. */
+const BANDWIDTH_GBS: [RegExp, number][] = [
+  [/H200/i, 4800],
+  [/H100.*(SXM|HBM3)|H100 80GB HBM3/i, 3350],
+  [/H100.*NVL/i, 3900],
+  [/H100/i, 2000], // PCIe
+  [/A100.*80/i, 2039],
+  [/A100/i, 1555],
+  [/L40S|L40\b/i, 864],
+  [/L4\b/i, 300],
+  [/RTX 4090/i, 1008],
+  [/RTX 3090/i, 936],
+  [/A10\b|A10G/i, 600]
+];
+
+class WrongBackendError extends Error {}
+
+interface Options {
+  gpu: Backend;
+  layers: number;
+  embd: number;
+  ff: number;
+  vocab: number;
+  tokens: number;
+  bandwidthGbs: number | null;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      gpu: { type: 'string', default: 'cuda' },
+      layers: { type: 'string', default: '48' },
+      embd: { type: 'string', default: '5120' },
+      ff: { type: 'string', default: '13824' },
+      vocab: { type: 'string', default: '152064' },
+      tokens: { type: 'string', default: '128' },
+      'bandwidth-gbs': { type: 'string' }
+    },
+    allowPositionals: true
+  });
+  const gpu = values.gpu as Backend;
+  if (!['cuda', 'vulkan', 'metal', 'cpu'].includes(gpu)) {
+    throw new Error(`--gpu must be cuda, vulkan, metal or cpu (cpu: the dry run), not "${values.gpu}"`);
+  }
+  const num = (name: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new Error(`--${name} must be a positive integer`);
+    }
+    return n;
+  };
+  return {
+    gpu,
+    layers: num('layers', values.layers),
+    embd: num('embd', values.embd),
+    ff: num('ff', values.ff),
+    vocab: num('vocab', values.vocab),
+    tokens: num('tokens', values.tokens),
+    bandwidthGbs: values['bandwidth-gbs'] ? Number(values['bandwidth-gbs']) : null
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+// ---- the host ------------------------------------------------------------
+
+interface Host {
+  url: string;
+  token: string;
+  proc: ChildProcess;
+}
+
+async function api(host: Host, method: string, endpoint: string, body?: unknown): Promise<any> {
+  const response = await fetch(`${host.url}${endpoint}`, {
+    method,
+    headers: { Authorization: `Bearer ${host.token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  });
+  return response.json();
+}
+
+/** Starts `datarus serve --gpu <backend>` and returns once the model is loaded on that backend, or throws at once. */
+async function startHost(modelFile: string, backend: Backend): Promise<{ host: Host; status: any }> {
+  const token = randomBytes(12).toString('hex');
+  const args = [CLI, 'serve', '--port', '0', '--token', token, '--gpu', backend, '--models-dir', path.dirname(modelFile), '--model', path.basename(modelFile), '--max-episodes', '4', '--context-size', '8192'];
+  if (backend === 'cpu') {
+    args.push('--threads', '1'); // the dry run: no calibration, the shared machine keeps a core
+  }
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', d => (err += d));
+  let url: string | null = null;
+  const deadline = Date.now() + 600_000;
+  while (!url) {
+    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? null;
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`the host did not start:\n${err}`);
+    }
+    await sleep(50);
+  }
+  const host = { url, token, proc };
+  for (;;) {
+    const status = await api(host, 'GET', '/api/status');
+    if (status.backend && status.backend !== backend) {
+      await stopHost(host);
+      throw new WrongBackendError(`the host runs on ${status.backend}, not ${backend}: stopping (${status.backendNote ?? ''})`);
+    }
+    if (status.state === 'ready') {
+      return { host, status };
+    }
+    if (status.state === 'error' || status.state === 'idle' || Date.now() > deadline) {
+      await stopHost(host);
+      throw new WrongBackendError(`the host could not load the model on ${backend}: ${status.error}`);
+    }
+    await sleep(200);
+  }
+}
+
+async function stopHost(host: Host): Promise<void> {
+  if (host.proc.exitCode !== null) {
+    return;
+  }
+  host.proc.kill('SIGTERM');
+  await new Promise(resolve => host.proc.once('exit', resolve));
+}
+
+interface Streamed {
+  tokens: number;
+  firstMs: number;
+  lastMs: number;
+  tokensPerSecond: number;
+  done: any;
+}
+
+/** One `/api/generate` stream, timed as the client sees chunks. */
+async function stream(host: Host, body: object, t0 = performance.now()): Promise<Streamed> {
+  const response = await fetch(`${host.url}/api/generate`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${host.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body)
+  });
+  if (!response.ok) {
+    throw new Error(`generate answered ${response.status}: ${await response.text()}`);
+  }
+  let first: number | null = null;
+  let last = 0;
+  let buffer = '';
+  let done: any = null;
+  const decoder = new TextDecoder();
+  for await (const part of response.body as any as AsyncIterable<Uint8Array>) {
+    const now = performance.now();
+    buffer += decoder.decode(part, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const raw = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (raw.startsWith('event: chunk')) {
+        first ??= now;
+        last = now;
+      } else if (raw.startsWith('event: done')) {
+        done = JSON.parse(raw.slice(raw.indexOf('data: ') + 6));
+      } else if (raw.startsWith('event: error')) {
+        throw new Error(raw);
+      }
+    }
+  }
+  const tokens = done.usage.completionTokens as number;
+  const firstMs = (first ?? last) - t0;
+  const lastMs = last - t0;
+  return { tokens, firstMs, lastMs, tokensPerSecond: ((tokens - 1) * 1000) / Math.max(1e-6, lastMs - firstMs), done };
+}
+
+const PROMPT = 'Q: describe the data in df, column by column.\nA:';
+
+/** An 8-step episode through the host: tokens evaluated ÷ final context, and TTFT of a new step vs the same prompt fresh. */
+async function episode(host: Host, steps: number): Promise<{ ratio: number; ttftNewStepMs: number; ttftFreshMs: number }> {
+  const episodeId = `gpu-bench-${randomBytes(4).toString('hex')}`;
+  const messages: { role: string; content: string }[] = [
+    { role: 'system', content: 'You are Datarus, a data analyst. Answer with <step> blocks.' },
+    { role: 'user', content: 'What is the mean of column x in df?' }
+  ];
+  let evaluated = 0;
+  let finalContext = 0;
+  const ttft: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const step = formatStep({ thought: `Step ${i}: look at x.`, code: `print(df.x.iloc[${i}])` });
+    const run = await stream(host, { episodeId, messages, grammar: `root ::= ${JSON.stringify(step)}`, maxTokens: 200 });
+    evaluated += run.done.usage.evaluatedPromptTokens + run.done.usage.completionTokens;
+    finalContext = run.done.usage.promptTokens + run.done.usage.completionTokens;
+    if (i > 0) {
+      ttft.push(run.firstMs);
+    }
+    messages.push({ role: 'assistant', content: run.done.text + (run.done.stopString ?? '') });
+    messages.push({ role: 'user', content: `${formatObservation(String(i * 1.5))}\nContinue with the analysis.` });
+  }
+  const fresh = await stream(host, { episodeId: `${episodeId}-fresh`, messages: messages.slice(0, -2), grammar: 'root ::= "<step>"', maxTokens: 4 });
+  await api(host, 'DELETE', `/api/episodes/${episodeId}`);
+  await api(host, 'DELETE', `/api/episodes/${episodeId}-fresh`);
+  return { ratio: evaluated / finalContext, ttftNewStepMs: median(ttft), ttftFreshMs: fresh.firstMs };
+}
+
+// ---- in-process ----------------------------------------------------------
+
+async function inProcess(lib: LlamaModule, modelFile: string, backend: Backend, tokens: number) {
+  const llama = await lib
+    .getLlama({ gpu: backend === 'cpu' ? false : backend, build: 'never', logLevel: lib.LlamaLogLevel.error })
+    .catch(err => {
+      throw new WrongBackendError(`node-llama-cpp cannot start ${backend}: ${err instanceof Error ? err.message : String(err)}; stopping`);
+    });
+  const actual = llama.gpu === false ? 'cpu' : llama.gpu;
+  if (actual !== backend) {
+    await llama.dispose();
+    throw new WrongBackendError(`node-llama-cpp chose ${actual}, not ${backend}: stopping`);
+  }
+  const gpuName = backend === 'cpu' ? null : (await llama.getGpuDeviceNames()).join(', ');
+  const vramBefore = backend === 'cpu' ? null : await llama.getVramState();
+  const model = await llama.loadModel({ modelPath: modelFile, gpuLayers: backend === 'cpu' ? 0 : 'max' });
+  const context = await model.createContext({ contextSize: 8192, flashAttention: true, ...(backend === 'cpu' ? { threads: 1 } : {}) });
+  const vramAfter = backend === 'cpu' ? null : await llama.getVramState();
+  try {
+    const sequence = context.getSequence();
+    // Decode without a grammar: greedy, end tokens banned so every run has the same length.
+    const tokenBias = new lib.TokenBias(model.tokenizer);
+    for (const end of [model.tokens.eos, model.tokens.eot]) {
+      if (end !== null) {
+        tokenBias.set(end, 'never');
+      }
+    }
+    const decode: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      await sequence.clearHistory();
+      const completion = new lib.LlamaCompletion({ contextSequence: sequence });
+      let first: number | null = null;
+      let last = 0;
+      let count = 0;
+      await completion.generateCompletion(PROMPT, {
+        maxTokens: tokens,
+        temperature: 0,
+        tokenBias,
+        onToken: t => {
+          const now = performance.now();
+          first ??= now;
+          last = now;
+          count += t.length;
+        }
+      });
+      completion.dispose({ disposeSequence: false });
+      if (round > 0) {
+        decode.push(((count - 1) * 1000) / Math.max(1e-6, last - (first ?? last))); // round 0 warms up
+      }
+    }
+    // Prefill: a 4,000-token prompt evaluated at once.
+    await sequence.clearHistory();
+    const words = model.tokenize(Array.from({ length: 4000 }, (_, i) => `value${i % 97}`).join(' '));
+    const prompt = words.slice(0, 4000);
+    const started = performance.now();
+    await sequence.evaluateWithoutGeneratingNewTokens(prompt);
+    const prefillSeconds = (performance.now() - started) / 1000;
+    return {
+      gpuName,
+      gpuLayers: model.gpuLayers,
+      totalLayers: model.fileInsights.totalLayers,
+      decodeTokensPerSecond: median(decode),
+      decodeRuns: decode,
+      prefillTokens: prompt.length,
+      prefillTokensPerSecond: prompt.length / prefillSeconds,
+      vramUsedBytes: vramBefore && vramAfter ? vramAfter.used - vramBefore.used : null,
+      vramTotalBytes: vramAfter?.total ?? null
+    };
+  } finally {
+    await context.dispose();
+    await model.dispose();
+    await llama.dispose();
+  }
+}
+
+// ---- the run -------------------------------------------------------------
+
+function bandwidthFor(gpuName: string | null, given: number | null): number | null {
+  if (given) {
+    return given;
+  }
+  return gpuName ? BANDWIDTH_GBS.find(([pattern]) => pattern.test(gpuName))?.[1] ?? null : null;
+}
+
+export async function benchGpu(argv: string[]): Promise<void> {
+  const options = parseOptions(argv);
+  const dryRun = options.gpu === 'cpu';
+  const shape = `${options.layers}l-${options.embd}e-${options.vocab}v`;
+  const modelFile = path.join(MODELS_DIR, `shape-${shape}.gguf`);
+  writeShapeModel(modelFile, ['--layers', String(options.layers), '--embd', String(options.embd), '--ff', String(options.ff), '--vocab', String(options.vocab)]);
+  const weightsBytes = statSync(modelFile).size;
+  const lib = await import('node-llama-cpp');
+
+  process.stderr.write(`bench:gpu on ${options.gpu}: ${shape}, ${(weightsBytes / 1e9).toFixed(2)} GB, in-process first…\n`);
+  const local = await inProcess(lib, modelFile, options.gpu, options.tokens);
+
+  process.stderr.write(`bench:gpu: through the host…\n`);
+  const { host, status } = await startHost(modelFile, options.gpu);
+  let viaHost: number[] = [];
+  let parallel: { aggregate: number; each: number[] };
+  let steps: Awaited<ReturnType<typeof episode>>;
+  let hostVramUsed: number | null = null;
+  try {
+    const body = { prompt: PROMPT, maxTokens: options.tokens, temperature: 0 };
+    await stream(host, { ...body, maxTokens: 4, episodeId: 'warm-up' });
+    viaHost = [];
+    for (let i = 0; i < 3; i++) {
+      viaHost.push((await stream(host, { ...body, episodeId: `single-${i}` })).tokensPerSecond);
+    }
+    // Free every slot first: the four parallel episodes then never wait on an eviction.
+    for (const id of ['warm-up', 'single-0', 'single-1', 'single-2']) {
+      await api(host, 'DELETE', `/api/episodes/${id}`);
+    }
+    // Four episodes at once: tokens of all four ÷ the time from the first request to the last token.
+    const t0 = performance.now();
+    const runs = await Promise.all([0, 1, 2, 3].map(i => stream(host, { ...body, episodeId: `parallel-${i}` }, t0)));
+    const wallSeconds = Math.max(...runs.map(r => r.lastMs)) / 1000;
+    parallel = { aggregate: runs.reduce((n, r) => n + r.tokens, 0) / wallSeconds, each: runs.map(r => r.tokensPerSecond) };
+    for (let i = 0; i < 4; i++) {
+      await api(host, 'DELETE', `/api/episodes/parallel-${i}`);
+    }
+    steps = await episode(host, 8);
+    const after = await api(host, 'GET', '/api/status');
+    hostVramUsed = after.gpu ? after.gpu.vramTotalBytes - after.gpu.vramFreeBytes : null;
+  } finally {
+    await stopHost(host);
+  }
+
+  const single = median(viaHost);
+  const bandwidth = bandwidthFor(local.gpuName, options.bandwidthGbs);
+  const ceiling = bandwidth ? (bandwidth * 1e9) / weightsBytes : null;
+  const results = {
+    date: new Date().toISOString(),
+    dryRun,
+    note: dryRun ? 'CPU dry run of the script with a small shape: these are not GPU figures' : null,
+    backend: options.gpu,
+    gpu: local.gpuName,
+    shape: { layers: options.layers, embd: options.embd, ff: options.ff, vocab: options.vocab, weightsBytes },
+    layersOffloaded: `${local.gpuLayers}/${local.totalLayers}`,
+    hostLayersOffloaded: `${status.model?.gpuLayers}/${status.model?.totalLayers}`,
+    hostBackends: status.backends,
+    'gpu.decode_tokens_per_s': { host: single, inProcess: local.decodeTokensPerSecond, runs: { host: viaHost, inProcess: local.decodeRuns } },
+    'gpu.stream_vs_inprocess': single / local.decodeTokensPerSecond,
+    'gpu.prefill_tokens_per_s': local.prefillTokensPerSecond,
+    prefillTokens: local.prefillTokens,
+    'gpu.parallel4_vs_single': parallel.aggregate / single,
+    parallel4: parallel,
+    'gpu.prefill_ratio_8_steps': steps.ratio,
+    'gpu.ttft_new_step_ms': steps.ttftNewStepMs,
+    'gpu.ttft_fresh_same_prompt_ms': steps.ttftFreshMs,
+    'gpu.vram_used_bytes': { model_and_context_in_process: local.vramUsedBytes, device_while_host_ran: hostVramUsed, total: local.vramTotalBytes },
+    bandwidthGBs: bandwidth,
+    'gpu.decode_vs_bandwidth_ceiling': ceiling ? local.decodeTokensPerSecond / ceiling : null,
+    ceilingTokensPerSecond: ceiling
+  };
+  const markdown = gpuMarkdown(results);
+  writePart('gpu', results, markdown);
+  process.stdout.write(markdown + '\n');
+}
+
+function gpuMarkdown(r: any): string {
+  const f = (n: number | null | undefined, d = 2) => (n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(d));
+  const gib = (n: number | null) => (n === null ? '–' : `${(n / 2 ** 30).toFixed(1)} GiB`);
+  const heading = r.dryRun
+    ? `**CPU dry run** (${r.date}): the script ran end to end on the CPU with a ${r.shape.layers}-layer, ${r.shape.embd}-wide, ${r.shape.vocab}-token shape. ` +
+      '**These are not GPU figures; the GPU run is pending** (no GPU machine was available to this change). Run ' +
+      '`npm run bench:gpu -- --gpu cuda` (or `vulkan`) on a GPU machine to replace them.'
+    : `Measured ${r.date} on **${r.gpu}** (${r.backend}), Qwen2.5-14B shape (${r.shape.layers} layers, ${(r.shape.weightsBytes / 1e9).toFixed(1)} GB of Q4_K_M-like weights), ` +
+      `${r.layersOffloaded} layers offloaded.`;
+  return [
+    '## GPU',
+    '',
+    heading,
+    '',
+    '| metric | goal | value |',
+    '|---|---|---|',
+    `| decode tokens/s without a grammar: host stream / in-process | | ${f(r['gpu.decode_tokens_per_s'].host, 1)} / ${f(r['gpu.decode_tokens_per_s'].inProcess, 1)} |`,
+    `| \`gpu.stream_vs_inprocess\` | ≥ 0.97 | ${f(r['gpu.stream_vs_inprocess'])} |`,
+    `| prefill tokens/s, ${r.prefillTokens}-token prompt (in-process) | | ${f(r['gpu.prefill_tokens_per_s'], 0)} |`,
+    `| \`gpu.parallel4_vs_single\` (4 episodes at once, aggregate ÷ one) | ≥ 2.5 | ${f(r['gpu.parallel4_vs_single'])} (${f(r.parallel4.aggregate, 1)} tokens/s together) |`,
+    `| 8-step episode: tokens evaluated ÷ final context | ≤ 1.05 | ${f(r['gpu.prefill_ratio_8_steps'], 3)} |`,
+    `| time to first token: new step / same prompt, fresh episode | | ${f(r['gpu.ttft_new_step_ms'], 0)} ms / ${f(r['gpu.ttft_fresh_same_prompt_ms'], 0)} ms |`,
+    `| VRAM: model + 8k context in-process / device in use while the host ran | | ${gib(r['gpu.vram_used_bytes'].model_and_context_in_process)} / ${gib(r['gpu.vram_used_bytes'].device_while_host_ran)} |`,
+    `| decode ÷ bandwidth ceiling (${r.bandwidthGBs ? `${r.bandwidthGBs} GB/s` : 'bandwidth unknown'}) | | ${f(r['gpu.decode_vs_bandwidth_ceiling'])}${r.ceilingTokensPerSecond ? ` (ceiling ${f(r.ceilingTokensPerSecond, 0)} tokens/s)` : ''} |`,
+    '',
+    'How: `src/bench/gpu.ts`. The model is written by `models/make_shape_model.py` (random weights: its text is noise, its speed',
+    "is the shape's). Decode runs are greedy with end tokens banned, 3 runs after a warm-up, median. The script stops at once",
+    'if node-llama-cpp or the host runs on another backend than the one named.'
+  ].join('\n');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(r => setTimeout(r, ms));
+}
+
+if (require.main === module) {
+  benchGpu(process.argv.slice(2)).catch(err => {
+    process.stderr.write(`bench:gpu stopped: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(err instanceof WrongBackendError ? 3 : 1);
+  });
+}

@@ -1,0 +1,155 @@
+/**
+ * Which compute backend the host runs on: the `--gpu` choice, the fallback
+ * chain, and the selection that proves a GPU backend before trusting it.
+ *
+ * A GPU backend can pass node-llama-cpp's own checks and still abort the whole
+ * process at the first decode (a CUDA binary built by a newer toolkit than the
+ * driver can JIT). So each GPU backend first runs a self-test in a child
+ * process; its verdict is cached, and a rejected backend falls through to the
+ * next one in the chain with the reason kept for the status.
+ */
+import type { Llama } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+
+import { SelfTestResult } from './selftest';
+import { Verdict, VerdictCache } from './verdicts';
+
+export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
+export const BACKENDS: readonly Backend[] = ['cuda', 'vulkan', 'metal', 'cpu'];
+
+/** What `--gpu` asked for: the backends to try, in order. */
+export interface GpuChoice {
+  chain: Backend[];
+  /** Named by the user (not `auto`): no silent fallback beyond the named backends. */
+  explicit: boolean;
+  /** The option as given, for messages. */
+  text: string;
+}
+
+/** One backend the host considered, as `/api/status` reports it. */
+export interface BackendReport {
+  name: Backend;
+  ok: boolean;
+  /** Why it was rejected or skipped; null when it is the one in use. */
+  reason: string | null;
+  /** The verdict came from the cache: no self-test ran at this start. */
+  cached: boolean;
+}
+
+export class GpuOptionError extends Error {
+  name = 'GpuOptionError';
+}
+
+/** The fallback chain of this platform: CUDA → Vulkan → CPU, or Metal → CPU on macOS. */
+export function platformChain(platform: NodeJS.Platform = process.platform): Backend[] {
+  return platform === 'darwin' ? ['metal', 'cpu'] : ['cuda', 'vulkan', 'cpu'];
+}
+
+/**
+ * Parses `--gpu auto|cuda|vulkan|metal|cpu`, or a comma-separated list of backends
+ * to try in that order (how the Jupyter server restarts a host that crashed on one).
+ */
+export function parseGpuChoice(text: string, platform: NodeJS.Platform = process.platform): GpuChoice {
+  const value = text.trim().toLowerCase();
+  if (value === 'auto' || value === '') {
+    return { chain: platformChain(platform), explicit: false, text: 'auto' };
+  }
+  const names = value.split(',').map(name => name.trim());
+  const unknown = names.filter(name => !(BACKENDS as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new GpuOptionError(`unknown GPU backend "${unknown.join(', ') || text}": use auto, ${BACKENDS.join(', ')}, or a comma-separated list of them`);
+  }
+  return { chain: [...new Set(names as Backend[])], explicit: true, text: value };
+}
+
+/** Display names for messages and the status bar. */
+export function backendLabel(backend: Backend): string {
+  return backend === 'cpu' ? 'CPU' : backend === 'cuda' ? 'CUDA' : backend === 'vulkan' ? 'Vulkan' : 'Metal';
+}
+
+type LlamaLib = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
+
+export interface SelectionDeps {
+  lib: LlamaLib;
+  cache: VerdictCache;
+  /** node-llama-cpp version and driver version: what a cached verdict must match. */
+  nodeLlamaCppVersion: string;
+  driver: string;
+  /** Backends whose prebuilt binary and driver libraries are present. */
+  available: ReadonlySet<Backend>;
+  selfTest: (backend: Backend) => Promise<SelfTestResult>;
+  /** Called once a backend is chosen, before the model loads (the Jupyter server logs it). */
+  onChosen?: (backend: Backend) => void;
+}
+
+export interface Selection {
+  llama: Llama | null;
+  backend: Backend | null;
+  reports: BackendReport[];
+  /** Set when no backend of the choice works: why, in words. */
+  error: string | null;
+}
+
+/** Tries the chain in order; returns the first backend that proves itself. */
+export async function selectBackend(choice: GpuChoice, deps: SelectionDeps): Promise<Selection> {
+  const reports: BackendReport[] = [];
+  for (const backend of choice.chain) {
+    if (backend !== 'cpu' && !deps.available.has(backend)) {
+      reports.push({ name: backend, ok: false, reason: `not available: no ${backendLabel(backend)} device, driver or prebuilt binary found`, cached: false });
+      continue;
+    }
+    let cached = false;
+    if (backend !== 'cpu') {
+      // The CPU needs no self-test: its binary cannot abort on a driver mismatch.
+      const verdict = await provenVerdict(backend, deps);
+      if (!verdict.ok) {
+        reports.push({ name: backend, ok: false, reason: `self-test failed: ${verdict.reason}`, cached: verdict.cached });
+        continue;
+      }
+      cached = verdict.cached;
+    }
+    try {
+      const llama = await deps.lib.getLlama({
+        gpu: backend === 'cpu' ? false : backend,
+        build: 'never', // never compile or download at run time: prebuilt binaries only
+        logLevel: deps.lib.LlamaLogLevel.error
+      });
+      reports.push({ name: backend, ok: true, reason: null, cached });
+      deps.onChosen?.(backend);
+      return { llama, backend, reports, error: null };
+    } catch (err) {
+      reports.push({ name: backend, ok: false, reason: `could not start: ${err instanceof Error ? err.message : String(err)}`, cached: false });
+    }
+  }
+  return { llama: null, backend: null, reports, error: noBackendMessage(choice, reports) };
+}
+
+async function provenVerdict(backend: Backend, deps: SelectionDeps): Promise<{ ok: boolean; reason: string | null; cached: boolean }> {
+  const key = { backend, nodeLlamaCpp: deps.nodeLlamaCppVersion, driver: deps.driver };
+  const known = await deps.cache.lookup(key);
+  if (known) {
+    return { ok: known.ok, reason: known.reason, cached: true };
+  }
+  const result = await deps.selfTest(backend);
+  const verdict: Verdict = { ...key, ok: result.ok, reason: result.reason, testedAt: new Date().toISOString() };
+  await deps.cache.store(verdict).catch(() => undefined); // an unwritable cache only costs a self-test next time
+  return { ok: result.ok, reason: result.reason, cached: false };
+}
+
+function noBackendMessage(choice: GpuChoice, reports: BackendReport[]): string {
+  const why = reports.map(r => `${backendLabel(r.name)}: ${r.reason}`).join('; ');
+  if (choice.explicit) {
+    return `--gpu ${choice.text} was chosen and did not work (${why}). The host does not fall back by itself from an explicit choice: use --gpu auto or another backend.`;
+  }
+  return `no compute backend works (${why})`;
+}
+
+/** One line for people: "CUDA rejected: …; running on Vulkan". */
+export function describeSelection(reports: readonly BackendReport[]): string | null {
+  const inUse = reports.find(r => r.ok);
+  const rejected = reports.filter(r => !r.ok && !r.reason?.startsWith('not available'));
+  if (rejected.length === 0) {
+    return null;
+  }
+  const parts = rejected.map(r => `${backendLabel(r.name)} rejected: ${r.reason}${r.cached ? ' (cached verdict)' : ''}`);
+  return `${parts.join('; ')}; ${inUse ? `running on ${backendLabel(inUse.name)}` : 'no backend works'}`;
+}

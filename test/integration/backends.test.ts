@@ -1,0 +1,123 @@
+/**
+ * The backend chain on the real path: `datarus serve` proves each GPU backend in a
+ * self-test child before trusting it. CI has no GPU, so DATARUS_TEST_SELFTEST_FAULT
+ * makes a backend's child abort, exit or hang the way a broken GPU binary does;
+ * the host must run on the next backend and say why.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { CLI, ROOT } from './paths';
+import { getJson, Running, startHost, waitForStatus } from './processes';
+
+jest.setTimeout(180000);
+
+const TOKEN = 'backends-token';
+
+async function settledStatus(host: Running): Promise<any> {
+  return waitForStatus(
+    () => getJson(`${host.url}/api/status`, { headers: { Authorization: `Bearer ${TOKEN}` } }),
+    s => s.state === 'ready' || s.state === 'error',
+    120000
+  );
+}
+
+async function serveOnce(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: any; output: string }> {
+  const host = await startHost(['--model', 'datarus-test-tiny', '--token', TOKEN, '--threads', '1', ...args], env);
+  try {
+    return { status: await settledStatus(host), output: host.output() };
+  } finally {
+    expect(await host.stop()).toBe(0);
+  }
+}
+
+describe('GPU backend selection', () => {
+  const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-verdicts-'));
+  const verdictFile = path.join(cacheDir, 'backend-verdicts.json');
+
+  it('falls back past a CUDA that aborts and a Vulkan that exits in their self-tests, and says why', async () => {
+    const { status, output } = await serveOnce([], {
+      DATARUS_CACHE_DIR: cacheDir,
+      DATARUS_TEST_SELFTEST_FAULT: 'cuda:abort,vulkan:exit'
+    });
+    expect(status.state).toBe('ready');
+    expect(status.backend).toBe('cpu');
+    expect(status.backends).toEqual([
+      { name: 'cuda', ok: false, cached: false, reason: expect.stringContaining('CUDA error: the provided PTX was compiled with an unsupported toolchain') },
+      { name: 'vulkan', ok: false, cached: false, reason: expect.stringContaining('exit code 3') },
+      { name: 'cpu', ok: true, cached: false, reason: null }
+    ]);
+    expect(status.backends[0].reason).toContain('SIGABRT');
+    expect(status.backendNote).toMatch(/^CUDA rejected: self-test failed: CUDA error: .*; Vulkan rejected: .*; running on CPU$/);
+    expect(status.model).toMatchObject({ name: 'datarus-test-tiny', gpuLayers: 0, totalLayers: expect.any(Number) });
+    expect(output).toContain('datarus host backend: cpu');
+  });
+
+  it('reuses cached verdicts at the next start: no self-test runs', async () => {
+    // Different faults now: if a self-test ran, the reasons would change.
+    const { status } = await serveOnce([], { DATARUS_CACHE_DIR: cacheDir, DATARUS_TEST_SELFTEST_FAULT: 'cuda:exit,vulkan:exit' });
+    expect(status.backend).toBe('cpu');
+    expect(status.backends[0]).toMatchObject({ name: 'cuda', ok: false, cached: true, reason: expect.stringContaining('PTX') });
+    expect(status.backendNote).toContain('(cached verdict)');
+  });
+
+  it('tests again when the node-llama-cpp version of a verdict differs', async () => {
+    const stored = JSON.parse(readFileSync(verdictFile, 'utf8'));
+    stored.verdicts.cuda.nodeLlamaCpp = '3.0.0';
+    writeFileSync(verdictFile, JSON.stringify(stored));
+    const { status } = await serveOnce([], { DATARUS_CACHE_DIR: cacheDir, DATARUS_TEST_SELFTEST_FAULT: 'cuda:exit,vulkan:exit' });
+    expect(status.backends[0]).toMatchObject({ name: 'cuda', ok: false, cached: false, reason: expect.stringContaining('ggml error') });
+    expect(status.backends[1]).toMatchObject({ name: 'vulkan', cached: true });
+    const rewritten = JSON.parse(readFileSync(verdictFile, 'utf8'));
+    expect(rewritten.verdicts.cuda.nodeLlamaCpp).not.toBe('3.0.0');
+  });
+
+  it('rejects a backend whose self-test hangs, after the time limit', async () => {
+    const { status } = await serveOnce(['--selftest-timeout', '2'], {
+      DATARUS_CACHE_DIR: mkdtempSync(path.join(os.tmpdir(), 'datarus-verdicts-')),
+      DATARUS_TEST_SELFTEST_FAULT: 'vulkan:hang'
+    });
+    expect(status.backend).toBe('cpu');
+    expect(status.backends.find((b: any) => b.name === 'vulkan')).toMatchObject({ ok: false, reason: 'self-test failed: no answer within 2 s (the backend hung)' });
+  });
+
+  it('an explicit --gpu that fails keeps the host up with the reason and does not fall back', async () => {
+    const { status } = await serveOnce(['--gpu', 'cuda'], {
+      DATARUS_CACHE_DIR: mkdtempSync(path.join(os.tmpdir(), 'datarus-verdicts-')),
+      DATARUS_TEST_SELFTEST_FAULT: 'cuda:abort'
+    });
+    expect(status.state).toBe('error');
+    expect(status.backend).toBeNull();
+    expect(status.backends).toEqual([{ name: 'cuda', ok: false, cached: false, reason: expect.stringContaining('PTX') }]);
+    expect(status.error).toMatch(/^--gpu cuda was chosen and did not work \(CUDA: self-test failed: CUDA error/);
+    expect(status.error).toContain('does not fall back');
+  });
+
+  it('--gpu cpu (and DATARUS_GPU=cpu) runs on the CPU with no self-test', async () => {
+    const env = { DATARUS_CACHE_DIR: mkdtempSync(path.join(os.tmpdir(), 'datarus-verdicts-')), DATARUS_TEST_SELFTEST_FAULT: 'cuda:abort' };
+    const byOption = await serveOnce(['--gpu', 'cpu'], env);
+    expect(byOption.status.backend).toBe('cpu');
+    expect(byOption.status.backends).toEqual([{ name: 'cpu', ok: true, cached: false, reason: null }]);
+    expect(byOption.status.backendNote).toBeNull();
+    const byEnv = await serveOnce([], { ...env, DATARUS_GPU: 'cpu' });
+    expect(byEnv.status.backends).toEqual([{ name: 'cpu', ok: true, cached: false, reason: null }]);
+  });
+
+  it.each([
+    [['--gpu', 'tpu'], {}, /unknown GPU backend "tpu"/],
+    [[], { DATARUS_GPU: 'rocm' }, /unknown GPU backend "rocm"/],
+    [['--gpu-layers', 'many'], {}, /must be auto or a whole number of layers/]
+  ])('refuses %j %j with a clear message and a non-zero exit', (args, env, message) => {
+    const out = spawnSync(process.execPath, [CLI, 'serve', '--port', '0', '--token', TOKEN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 60000
+    });
+    expect(out.status).not.toBe(0);
+    expect(out.status).not.toBeNull();
+    expect(out.stderr).toMatch(message);
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * Backend choice, fallback order and the verdict cache, with a scripted
+ * node-llama-cpp and self-test (the real path is in test/integration/backends.test.ts).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { Backend, describeSelection, parseGpuChoice, platformChain, selectBackend, SelectionDeps } from '../../src/host/backends';
+import { firstErrorLine } from '../../src/host/selftest';
+import { faultFor } from '../../src/host/selftestChild';
+import { driverVersion, VerdictCache } from '../../src/host/verdicts';
+
+function tmpFile(name: string): string {
+  return path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-unit-')), name);
+}
+
+function deps(overrides: Partial<SelectionDeps> & { failToStart?: Backend[] } = {}): SelectionDeps & { selfTests: Backend[]; started: string[] } {
+  const selfTests: Backend[] = [];
+  const started: string[] = [];
+  const lib = {
+    LlamaLogLevel: { error: 'error' },
+    getLlama: async ({ gpu }: { gpu: string | false }) => {
+      const name = gpu === false ? 'cpu' : gpu;
+      if (overrides.failToStart?.includes(name as Backend)) {
+        throw new Error(`no ${name} binary`);
+      }
+      started.push(name);
+      return { gpu };
+    }
+  };
+  return {
+    lib: lib as unknown as SelectionDeps['lib'],
+    cache: new VerdictCache(tmpFile('verdicts.json')),
+    nodeLlamaCppVersion: '3.21.1',
+    driver: 'nvidia 580.159.04',
+    available: new Set<Backend>(['cuda', 'vulkan']),
+    selfTest: async backend => {
+      selfTests.push(backend);
+      return backend === 'cuda' ? { ok: false, reason: 'CUDA error: unsupported toolchain (SIGABRT)' } : { ok: true, reason: null };
+    },
+    ...overrides,
+    selfTests,
+    started
+  };
+}
+
+describe('parseGpuChoice', () => {
+  it('auto is the platform chain and not explicit', () => {
+    expect(parseGpuChoice('auto', 'linux')).toEqual({ chain: ['cuda', 'vulkan', 'cpu'], explicit: false, text: 'auto' });
+    expect(parseGpuChoice('AUTO', 'darwin').chain).toEqual(['metal', 'cpu']);
+    expect(platformChain('win32')).toEqual(['cuda', 'vulkan', 'cpu']);
+  });
+
+  it('a name or a list is explicit and kept in order', () => {
+    expect(parseGpuChoice('cpu')).toEqual({ chain: ['cpu'], explicit: true, text: 'cpu' });
+    expect(parseGpuChoice('vulkan, cpu').chain).toEqual(['vulkan', 'cpu']);
+  });
+
+  it('refuses unknown names', () => {
+    expect(() => parseGpuChoice('rocm')).toThrow('unknown GPU backend "rocm"');
+    expect(() => parseGpuChoice('cuda,,cpu')).toThrow(/unknown GPU backend/);
+  });
+});
+
+describe('selectBackend', () => {
+  it('skips a CUDA whose self-test fails and runs on Vulkan, with the reason', async () => {
+    const d = deps();
+    const selection = await selectBackend(parseGpuChoice('auto', 'linux'), d);
+    expect(selection.backend).toBe('vulkan');
+    expect(selection.reports).toEqual([
+      { name: 'cuda', ok: false, cached: false, reason: 'self-test failed: CUDA error: unsupported toolchain (SIGABRT)' },
+      { name: 'vulkan', ok: true, cached: false, reason: null }
+    ]);
+    expect(describeSelection(selection.reports)).toBe('CUDA rejected: self-test failed: CUDA error: unsupported toolchain (SIGABRT); running on Vulkan');
+    expect(d.started).toEqual(['vulkan']);
+  });
+
+  it('uses cached verdicts at the next start and self-tests again after a driver update', async () => {
+    const first = deps();
+    await selectBackend(parseGpuChoice('auto', 'linux'), first);
+    expect(first.selfTests).toEqual(['cuda', 'vulkan']);
+
+    const second = deps({ cache: first.cache });
+    const again = await selectBackend(parseGpuChoice('auto', 'linux'), second);
+    expect(second.selfTests).toEqual([]);
+    expect(again.reports.map(r => r.cached)).toEqual([true, true]);
+
+    const updated = deps({ cache: first.cache, driver: 'nvidia 590.10' });
+    await selectBackend(parseGpuChoice('auto', 'linux'), updated);
+    expect(updated.selfTests).toEqual(['cuda', 'vulkan']);
+
+    const newLibrary = deps({ cache: first.cache, driver: 'nvidia 590.10', nodeLlamaCppVersion: '3.22.0' });
+    await selectBackend(parseGpuChoice('auto', 'linux'), newLibrary);
+    expect(newLibrary.selfTests).toEqual(['cuda', 'vulkan']);
+  });
+
+  it('reports backends that are not on this machine without testing them, and never self-tests the CPU', async () => {
+    const d = deps({ available: new Set() });
+    const selection = await selectBackend(parseGpuChoice('auto', 'linux'), d);
+    expect(selection.backend).toBe('cpu');
+    expect(d.selfTests).toEqual([]);
+    expect(selection.reports.map(r => [r.name, r.ok])).toEqual([
+      ['cuda', false],
+      ['vulkan', false],
+      ['cpu', true]
+    ]);
+    expect(describeSelection(selection.reports)).toBeNull();
+  });
+
+  it('a backend that passes its self-test but fails to start falls through too', async () => {
+    const d = deps({ failToStart: ['vulkan'] });
+    const selection = await selectBackend(parseGpuChoice('auto', 'linux'), d);
+    expect(selection.backend).toBe('cpu');
+    expect(selection.reports[1]).toEqual({ name: 'vulkan', ok: false, cached: false, reason: 'could not start: no vulkan binary' });
+  });
+
+  it('an explicit choice that fails gives no backend and says so', async () => {
+    const selection = await selectBackend(parseGpuChoice('cuda'), deps());
+    expect(selection.llama).toBeNull();
+    expect(selection.error).toMatch(/^--gpu cuda was chosen and did not work \(CUDA: self-test failed: CUDA error/);
+  });
+});
+
+describe('VerdictCache', () => {
+  it('survives a missing or corrupt file', async () => {
+    const file = tmpFile('verdicts.json');
+    const cache = new VerdictCache(file);
+    const key = { backend: 'cuda', nodeLlamaCpp: '3.21.1', driver: 'd' };
+    expect(await cache.lookup(key)).toBeNull();
+    writeFileSync(file, '{not json');
+    expect(await cache.lookup(key)).toBeNull();
+    await cache.store({ ...key, ok: true, reason: null, testedAt: 'now' });
+    expect(await cache.lookup(key)).toMatchObject({ ok: true });
+    expect(await cache.lookup({ ...key, nodeLlamaCpp: '3.21.2' })).toBeNull();
+  });
+});
+
+describe('self-test helpers', () => {
+  it('keeps the first error line of stderr as the reason', () => {
+    expect(firstErrorLine('loading\nCUDA error: the provided PTX was compiled with an unsupported toolchain.\n  in ggml_cuda\nerror again')).toBe(
+      'CUDA error: the provided PTX was compiled with an unsupported toolchain.'
+    );
+    expect(firstErrorLine('just a line\n')).toBe('just a line');
+    expect(firstErrorLine('')).toBeNull();
+  });
+
+  it('reads the test-only fault switch per backend', () => {
+    const env = { DATARUS_TEST_SELFTEST_FAULT: 'cuda:abort, vulkan:hang' };
+    expect(faultFor('cuda', env)).toBe('abort');
+    expect(faultFor('vulkan', env)).toBe('hang');
+    expect(faultFor('cpu', env)).toBeNull();
+    expect(faultFor('cuda', {})).toBeNull();
+  });
+
+  it('reads the NVIDIA driver version from /proc', async () => {
+    const file = tmpFile('version');
+    writeFileSync(file, 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.04  Tue Oct  1 00:00:00 UTC 2025\nGCC version: gcc 12\n');
+    expect(await driverVersion(file)).toBe('nvidia 580.159.04');
+    expect(await driverVersion(tmpFile('absent'))).toBe(`${process.platform} ${os.release()}`);
+  });
+});
