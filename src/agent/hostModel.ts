@@ -99,7 +99,7 @@ export class HostModel implements AgentModel {
       let state: string | undefined;
       try {
         const response = await this._request('status', { signal });
-        state = response.ok ? (await response.json())?.state : undefined;
+        state = response.ok ? ((await response.json()) as { state?: string } | null)?.state : undefined;
       } catch {
         return;
       }
