@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { exportRows, failedSteps, filtersFor, selectEpisodes } from '../../src/episode/export';
 import type { Episode, EpisodeStep, StoredEpisode } from '../../src/episode/types';
 import { writeExport } from '../../src/host/exportFiles';
+import { Redactor } from '../../src/episode/redact';
 
 function step(index: number, status: EpisodeStep['status']): EpisodeStep {
   const now = new Date().toISOString();
@@ -69,22 +70,22 @@ describe('writeExport never writes an empty file', () => {
 
   it('refuses an empty log, and the same name works once there is something to write', async () => {
     const target = path.join(dir(), 'sft.jsonl');
-    await expect(writeExport([], 'sft', target)).rejects.toThrow(/nothing to export: the episode log is empty\. Nothing was written to .*sft\.jsonl/);
+    await expect(writeExport([], 'sft', target, {}, new Redactor())).rejects.toThrow(/nothing to export: the episode log is empty\. Nothing was written to .*sft\.jsonl/);
     expect(existsSync(target)).toBe(false);
-    const summary = await writeExport([answered], 'sft', target);
+    const summary = await writeExport([answered], 'sft', target, {}, new Redactor());
     expect(summary.rows).toBe(1);
     expect(readFileSync(target, 'utf8').trim().split('\n')).toHaveLength(1);
   });
 
   it('refuses when no episode is answered, naming the SFT default', async () => {
     const target = path.join(dir(), 'sft.jsonl');
-    await expect(writeExport([errorLimit], 'sft', target)).rejects.toThrow(/none of the 1 logged episode\(s\) match the filters \(SFT takes answered episodes only/);
+    await expect(writeExport([errorLimit], 'sft', target, {}, new Redactor())).rejects.toThrow(/none of the 1 logged episode\(s\) match the filters \(SFT takes answered episodes only/);
     expect(existsSync(target)).toBe(false);
   });
 
   it('refuses when the episodes give no rows of the format (no edits: no DPO pairs)', async () => {
     const target = path.join(dir(), 'dpo.jsonl');
-    await expect(writeExport([answered], 'dpo', target)).rejects.toThrow(/give dpo rows/);
+    await expect(writeExport([answered], 'dpo', target, {}, new Redactor())).rejects.toThrow(/give dpo rows/);
     expect(existsSync(target)).toBe(false);
   });
 });
