@@ -4,6 +4,9 @@
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
+// DATARUS_UI_PORT lets two checkouts run their UI tests side by side.
+const PORT = process.env.DATARUS_UI_PORT ?? '8888';
+
 module.exports = {
   ...baseConfig,
   reporter: [['list'], ['json', { outputFile: '../test-artifacts/playwright.json' }]],
@@ -12,7 +15,7 @@ module.exports = {
   workers: 1,
   use: {
     ...baseConfig.use,
-    baseURL: 'http://localhost:8888',
+    baseURL: `http://localhost:${PORT}`,
     video: 'off',
     trace: 'retain-on-failure',
     launchOptions: {
@@ -30,11 +33,11 @@ module.exports = {
   },
   webServer: {
     command: 'jupyter lab --config jupyter_server_test_config.py',
-    url: 'http://localhost:8888/lab',
+    url: `http://localhost:${PORT}/lab`,
     timeout: 120000,
     reuseExistingServer: false,
     stdout: 'pipe',
     stderr: 'pipe',
-    env: { ...process.env, DATARUS_MODEL: 'datarus-test-tiny' }
+    env: { ...process.env, DATARUS_MODEL: 'datarus-test-tiny', DATARUS_UI_PORT: PORT }
   }
 };

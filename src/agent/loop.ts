@@ -3,33 +3,28 @@
  * runs in the live kernel; the observation goes back to the model; until it
  * writes `<stop_analysis>`, or a limit is reached, or the user stops it.
  *
- * The conversation follows the model's own harness (design.md): each executed
- * step, with its observation, becomes an assistant message followed by the user
- * message "Continue with the analysis." (or an error hint); a turn that broke
- * the protocol gets a short correction; only the latest failed attempt is kept.
+ * The conversation is not built here: each turn's messages come from
+ * `conversation()` (src/episode/conversation.ts) applied to the episode
+ * recorded so far, in the words of the episode's prompt profile
+ * (src/protocol/profiles.ts), and the sha256 of what was sent is recorded with
+ * the step. Exports use the same function, so they reproduce every prompt.
+ *
+ * A turn that ends inside a step (cut off at the token limit, or a step never
+ * closed) is never run: its code may be half a statement. Only the first step
+ * of a reply runs; the stop string `</step>` normally ends the reply there.
  */
-import {
-  AGENTIC_STOP_STRINGS,
-  AGENTIC_SYSTEM_PROMPT,
-  CONTINUE_MESSAGE,
-  correctionMessage,
-  DatarusStreamParser,
-  errorHintMessage,
-  formatObservation,
-  ParsedStep,
-  PYTHON_EXECUTOR,
-  Violation
-} from '../protocol';
+import { DatarusStreamParser, getProfile, parseDatarus, ParseResult, ParsedStep, PYTHON_EXECUTOR, Violation } from '../protocol';
+import { conversation, promptSha256 } from '../episode/conversation';
 import type { Episode, EpisodeStep } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
-import type { ChatMessage } from './messages';
-import { DEFAULT_OBSERVATION_LIMIT, executionError, renderObservation } from './observation';
+import { executionError, observationFor } from './observation';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
 
 export interface AgentLimits {
   maxSteps: number;
   maxConsecutiveErrors: number;
-  observationLimit: number;
+  /** Characters of each observation the model reads; the profile's limit when not given. */
+  observationLimit?: number;
   cellTimeoutMs: number;
   maxTokensPerTurn: number;
 }
@@ -37,7 +32,6 @@ export interface AgentLimits {
 export const DEFAULT_LIMITS: AgentLimits = {
   maxSteps: 30,
   maxConsecutiveErrors: 5,
-  observationLimit: DEFAULT_OBSERVATION_LIMIT,
   cellTimeoutMs: 120000,
   maxTokensPerTurn: 2048
 };
@@ -60,6 +54,8 @@ export interface AgentHooks {
 export interface AgentRunOptions {
   episodeId: string;
   question: string;
+  /** The prompt profile, by name (src/protocol/profiles.ts); `generic` when absent. */
+  profile?: string;
   /** Summary of the notebook and the kernel's data, put before the question. */
   context?: string;
   notebook?: string;
@@ -73,17 +69,6 @@ export interface AgentRunOptions {
   now?: () => number;
 }
 
-/** Protocol problems that leave nothing to run. */
-const FATAL: ReadonlySet<Violation['kind']> = new Set(['empty_code', 'unknown_action', 'no_structure']);
-
-export function buildFirstMessages(question: string, context?: string): ChatMessage[] {
-  const user = context ? `${context}\n\nQuestion: ${question}` : question;
-  return [
-    { role: 'system', content: AGENTIC_SYSTEM_PROMPT },
-    { role: 'user', content: user }
-  ];
-}
-
 export class AgentLoop {
   constructor(
     private readonly _model: AgentModel,
@@ -92,7 +77,15 @@ export class AgentLoop {
 
   async run(options: AgentRunOptions): Promise<Episode> {
     const now = options.now ?? Date.now;
+    let profile = getProfile(undefined);
+    let profileError: string | null = null;
+    try {
+      profile = getProfile(options.profile);
+    } catch (err) {
+      profileError = (err as Error).message;
+    }
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    const observationLimit = limits.observationLimit ?? profile.observationLimit;
     const hooks = options.hooks ?? {};
     const signal = options.signal ?? new AbortController().signal;
     const iso = () => new Date(now()).toISOString();
@@ -103,6 +96,7 @@ export class AgentLoop {
       model: this._model.name,
       notebook: options.notebook,
       context: options.context || undefined,
+      promptProfile: profile.name,
       startedAt: iso(),
       status: 'running',
       steps: [],
@@ -115,15 +109,14 @@ export class AgentLoop {
       hooks.onEnd?.(episode);
       return episode;
     };
+    if (profileError) {
+      return finish('failed', profileError);
+    }
     if (options.question.trim() === '') {
       return finish('failed', 'the question is empty');
     }
 
-    const messages = buildFirstMessages(options.question, options.context);
     let consecutiveErrors = 0;
-    /** Index in `messages` of the latest failed attempt, to drop it when the next one fails too. */
-    let lastFailure: number | null = null;
-
     try {
       for (let turn = 0; turn < limits.maxSteps; turn++) {
         if (signal.aborted) {
@@ -133,11 +126,13 @@ export class AgentLoop {
         const modelStart = now();
         const parser = new DatarusStreamParser();
         const grammar = typeof options.grammar === 'function' ? options.grammar(turn) : options.grammar;
+        const messages = conversation(episode);
+        const sent = promptSha256(messages);
         const reply = await this._model.complete(
           {
             episodeId: options.episodeId,
-            messages: messages.slice(),
-            stop: AGENTIC_STOP_STRINGS,
+            messages,
+            stop: profile.stop.slice(),
             maxTokens: limits.maxTokensPerTurn,
             temperature: options.temperature,
             grammar,
@@ -157,24 +152,24 @@ export class AgentLoop {
           return finish('stopped', 'stopped by the user');
         }
         const raw = reply.text + (reply.stopString ?? '');
-        parser.feed(reply.stopString ?? '');
-        parser.end();
-        const parsed = parser.result();
+        // The turn is judged on the whole text the model returned, whatever was streamed.
+        const parsed = parseDatarus(raw);
 
         if (parsed.answer && parsed.steps.length === 0) {
           episode.answer = parsed.answer;
+          episode.answerPromptSha256 = sent;
           hooks.onAnswer?.(episode);
           return finish('answered');
         }
 
         const step = parsed.steps[0];
-        const problems = parsed.violations.filter(v => FATAL.has(v.kind) || (v.kind === 'truncated' && !step?.code));
         const record = (fields: Partial<EpisodeStep> & Pick<EpisodeStep, 'status' | 'observation'>, kernelMs = 0) => {
           const done: EpisodeStep = {
             index: episode.steps.length,
             thought: step?.thought ?? '',
             code: step?.code ?? '',
             violations: parsed.violations,
+            promptSha256: sent,
             raw,
             startedAt,
             endedAt: iso(),
@@ -187,15 +182,18 @@ export class AgentLoop {
           return done;
         };
 
-        if (!step || problems.length > 0 || step.action !== PYTHON_EXECUTOR) {
-          const why = problems.length ? problems.map(p => p.message) : [reply.stopReason === 'length' ? 'the turn hit the token limit' : 'no step'];
-          record({ status: 'invalid', observation: `[not run: ${why.join('; ')}]` });
+        const invalid = invalidTurn(parsed, step, reply.stopReason);
+        if (invalid) {
+          record({
+            status: 'invalid',
+            observation: `[not run: ${invalid.problems.join('; ')}]`,
+            problems: invalid.problems,
+            ...(invalid.cutOff ? { cutOff: true } : {})
+          });
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
             return finish('error_limit', `${consecutiveErrors} turns in a row failed`);
           }
-          lastFailure = dropFailure(messages, lastFailure);
-          messages.push({ role: 'assistant', content: raw }, { role: 'user', content: correctionMessage(why) });
           continue;
         }
 
@@ -204,8 +202,7 @@ export class AgentLoop {
           return finish('stopped', 'stopped by the user');
         }
         if (approval.action === 'skip') {
-          record({ status: 'skipped', observation: '[the user skipped this step]' });
-          messages.push({ role: 'assistant', content: `${raw}\n${formatObservation('[the user skipped this step]')}` }, { role: 'user', content: CONTINUE_MESSAGE });
+          record({ status: 'skipped', observation: profile.skippedObservation });
           continue;
         }
         const code = approval.code ?? step.code;
@@ -216,14 +213,13 @@ export class AgentLoop {
           timeoutMs: limits.cellTimeoutMs,
           metadata: { thought: step.thought }
         });
-        const observation = renderObservation(result, limits.observationLimit, limits.cellTimeoutMs);
         const error = executionError(result);
         record(
           {
             code,
             modelCode: code !== step.code ? step.code : undefined,
             status: result.status,
-            observation,
+            observation: observationFor(result, profile.observationStyle, observationLimit, limits.cellTimeoutMs),
             error: error ?? undefined,
             outputs: result.outputs
           },
@@ -236,19 +232,13 @@ export class AgentLoop {
           // Later steps would run against a fresh kernel without the episode's variables.
           return finish('failed', `the kernel died or restarted while step ${turn + 1} ran; its variables are gone`);
         }
-        // What the model sees is what ran: an edited cell replaces the model's code.
-        const assistant = code === step.code ? raw : raw.replace(step.code, code);
         if (error) {
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
             return finish('error_limit', `${consecutiveErrors} steps in a row raised errors`);
           }
-          lastFailure = dropFailure(messages, lastFailure);
-          messages.push({ role: 'assistant', content: `${assistant}\n${formatObservation(observation)}` }, { role: 'user', content: errorHintMessage(error.ename) });
         } else {
           consecutiveErrors = 0;
-          lastFailure = null;
-          messages.push({ role: 'assistant', content: `${assistant}\n${formatObservation(observation)}` }, { role: 'user', content: CONTINUE_MESSAGE });
         }
       }
       return finish('step_limit', `no answer after ${limits.maxSteps} steps`);
@@ -263,13 +253,33 @@ export class AgentLoop {
   }
 }
 
+/** Protocol problems that leave nothing to run. */
+const FATAL: ReadonlySet<Violation['kind']> = new Set(['empty_code', 'unknown_action', 'no_structure']);
+
 /**
- * Removes the previous failed attempt (its assistant and user messages) when
- * another failure follows it, and returns where the new one will start.
+ * Why a turn must not run, or null when its first step may. A turn that ended
+ * inside a step is cut off: its code may stop mid-statement (an `open(…, "w")`
+ * without the write that followed), so it never runs.
  */
-function dropFailure(messages: ChatMessage[], lastFailure: number | null): number {
-  if (lastFailure !== null && lastFailure === messages.length - 2) {
-    messages.splice(lastFailure, 2);
+export function invalidTurn(
+  parsed: ParseResult,
+  step: ParsedStep | undefined,
+  stopReason: string
+): { cutOff: boolean; problems: string[] } | null {
+  const truncated = parsed.violations.filter(v => v.kind === 'truncated');
+  if (truncated.length > 0 && !(parsed.answer && !step)) {
+    const limit = stopReason === 'length' ? ['the turn hit the token limit'] : [];
+    return { cutOff: true, problems: [...limit, ...truncated.map(v => v.message)] };
   }
-  return messages.length;
+  const fatal = parsed.violations.filter(v => FATAL.has(v.kind)).map(v => v.message);
+  if (fatal.length > 0) {
+    return { cutOff: false, problems: fatal };
+  }
+  if (!step) {
+    return { cutOff: false, problems: [stopReason === 'length' ? 'the turn hit the token limit' : 'no step'] };
+  }
+  if (step.action !== PYTHON_EXECUTOR) {
+    return { cutOff: false, problems: [`unknown action "${step.action}"`] };
+  }
+  return null;
 }

@@ -1,5 +1,2 @@
-/** Chat messages in the OpenAI shape, which the host and remote servers both take. */
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
+/** Chat messages live in the protocol layer; re-exported here for the agent's users. */
+export type { ChatMessage } from '../protocol/messages';

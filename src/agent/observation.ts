@@ -3,6 +3,7 @@
  * text, results, short descriptions of images, and errors without ANSI
  * escapes, truncated with a visible marker past a size limit.
  */
+import type { ObservationStyle } from '../protocol/profiles';
 import type { ExecutionResult, NbOutput } from './types';
 
 /** The reference harness's cap on an observation. */
@@ -80,7 +81,51 @@ export function truncateMiddle(text: string, limit: number): string {
   return text.slice(0, head) + marker(text.length - keep) + text.slice(text.length - tail);
 }
 
-/** The whole observation for one executed step. */
+/** The whole observation for one executed step, in a profile's style. */
+export function observationFor(result: ExecutionResult, style: ObservationStyle, limit: number, timeoutMs?: number): string {
+  return style === 'harness' ? renderHarnessObservation(result, limit, timeoutMs) : renderObservation(result, limit, timeoutMs);
+}
+
+/**
+ * The reference harness's observation: stream text and `text/plain` results
+ * joined by newlines; on an error, "Output before error:" and what was
+ * printed, then "Error: NAME: VALUE" and the traceback. Kept from the head,
+ * with the harness's marker when cut (see src/protocol/profiles.ts).
+ */
+export function renderHarnessObservation(result: ExecutionResult, limit: number, timeoutMs?: number): string {
+  const printed: string[] = [];
+  const error: string[] = [];
+  for (const output of result.outputs) {
+    if (output.output_type === 'stream') {
+      printed.push(stripAnsi(joinText(output.text)));
+    } else if (output.output_type === 'execute_result' || output.output_type === 'display_data') {
+      if (output.data && 'text/plain' in output.data) {
+        printed.push(joinText(output.data['text/plain'] as string | string[]));
+      }
+    } else if (output.output_type === 'error') {
+      if (printed.length && error.length === 0) {
+        error.push('Output before error:', ...printed, '');
+      }
+      error.push(`Error: ${output.ename ?? 'Error'}: ${output.evalue ?? ''}`);
+      for (const line of output.traceback ?? []) {
+        const clean = stripAnsi(line);
+        if (clean.includes('-->') && clean.includes('ipython-input')) {
+          error.push(`Line that caused error: ${clean.trim()}`);
+        }
+        error.push(clean);
+      }
+    }
+  }
+  let text = error.length ? error.join('\n') : printed.join('\n');
+  if (result.status === 'timeout') {
+    text += `${text ? '\n' : ''}Error: TimeoutError: the cell ran past the ${Math.round((timeoutMs ?? 0) / 1000)} s limit and was interrupted`;
+  } else if (result.status === 'aborted') {
+    text += `${text ? '\n' : ''}[the cell was stopped by the user]`;
+  }
+  return text.length > limit ? `${text.slice(0, limit)}\n... [OUTPUT TRUNCATED]` : text;
+}
+
+/** The whole observation for one executed step (this project's style). */
 export function renderObservation(result: ExecutionResult, limit = DEFAULT_OBSERVATION_LIMIT, timeoutMs?: number): string {
   const parts = result.outputs.map(renderOutput).filter(p => p !== '');
   let text = parts.map(p => p.replace(/\n$/, '')).join('\n');

@@ -13,19 +13,18 @@ import { GpuOptionError, parseGpuChoice } from '../host/backends';
 import { Engine } from '../host/engine';
 import { EXPORT_FORMATS } from '../episode/export';
 import { Redactor, secretEnvValues } from '../episode/redact';
-import { defaultEpisodesFile, defaultModelsDir } from '../host/dataDir';
 import { downloadFile } from '../host/download';
 import { EpisodeStore } from '../host/episodeStore';
 import { writeExport } from '../host/exportFiles';
 import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
+import { defaultEpisodesFile, defaultModelsDir } from './jupyterDataDir';
 import { HOST_VERSION, HostServer, Listen } from '../host/server';
 
 // The manifests ship with the code: models/ in a checkout; the Python package
 // sets $DATARUS_MANIFESTS_DIR to the copy it carries next to the bundled host.
 const DEFAULT_MANIFESTS = process.env.DATARUS_MANIFESTS_DIR || path.resolve(__dirname, '..', '..', 'models');
 const DEFAULT_MODELS = defaultModelsDir();
-const DEFAULT_EPISODES = defaultEpisodesFile();
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -134,7 +133,7 @@ export function buildProgram(): Command {
     .description('export logged episodes as training data (JSONL, or a folder of notebooks for ipynb)')
     .requiredOption('-f, --format <format>', `one of ${EXPORT_FORMATS.join(', ')}`)
     .requiredOption('-o, --out <path>', 'file to write (a folder for ipynb); never overwritten')
-    .option('--log <file>', 'episode log', DEFAULT_EPISODES)
+    .option('--log <file>', "episode log (default: $DATARUS_EPISODES_FILE, else <Jupyter's data dir>/datarus/episodes.jsonl)")
     .option('--since <date>', 'episodes started at or after this ISO date')
     .option('--until <date>', 'episodes started at or before this ISO date')
     .option('--notebook <path>', 'episodes of this notebook')
@@ -143,27 +142,46 @@ export function buildProgram(): Command {
     .option('--min-reward <score>', 'structural reward at least this', parseFloat)
     .option('--finished', 'only answered episodes')
     .option('--unfinished', 'only episodes that did not answer')
+    .option('--include-unanswered', 'sft: also episodes that did not answer (by default SFT takes answered episodes only)')
     .action(async opts => {
       if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
         throw new Error(`unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
       }
-      const store = new EpisodeStore(path.resolve(opts.log), { redactor: new Redactor(), images: 'reference', maxOutputChars: 20000 });
+      const log = path.resolve(opts.log ?? (await defaultEpisodesFile()));
+      const exists = await fs.stat(log).then(
+        s => s.isFile(),
+        () => false
+      );
+      if (!exists) {
+        throw new Error(
+          `no episode log at ${log}: nothing was exported. Episodes are logged when "Log episodes" is on in ` +
+            "JupyterLab's Settings → Datarus Lab: Analyze; pass --log FILE if the log is elsewhere."
+        );
+      }
+      const store = new EpisodeStore(log, { redactor: new Redactor(secretEnvValues(process.env)), images: 'reference', maxOutputChars: 20000 });
       const { episodes, skipped, migrated } = await store.read();
       for (const s of skipped) {
-        process.stderr.write(`warning: ${opts.log} line ${s.line} skipped: ${s.reason}\n`);
+        process.stderr.write(`warning: ${log} line ${s.line} skipped: ${s.reason}\n`);
       }
       if (migrated) {
         process.stderr.write(`note: ${migrated} line(s) of an older log format were migrated on read (the log itself is unchanged)\n`);
       }
-      const summary = await writeExport(episodes, opts.format, path.resolve(opts.out), {
-        since: opts.since,
-        until: opts.until,
-        notebook: opts.notebook,
-        model: opts.model,
-        feedback: opts.feedback,
-        minReward: opts.minReward,
-        finished: opts.finished ? true : opts.unfinished ? false : undefined
-      });
+      const summary = await writeExport(
+        episodes,
+        opts.format,
+        path.resolve(opts.out),
+        {
+          since: opts.since,
+          until: opts.until,
+          notebook: opts.notebook,
+          model: opts.model,
+          feedback: opts.feedback,
+          minReward: opts.minReward,
+          finished: opts.finished ? true : opts.unfinished ? false : undefined,
+          includeUnanswered: opts.includeUnanswered === true
+        },
+        store.redactor // every string is redacted again: older logs may hold secrets
+      );
       process.stderr.write(`wrote ${summary.rows} ${opts.format} row(s) from ${summary.episodes} episode(s) to ${summary.path}\n`);
     });
 

@@ -3,22 +3,29 @@
  *
  * - `tagged`: Datarus-tagged text, exactly what the model is trained on
  *   (steps, the harness's observations, the final `<stop_analysis>`);
- * - `sft`: chat `messages` (TRL, OpenAI fine-tuning); each observation is a
- *   user turn of its own, so an assistant-only loss never trains on tool output;
+ * - `sft`: chat `messages` (TRL, OpenAI fine-tuning): the conversation exactly
+ *   as the model saw it, then its answer;
+ * - `sft-split`: the same steps, but each observation in a user turn of its
+ *   own, so an assistant-only loss never trains on tool output (with the
+ *   `datarus-r1` profile the observation is inside the assistant's step);
  * - `grpo`: the prompt, plus the reference answer and the data files the
  *   episode read as extra columns (TRL passes extra columns to reward functions);
  * - `dpo`: prompt / chosen / rejected from the user's edits of agent cells;
  * - `kto`: prompt / completion / label from thumbs up and down;
  * - `ipynb`: one nbformat 4 notebook per episode.
  *
- * Every row carries the structural reward of its transcript. Pure: no I/O.
+ * Every prompt (GRPO, DPO, KTO) is `conversation(episode, k)`
+ * (src/episode/conversation.ts), the function the agent loop used to build the
+ * messages of step k: byte for byte what the model was sent, which the
+ * recorded `promptSha256` of each step confirms. Every row carries the
+ * structural reward of its transcript. Pure: no I/O.
  */
-import { AGENTIC_SYSTEM_PROMPT, CONTINUE_MESSAGE, errorHintMessage, formatAnswer, formatObservation, formatStep, scoreText } from '../protocol';
-import type { ChatMessage } from '../agent/messages';
+import { ChatMessage, formatAnswer, formatObservation, formatStep, scoreText } from '../protocol';
 import type { NbOutput } from '../agent/types';
+import { conversation, episodeProfile, fullConversation } from './conversation';
 import type { Episode, EpisodeStep, StoredEpisode } from './types';
 
-export const EXPORT_FORMATS = ['tagged', 'sft', 'grpo', 'dpo', 'kto', 'ipynb'] as const;
+export const EXPORT_FORMATS = ['tagged', 'sft', 'sft-split', 'grpo', 'dpo', 'kto', 'ipynb'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportFilters {
@@ -30,15 +37,24 @@ export interface ExportFilters {
   feedback?: 'up' | 'down' | 'rated';
   minReward?: number;
   finished?: boolean;
+  /** SFT learns from answers: it takes answered episodes only unless this is set (or `finished` says otherwise). */
+  includeUnanswered?: boolean;
+}
+
+/** The filters a format applies: SFT defaults to answered episodes. */
+export function filtersFor(format: ExportFormat, filters: ExportFilters = {}): ExportFilters {
+  const sftDefault = (format === 'sft' || format === 'sft-split') && filters.finished === undefined && !filters.includeUnanswered;
+  return sftDefault ? { ...filters, finished: true } : filters;
+}
+
+/** Steps whose code ran and raised an error or timed out. */
+export function failedSteps(episode: Episode): number {
+  return episode.steps.filter(s => s.status === 'error' || s.status === 'timeout').length;
 }
 
 /** Steps that were really executed (not protocol failures, not skipped). */
 function executed(episode: Episode): EpisodeStep[] {
   return episode.steps.filter(s => s.status !== 'invalid' && s.status !== 'skipped');
-}
-
-function firstUserMessage(episode: Episode): string {
-  return episode.context ? `${episode.context}\n\nQuestion: ${episode.question}` : episode.question;
 }
 
 /** The whole episode as Datarus-tagged text: steps with their observations, then the answer. */
@@ -57,21 +73,23 @@ export function structuralRewardOf(episode: Episode): number {
   return scoreText(taggedTranscript(episode), { harnessObservations: true }).score;
 }
 
-/** The conversation in the reference harness's shape, ending before step `upTo` (all of it when omitted). */
-export function episodeMessages(episode: Episode, upTo?: number): ChatMessage[] {
+/**
+ * The `sft-split` messages: each executed step as the model wrote it in an
+ * assistant turn, its observation and the follow-up in the next user turn,
+ * for trainers that mask the loss to assistant turns.
+ */
+export function splitObservationMessages(episode: Episode): ChatMessage[] {
+  const profile = episodeProfile(episode);
   const messages: ChatMessage[] = [
-    { role: 'system', content: AGENTIC_SYSTEM_PROMPT },
-    { role: 'user', content: firstUserMessage(episode) }
+    { role: 'system', content: profile.systemPrompt },
+    { role: 'user', content: profile.firstUserMessage(episode.question, episode.context) }
   ];
   for (const step of executed(episode)) {
-    if (upTo !== undefined && step.index >= upTo) {
-      return messages;
-    }
     messages.push({ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) });
-    const hint = step.error ? errorHintMessage(step.error.ename) : CONTINUE_MESSAGE;
-    messages.push({ role: 'user', content: `${formatObservation(step.observation)}\n${hint}` });
+    const next = step.error ? profile.afterError(step.error.ename) : profile.afterStep;
+    messages.push({ role: 'user', content: `${formatObservation(step.observation)}\n${next}` });
   }
-  if (upTo === undefined && episode.answer) {
+  if (episode.answer) {
     messages.push({ role: 'assistant', content: formatAnswer(episode.answer) });
   }
   return messages;
@@ -135,7 +153,14 @@ export function selectEpisodes(stored: StoredEpisode[], filters: ExportFilters =
 
 function base(stored: StoredEpisode) {
   const e = stored.episode;
-  return { episode_id: e.id, model: e.model, status: e.status, structural_reward: structuralRewardOf(e) };
+  return {
+    episode_id: e.id,
+    model: e.model,
+    prompt_profile: episodeProfile(e).name,
+    status: e.status,
+    structural_reward: structuralRewardOf(e),
+    failed_steps: failedSteps(e)
+  };
 }
 
 /** Rows of a JSONL format (every format but `ipynb`). */
@@ -148,16 +173,19 @@ export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat
         rows.push({ ...base(s), question: e.question, text: taggedTranscript(e) });
         break;
       case 'sft':
-        rows.push({ ...base(s), messages: episodeMessages(e) });
+        rows.push({ ...base(s), messages: fullConversation(e) });
+        break;
+      case 'sft-split':
+        rows.push({ ...base(s), messages: splitObservationMessages(e) });
         break;
       case 'grpo':
-        rows.push({ ...base(s), prompt: episodeMessages(e, 0), answer: e.answer?.text ?? '', data_files: dataFiles(e) });
+        rows.push({ ...base(s), prompt: conversation(e, 0), answer: e.answer?.text ?? '', data_files: dataFiles(e) });
         break;
       case 'dpo': {
         const pair = (step: EpisodeStep, chosen: string, rejected: string) => ({
           ...base(s),
           step: step.index,
-          prompt: episodeMessages(e, step.index),
+          prompt: conversation(e, step.index),
           chosen: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: chosen }) }],
           rejected: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: rejected }) }]
         });
@@ -179,13 +207,13 @@ export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat
         for (const f of s.feedback) {
           if (f.step === null) {
             if (e.answer) {
-              rows.push({ ...base(s), step: -1, prompt: episodeMessages(e).slice(0, -1), completion: [{ role: 'assistant', content: formatAnswer(e.answer) }], label: f.rating === 'up' });
+              rows.push({ ...base(s), step: -1, prompt: conversation(e), completion: [{ role: 'assistant', content: formatAnswer(e.answer) }], label: f.rating === 'up' });
             }
             continue;
           }
           const step = e.steps.find(st => st.index === f.step);
           if (step && step.status !== 'invalid') {
-            rows.push({ ...base(s), step: f.step, prompt: episodeMessages(e, f.step), completion: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) }], label: f.rating === 'up' });
+            rows.push({ ...base(s), step: f.step, prompt: conversation(e, f.step), completion: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) }], label: f.rating === 'up' });
           }
         }
         break;

@@ -21,6 +21,9 @@ const step = {
     error: { type: 'object', required: ['ename', 'evalue'], properties: { ename: { type: 'string' }, evalue: { type: 'string' } } },
     outputs: { type: 'array' },
     violations: { type: 'array', items: { type: 'object', required: ['kind', 'message'] } },
+    cutOff: { type: 'boolean' },
+    problems: { type: 'array', items: { type: 'string' } },
+    promptSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     raw: { type: 'string' },
     startedAt: { type: 'string' },
     endedAt: { type: 'string' },
@@ -52,7 +55,9 @@ export const LOG_RECORD_SCHEMA = {
         status: { enum: ['running', 'answered', 'stopped', 'step_limit', 'error_limit', 'failed'] },
         reason: { type: 'string' },
         steps: { type: 'array', items: step },
-        answer: { anyOf: [{ type: 'null' }, { type: 'object', required: ['thought', 'text'] }] }
+        answer: { anyOf: [{ type: 'null' }, { type: 'object', required: ['thought', 'text'] }] },
+        promptProfile: { type: 'string' },
+        answerPromptSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }
       }
     },
     episodeId: { type: 'string', minLength: 1 },

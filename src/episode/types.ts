@@ -29,6 +29,15 @@ export interface EpisodeStep {
   error?: { ename: string; evalue: string };
   outputs?: NbOutput[];
   violations: Violation[];
+  /** For an `invalid` turn: it ended inside a step (cut off), so nothing ran. */
+  cutOff?: boolean;
+  /** For an `invalid` turn: what was wrong with it, as the model was told. */
+  problems?: string[];
+  /**
+   * sha256 (hex) of the exact message list the model was sent for this turn
+   * (`promptSha256` in src/episode/conversation.ts): exports check against it.
+   */
+  promptSha256?: string;
   /** The model's raw turn, exactly as generated (with its stop string). */
   raw: string;
   startedAt: string;
@@ -52,6 +61,10 @@ export interface Episode {
   reason?: string;
   steps: EpisodeStep[];
   answer: ParsedAnswer | null;
+  /** The prompt profile the conversation followed (src/protocol/profiles.ts); `generic` when absent. */
+  promptProfile?: string;
+  /** sha256 of the message list of the turn that wrote the answer. */
+  answerPromptSha256?: string;
 }
 
 /** An episode from the log, with the feedback and edits recorded about it. */

@@ -12,6 +12,7 @@ import type { Backend } from './backends';
 import { Generator } from './generator';
 import { HttpError } from './httpError';
 import { calibrateThreads, fallbackThreads, ThreadMeasurement } from './threads';
+import { DEFAULT_PROFILE_NAME } from '../protocol/profiles';
 import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside, resolveUserPath } from './manifests';
 import { faultFor } from './selftestFault';
 import { runSelfTest } from './selftest';
@@ -64,7 +65,7 @@ export interface EngineStatus {
   backends: BackendReport[];
   gpu: { name: string; vramFreeBytes: number; vramTotalBytes: number } | null;
   /** `totalLayers` with `gpuLayers` says how much of the model fits in VRAM. */
-  model: (Omit<LoadedModelInfo, 'manifest'> & { totalLayers: number }) | null;
+  model: (Omit<LoadedModelInfo, 'manifest'> & { totalLayers: number; promptProfile: string }) | null;
   loadProgress: number;
   contextSize: number | null;
   chatWrapper: string | null;
@@ -288,7 +289,8 @@ export class Engine {
             sizeBytes: loaded.sizeBytes,
             trainContextSize: loaded.trainContextSize,
             gpuLayers: loaded.gpuLayers,
-            totalLayers: this._model?.fileInsights.totalLayers ?? loaded.gpuLayers
+            totalLayers: this._model?.fileInsights.totalLayers ?? loaded.gpuLayers,
+            promptProfile: loaded.manifest?.promptProfile ?? DEFAULT_PROFILE_NAME
           }
         : null,
       loadProgress: this._loadProgress,

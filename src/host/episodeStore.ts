@@ -49,6 +49,11 @@ export class EpisodeStore {
     private readonly _options: StoreOptions
   ) {}
 
+  /** The redactor applied to what is written; exports apply it again. */
+  get redactor(): Redactor {
+    return this._options.redactor;
+  }
+
   async appendEpisode(episode: Episode): Promise<void> {
     if (episode.steps.length === 0 && !episode.answer) {
       throw new LogError('the episode has no steps and no answer: nothing to log');

@@ -6,6 +6,8 @@ import Ajv, { ErrorObject } from 'ajv';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
+import { profileNames } from '../protocol/profiles';
+
 export interface ModelManifest {
   name: string;
   displayName: string;
@@ -29,6 +31,8 @@ export interface ModelManifest {
   sampling: { temperature?: number; topP?: number; topK?: number; repeatPenalty?: number; maxTokens?: number };
   stopStrings: string[];
   chatTemplate?: string;
+  /** A name from src/protocol/profiles.ts; `generic` when absent. */
+  promptProfile?: string;
   recommendedGpuMemoryGiB?: number;
 }
 
@@ -67,6 +71,10 @@ export async function loadManifests(
     }
     if (!validate(data)) {
       problems.push({ file, message: `does not match the manifest schema: ${formatAjvErrors(validate.errors)}` });
+      continue;
+    }
+    if (data.promptProfile !== undefined && !profileNames().includes(data.promptProfile)) {
+      problems.push({ file, message: `unknown promptProfile "${data.promptProfile}" (known: ${profileNames().join(', ')})` });
       continue;
     }
     if (manifests.has(data.name)) {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 
 import { Engine, ModelLoadError } from './engine';
 import { HttpError } from './httpError';
-import { EXPORT_FORMATS, exportRows, ExportFilters, ExportFormat, selectEpisodes, toNotebook } from '../episode/export';
+import { EXPORT_FORMATS, exportRows, ExportFilters, ExportFormat, filtersFor, selectEpisodes, toNotebook } from '../episode/export';
 import type { Episode } from '../episode/types';
 import { EpisodeStore, LogError } from './episodeStore';
 import { writeExport } from './exportFiles';
@@ -292,8 +292,11 @@ export class HostServer {
     const store = this._log();
     const { episodes } = await store.read();
     if (target === undefined) {
-      const selected = selectEpisodes(episodes, filters ?? {});
-      return format === 'ipynb' ? { notebooks: selected.map(toNotebook) } : { rows: exportRows(selected, format as Exclude<ExportFormat, 'ipynb'>) };
+      const selected = selectEpisodes(episodes, filtersFor(format as ExportFormat, filters ?? {}));
+      // Redacted again: the log may predate a secret format, or have been written without redaction.
+      return store.redactor.value(
+        format === 'ipynb' ? { notebooks: selected.map(toNotebook) } : { rows: exportRows(selected, format as Exclude<ExportFormat, 'ipynb'>) }
+      );
     }
     if (typeof target !== 'string' || target === '') {
       throw new HttpError(400, 'invalid_request', '"path" must be a file name inside the exports folder');
@@ -303,7 +306,7 @@ export class HostServer {
     if (!isInside(root, resolved) || resolved === root) {
       throw new HttpError(400, 'path_outside', `"${target}" is outside the exports folder ${root}`);
     }
-    return writeExport(episodes, format as ExportFormat, resolved, filters ?? {});
+    return writeExport(episodes, format as ExportFormat, resolved, filters ?? {}, store.redactor);
   }
 
   private get _modelsDir(): string {

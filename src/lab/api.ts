@@ -17,7 +17,7 @@ export interface HostStatus {
   /** Every backend the host considered at start; the one in use has `ok: true`. Absent from older hosts. */
   backends?: { name: Backend; ok: boolean; reason: string | null; cached: boolean }[];
   gpu: { name: string; vramFreeBytes: number; vramTotalBytes: number } | null;
-  model: { name: string; path: string; sizeBytes: number; trainContextSize: number; gpuLayers: number; totalLayers?: number } | null;
+  model: { name: string; path: string; sizeBytes: number; trainContextSize: number; gpuLayers: number; totalLayers?: number; promptProfile?: string } | null;
   loadProgress: number;
   contextSize: number | null;
   chatWrapper: string | null;

@@ -3,5 +3,6 @@ export * from './code';
 export * from './parser';
 export * from './format';
 export * from './reward';
-export * from './prompts';
+export * from './messages';
+export * from './profiles';
 export * from './reflection';

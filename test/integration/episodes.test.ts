@@ -118,16 +118,17 @@ describe('episode log through the host', () => {
 
   it('exports every format; the real consumers load them; no secret in any export', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'datarus-export-'));
-    for (const format of ['tagged', 'sft', 'grpo', 'dpo', 'kto']) {
+    for (const format of ['tagged', 'sft', 'sft-split', 'grpo', 'dpo', 'kto']) {
       execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', format, '--log', log, '--out', path.join(out, `${format}.jsonl`)]);
     }
     execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', 'ipynb', '--log', log, '--out', path.join(out, 'ipynb')]);
     const report = JSON.parse(execFileSync(PYTHON, [path.join(ROOT, 'test', 'python', 'validate_exports.py'), out], { encoding: 'utf8', env: { ...process.env, HF_DATASETS_OFFLINE: '1', HF_HUB_OFFLINE: '1' } }));
-    expect(report.datasets.tagged).toEqual({ rows: 2, columns: ['episode_id', 'model', 'question', 'status', 'structural_reward', 'text'] });
-    expect(report.datasets.sft).toEqual({ rows: 2, columns: ['episode_id', 'messages', 'model', 'status', 'structural_reward'] });
-    expect(report.datasets.grpo).toEqual({ rows: 2, columns: ['answer', 'data_files', 'episode_id', 'model', 'prompt', 'status', 'structural_reward'] });
-    expect(report.datasets.dpo).toEqual({ rows: 1, columns: ['chosen', 'episode_id', 'model', 'prompt', 'rejected', 'status', 'step', 'structural_reward'] });
-    expect(report.datasets.kto).toEqual({ rows: 3, columns: ['completion', 'episode_id', 'label', 'model', 'prompt', 'status', 'step', 'structural_reward'] });
+    expect(report.datasets.tagged).toEqual({ rows: 2, columns: ['episode_id', 'failed_steps', 'model', 'prompt_profile', 'question', 'status', 'structural_reward', 'text'] });
+    expect(report.datasets.sft).toEqual({ rows: 2, columns: ['episode_id', 'failed_steps', 'messages', 'model', 'prompt_profile', 'status', 'structural_reward'] });
+    expect(report.datasets['sft-split']).toEqual(report.datasets.sft);
+    expect(report.datasets.grpo).toEqual({ rows: 2, columns: ['answer', 'data_files', 'episode_id', 'failed_steps', 'model', 'prompt', 'prompt_profile', 'status', 'structural_reward'] });
+    expect(report.datasets.dpo).toEqual({ rows: 1, columns: ['chosen', 'episode_id', 'failed_steps', 'model', 'prompt', 'prompt_profile', 'rejected', 'status', 'step', 'structural_reward'] });
+    expect(report.datasets.kto).toEqual({ rows: 3, columns: ['completion', 'episode_id', 'failed_steps', 'label', 'model', 'prompt', 'prompt_profile', 'status', 'step', 'structural_reward'] });
     expect(report.notebooks).toHaveLength(2);
 
     const all = readdirSync(out)
@@ -138,8 +139,8 @@ describe('episode log through the host', () => {
     for (const secret of SECRETS) {
       expect(all).not.toContain(secret);
     }
-    // SFT: observations are user turns, never assistant text.
-    const sft = JSON.parse(readFileSync(path.join(out, 'sft.jsonl'), 'utf8').split('\n')[0]);
+    // sft-split: observations are user turns, never assistant text.
+    const sft = JSON.parse(readFileSync(path.join(out, 'sft-split.jsonl'), 'utf8').split('\n')[0]);
     for (const message of sft.messages) {
       if (message.role === 'assistant') {
         expect(message.content).not.toContain('<observation>');
@@ -174,6 +175,35 @@ describe('episode log through the host', () => {
     expect(again.status).toBe(409);
     const rows = await post('export', { format: 'grpo' });
     expect(rows.body.rows).toHaveLength(2);
+  });
+
+  it('redacts again at export: a log written without redaction exports no secret (API and CLI)', async () => {
+    // Secrets an older version did not know, written straight to the log as it would have kept them.
+    const clear = ['ASIAY34FZKBOKMUTVV7A', 'github_pat_11ABCDEFG0123456789_abcdefghijklmnop', 'pass word;with spaces', 'pg-secret-77', 'dXNlcjpwYXNzd29yZA=='];
+    const raw = episode('ep-unredacted', { question: 'Old log question?' });
+    raw.steps[0].code = `key = "${clear[0]}"\ntok = "${clear[1]}"\npassword = "${clear[2]}"\nengine = create_engine("HTTPS://u:${clear[3]}@db/x")`;
+    raw.steps[0].observation = `Authorization: Basic ${clear[4]}`;
+    appendFileSync(log, JSON.stringify({ v: 1, type: 'episode', at: new Date().toISOString(), episode: raw }) + '\n');
+    expect(readFileSync(log, 'utf8')).toContain(clear[1]);
+
+    const texts: string[] = [];
+    for (const format of ['tagged', 'sft', 'sft-split', 'grpo', 'dpo', 'kto', 'ipynb']) {
+      const response = await post('export', { format });
+      expect(response.status).toBe(200);
+      texts.push(JSON.stringify(response.body));
+    }
+    const out = mkdtempSync(path.join(os.tmpdir(), 'datarus-export-'));
+    for (const format of ['tagged', 'sft', 'sft-split']) {
+      execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', format, '--log', log, '--out', path.join(out, `${format}.jsonl`)]);
+      texts.push(readFileSync(path.join(out, `${format}.jsonl`), 'utf8'));
+    }
+    execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', 'ipynb', '--log', log, '--out', path.join(out, 'ipynb')]);
+    texts.push(...readdirSync(path.join(out, 'ipynb')).map(f => readFileSync(path.join(out, 'ipynb', f), 'utf8')));
+    const all = texts.join('\n');
+    expect(all).toContain('Old log question?');
+    for (const secret of clear) {
+      expect(all).not.toContain(secret);
+    }
   });
 });
 

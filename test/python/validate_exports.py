@@ -1,6 +1,6 @@
 """Loads Datarus Lab exports with the real consumers and prints what they saw, as JSON.
 
-    python validate_exports.py <folder>   (tagged.jsonl, sft.jsonl, grpo.jsonl, dpo.jsonl, kto.jsonl, ipynb/)
+    python validate_exports.py <folder>   (tagged.jsonl, sft.jsonl, sft-split.jsonl, grpo.jsonl, dpo.jsonl, kto.jsonl, ipynb/)
 """
 import glob
 import json
@@ -12,7 +12,7 @@ from datasets import load_dataset
 
 folder = sys.argv[1]
 report = {"datasets": {}, "notebooks": []}
-for name in ["tagged", "sft", "grpo", "dpo", "kto"]:
+for name in ["tagged", "sft", "sft-split", "grpo", "dpo", "kto"]:
     path = os.path.join(folder, f"{name}.jsonl")
     dataset = load_dataset("json", data_files=path, split="train")
     report["datasets"][name] = {"rows": dataset.num_rows, "columns": sorted(dataset.column_names)}

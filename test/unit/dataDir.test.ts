@@ -1,23 +1,11 @@
-import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { defaultEpisodesFile, defaultModelsDir, jupyterDataDir } from '../../src/host/dataDir';
+import { defaultModelsDir } from '../../src/cli/jupyterDataDir';
 
-describe('per-user data folders', () => {
-  const home = os.homedir();
-
-  it('finds the Jupyter data dir the way jupyter_core does', () => {
-    expect(jupyterDataDir({ JUPYTER_DATA_DIR: '/j' }, 'linux')).toBe('/j');
-    expect(jupyterDataDir({}, 'linux')).toBe(path.join(home, '.local', 'share', 'jupyter'));
-    expect(jupyterDataDir({ XDG_DATA_HOME: '/xdg' }, 'linux')).toBe(path.join('/xdg', 'jupyter'));
-    expect(jupyterDataDir({}, 'darwin')).toBe(path.join(home, 'Library', 'Jupyter'));
-    expect(jupyterDataDir({ APPDATA: '/appdata' }, 'win32')).toBe(path.join('/appdata', 'jupyter'));
-  });
-
-  it('keeps models and the episode log under it unless the environment says otherwise', () => {
+describe('the per-user models folder', () => {
+  it('is under the Jupyter data dir unless DATARUS_MODELS_DIR says otherwise', () => {
     expect(defaultModelsDir({ JUPYTER_DATA_DIR: '/j' })).toBe(path.join('/j', 'datarus', 'models'));
     expect(defaultModelsDir({ JUPYTER_DATA_DIR: '/j', DATARUS_MODELS_DIR: '/m' })).toBe('/m');
-    expect(defaultEpisodesFile({ JUPYTER_DATA_DIR: '/j' })).toBe(path.join('/j', 'datarus', 'episodes.jsonl'));
-    expect(defaultEpisodesFile({ DATARUS_EPISODES_FILE: '/e.jsonl' })).toBe('/e.jsonl');
+    expect(defaultModelsDir({ XDG_DATA_HOME: '/xdg' })).toBe(path.join(process.platform === 'linux' ? '/xdg/jupyter' : defaultModelsDir({}).split('/datarus')[0], 'datarus', 'models'));
   });
 });

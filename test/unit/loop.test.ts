@@ -6,7 +6,9 @@
 import { AgentLoop, AgentRunOptions, Approval } from '../../src/agent/loop';
 import { ChatMessage } from '../../src/agent/messages';
 import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest, NbOutput } from '../../src/agent/types';
-import { CONTINUE_MESSAGE, formatAnswer, formatStep } from '../../src/protocol';
+import { formatAnswer, formatStep, GENERIC_PROFILE } from '../../src/protocol';
+
+const CONTINUE_MESSAGE = GENERIC_PROFILE.afterStep;
 
 /** Replies with the scripted turns in order, cutting each at its stop string like a real server. */
 class ScriptedModel implements AgentModel {
@@ -148,11 +150,13 @@ describe('AgentLoop', () => {
     expect(correction).toMatch(/did not follow the required format/);
   });
 
-  it('runs a truncated step whose code is complete, and refuses one with no code', async () => {
+  it('never runs a step that was not closed, even when its code looks complete', async () => {
     const model = new ScriptedModel(['<step><thought>t</thought><action>python_executor</action><action_input>print(2)</action_input>', answer('2')]);
-    const runner = new ScriptedRunner([{ outputs: [stdout('2')] }]);
+    const runner = new ScriptedRunner([]);
     const episode = await run(model, runner);
-    expect(runner.codes).toEqual(['print(2)']);
+    expect(runner.codes).toEqual([]);
+    expect(episode.steps[0]).toMatchObject({ status: 'invalid', cutOff: true });
+    expect(model.requests[1].messages[3].content).toBe(GENERIC_PROFILE.afterCutOff);
     expect(episode.status).toBe('answered');
   });
 

@@ -53,7 +53,7 @@ test.describe('Analyze', () => {
     const episodes = new Set(notebook.cells.filter((c: any) => c.metadata.datarus).map((c: any) => c.metadata.datarus.episode));
     expect(episodes.size).toBe(1);
     const codeCell = notebook.cells.find((c: any) => c.metadata.datarus?.role === 'code');
-    expect(codeCell.metadata.datarus).toMatchObject({ step: 0, model: 'embedded' });
+    expect(codeCell.metadata.datarus).toMatchObject({ step: 0, model: 'datarus-test-tiny' });
     expect(codeCell.outputs[0]).toMatchObject({ output_type: 'stream', text: '6\n' });
   });
 });

@@ -31,8 +31,14 @@ test.describe('Models', () => {
     await item.click();
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toBeVisible();
+    // The loaded model is offered first: Go alone never starts a download.
+    await expect(dialog.locator('select')).toHaveValue(/datarus-test-tiny\) — loaded/);
     await dialog.locator('select').selectOption({ label: 'Download test model (ui-download-tiny) — not downloaded: download it' });
     await dialog.getByRole('button', { name: 'Go' }).click();
+    // Downloading takes a choice of its own.
+    const confirm = page.locator('.jp-Dialog', { hasText: 'Download Download test model?' });
+    await expect(confirm).toBeVisible();
+    await confirm.getByRole('button', { name: 'Download' }).click();
     const done = page.locator('.Toastify__toast', { hasText: 'ui-download-tiny is downloaded' });
     await expect(done).toBeVisible({ timeout: 60000 });
     await page.getByRole('button', { name: 'Load it' }).click();

@@ -1,0 +1,87 @@
+/**
+ * The one conversation of an episode. The agent loop asks this module for the
+ * messages of each turn, and every export asks it for the prompt of a step, so
+ * what is exported for step k is byte for byte what the model was sent at step
+ * k. Both are computed from the episode record alone (question, context,
+ * profile, and the steps before k), and the loop records the sha256 of each
+ * message list it sent (`promptSha256`) so exports can be checked.
+ *
+ * Pure: no DOM, no Node.
+ */
+import { sha256 } from 'js-sha256';
+
+import { ChatMessage, formatAnswer, getProfile, PromptProfile, stepMessage } from '../protocol';
+import type { Episode, EpisodeStep } from './types';
+
+/** The fields of an episode the conversation depends on. */
+export type ConversationSource = Pick<Episode, 'question' | 'context' | 'promptProfile' | 'steps'>;
+
+/** A turn that did not run its code because of an error or a protocol failure. */
+export function isFailedStep(step: EpisodeStep): boolean {
+  return step.status === 'invalid' || step.status === 'error' || step.status === 'timeout';
+}
+
+/** The profile an episode followed; episodes logged before profiles existed followed `generic`'s wording. */
+export function episodeProfile(episode: Pick<Episode, 'promptProfile'>): PromptProfile {
+  return getProfile(episode.promptProfile);
+}
+
+/** The user message after a recorded step. */
+function followUp(profile: PromptProfile, step: EpisodeStep): string {
+  if (step.status === 'invalid') {
+    return step.cutOff ? profile.afterCutOff : profile.afterMalformed(step.problems ?? step.violations.map(v => v.message));
+  }
+  if (step.status === 'error' || step.status === 'timeout') {
+    return profile.afterError(step.error?.ename ?? 'Error');
+  }
+  return profile.afterStep;
+}
+
+/** The assistant message for a recorded step. */
+function stepTurn(profile: PromptProfile, step: EpisodeStep): ChatMessage {
+  if (step.status === 'invalid') {
+    // Nothing ran: the model's text goes back as it was written.
+    return { role: 'assistant', content: profile.invalidTurn ? profile.invalidTurn(step.raw) : step.raw };
+  }
+  return stepMessage(profile, { raw: step.raw, thought: step.thought, code: step.code, modelCode: step.modelCode, observation: step.observation });
+}
+
+/**
+ * The messages sent for the turn after `upTo` recorded steps (all of them when
+ * omitted): system prompt, first user message, then each step with its
+ * follow-up. With `failedAttempts: 'latest'`, a failed turn followed by another
+ * failed turn is left out, so only the last of a run of failures stays.
+ */
+export function conversation(episode: ConversationSource, upTo?: number): ChatMessage[] {
+  const profile = episodeProfile(episode);
+  const steps = upTo === undefined ? episode.steps : episode.steps.filter(s => s.index < upTo);
+  const messages: ChatMessage[] = [
+    { role: 'system', content: profile.systemPrompt },
+    { role: 'user', content: profile.firstUserMessage(episode.question, episode.context) }
+  ];
+  steps.forEach((step, i) => {
+    const next = steps[i + 1];
+    if (profile.failedAttempts === 'latest' && isFailedStep(step) && next && isFailedStep(next)) {
+      return;
+    }
+    messages.push(stepTurn(profile, step), { role: 'user', content: followUp(profile, step) });
+  });
+  return messages;
+}
+
+/** The whole conversation with the final answer as the last assistant turn (SFT). */
+export function fullConversation(episode: Episode): ChatMessage[] {
+  const messages = conversation(episode);
+  if (episode.answer) {
+    messages.push({ role: 'assistant', content: formatAnswer(episode.answer) });
+  }
+  return messages;
+}
+
+/**
+ * sha256 (hex) of a message list: of its JSON with only `role` and `content`,
+ * in that order, so the hash does not depend on extra fields or key order.
+ */
+export function promptSha256(messages: ChatMessage[]): string {
+  return sha256(JSON.stringify(messages.map(m => ({ role: m.role, content: m.content }))));
+}

@@ -1,0 +1,261 @@
+/**
+ * Prompt profiles: everything about the conversation that depends on the model
+ * — the system prompt, the first user message, what the harness says after a
+ * step, an error, a malformed or cut-off turn, the stop strings, how a step
+ * and its observation are written back, and the reflection prompt. A model's
+ * manifest names its profile (`promptProfile`); `generic` is the default.
+ * Adding a profile is adding one object to `PROFILES`.
+ *
+ * ## `datarus-r1`: the conversation Datarus-R1 was built for
+ *
+ * Reproduced from the model's public reference harness (DatarusAI's
+ * Datarus-JupyterAgent, `src/core/agent.py`: `process_query`, `execute_code`,
+ * `chat`; `config/config.yaml.example`):
+ *
+ * - the system prompt, byte for byte (it describes the `python_executor` tool
+ *   and tells the model to start with `<step>` and not to use `<think>`);
+ * - the first user message is the question itself;
+ * - each executed step is written back as one assistant message with the
+ *   observation inside the step:
+ *   `<step>\n<thought>T</thought>\n<action>A</action>\n<action_input>CODE</action_input>\n<observation>OUT</observation>\n</step>`
+ *   (thought and code as parsed, without the newlines the model put around
+ *   the code), followed by the user message "Continue with the analysis.", or
+ *   after an error "The code resulted in an error. Please analyze the error
+ *   and try a different approach.";
+ * - a turn with neither a step nor an answer is kept as the model wrote it
+ *   (less a leading `</think>`), followed by "Please continue the analysis using the XML format with <step>
+ *   tags. Remember to start with <step> directly, not <think>.";
+ * - the observation of a successful step is the text of stream outputs and of
+ *   `text/plain` results joined by newlines, cut after 10,000 characters with
+ *   "\n... [OUTPUT TRUNCATED]"; an error's is "Error: NAME: VALUE" and the
+ *   traceback, preceded by "Output before error:" and what was printed;
+ * - stop strings `</step>`, `</stop_analysis>` and the tokenizer's end of
+ *   sentence as the harness spells it (`<｜end▁of▁sentence｜>`). The host also
+ *   stops at every end-of-generation token the GGUF declares (`<|im_end|>` for
+ *   a Qwen tokenizer), so the end of sentence is honoured whatever its spelling;
+ * - failed attempts stay in the history. (The harness means to keep only the
+ *   last one, but its filter looks for "Step N" in messages that never contain
+ *   it, so in practice it keeps them all; this profile does what it does.)
+ *
+ * Deliberately different, and why:
+ *
+ * - A turn cut off inside `<step>` or `<action_input>` is not run (the
+ *   harness closes it with `</step>` and runs the partial code): it is
+ *   recorded as invalid and the model is told it was cut off.
+ * - Only the first step of a reply runs (the harness runs every step of a
+ *   reply in order). With `</step>` as a stop string a reply holds one step;
+ *   more appear only from a server that ignores stop strings, and those later
+ *   steps were written without seeing the first one's observation.
+ * - The error message follows the real execution status; the harness tests
+ *   whether the observation starts with "Error:", which misses errors that
+ *   printed something first.
+ * - ANSI colour codes are removed from tracebacks (the harness keeps them).
+ * - Error observations are cut at the same limit as others (the harness does
+ *   not cut them).
+ * - The notebook context, when there is one, comes before the question; the
+ *   harness has no notebook to describe.
+ * - Consecutive identical messages are not merged (the harness drops the
+ *   second; with alternating roles they do not occur).
+ * - After an error the harness re-runs the next step in the same notebook
+ *   cell; here every step gets its own cells (a notebook matter, not the
+ *   conversation's).
+ *
+ * Not part of a profile: sampling comes from the model's manifest (the
+ * harness sends temperature 0.7; the Datarus-R1 manifest says 0.6), and the
+ * per-turn token limit is the loop's (2048 by default, as in the harness).
+ *
+ * Pure: no DOM, no Node.
+ */
+import type { ChatMessage } from './messages';
+import { formatObservation } from './format';
+import { PYTHON_EXECUTOR } from './types';
+
+/** How executed code's outputs become the observation text (rendered by the agent). */
+export type ObservationStyle =
+  /** The reference harness's: stream and text/plain only, "Error: …" first, head kept. */
+  | 'harness'
+  /** Ours: images described by size, middle cut out with a note of how much. */
+  | 'notebook';
+
+export interface PromptProfile {
+  name: string;
+  description: string;
+  systemPrompt: string;
+  firstUserMessage(question: string, context?: string): string;
+  /** User turn after a step that ran without error (or was skipped). */
+  afterStep: string;
+  /** User turn after a step that raised an error or timed out. */
+  afterError(errorName: string): string;
+  /** User turn after a turn that broke the protocol; `problems` says how. */
+  afterMalformed(problems: string[]): string;
+  /** User turn after a turn that ended inside a step: nothing was run. */
+  afterCutOff: string;
+  /** A turn that broke the protocol, as it goes back to the model (default: as written). */
+  invalidTurn?(raw: string): string;
+  /** The observation a skipped step gets. */
+  skippedObservation: string;
+  /** Stop strings sent with every agentic turn. */
+  stop: string[];
+  /**
+   * How an executed step goes back to the model: `inside-step` rewrites it from
+   * its parts with the observation before `</step>`; `after-step` keeps the
+   * model's own text and appends the observation after it.
+   */
+  observationPlacement: 'inside-step' | 'after-step';
+  observationStyle: ObservationStyle;
+  /** Characters of observation the model reads. */
+  observationLimit: number;
+  /** `all`: every failed attempt stays in the history; `latest`: only the last of a run of failures. */
+  failedAttempts: 'all' | 'latest';
+  reflection: {
+    systemPrompt: string;
+    userMessage(cells: string): string;
+  };
+}
+
+/** A step as it goes back into the conversation. */
+export interface StepTurn {
+  /** The model's turn exactly as generated (with its stop string). */
+  raw: string;
+  thought: string;
+  /** The code that ran (the user's edit, if any). */
+  code: string;
+  /** What the model wrote, when it differs from `code`. */
+  modelCode?: string;
+  observation: string;
+}
+
+/** The assistant message for an executed (or skipped) step. */
+export function stepMessage(profile: PromptProfile, step: StepTurn): ChatMessage {
+  if (profile.observationPlacement === 'inside-step') {
+    return {
+      role: 'assistant',
+      content:
+        '<step>\n' +
+        `<thought>${step.thought}</thought>\n` +
+        `<action>${PYTHON_EXECUTOR}</action>\n` +
+        `<action_input>${step.code}</action_input>\n` +
+        `<observation>${step.observation}</observation>\n` +
+        '</step>'
+    };
+  }
+  // What the model sees is what ran: an edited cell replaces the model's code.
+  const text = step.modelCode !== undefined && step.modelCode !== step.code ? step.raw.replace(step.modelCode, step.code) : step.raw;
+  return { role: 'assistant', content: `${text}\n${formatObservation(step.observation)}` };
+}
+
+const REFLECTION = {
+  systemPrompt: `You are Datarus, an expert data analyst.
+Read the notebook cells you are given (code and outputs) and reflect on them.
+First reason briefly inside <think>...</think>: what the code does, whether the outputs support it,
+and what could be wrong or improved. Keep the reasoning compact.
+Then, after </think>, write a short, clear summary for the notebook's reader.`,
+  userMessage: (cells: string) => `Reflect on these notebook cells:\n\n${cells}`
+};
+
+export const DATARUS_R1_PROFILE: PromptProfile = {
+  name: 'datarus-r1',
+  description: "Datarus-R1's reference harness, reproduced exactly (see profiles.ts for the few deliberate differences).",
+  systemPrompt: `You are an intelligent data scientist assistant. Answer the user questions step by step.
+
+You have access to the following tool:
+
+Tool: python_executor
+Description: Executes Python code and returns the output. You must use print() to capture outputs. Available libraries include pandas, numpy, scikit-learn, matplotlib, seaborn, and other common data science libraries.
+Input: Valid Python code
+Output: Output of the Python code execution
+
+IMPORTANT: Start your response directly with <step> tags. Do not use <think> tags.
+
+Use EXACTLY this format for your responses:
+
+<step>
+<thought>explain what you're going to do</thought>
+<action>python_executor</action>
+<action_input>
+# Your Python code here
+print("output")
+</action_input>
+</step>
+
+After receiving an observation, continue with more steps as needed. When you have the final answer:
+
+<stop_analysis>
+<thought>summarize what you found</thought>
+<answer>the final answer to the question</answer>
+</stop_analysis>
+
+Remember:
+- If you encounter an error, analyze it and try a different approach
+- Use print() statements to see outputs
+- Start immediately with <step> tags`,
+  firstUserMessage: (question, context) => (context ? `${context}\n\n${question}` : question),
+  afterStep: 'Continue with the analysis.',
+  afterError: () => 'The code resulted in an error. Please analyze the error and try a different approach.',
+  afterMalformed: () => 'Please continue the analysis using the XML format with <step> tags. Remember to start with <step> directly, not <think>.',
+  // The harness drops a leading `</think>` (the template's reasoning close) before keeping a turn.
+  invalidTurn: raw => (raw.startsWith('</think>') ? raw.slice('</think>'.length) : raw),
+  afterCutOff:
+    'Your response was cut off before the step was complete, so its code was not run. Please continue the analysis using the XML format with <step> tags, with shorter code.',
+  skippedObservation: 'The user chose not to run this code.',
+  stop: ['</step>', '</stop_analysis>', '<｜end▁of▁sentence｜>'],
+  observationPlacement: 'inside-step',
+  observationStyle: 'harness',
+  observationLimit: 10000,
+  failedAttempts: 'all',
+  reflection: REFLECTION
+};
+
+export const GENERIC_PROFILE: PromptProfile = {
+  name: 'generic',
+  description: 'For any instruction-following model: the Datarus tags described in prose, without placeholder text to echo.',
+  systemPrompt: `You are Datarus, an expert data analyst working in a live Jupyter notebook.
+Solve the user's question step by step. Each turn, write exactly one step with these tags, in this order:
+<step>, then <thought> with your reasoning for this step, then <action>${PYTHON_EXECUTOR}</action>,
+then <action_input> with the Python code to run, then </step>.
+
+The code runs in the same kernel as the user's notebook: variables, imports and data persist between steps.
+After each step you receive its output in an <observation> block. Never write an <observation> yourself.
+If the code fails, read the traceback and fix the problem in your next step.
+When you can answer, write a final turn instead of a step, with these tags, in this order:
+<stop_analysis>, then <thought> with how the evidence answers the question,
+then <answer> with the answer, concise and complete, then </stop_analysis>.`,
+  firstUserMessage: (question, context) => (context ? `${context}\n\nQuestion: ${question}` : question),
+  afterStep: 'Continue with the analysis.',
+  afterError: name => `The previous step raised ${name}. Read the traceback in the observation, fix the code and continue with the analysis.`,
+  afterMalformed: problems =>
+    `Your last turn did not follow the required format (${problems.join('; ')}). ` +
+    `Write exactly one <step> with <thought>, <action>${PYTHON_EXECUTOR}</action> and non-empty <action_input>, or finish with <stop_analysis>.`,
+  afterCutOff: 'Your last turn was cut off before its step was complete, so its code was not run. Write the step again, with shorter code.',
+  skippedObservation: '[the user skipped this step]',
+  stop: ['</step>', '</stop_analysis>'],
+  observationPlacement: 'after-step',
+  observationStyle: 'notebook',
+  observationLimit: 10000,
+  failedAttempts: 'latest',
+  reflection: REFLECTION
+};
+
+/** Every profile by name. */
+export const PROFILES: Readonly<Record<string, PromptProfile>> = Object.freeze({
+  [GENERIC_PROFILE.name]: GENERIC_PROFILE,
+  [DATARUS_R1_PROFILE.name]: DATARUS_R1_PROFILE
+});
+
+export const DEFAULT_PROFILE_NAME = GENERIC_PROFILE.name;
+
+export function profileNames(): string[] {
+  return Object.keys(PROFILES);
+}
+
+/** The profile of that name; an unknown name is an error that lists the known ones. */
+export function getProfile(name: string | undefined | null): PromptProfile {
+  if (name === undefined || name === null || name === '') {
+    return PROFILES[DEFAULT_PROFILE_NAME];
+  }
+  const profile = Object.prototype.hasOwnProperty.call(PROFILES, name) ? PROFILES[name] : undefined;
+  if (!profile) {
+    throw new Error(`unknown prompt profile "${name}" (known: ${profileNames().join(', ')})`);
+  }
+  return profile;
+}
