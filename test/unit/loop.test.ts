@@ -149,10 +149,18 @@ describe('AgentLoop', () => {
   });
 
   it('runs a truncated step whose code is complete, and refuses one with no code', async () => {
-    const model = new ScriptedModel(['<step><thought>t</thought><action>python_executor</action><action_input>print(2)</action_input>', answer('2')]);
+    const model = new ScriptedModel([
+      '<step><thought>t</thought><action>python_executor</action><action_input>print(2)</action_input>',
+      '<step><thought>Now the rest.</thought><action>python_executor</action><action_input>',
+      answer('2')
+    ]);
     const runner = new ScriptedRunner([{ outputs: [stdout('2')] }]);
     const episode = await run(model, runner);
+    // The first, cut after its complete code, ran; the second, cut before any code, did not.
     expect(runner.codes).toEqual(['print(2)']);
+    expect(episode.steps.map(s => s.status)).toEqual(['ok', 'invalid']);
+    expect(episode.steps[1].code ?? '').toBe('');
+    expect(model.requests[2].messages[model.requests[2].messages.length - 1].content).toMatch(/did not follow the required format/);
     expect(episode.status).toBe('answered');
   });
 
