@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { CLI, FIXTURE, MANIFESTS_DIR, ROOT } from './paths';
 import { getJson, startHost, waitForStatus } from './processes';
 
-jest.setTimeout(120000);
+jest.setTimeout(300000);
 
 const GGUF = readFileSync(FIXTURE);
 const SHA = createHash('sha256').update(GGUF).digest('hex');

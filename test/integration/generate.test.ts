@@ -7,7 +7,7 @@
 import { formatObservation, formatStep, parseDatarus } from '../../src/protocol';
 import { getJson, Running, startHost, waitForStatus } from './processes';
 
-jest.setTimeout(120000);
+jest.setTimeout(300000);
 
 const TOKEN = 'generation-token';
 const HEADERS = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };

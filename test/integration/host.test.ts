@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { FIXTURE, MANIFESTS_DIR } from './paths';
 import { getJson, Running, startHost, waitForStatus } from './processes';
 
-jest.setTimeout(120000);
+jest.setTimeout(300000);
 
 const TOKEN = 'integration-token';
 const auth = { Authorization: `Bearer ${TOKEN}` };

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 
 import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
 
-jest.setTimeout(180000);
+jest.setTimeout(300000);
 
 /** Backends the host may choose on this machine: the CPU always, a GPU backend where one works. */
 const LEGITIMATE_BACKENDS = ['cpu', 'cuda', 'vulkan', 'metal'];

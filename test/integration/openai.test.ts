@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 
 import { getJson, Running, RunningJupyter, startHost, startJupyter, waitForStatus } from './processes';
 
-jest.setTimeout(120000);
+jest.setTimeout(300000);
 
 const TOKEN = 'openai-token';
 
