@@ -16,6 +16,8 @@ async function activeEpisodes(request: any): Promise<number> {
 }
 
 async function analyze(page: any, question: string): Promise<void> {
+  // The first test of a fresh server may find the model still loading (thread calibration takes minutes on a busy machine).
+  await expect(page.locator('.jp-DatarusStatus')).toHaveAttribute('data-datarus-status', 'ready', { timeout: 240000 });
   await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
   const dialog = page.locator('.jp-Dialog');
   await expect(dialog).toBeVisible();
@@ -32,6 +34,7 @@ test.describe('Analyze', () => {
   });
 
   test('writes and runs the model’s cells in the live kernel and ends with the answer', async ({ page, request, tmpPath }) => {
+    test.setTimeout(300000); // may wait for the model to load on a fresh server
     await page.notebook.createNew('analyze.ipynb');
     await page.notebook.setCell(0, 'code', 'rows = 3');
     await page.notebook.runCell(0);
@@ -72,6 +75,7 @@ test.describe('Analyze with approval', () => {
   });
 
   test('the user edits the cell, then runs it', async ({ page }) => {
+    test.setTimeout(300000); // may wait for the model to load on a fresh server
     await page.notebook.createNew('approval.ipynb');
     await analyze(page, 'What is the sum of x?');
     const bar = page.locator('.jp-DatarusEpisodeBar');
@@ -104,7 +108,7 @@ test.describe('Stop', () => {
   });
 
   test('Stop during a long-running cell interrupts the kernel and ends the episode', async ({ page, request }) => {
-    test.setTimeout(180000); // the first test of a fresh server also waits for the host to start
+    test.setTimeout(300000); // the first test of a fresh server also waits for the host to start
     // Without Galata's kernel tracking, a first test can load the page before its folder exists: load it again.
     await page.goto();
     await page.notebook.createNew('stop.ipynb');
@@ -135,7 +139,7 @@ test.describe('Lifecycle', () => {
   });
 
   test('closing the notebook mid-episode ends it quietly, and another notebook can Analyze', async ({ page, request }) => {
-    test.setTimeout(180000);
+    test.setTimeout(300000);
     await page.goto(); // see the Stop test
     await page.notebook.createNew('closed.ipynb');
     await analyze(page, 'Wait.');
