@@ -348,6 +348,9 @@ function markdown(results: any): string {
     `Load average (1/5/15 min) at the start: ${results.machine.loadAverage.start.map((n: number) => n.toFixed(2)).join(' / ')}; at the end: ` +
       `${results.machine.loadAverage.end.map((n: number) => n.toFixed(2)).join(' / ')}. This machine is shared: absolute times are inflated and noisy, ` +
       'the ratios of figures measured side by side are what count.',
+    ...(results.notMeasured?.length
+      ? ['', `Not measured in this run (it named only some models): ${results.notMeasured.join('; ')}. Their last figures are in this file's git history.`]
+      : []),
     '',
     '| metric | goal | ' + rows.map(r => r.model).join(' | ') + ' |',
     '|---|---|' + rows.map(() => '---|').join(''),
@@ -391,14 +394,22 @@ function markdown(results: any): string {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === '--render') {
+    // Rewrites BENCHMARKS.md from benchmarks/results.json (after a change of wording), measuring nothing.
+    const saved = JSON.parse(readFileSync(path.join(ROOT, 'benchmarks', 'results.json'), 'utf8'));
+    writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), markdown(saved));
+    return;
+  }
   const loadAtStart = os.loadavg();
   ensureBenchModel();
   const lib = await import('node-llama-cpp');
   const cores = os.availableParallelism();
   const only = process.argv.slice(2);
   const models = [];
+  const notMeasured: string[] = [];
   for (const spec of BENCH_MODELS) {
     if (only.length && !only.includes(spec.name)) {
+      notMeasured.push(spec.label);
       continue;
     }
     if (!existsSync(path.join(MODELS, spec.file))) {
@@ -452,7 +463,8 @@ async function main(): Promise<void> {
     models,
     agent,
     agentPath,
-    notebookSide
+    notebookSide,
+    notMeasured
   };
   mkdirSync(path.join(ROOT, 'benchmarks'), { recursive: true });
   writeFileSync(path.join(ROOT, 'benchmarks', 'results.json'), JSON.stringify(results, null, 2) + '\n');
