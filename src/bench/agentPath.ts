@@ -200,6 +200,11 @@ export function agentPathMarkdown(rows: AgentPathBench[], notebook: NotebookSide
     "The loop figure is CPU time; the notebook figure is wall time in the page (the browser's main thread also paints),",
     "so their sum is an upper bound of the product's own cost per step, apart from the model and the kernel.",
     '',
+    'Turn 5 follows the output that went on past `</step>`: had the last sampled token straddled the stop string and',
+    'been lost from the cache, its evaluated count would exceed the needed one. Whether the model samples such a token',
+    'is its own choice (a grammar cannot force a token split), so this checks the case without guaranteeing it occurs;',
+    "the fixture's byte-level vocabulary never straddles.",
+    '',
     '"Needed" is what a perfect cache evaluates: the prompt after the longest earlier request of the episode that it',
     'starts with (and that request\'s reply, when kept), from the host\'s own token counts.',
     ''
