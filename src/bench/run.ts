@@ -379,7 +379,9 @@ function markdown(results: any): string {
     '',
     'How each is measured: `src/bench/run.ts`. Without a grammar both sides decode greedily from the same prompt, so they',
     `produce the same tokens (the counts are checked; up to ${STREAM_TOKENS}); the grammar one never completes, so both produce exactly`,
-    `${STREAM_TOKENS}. Tokens/s counts from the first to the last token as the client sees them.`,
+    `${STREAM_TOKENS}. Tokens/s counts from the first to the last token as the client sees them. On the fixture (hundreds`,
+    'to thousands of tokens/s) the whole stream lasts tens of milliseconds and how chunks are grouped on their way to the',
+    'client decides its ratios, so they say little either way; the larger models are the meaningful stream figures.',
     'The prefill episode forces ten short steps with a grammar, each followed by an observation turn, through the',
     "host's chat endpoint with one episode id; evaluated tokens come from node-llama-cpp's `tokenMeter`.",
     ''
