@@ -348,6 +348,7 @@ function markdown(results: any): string {
     `Load average (1/5/15 min) at the start: ${results.machine.loadAverage.start.map((n: number) => n.toFixed(2)).join(' / ')}; at the end: ` +
       `${results.machine.loadAverage.end.map((n: number) => n.toFixed(2)).join(' / ')}. This machine is shared: absolute times are inflated and noisy, ` +
       'the ratios of figures measured side by side are what count.',
+    ...(results.runsNote ? ['', results.runsNote] : []),
     ...(results.notMeasured?.length
       ? ['', `Not measured in this run (it named only some models): ${results.notMeasured.join('; ')}. Their last figures are in this file's git history.`]
       : []),
