@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { CLI, FIXTURE, MANIFESTS_DIR, ROOT } from './paths';
 import { getJson, Running, startHost, waitForStatus } from './processes';
 
-jest.setTimeout(120000);
+jest.setTimeout(300000);
 
 const TOKEN = 'integration-token';
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -66,6 +66,14 @@ describe('datarus serve (standalone)', () => {
       chatWrapper: 'ChatML',
       manifestProblems: []
     });
+    // The backend is one the host may choose here: the CPU (then nothing is offloaded), or a GPU it found.
+    expect(['cpu', 'cuda', 'vulkan', 'metal']).toContain(status.backend);
+    if (status.backend === 'cpu') {
+      expect(status.gpu).toBeNull();
+      expect(status.model.gpuLayers).toBe(0);
+    } else {
+      expect(status.gpu).not.toBeNull();
+    }
     expect(status.manifests).toEqual(expect.arrayContaining(['datarus-r1-14b', 'gemma-3-270m', 'datarus-test-tiny']));
     expect(status.backends.filter((b: any) => b.ok)).toEqual([{ name: status.backend, ok: true, reason: null, cached: expect.any(Boolean) }]);
     expect(status.gpu === null).toBe(status.backend === 'cpu');

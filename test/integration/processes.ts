@@ -145,7 +145,8 @@ export async function getJson(url: string, init: RequestInit = {}): Promise<{ st
 }
 
 /** Polls until the host's status satisfies `done`. */
-export async function waitForStatus(get: () => Promise<{ status: number; body: any }>, done: (body: any) => boolean, timeoutMs = 60000): Promise<any> {
+// A model load measures thread counts first: on a busy shared machine that alone can take minutes.
+export async function waitForStatus(get: () => Promise<{ status: number; body: any }>, done: (body: any) => boolean, timeoutMs = 240000): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   let last: { status: number; body: any } | null = null;
   while (Date.now() < deadline) {
