@@ -27,7 +27,7 @@ import type {
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import { BUILTIN_GRAMMARS } from './grammar';
-import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR, TURN_CHOICE_GRAMMAR } from './protocolDecoder';
+import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
 import { checkGrammarLimits } from './grammarLimits';
 import { HttpError } from './httpError';
 import { ChatMessage, GenerateRequest } from './requests';
@@ -532,8 +532,8 @@ export class Generator {
     onToken: (tokens: Token[]) => void,
     onText: (text: string) => void
   ): Promise<Turn> {
-    const grammars = { choice: await this._grammar(TURN_CHOICE_GRAMMAR), firstCharacters: await this._grammar(FIRST_CHARACTERS_GRAMMAR) };
-    return decodeProtocolTurn(this._lib, this._model, sequence, tokens, { ...sampling, stop, signal, grammars, onText, onToken });
+    const firstCharactersGrammar = await this._grammar(FIRST_CHARACTERS_GRAMMAR);
+    return decodeProtocolTurn(this._lib, this._model, sequence, tokens, { ...sampling, stop, signal, firstCharactersGrammar, onText, onToken });
   }
 
   /** Remembers the exact tokens of a generated text, for the next prompt that contains it. */

@@ -6,7 +6,7 @@
  * entry. Here the fixed text is appended as prompt tokens (evaluated, not
  * sampled) and only the free parts are sampled, ended by stop strings: `<` for
  * text, `</` for code. The model still chooses between `<step>` and
- * `<stop_analysis>`, under a grammar of those two words alone.
+ * `<stop_analysis>`, token by token, among those two words' tokens alone.
  *
  * The result is a sentence of (or, when cut off, a prefix of) the protocol
  * grammar, and the tokens returned spell it exactly, so that the next step's
@@ -24,7 +24,6 @@ type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 
 
 /** The model's choice of turn: the only part of the protocol's fixed text it samples. */
 export const TURN_OPENERS = ['<step>', '<stop_analysis>'] as const;
-export const TURN_CHOICE_GRAMMAR = `root ::= ${TURN_OPENERS.map(o => JSON.stringify(o)).join(' | ')}`;
 /** A free part may not start with its stop string: its first token is then sampled under this. */
 const FIRST_CHARACTERS_GRAMMAR = 'root ::= [^<]+';
 
@@ -49,6 +48,8 @@ export const TURN_PARTS: Record<(typeof TURN_OPENERS)[number], Part[]> = {
 };
 
 const FREE_STOP = { text: '<', code: '</' } as const;
+/** Added to the logits of the tokens an opener may continue with: far above any real logit gap. */
+const OPENER_BIAS = 1000;
 const CLOSE_STEP = '\n</action_input>\n</step>';
 
 /**
@@ -77,8 +78,8 @@ export interface ProtocolTurnOptions {
   /** The request's stop strings, matched anywhere in the turn's text. */
   stop: string[];
   signal: AbortSignal;
-  /** Grammars parsed by the caller (it caches them): TURN_CHOICE_GRAMMAR and FIRST_CHARACTERS_GRAMMAR. */
-  grammars: { choice: LlamaGrammar; firstCharacters: LlamaGrammar };
+  /** FIRST_CHARACTERS_GRAMMAR, parsed by the caller (it caches grammars). */
+  firstCharactersGrammar: LlamaGrammar;
   onText: (text: string) => void;
   /** Tokens the model sampled, as node-llama-cpp reports them. */
   onToken: (tokens: Token[]) => void;
@@ -101,6 +102,8 @@ export { FIRST_CHARACTERS_GRAMMAR };
 class TurnState {
   text = '';
   tokens: Token[] = [];
+  /** Tokens produced so far, sampled or fixed: what the token limit counts. */
+  produced = 0;
   stopString: string | null = null;
   private _emitted = 0;
   private readonly _holdBack: number;
@@ -165,19 +168,19 @@ class TurnState {
 }
 
 /**
- * Tokens spelling `text`: the longest run of `tokens` whose text is a prefix of
- * it, then the rest tokenized. Null when even that does not spell it.
+ * Tokens spelling `text`: the longest run of `tokens` from the start whose text
+ * is a prefix of it, then the rest tokenized. Null when even that does not spell it.
  */
 export function exactTokens(model: LlamaModel, tokens: readonly Token[], text: string): Token[] | null {
-  let kept = 0;
-  let spelled = '';
-  for (let i = 1; i <= tokens.length; i++) {
-    const candidate = model.detokenize(tokens.slice(0, i), true);
-    if (!text.startsWith(candidate)) {
-      break;
-    }
-    kept = i;
-    spelled = candidate;
+  // From the end: usually all the tokens, or all but the one that ran past the text, spell a prefix.
+  let kept = tokens.length;
+  let spelled = model.detokenize(tokens, true);
+  while (kept > 0 && !text.startsWith(spelled)) {
+    kept--;
+    spelled = model.detokenize(tokens.slice(0, kept), true);
+  }
+  if (!text.startsWith(spelled)) {
+    return null;
   }
   const rest = text.slice(spelled.length);
   const result = [...tokens.slice(0, kept), ...(rest === '' ? [] : model.tokenize(rest, false, 'trimLeadingSpace'))];
@@ -237,17 +240,21 @@ export async function decodeProtocolTurn(
       if (meta.stopReason === 'maxTokens' && evaluated.length > sampled.length) {
         // Cut off: node-llama-cpp holds back tokens that may begin a stop string, the grammar would not.
         const held = evaluated.slice(sampled.length);
-        return { response: result.response + model.detokenize(held, false, sampled), trigger, stopReason: meta.stopReason, evaluated };
+        return { response: result.response + model.detokenize(held, false, sampled), trigger, stopReason: meta.stopReason, evaluated, produced: evaluated.length + 1, sampledTokens: sampled };
       }
-      return { response: result.response, trigger, stopReason: meta.stopReason, evaluated };
+      // Every sampled token is evaluated but the last one, an end-of-text token when the grammar completed.
+      const produced = evaluated.length + (meta.stopReason === 'eogToken' ? 0 : 1);
+      return { response: result.response, trigger, stopReason: meta.stopReason, evaluated, produced, sampledTokens: sampled };
     } finally {
       completion.dispose({ disposeSequence: false });
     }
   };
-  const budget = () => options.maxTokens - turn.tokens.length;
+  const budget = () => options.maxTokens - turn.produced;
   /** Appends sampled text; false when the turn ended (cut off, aborted, or a request's stop string). */
-  const appendSampled = (text: string, evaluated: Token[], stopReason: string): boolean => {
-    const tokens = exactTokens(model, evaluated, text) ?? model.tokenize(text, false, 'trimLeadingSpace');
+  const appendSampled = (text: string, evaluated: Token[], produced: number, stopReason: string): boolean => {
+    turn.produced += produced;
+    // Text that no tokens spell (broken UTF-8) keeps the tokens sampled: the sequence holds them, and they are what the budget counts.
+    const tokens = exactTokens(model, evaluated, text) ?? evaluated;
     if (turn.append(text, tokens)) {
       ended = 'stop';
       return false;
@@ -269,6 +276,7 @@ export async function decodeProtocolTurn(
       tokens = tokens.slice(0, Math.max(0, budget()));
     }
     const text = cut ? model.detokenize(tokens, true) : literal;
+    turn.produced += tokens.length;
     if (turn.append(text, tokens)) {
       ended = 'stop';
       return false;
@@ -278,6 +286,36 @@ export async function decodeProtocolTurn(
       return false;
     }
     return true;
+  };
+  /**
+   * The model's choice of opener, one token at a time among the openers'
+   * tokens at that position: a large logit bias on those tokens keeps their
+   * ratio to each other and leaves nothing else a chance, without a grammar
+   * pass over the vocabulary. Once one opener is left, its rest is fixed text.
+   */
+  const chooseOpener = async (): Promise<(typeof TURN_OPENERS)[number] | null> => {
+    const spelled = TURN_OPENERS.map(o => ({ opener: o, tokens: model.tokenize(o, false, 'trimLeadingSpace') }));
+    let candidates = spelled;
+    for (let i = 0; candidates.length > 1; i++) {
+      const bias = new lib.TokenBias(model.tokenizer);
+      for (const { tokens } of candidates) {
+        if (i < tokens.length) {
+          bias.set(tokens[i], { logit: OPENER_BIAS });
+        }
+      }
+      const next = await sample({ stops: [], maxTokens: 1, tokenBias: bias });
+      const token = next.sampledTokens[0];
+      candidates = candidates.filter(c => c.tokens[i] === token);
+      if (candidates.length === 0) {
+        // Unreachable with the bias above; refused rather than written off the grammar.
+        throw new Error('the model chose no turn opener');
+      }
+      if (!appendSampled(next.response, next.sampledTokens, next.produced, next.stopReason === 'maxTokens' ? 'continue' : next.stopReason)) {
+        return null;
+      }
+    }
+    const [{ opener }] = candidates;
+    return appendLiteral(opener.slice(turn.text.length)) ? opener : null;
   };
   /** A free part: at least one character, ended before its stop string. */
   const appendFree = async (kind: 'text' | 'code'): Promise<string | null> => {
@@ -292,17 +330,23 @@ export async function decodeProtocolTurn(
       });
       const own = segment.trigger === FREE_STOP[kind];
       const text = segment.response + (segment.trigger !== null && !own ? segment.trigger : '');
-      if (text === '' && own && first) {
-        // The model would close the part at once: its first token is chosen among those that may start it.
-        const forced = await sample({ grammar: options.grammars.firstCharacters, stops: [], maxTokens: 1, tokenBias: noEnd });
+      const endOfText = segment.stopReason === 'eogToken';
+      if (endOfText && !appendSampled(text, segment.evaluated, segment.produced, 'continue')) {
+        return null;
+      }
+      if ((text === '' && own && first) || endOfText) {
+        // The model would close the part at once, or end the text (an end token other than those banned):
+        // its next token is chosen among those that may go on, as under the grammar.
+        part += endOfText ? text : '';
+        const forced = await sample({ grammar: options.firstCharactersGrammar, stops: [], maxTokens: 1, tokenBias: noEnd });
         part += forced.response;
-        if (!appendSampled(forced.response, forced.evaluated, forced.response === '' ? 'abort' : 'continue')) {
+        if (!appendSampled(forced.response, forced.evaluated, forced.produced, forced.response === '' ? 'abort' : 'continue')) {
           return null;
         }
         continue;
       }
       part += text;
-      if (!appendSampled(text, segment.evaluated, own ? 'continue' : segment.stopReason)) {
+      if (!appendSampled(text, segment.evaluated, segment.produced, own ? 'continue' : segment.stopReason)) {
         return null;
       }
       if (own) {
@@ -311,15 +355,9 @@ export async function decodeProtocolTurn(
     }
   };
 
-  // No stop strings here: node-llama-cpp would hold back the opener's tokens as a possible match, and a
-  // turn cut off inside it would lose them. The grammar, once complete, allows only an end-of-text token.
-  const opening = await sample({ grammar: options.grammars.choice, stops: [], maxTokens: budget() });
-  const opener = TURN_OPENERS.find(o => o === opening.response);
-  if (!appendSampled(opening.response, opening.evaluated, opener ? 'continue' : opening.stopReason)) {
+  const opener = await chooseOpener();
+  if (opener === null) {
     return finish(turn, ended ?? 'length');
-  }
-  if (!opener) {
-    return finish(turn, 'length');
   }
   for (const part of TURN_PARTS[opener]) {
     if ('literal' in part) {
@@ -347,7 +385,7 @@ function finish(turn: TurnState, stopReason: ProtocolTurn['stopReason']): Protoc
     stopReason,
     stopString: turn.stopString,
     tokens: turn.tokens.length > 0 ? turn.tokens : null,
-    completionTokens: turn.tokens.length
+    completionTokens: turn.produced
   };
 }
 
