@@ -168,9 +168,12 @@ describe('episode log through the host', () => {
     expect(JSON.stringify(dpo[1].rejected)).toContain('df[\\"price\\"]');
     for (const row of dpo) {
       expect(row.chosen[0].content).toMatch(/^<step>[\s\S]*<thought>Use the right column.<\/thought>[\s\S]*<\/step>$/);
-      const last = row.prompt[row.prompt.length - 1];
-      expect(last.role).toBe('user'); // the observation of step 0, never step 1's own
-      expect(last.content).toContain('<observation>');
+      // The conversation up to step 1: step 0 with its observation (inside the assistant turn, as the
+      // model saw it), then the harness's user turn; never step 1's own.
+      const [step0, after] = row.prompt.slice(-2);
+      expect(step0.role).toBe('assistant');
+      expect(step0.content).toContain('<observation>');
+      expect(after.role).toBe('user');
       expect(JSON.stringify(row.prompt)).not.toContain('Use the right column.');
     }
     expect(dpo[1].prompt.some((m: any) => m.content.includes('Another question?'))).toBe(true);
