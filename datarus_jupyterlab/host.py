@@ -18,9 +18,12 @@ from typing import Any
 
 import aiohttp
 
+from . import runtime
 from .crashguard import CrashLoopGuard
 
 LOG_TAIL_LINES = 40
+# After a failed runtime install, requests wait this long before it is tried again.
+INSTALL_RETRY_SECONDS = 60.0
 
 
 class HostUnavailable(Exception):
@@ -63,6 +66,11 @@ class HostProcess:
         self.starts = 0
         self.last_exit: int | None = None
         self.last_error: str | None = None
+        # The bundled host's runtime: installed on first use, in the background.
+        self._install: asyncio.Future[Path] | None = None
+        self._install_failed_at: float | None = None
+        self.install_progress: float | None = None
+        self.installed_runtime = False
 
     @property
     def socket_path(self) -> str | None:
@@ -80,6 +88,9 @@ class HostProcess:
             "restarts": max(0, self.starts - 1),
             "lastExitCode": self.last_exit,
             "lastError": self.last_error,
+            # While the model runtime is being installed (first use of a pip install): 0..1.
+            "runtimeInstall": None if self.install_progress is None else {"progress": self.install_progress},
+            "runtimeInstalledNow": self.installed_runtime,
             "gpu": self._guard.gpu_arg(),
             "crashNote": self._guard.note,
         }
@@ -106,16 +117,12 @@ class HostProcess:
                 raise
 
     async def _start(self) -> None:
-        entry = self._entry()
-        node = shutil.which(self._node)
-        if node is None:
-            raise HostUnavailable(
-                f"Node.js was not found (looked for '{self._node}' on PATH). Install Node.js 20 or newer, "
-                "or set c.DatarusLabApp.node to its path."
-            )
+        command, cwd, env = await self._command()
         if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix="datarus-")  # mode 0700: only this user reaches the socket
-        args = [node, str(entry), "serve", "--socket", self.socket_path, "--exit-with-stdin"]
+        # Under Jupyter a model that cannot load leaves the host up: the status bar says why
+        # and the Models dialog can load another one.
+        args = [*command, "serve", "--socket", self.socket_path, "--exit-with-stdin", "--stay-up-on-load-error"]
         if self._model:
             args += ["--model", self._model]
         if self._models_dir:
@@ -127,7 +134,7 @@ class HostProcess:
         args += ["--gpu", self._guard.gpu_arg() or "cpu"]
         if self._episodes_file:
             args += ["--episodes-file", self._episodes_file, "--log-images", self._log_images]
-        env = {**os.environ, "DATARUS_HOST_TOKEN": self._token}
+        env = {**env, "DATARUS_HOST_TOKEN": self._token}
         self._stderr_tail.clear()
         self._proc = await asyncio.create_subprocess_exec(
             *args,
@@ -135,7 +142,7 @@ class HostProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             env=env,
-            cwd=str(entry.parent.parent.parent),
+            cwd=cwd,
         )
         self.starts += 1
         self._guard.started()
@@ -143,15 +150,61 @@ class HostProcess:
         self._log.info("Datarus host started (pid %s) on %s", self._proc.pid, self.socket_path)
         await self._wait_ready()
 
-    def _entry(self) -> Path:
-        if self._host_dir is None:
-            raise HostUnavailable(
-                "The Datarus model host was not found. It ships with a source checkout of Datarus Lab "
-                "(npm ci && npm run build:node); point c.DatarusLabApp.host_dir at that checkout."
-            )
-        entry = self._host_dir / "lib-node" / "cli" / "index.js"
+    async def _command(self) -> tuple[list[str], str, dict[str, str]]:
+        """Node and the host's entry: a source checkout's build, else the bundled host and its runtime."""
+        if self._host_dir is not None:
+            entry = self._checkout_entry(self._host_dir)
+            node = shutil.which(self._node)
+            if node is None:
+                raise HostUnavailable(
+                    f"Node.js was not found (looked for '{self._node}' on PATH). Install Node.js 20 or newer, "
+                    "or set c.DatarusLabApp.node to its path."
+                )
+            return [node, str(entry)], str(self._host_dir), dict(os.environ)
+        try:
+            tools = await asyncio.to_thread(runtime.find_node, self._node)
+        except runtime.RuntimeUnavailable as err:
+            raise HostUnavailable(str(err)) from err
+        folder = await self._runtime(tools)
+        try:
+            entry = await asyncio.to_thread(runtime.host_entry, folder)
+        except (runtime.RuntimeUnavailable, OSError) as err:
+            raise HostUnavailable(str(err)) from err
+        return [tools.node, str(entry)], str(folder), runtime.host_env()
+
+    async def _runtime(self, tools: runtime.NodeTools) -> Path:
+        """The installed runtime folder. When it is missing the install starts in the
+        background and requests are answered "installing … N%" until it is done."""
+        if self._install is None and runtime.is_installed():
+            return runtime.runtime_dir()
+        loop = asyncio.get_running_loop()
+        if self._install is None:
+            if self._install_failed_at is not None and loop.time() - self._install_failed_at < INSTALL_RETRY_SECONDS:
+                raise HostUnavailable(self.last_error or "Installing the model runtime failed.")
+            self._log.info("Datarus: installing the model runtime into %s (once; needs the npm registry)", runtime.runtime_dir())
+            self.install_progress = 0.0
+            self._install = asyncio.ensure_future(asyncio.to_thread(runtime.install_runtime, tools, self._set_install_progress))
+        if not self._install.done():
+            raise HostUnavailable(f"installing the model runtime {round((self.install_progress or 0) * 100)}%")
+        install, self._install = self._install, None
+        self.install_progress = None
+        try:
+            folder = install.result()
+        except (runtime.RuntimeUnavailable, OSError) as err:
+            self._install_failed_at = loop.time()
+            raise HostUnavailable(str(err)) from err
+        self.installed_runtime = True
+        self._log.info("Datarus: the model runtime is installed in %s", folder)
+        return folder
+
+    def _set_install_progress(self, progress: float) -> None:
+        self.install_progress = progress  # called from the installer's thread; a float is set atomically
+
+    @staticmethod
+    def _checkout_entry(host_dir: Path) -> Path:
+        entry = host_dir / "lib-node" / "cli" / "index.js"
         if not entry.exists():
-            raise HostUnavailable(f"The Datarus model host is not built: {entry} is missing. Run `npm run build:node` in {self._host_dir}.")
+            raise HostUnavailable(f"The Datarus model host is not built: {entry} is missing. Run `npm run build:node` in {host_dir}.")
         return entry
 
     async def _pump_stderr(self, proc: asyncio.subprocess.Process) -> None:

@@ -6,6 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
 export PATH="$ROOT/.venv/bin:$PATH"
+# A checkout keeps its models in models/cache (an installed package: <jupyter data dir>/datarus/models).
+export DATARUS_MODELS_DIR="${DATARUS_MODELS_DIR:-$ROOT/models/cache}"
 export DATARUS_MODEL="${DATARUS_MODEL:-qwen2.5-coder-1.5b}"
 args=(--ServerApp.ip=127.0.0.1 --ServerApp.open_browser=False --ServerApp.answer_yes=True)
 [ "$(id -u)" = 0 ] && args+=(--ServerApp.allow_root=True)

@@ -32,6 +32,15 @@ if (pw) {
   failed += pw.stats.unexpected + pw.stats.flaky;
   skipped += pw.stats.skipped;
 }
+// Coverage of src/ by the jest run (code run in jest's own process: the host and CLI that the
+// integration tests start as child processes are exercised but not counted).
+try {
+  const total = JSON.parse(fs.readFileSync(path.join(dir, 'coverage', 'coverage-summary.json'), 'utf8')).total;
+  const pct = key => `${total[key].pct}%`;
+  console.log(`coverage (jest, src/): lines ${pct('lines')}, statements ${pct('statements')}, functions ${pct('functions')}, branches ${pct('branches')}`);
+} catch {
+  console.log('coverage (jest, src/): no report (test-artifacts/coverage/coverage-summary.json)');
+}
 for (const name of missing) {
   console.log(`no report ${name}: that suite did not run to the end`);
   failed += 1;

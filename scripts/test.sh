@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Sets up (if needed) and runs every test: unit and integration (jest), then
 # the UI tests (Galata in Debian's Chromium). Reports and screenshots land in
-# test-artifacts/; the last line counts every test of both runners.
+# test-artifacts/ (coverage of src/ by jest in test-artifacts/coverage/); the last line counts every
+# test of both runners.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" --test
 export PATH="$ROOT/.venv/bin:$PATH"
+# A checkout keeps its models in models/cache (an installed package: <jupyter data dir>/datarus/models).
+export DATARUS_MODELS_DIR="${DATARUS_MODELS_DIR:-$ROOT/models/cache}"
 cd "$ROOT"
 rm -rf test-artifacts && mkdir -p test-artifacts
-npx jest --ci --json --outputFile=test-artifacts/jest.json || true
+npx jest --ci --coverage --json --outputFile=test-artifacts/jest.json || true
 (cd ui-tests && npx playwright test) || true
 node scripts/summary.js

@@ -16,6 +16,7 @@ FIXTURE = ROOT / "models" / "cache" / "datarus-test-tiny.gguf"
 
 configure_jupyter_server(c)  # noqa: F821
 c.ServerApp.allow_root = True  # noqa: F821
+c.ServerApp.port = int(os.environ.get("DATARUS_UI_PORT", "8888"))  # noqa: F821
 c.ServerApp.root_dir = tempfile.mkdtemp(prefix="datarus-ui-")  # noqa: F821
 c.DatarusLabApp.episodes_file = tempfile.mkdtemp(prefix="datarus-ui-log-") + "/episodes.jsonl"  # noqa: F821
 

@@ -4,6 +4,9 @@
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
+// Another JupyterLab may hold 8888 on a shared machine: DATARUS_UI_PORT picks a free one.
+const port = Number(process.env.DATARUS_UI_PORT ?? 8888);
+
 module.exports = {
   ...baseConfig,
   reporter: [['list'], ['json', { outputFile: '../test-artifacts/playwright.json' }]],
@@ -12,7 +15,7 @@ module.exports = {
   workers: 1,
   use: {
     ...baseConfig.use,
-    baseURL: 'http://localhost:8888',
+    baseURL: `http://localhost:${port}`,
     video: 'off',
     trace: 'retain-on-failure',
     launchOptions: {
@@ -29,12 +32,12 @@ module.exports = {
     }
   },
   webServer: {
-    command: 'jupyter lab --config jupyter_server_test_config.py',
-    url: 'http://localhost:8888/lab',
+    command: `jupyter lab --config jupyter_server_test_config.py --ServerApp.port=${port} --ServerApp.port_retries=0`,
+    url: `http://localhost:${port}/lab`,
     timeout: 120000,
     reuseExistingServer: false,
     stdout: 'pipe',
     stderr: 'pipe',
-    env: { ...process.env, DATARUS_MODEL: 'datarus-test-tiny' }
+    env: { ...process.env, DATARUS_MODEL: 'datarus-test-tiny', DATARUS_UI_PORT: String(port) }
   }
 };

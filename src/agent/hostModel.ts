@@ -87,6 +87,30 @@ export class HostModel implements AgentModel {
     };
   }
 
+  /**
+   * Resolves once the host has a model ready. The host starts on the first
+   * request and then loads its model (and measures its threads), answering
+   * 503 to generation meanwhile: the first Analyze of a fresh server waits
+   * here, told through `onWaiting`, instead of failing. Any other state, or no
+   * answer, returns at once and lets generation report what is wrong.
+   */
+  async waitUntilReady(signal?: AbortSignal, onWaiting: (state: string) => void = () => undefined, pollMs = 1000): Promise<void> {
+    while (!signal?.aborted) {
+      let state: string | undefined;
+      try {
+        const response = await this._request('status', { signal });
+        state = response.ok ? ((await response.json()) as { state?: string } | null)?.state : undefined;
+      } catch {
+        return;
+      }
+      if (state !== 'starting' && state !== 'loading') {
+        return;
+      }
+      onWaiting(state);
+      await new Promise(resolve => setTimeout(resolve, pollMs));
+    }
+  }
+
   async endEpisode(episodeId: string): Promise<void> {
     await this._request(`episodes/${encodeURIComponent(episodeId)}`, { method: 'DELETE' }).catch(() => undefined);
   }

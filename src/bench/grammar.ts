@@ -1,6 +1,9 @@
 /**
- * `host.grammar_overhead`: milliseconds a token with the `datarus` protocol
- * grammar ÷ without, same model, same context, same run, interleaved rounds.
+ * `host.grammar_overhead`: milliseconds a token of a `datarus` turn as the host
+ * decodes it (in segments, src/host/protocolDecoder.ts) ÷ without any
+ * constraint, same model, same context, same run, interleaved rounds. The
+ * protocol grammar run whole by node-llama-cpp is measured alongside
+ * (`fullGrammarOverhead`): what the segments save.
  *
  * node-llama-cpp 3.21.1 samples the way llama.cpp's own sampler does
  * (llama/addon/AddonSampler.cpp): it samples without the grammar, checks that
@@ -9,15 +12,25 @@
  * the grammar over every vocabulary entry; accepted tokens cost one check.
  * This measurement also counts how many tokens the grammar had to correct.
  */
+import * as os from 'node:os';
+
 import type { LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import { DATARUS_AGENTIC_GRAMMAR } from '../host/grammar';
+import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from '../host/protocolDecoder';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 
 export interface GrammarOverhead {
+  /** Segmented decoding (what the host does for `grammar: 'datarus'`) ÷ unconstrained. */
   'host.grammar_overhead': number;
-  msPerToken: { withGrammar: number; without: number };
+  /** Segmented, its whole time spread over the sampled tokens only (fixed text counted as free) ÷ unconstrained: the strict reading. */
+  overheadPerSampledToken: number;
+  /** The whole protocol grammar under node-llama-cpp's sampler ÷ unconstrained. */
+  fullGrammarOverhead: number;
+  msPerToken: { segmented: number; withGrammar: number; without: number };
+  /** Of a segmented turn's tokens, how many were sampled and how many were fixed text, evaluated (last round). */
+  segmentedTokens: { sampled: number; fixed: number };
   tokensPerRun: number;
   rounds: number;
   vocabulary: number;
@@ -61,6 +74,34 @@ async function timedRun(
   });
   completion.dispose({ disposeSequence: false });
   return { msPerToken: (last - (first ?? last)) / Math.max(1, generated.length - 1), generated };
+}
+
+/** A `datarus` turn decoded in segments, as the host does: ms per token of the turn, sampled or fixed. */
+async function timedSegmentedRun(
+  lib: LlamaModule,
+  model: LlamaModel,
+  sequence: import('node-llama-cpp', { with: { 'resolution-mode': 'import' } }).LlamaContextSequence,
+  tokens: number,
+  firstCharactersGrammar: import('node-llama-cpp', { with: { 'resolution-mode': 'import' } }).LlamaGrammar
+): Promise<{ msPerToken: number; msPerSampledToken: number; tokens: number; sampled: number }> {
+  await sequence.clearHistory();
+  let first: number | null = null;
+  let sampled = 0;
+  const turn = await decodeProtocolTurn(lib, model, sequence, model.tokenize(PROMPT), {
+    maxTokens: tokens,
+    temperature: 0,
+    stop: [],
+    signal: new AbortController().signal,
+    firstCharactersGrammar,
+    onText: () => undefined,
+    onToken: t => {
+      first ??= performance.now();
+      sampled += t.length;
+    }
+  });
+  const last = performance.now();
+  const elapsed = last - (first ?? last);
+  return { msPerToken: elapsed / Math.max(1, turn.completionTokens - 1), msPerSampledToken: elapsed / Math.max(1, sampled - 1), tokens: turn.completionTokens, sampled };
 }
 
 /** Tokens of `generated` that the unconstrained greedy pick would not have chosen, given the same prefix. */
@@ -110,21 +151,34 @@ export async function measureGrammarOverhead(lib: LlamaModule, model: LlamaModel
     const grammar = await model.llama.createGrammar({ grammar: DATARUS_AGENTIC_GRAMMAR });
     await timedRun(lib, model, sequence, 4, undefined); // warm-up: one-off costs
     await timedRun(lib, model, sequence, 4, grammar);
+    const segmentGrammar = await model.llama.createGrammar({ grammar: FIRST_CHARACTERS_GRAMMAR });
+    await timedSegmentedRun(lib, model, sequence, 4, segmentGrammar);
     const withGrammar: number[] = [];
     const without: number[] = [];
+    const segmented: number[] = [];
+    const segmentedSampled: number[] = [];
     let generated: number[] = [];
+    let segmentedTokens = { sampled: 0, fixed: 0 };
     for (let round = 0; round < rounds; round++) {
       without.push((await timedRun(lib, model, sequence, tokens, undefined)).msPerToken);
       const run = await timedRun(lib, model, sequence, tokens, grammar);
       withGrammar.push(run.msPerToken);
       generated = run.generated;
+      const turn = await timedSegmentedRun(lib, model, sequence, tokens, segmentGrammar);
+      segmented.push(turn.msPerToken);
+      segmentedSampled.push(turn.msPerSampledToken);
+      segmentedTokens = { sampled: turn.sampled, fixed: turn.tokens - turn.sampled };
     }
     const medianWith = median(withGrammar);
     const medianWithout = median(without);
+    const medianSegmented = median(segmented);
     const corrected = await countCorrected(lib, model, sequence, generated);
     return {
-      'host.grammar_overhead': medianWith / medianWithout,
-      msPerToken: { withGrammar: medianWith, without: medianWithout },
+      'host.grammar_overhead': medianSegmented / medianWithout,
+      fullGrammarOverhead: medianWith / medianWithout,
+      overheadPerSampledToken: median(segmentedSampled) / medianWithout,
+      msPerToken: { segmented: medianSegmented, withGrammar: medianWith, without: medianWithout },
+      segmentedTokens,
       tokensPerRun: tokens,
       rounds,
       vocabulary: (model.fileInfo.metadata.tokenizer?.ggml?.tokens as unknown[] | undefined)?.length ?? 0,
@@ -182,31 +236,34 @@ export async function benchGrammar(lib: LlamaModule, modelsDir: string, writeMod
 
 export function grammarMarkdown(bench: GrammarBench): string {
   const f = (n: number | null, d = 2) => (n === null ? '–' : n.toFixed(d));
+  const load = os.loadavg().map(l => l.toFixed(1)).join(' / ');
   return [
     '## Constrained decoding: `host.grammar_overhead`',
     '',
     `Measured ${bench.date} on the CPU (1 thread), in-process, same model and context, ${bench.models[0]?.rounds ?? 3} interleaved rounds, median; ` +
-      'greedy decoding of the same prompt with the `datarus` protocol grammar and without. Goal ≤ 1.10.',
+      `greedy decoding of the same prompt, ${bench.models[0]?.tokensPerRun ?? 64} tokens a run, three ways: unconstrained; a \`datarus\` turn as the host decodes it ` +
+      '(in segments, `src/host/protocolDecoder.ts`); the whole protocol grammar under node-llama-cpp\'s sampler (the former path). ' +
+      `\`host.grammar_overhead\` = segmented ÷ unconstrained, ms per token of output. Goal ≤ 1.10. The machine is shared: load average ${load} (1/5/15 min) when the run ended, on ${os.cpus().length} cores.`,
     '',
-    '| model | vocabulary | `host.grammar_overhead` | ms/token with / without | tokens the grammar corrected | ms per corrected token |',
-    '|---|---|---|---|---|---|',
+    '| model | vocabulary | `host.grammar_overhead` (segmented) | segmented, per sampled token only | whole grammar ÷ unconstrained | ms/token segmented / whole grammar / unconstrained | segmented turn: tokens sampled + fixed | tokens the whole grammar corrected | ms per corrected token |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...bench.models.map(
       m =>
-        `| ${m.model} | ${m.vocabulary.toLocaleString('en-US')} | **${f(m['host.grammar_overhead'])}** | ${f(m.msPerToken.withGrammar, 1)} / ${f(m.msPerToken.without, 1)} | ${m.correctedTokens} of ${m.tokensPerRun} | ${f(m.msPerCorrectedToken, 0)} |`
+        `| ${m.model} | ${m.vocabulary.toLocaleString('en-US')} | **${f(m['host.grammar_overhead'])}** | ${f(m.overheadPerSampledToken)} | ${f(m.fullGrammarOverhead)} | ${f(m.msPerToken.segmented, 1)} / ${f(m.msPerToken.withGrammar, 1)} / ${f(m.msPerToken.without, 1)} | ${m.segmentedTokens.sampled} + ${m.segmentedTokens.fixed} | ${m.correctedTokens} of ${m.tokensPerRun} | ${f(m.msPerCorrectedToken, 0)} |`
     ),
-    ...bench.skipped.map(s => `| ${s} | | not measured | | | |`),
+    ...bench.skipped.map(s => `| ${s} | | not measured | | | | | | |`),
     '',
-    "Why: node-llama-cpp 3.21.1 already samples as llama.cpp's own sampler does (`llama/addon/AddonSampler.cpp`):",
-    'it samples without the grammar, checks that one token against it, and only when the grammar refuses it',
-    "runs the grammar over the whole vocabulary and samples again. An accepted token costs one check; a refused one",
-    'costs a pass over every vocabulary entry (the last column). So the overhead is the share of tokens the model gets',
-    "wrong × the vocabulary pass. A random or untrained model refuses the protocol's fixed text (`<step>\\n<thought>`,",
-    '`</thought>\\n<action>python_executor</action>…`) token by token; a model trained on the protocol (Datarus-R1)',
-    'writes that text itself and should pay little (not measured: the model is not available here). The public API offers',
-    'no lever on the refused path: top-k, token bias and the rest of the sampler chain run *after* the grammar there, and',
-    'checking a token against a grammar state is a private method, so a custom loop cannot pre-filter candidates either.',
-    'What would bring it down without patching the addon: fast-forwarding the',
-    "protocol's fixed text (evaluate its tokens as prompt instead of sampling them under the grammar), which needs",
-    "generation in segments in the host's generator; not done yet."
+    "Why the whole grammar costs: node-llama-cpp 3.21.1 samples as llama.cpp's own sampler does (`llama/addon/AddonSampler.cpp`):",
+    'it samples without the grammar, checks that one token against it, and only when the grammar refuses it runs the',
+    'grammar over the whole vocabulary and samples again; a refused token costs a pass over every vocabulary entry (the',
+    "last column). A model not trained on the protocol refuses its fixed text (`<step>\\n<thought>`, …) token by token.",
+    "What the host does instead for `grammar: 'datarus'`: it appends the protocol's fixed text as prompt tokens (evaluated",
+    'in one batch, never sampled) and samples only the free parts, ended by stop strings (`<` in text, `</` in code); the',
+    'model still picks `<step>` or `<stop_analysis>`, token by token, with a large logit bias on those words\' tokens (their',
+    'ratio to each other is kept, nothing else has a chance, no grammar pass), and a free part that would be',
+    'empty gets its first token under `[^<]+`. Fixed tokens count as output tokens (they are text of the turn), and they are',
+    'cheaper than sampled ones, so a turn with more fixed text shows a lower ratio; the column "per sampled token only"',
+    'spreads the whole segmented time over the sampled tokens alone, as if the fixed text were free output, the strict bound. A',
+    'model trained on the protocol (Datarus-R1, not available here) writes the fixed text itself and should pay little either way.'
   ].join('\n');
 }

@@ -123,3 +123,99 @@ export async function benchClickToFirstCell(): Promise<UiBench> {
     lab.kill('SIGTERM');
   }
 }
+
+export interface NotebookSideBench {
+  'agent.notebook_ms_per_cell': number | null;
+  notebookMs: number[];
+  kernelMs: number[];
+  note?: string;
+}
+
+/**
+ * The notebook side of a step, in Chromium: insert a code cell into the notebook model, run it through
+ * JupyterLab's run command (NotebookActions), read its outputs back; minus a bare kernel execute of the
+ * same code in the same page, so what is left is the notebook's own cost per cell.
+ */
+export async function benchNotebookSide(cells = 15): Promise<NotebookSideBench> {
+  if (!existsSync(CHROMIUM)) {
+    return { 'agent.notebook_ms_per_cell': null, notebookMs: [], kernelMs: [], note: `no browser at ${CHROMIUM}` };
+  }
+  const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-lab-'));
+  writeFileSync(
+    path.join(root, 'side.ipynb'),
+    JSON.stringify({
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' } },
+      cells: [{ id: 'first', cell_type: 'code', metadata: {}, source: 'x = 1', outputs: [], execution_count: null }]
+    })
+  );
+  const port = await freePort();
+  const token = randomBytes(12).toString('hex');
+  const lab: ChildProcess = spawn(
+    path.join(ROOT, '.venv', 'bin', 'jupyter'),
+    [
+      'lab',
+      '--no-browser',
+      `--ServerApp.port=${port}`,
+      '--ServerApp.ip=127.0.0.1',
+      `--IdentityProvider.token=${token}`,
+      `--ServerApp.root_dir=${root}`,
+      '--ServerApp.allow_root=True',
+      '--LabApp.expose_app_in_browser=True',
+      `--LabApp.workspaces_dir=${mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-ws-'))}`
+    ],
+    { env: { ...process.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` }, stdio: 'ignore' }
+  );
+  const { chromium } = await import('@playwright/test');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; !(await fetch(`${url}/api`).then(r => r.ok, () => false)); i++) {
+      if (i > 1200) {
+        throw new Error('JupyterLab did not start');
+      }
+      await new Promise(r => setTimeout(r, 100));
+    }
+    await page.goto(`${url}/lab/tree/side.ipynb?token=${token}`);
+    await page.getByText('Python 3 (ipykernel) | Idle').waitFor({ timeout: 180000 });
+    const timings = await page.evaluate(async (count: number) => {
+      // Runs in the page, on JupyterLab's own objects.
+      const app = (globalThis as any).jupyterapp;
+      const panel = app.shell.currentWidget;
+      await panel.sessionContext.ready;
+      const kernel = panel.sessionContext.session.kernel;
+      const code = (i: number) => `print(${i} * 2)`;
+      const notebookMs: number[] = [];
+      const kernelMs: number[] = [];
+      for (let i = 0; i < count; i++) {
+        let started = performance.now();
+        await kernel.requestExecute({ code: code(i) }).done;
+        kernelMs.push(performance.now() - started);
+
+        started = performance.now();
+        const notebook = panel.content;
+        const index = notebook.model.cells.length;
+        notebook.model.sharedModel.insertCell(index, { cell_type: 'code', source: code(i), metadata: {} });
+        notebook.activeCellIndex = index;
+        await app.commands.execute('notebook:run-cell');
+        const outputs = notebook.widgets[index].model.outputs.toJSON();
+        notebookMs.push(performance.now() - started);
+        if (String(outputs[0]?.text ?? '').trim() !== String(i * 2)) {
+          throw new Error(`cell ${i} printed ${JSON.stringify(outputs)}`);
+        }
+      }
+      return { notebookMs, kernelMs };
+    }, cells);
+    // The first few warm up the page's code paths.
+    const warm = (values: number[]) => values.slice(3).sort((a, b) => a - b);
+    const nb = warm(timings.notebookMs);
+    const kernel = warm(timings.kernelMs);
+    const med = (v: number[]) => v[Math.floor(v.length / 2)];
+    return { 'agent.notebook_ms_per_cell': med(nb) - med(kernel), ...timings };
+  } finally {
+    await browser.close();
+    lab.kill('SIGTERM');
+  }
+}

@@ -6,7 +6,6 @@ import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { parseDatarus, structuralReward } from '../protocol';
@@ -19,12 +18,13 @@ import { EpisodeStore } from '../host/episodeStore';
 import { writeExport } from '../host/exportFiles';
 import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
+import { defaultEpisodesFile, defaultModelsDir } from './jupyterDataDir';
 import { HOST_VERSION, HostServer, Listen } from '../host/server';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const DEFAULT_MANIFESTS = path.join(ROOT, 'models');
-const DEFAULT_MODELS = process.env.DATARUS_MODELS_DIR ?? path.join(ROOT, 'models', 'cache');
-const DEFAULT_EPISODES = process.env.DATARUS_EPISODES_FILE ?? path.join(os.homedir(), '.local', 'share', 'jupyter', 'datarus', 'episodes.jsonl');
+// The manifests ship with the code: models/ in a checkout; the Python package
+// sets $DATARUS_MANIFESTS_DIR to the copy it carries next to the bundled host.
+const DEFAULT_MANIFESTS = process.env.DATARUS_MANIFESTS_DIR || path.resolve(__dirname, '..', '..', 'models');
+const DEFAULT_MODELS = defaultModelsDir();
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -107,6 +107,7 @@ export function buildProgram(): Command {
     .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
     .action(async (opts: { manifestsDir: string; modelsDir: string }) => {
       const { manifests, problems } = await loadManifests(opts.manifestsDir);
+      process.stdout.write(`models folder: ${path.resolve(opts.modelsDir)}\n`);
       for (const m of manifests.values()) {
         const present = await fs.stat(path.join(opts.modelsDir, m.file)).then(() => true, () => false);
         process.stdout.write(`${m.name.padEnd(20)} ${m.role.padEnd(13)} ${present ? 'present ' : 'missing '} ${m.displayName}\n`);
@@ -132,7 +133,7 @@ export function buildProgram(): Command {
     .description('export logged episodes as training data (JSONL, or a folder of notebooks for ipynb)')
     .requiredOption('-f, --format <format>', `one of ${EXPORT_FORMATS.join(', ')}`)
     .requiredOption('-o, --out <path>', 'file to write (a folder for ipynb); never overwritten')
-    .option('--log <file>', 'episode log', DEFAULT_EPISODES)
+    .option('--log <file>', "episode log (default: $DATARUS_EPISODES_FILE, else <Jupyter's data dir>/datarus/episodes.jsonl)")
     .option('--since <date>', 'episodes started at or after this ISO date')
     .option('--until <date>', 'episodes started at or before this ISO date')
     .option('--notebook <path>', 'episodes of this notebook')
@@ -141,14 +142,26 @@ export function buildProgram(): Command {
     .option('--min-reward <score>', 'structural reward at least this', parseFloat)
     .option('--finished', 'only answered episodes')
     .option('--unfinished', 'only episodes that did not answer')
+    .option('--include-unanswered', 'sft: also episodes that did not answer (by default SFT takes answered episodes only)')
     .action(async opts => {
       if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
         throw new Error(`unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
       }
-      const store = new EpisodeStore(path.resolve(opts.log), { redactor: new Redactor(secretEnvValues(process.env)), images: 'reference', maxOutputChars: 20000 });
+      const log = path.resolve(opts.log ?? (await defaultEpisodesFile()));
+      const exists = await fs.stat(log).then(
+        s => s.isFile(),
+        () => false
+      );
+      if (!exists) {
+        throw new Error(
+          `no episode log at ${log}: nothing was exported. Episodes are logged when "Log episodes" is on in ` +
+            "JupyterLab's Settings → Datarus Lab: Analyze; pass --log FILE if the log is elsewhere."
+        );
+      }
+      const store = new EpisodeStore(log, { redactor: new Redactor(secretEnvValues(process.env)), images: 'reference', maxOutputChars: 20000 });
       const { episodes, skipped, migrated } = await store.read();
       for (const s of skipped) {
-        process.stderr.write(`warning: ${opts.log} line ${s.line} skipped: ${s.reason}\n`);
+        process.stderr.write(`warning: ${log} line ${s.line} skipped: ${s.reason}\n`);
       }
       if (migrated) {
         process.stderr.write(`note: ${migrated} line(s) of an older log format were migrated on read (the log itself is unchanged)\n`);
@@ -164,7 +177,8 @@ export function buildProgram(): Command {
           model: opts.model,
           feedback: opts.feedback,
           minReward: opts.minReward,
-          finished: opts.finished ? true : opts.unfinished ? false : undefined
+          finished: opts.finished ? true : opts.unfinished ? false : undefined,
+          includeUnanswered: opts.includeUnanswered === true
         },
         store.redactor // every string is redacted again: older logs may hold secrets
       );
@@ -174,7 +188,7 @@ export function buildProgram(): Command {
   program
     .command('serve')
     .description('run the model host: on 127.0.0.1 with a bearer token, or on a unix socket under Jupyter')
-    .option('-m, --model <name|path>', 'manifest name or .gguf file inside the models folder to load at start')
+    .option('-m, --model <name|path>', 'manifest name, or path of a .gguf file (anywhere), to load at start')
     .addOption(new Option('-p, --port <n>', 'TCP port on 127.0.0.1').argParser(port).default(8765).conflicts('socket'))
     .option('--socket <path>', 'listen on a unix socket instead of TCP (how Jupyter runs the host)')
     .addOption(
@@ -198,6 +212,7 @@ export function buildProgram(): Command {
     .option('--episodes-file <file>', 'episode log (JSONL) for POST /api/log/*; none disables logging')
     .addOption(new Option('--log-images <policy>', 'images in logged outputs: a reference (hash, size) or dropped').choices(['reference', 'drop']).default('reference'))
     .option('--exit-with-stdin', 'exit when stdin closes (the parent process died)')
+    .option('--stay-up-on-load-error', 'keep serving without a model when --model cannot load (how Jupyter runs the host: the status bar shows why)')
     .action(async opts => {
       await serve(opts);
     });
@@ -283,6 +298,7 @@ interface ServeOptions {
   episodesFile?: string;
   logImages: 'reference' | 'drop';
   exitWithStdin?: boolean;
+  stayUpOnLoadError?: boolean;
 }
 
 /**
@@ -372,7 +388,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     }
     await engine.dispose().catch(() => undefined);
     await closed;
-    process.exit(0);
+    process.exit(); // with process.exitCode: 0 unless the model to load at start failed
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -388,6 +404,13 @@ async function serve(opts: ServeOptions): Promise<void> {
         ? `datarus host: ${status.error}\n`
         : `datarus host ready: backend ${status.backend}, model ${status.model?.name ?? '(none)'}, ${status.threads} threads\n`
     );
+    // Like other local model servers, a model that cannot load ends `serve`,
+    // rather than leaving a server that answers 503 to everything.
+    if (opts.model && !status.model && !opts.stayUpOnLoadError) {
+      process.stderr.write(`datarus serve: could not load the model "${opts.model}"; exiting\n`);
+      process.exitCode = 3;
+      void stop('the model did not load');
+    }
   });
 }
 

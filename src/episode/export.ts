@@ -37,6 +37,19 @@ export interface ExportFilters {
   feedback?: 'up' | 'down' | 'rated';
   minReward?: number;
   finished?: boolean;
+  /** SFT learns from answers: it takes answered episodes only unless this is set (or `finished` says otherwise). */
+  includeUnanswered?: boolean;
+}
+
+/** The filters a format applies: SFT defaults to answered episodes. */
+export function filtersFor(format: ExportFormat, filters: ExportFilters = {}): ExportFilters {
+  const sftDefault = (format === 'sft' || format === 'sft-split') && filters.finished === undefined && !filters.includeUnanswered;
+  return sftDefault ? { ...filters, finished: true } : filters;
+}
+
+/** Steps whose code ran and raised an error or timed out. */
+export function failedSteps(episode: Episode): number {
+  return episode.steps.filter(s => s.status === 'error' || s.status === 'timeout').length;
 }
 
 /** Steps that were really executed (not protocol failures, not skipped). */
@@ -141,7 +154,14 @@ export function selectEpisodes(stored: StoredEpisode[], filters: ExportFilters =
 
 function base(stored: StoredEpisode) {
   const e = stored.episode;
-  return { episode_id: e.id, model: e.model, prompt_profile: episodeProfile(e).name, status: e.status, structural_reward: structuralRewardOf(e) };
+  return {
+    episode_id: e.id,
+    model: e.model,
+    prompt_profile: episodeProfile(e).name,
+    status: e.status,
+    structural_reward: structuralRewardOf(e),
+    failed_steps: failedSteps(e)
+  };
 }
 
 /** Rows of a JSONL format (every format but `ipynb`). */

@@ -13,8 +13,8 @@ import { Generator } from './generator';
 import { HttpError } from './httpError';
 import { calibrateThreads, fallbackThreads, ThreadMeasurement } from './threads';
 import { DEFAULT_PROFILE_NAME } from '../protocol/profiles';
-import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside } from './manifests';
-import { faultFor } from './selftestChild';
+import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside, resolveUserPath } from './manifests';
+import { faultFor } from './selftestFault';
 import { runSelfTest } from './selftest';
 import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './verdicts';
 
@@ -24,7 +24,10 @@ export type EngineState = 'starting' | 'loading' | 'ready' | 'idle' | 'error';
 export interface EngineOptions {
   manifestsDir: string;
   modelsDir: string;
-  /** Manifest name or a GGUF path inside the models folder; none loads nothing. */
+  /**
+   * Manifest name or GGUF path to load at start; none loads nothing. This is the
+   * user's own choice (command line, config), so the path may be anywhere.
+   */
   model?: string;
   /**
    * `auto` tries CUDA → Vulkan → CPU (Metal → CPU on macOS), each GPU backend proven by a
@@ -112,7 +115,7 @@ export class Engine {
     if (this._options.model) {
       dieAtLoadForTests(this.backend);
       // A model that fails to load leaves the host up and idle, its error in the status.
-      await this.load(this._options.model).catch(() => undefined);
+      await this.load(this._options.model, undefined, { anywhere: true }).catch(() => undefined);
       // A decode that fails without killing the process is reported by the first real generation.
       await this._firstDecode().catch(() => undefined);
     }
@@ -172,8 +175,12 @@ export class Engine {
     }
   }
 
-  /** Loads a model by manifest name or by path inside the models folder, replacing the current one. */
-  async load(nameOrPath: string, contextSize?: number): Promise<LoadedModelInfo> {
+  /**
+   * Loads a model by manifest name or by path inside the models folder, replacing
+   * the current one. With `anywhere` (the user's own choice at start, never a
+   * request) a path outside the models folder loads too.
+   */
+  async load(nameOrPath: string, contextSize?: number, { anywhere = false }: { anywhere?: boolean } = {}): Promise<LoadedModelInfo> {
     if (!this._llama) {
       throw new ModelLoadError('the backend is not started');
     }
@@ -203,7 +210,8 @@ export class Engine {
     const previous = this._generator;
     previous?.hold('another model is loading');
     try {
-      const modelPath = await resolveInside(this._options.modelsDir, requested).catch(err => {
+      const resolve = !manifest && anywhere ? resolveUserPath : resolveInside;
+      const modelPath = await resolve(this._options.modelsDir, requested).catch(err => {
         if (manifest) {
           throw new ModelLoadError(
             `model "${manifest.name}" is not downloaded: ${manifest.file} is missing from ${this._options.modelsDir}` +

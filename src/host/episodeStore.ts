@@ -150,8 +150,17 @@ export class EpisodeStore {
             data = Buffer.concat([Buffer.from('\n'), line]);
           }
         }
-        await handle.write(data);
-        await handle.datasync();
+        try {
+          // A write may be short (a nearly full disk takes part of it): write the rest, which then fails for real.
+          for (let written = 0; written < data.length; ) {
+            written += (await handle.write(data, written, data.length - written)).bytesWritten;
+          }
+          await handle.datasync();
+        } catch (err) {
+          // Leave the log as it was: no half record for a reader to trip over.
+          await handle.truncate(size).catch(() => undefined);
+          throw err;
+        }
       } finally {
         await handle.close();
       }

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
-import { exportRows, ExportFilters, ExportFormat, selectEpisodes, toNotebook } from '../episode/export';
+import { exportRows, ExportFilters, ExportFormat, filtersFor, selectEpisodes, toNotebook } from '../episode/export';
 import type { Redactor } from '../episode/redact';
 import type { StoredEpisode } from '../episode/types';
 import { HttpError } from './httpError';
@@ -31,6 +31,16 @@ function diskError(err: unknown, target: string): Error {
   return new HttpError(500, 'write_failed', `could not write ${target}: ${(err as Error).message}`);
 }
 
+/** An export that would be empty writes nothing: an empty file would only block the next try's name. */
+function nothingToExport(stored: StoredEpisode[], format: ExportFormat, selected: number, target: string): HttpError {
+  const why =
+    stored.length === 0
+      ? 'the episode log is empty'
+      : `none of the ${stored.length} logged episode(s) ${selected === 0 ? 'match the filters' : `give ${format} rows`}` +
+        (format === 'sft' || format === 'sft-split' ? ' (SFT takes answered episodes only unless asked to include others)' : '');
+  return new HttpError(404, 'nothing_to_export', `nothing to export: ${why}. Nothing was written to ${target}`);
+}
+
 export async function writeExport(
   stored: StoredEpisode[],
   format: ExportFormat,
@@ -38,7 +48,10 @@ export async function writeExport(
   filters: ExportFilters,
   redactor: Redactor
 ): Promise<ExportSummary> {
-  const episodes = selectEpisodes(stored, filters);
+  const episodes = selectEpisodes(stored, filtersFor(format, filters));
+  if (episodes.length === 0) {
+    throw nothingToExport(stored, format, 0, target);
+  }
   if (format === 'ipynb') {
     await fs.mkdir(target, { recursive: true });
     for (const s of episodes) {
@@ -53,6 +66,9 @@ export async function writeExport(
     return { format, path: target, rows: episodes.length, episodes: episodes.length };
   }
   const rows = redactor.value(exportRows(episodes, format));
+  if (rows.length === 0) {
+    throw nothingToExport(stored, format, episodes.length, target);
+  }
   const exists = await fs.stat(target).then(
     () => true,
     () => false
@@ -63,7 +79,7 @@ export async function writeExport(
   await fs.mkdir(path.dirname(target), { recursive: true });
   const temp = `${target}.${process.pid}.tmp`;
   try {
-    await fs.writeFile(temp, rows.map(r => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''), { flag: 'wx' });
+    await fs.writeFile(temp, rows.map(r => JSON.stringify(r)).join('\n') + '\n', { flag: 'wx' });
     await fs.link(temp, target); // fails if the target appeared meanwhile: never overwrite
   } catch (err) {
     throw diskError(err, target);

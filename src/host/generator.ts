@@ -27,6 +27,7 @@ import type {
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import { BUILTIN_GRAMMARS } from './grammar';
+import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
 import { checkGrammarLimits } from './grammarLimits';
 import { HttpError } from './httpError';
 import { ChatMessage, GenerateRequest } from './requests';
@@ -58,6 +59,25 @@ export interface GenerateResult {
     completionTokens: number;
   };
   timings: { firstTokenMs: number | null; totalMs: number; tokensPerSecond: number | null };
+}
+
+interface Sampling {
+  maxTokens: number;
+  temperature: number;
+  topP?: number;
+  topK?: number;
+  seed?: number;
+}
+
+/** One generated turn, however it was decoded. */
+interface Turn {
+  text: string;
+  stopReason: StopReason;
+  stopString: string | null;
+  /** Exact tokens of `text + stopString`, when the decoder knows them; otherwise they are read back from the sequence. */
+  tokens: Token[] | null;
+  /** Output tokens, when they differ from those sampled. */
+  completionTokens: number | null;
 }
 
 interface Episode {
@@ -208,58 +228,47 @@ export class Generator {
         );
       }
       const maxTokens = Math.min(request.maxTokens ?? this._options.defaults.maxTokens ?? DEFAULT_MAX_TOKENS, room);
-      const grammar = request.grammar ? await this._grammar(request.grammar) : undefined;
       const stop = request.stop ?? [];
 
       const meterBefore = { input: sequence.tokenMeter.usedInputTokens, output: sequence.tokenMeter.usedOutputTokens };
-      const completion = new this._lib.LlamaCompletion({ contextSequence: sequence });
       let firstTokenAt: number | null = null;
       let promptEvaluated: number | null = null;
-      const result = await completion.generateCompletionWithMeta(tokens, {
+      const onToken = (sampled: Token[]) => {
+        episode.sampled += sampled.length;
+        if (firstTokenAt === null) {
+          firstTokenAt = performance.now();
+          // Everything evaluated before the first sampled token was prompt.
+          promptEvaluated = sequence.tokenMeter.usedInputTokens - meterBefore.input;
+        }
+      };
+      const sampling = {
         maxTokens,
         temperature: request.temperature ?? this._options.defaults.temperature ?? 0,
         topP: request.topP ?? this._options.defaults.topP,
         topK: request.topK ?? this._options.defaults.topK,
-        seed: request.seed,
-        grammar,
-        customStopTriggers: stop.length > 0 ? stop : undefined,
-        signal: abort.signal,
-        stopOnAbortSignal: true,
-        disableContextShift: true,
-        // Never drop the start of the prompt to make room: an overflow is refused above instead.
-        contextShiftSize: 1,
-        onToken: sampled => {
-          episode.sampled += sampled.length;
-          if (firstTokenAt === null) {
-            firstTokenAt = performance.now();
-            // Everything evaluated before the first sampled token was prompt.
-            promptEvaluated = sequence.tokenMeter.usedInputTokens - meterBefore.input;
-          }
-        },
-        onTextChunk: onText
-      });
-      completion.dispose({ disposeSequence: false });
-
-      const meta = result.metadata;
-      const stopString = meta.stopReason === 'customStopTrigger' ? meta.customStopTrigger.filter(t => typeof t === 'string').join('') : null;
-      const stopReason: StopReason =
-        meta.stopReason === 'customStopTrigger' || meta.stopReason === 'stopGenerationTrigger'
-          ? 'stop'
-          : meta.stopReason === 'eogToken'
-            ? 'eos'
-            : meta.stopReason === 'maxTokens'
-              ? 'length'
-              : 'abort';
-      this._remember(episode, tokens, result.response + (stopString ?? ''), sequence);
+        seed: request.seed
+      };
+      const turn =
+        request.grammar === 'datarus'
+          ? await this._protocolTurn(sequence, tokens, sampling, stop, abort.signal, onToken, onText)
+          : await this._completion(sequence, tokens, sampling, request.grammar, stop, abort.signal, onToken, onText);
+      const { stopReason, stopString } = turn;
+      if (turn.tokens) {
+        this._rememberTokens(episode, turn.text + (stopString ?? ''), turn.tokens);
+      } else {
+        this._remember(episode, tokens, turn.text + (stopString ?? ''), sequence);
+      }
       const evaluatedInput = sequence.tokenMeter.usedInputTokens - meterBefore.input;
-      const output = sequence.tokenMeter.usedOutputTokens - meterBefore.output;
+      const sampledOutput = sequence.tokenMeter.usedOutputTokens - meterBefore.output;
       this._meter.input += evaluatedInput;
-      this._meter.output += output;
+      this._meter.output += sampledOutput;
+      // The protocol decoder evaluates the turn's fixed text instead of sampling it: it still counts as output.
+      const output = turn.completionTokens ?? sampledOutput;
       const totalMs = performance.now() - started;
       const generationMs = firstTokenAt === null ? null : performance.now() - firstTokenAt;
       return {
         episodeId: episode.id,
-        text: result.response,
+        text: turn.text,
         stopReason,
         stopString,
         usage: {
@@ -467,6 +476,77 @@ export class Generator {
     return bos !== null && tokens[0] === bos ? tokens.slice(1) : tokens;
   }
 
+  /** One completion by node-llama-cpp, under the request's grammar if any. */
+  private async _completion(
+    sequence: LlamaContextSequence,
+    tokens: Token[],
+    sampling: Sampling,
+    grammarSpec: string | undefined,
+    stop: string[],
+    signal: AbortSignal,
+    onToken: (tokens: Token[]) => void,
+    onText: (text: string) => void
+  ): Promise<Turn> {
+    const grammar = grammarSpec ? await this._grammar(grammarSpec) : undefined;
+    const completion = new this._lib.LlamaCompletion({ contextSequence: sequence });
+    try {
+      const result = await completion.generateCompletionWithMeta(tokens, {
+        ...sampling,
+        grammar,
+        customStopTriggers: stop.length > 0 ? stop : undefined,
+        signal,
+        stopOnAbortSignal: true,
+        disableContextShift: true,
+        // Never drop the start of the prompt to make room: an overflow is refused before.
+        contextShiftSize: 1,
+        onToken,
+        onTextChunk: onText
+      });
+      const meta = result.metadata;
+      const stopString = meta.stopReason === 'customStopTrigger' ? meta.customStopTrigger.filter(t => typeof t === 'string').join('') : null;
+      const stopReason: StopReason =
+        meta.stopReason === 'customStopTrigger' || meta.stopReason === 'stopGenerationTrigger'
+          ? 'stop'
+          : meta.stopReason === 'eogToken'
+            ? 'eos'
+            : meta.stopReason === 'maxTokens'
+              ? 'length'
+              : 'abort';
+      return { text: result.response, stopReason, stopString, tokens: null, completionTokens: null };
+    } finally {
+      completion.dispose({ disposeSequence: false });
+    }
+  }
+
+  /**
+   * A turn of the built-in protocol grammar, decoded in segments (see
+   * protocolDecoder.ts): the same sentences, without a grammar pass over the
+   * vocabulary for each token of the protocol's fixed text.
+   */
+  private async _protocolTurn(
+    sequence: LlamaContextSequence,
+    tokens: Token[],
+    sampling: Sampling,
+    stop: string[],
+    signal: AbortSignal,
+    onToken: (tokens: Token[]) => void,
+    onText: (text: string) => void
+  ): Promise<Turn> {
+    const firstCharactersGrammar = await this._grammar(FIRST_CHARACTERS_GRAMMAR);
+    return decodeProtocolTurn(this._lib, this._model, sequence, tokens, { ...sampling, stop, signal, firstCharactersGrammar, onText, onToken });
+  }
+
+  /** Remembers the exact tokens of a generated text, for the next prompt that contains it. */
+  private _rememberTokens(episode: Episode, generatedText: string, tokens: Token[]): void {
+    if (generatedText === '' || this._model.detokenize(tokens, true) !== generatedText) {
+      return;
+    }
+    if (episode.known.size >= MAX_KNOWN_SEGMENTS) {
+      episode.known.delete(episode.known.keys().next().value!);
+    }
+    episode.known.set(generatedText, tokens);
+  }
+
   /**
    * Keeps the exact tokens of what was generated, read back from the sequence.
    * The sequence holds the prompt and every generated token but the last (that
@@ -485,13 +565,7 @@ export class Generator {
       return;
     }
     const tokens = [...generated, ...this._model.tokenize(generatedText.slice(spelled.length), false, 'trimLeadingSpace')];
-    if (this._model.detokenize(tokens, true) !== generatedText) {
-      return;
-    }
-    if (episode.known.size >= MAX_KNOWN_SEGMENTS) {
-      episode.known.delete(episode.known.keys().next().value!);
-    }
-    episode.known.set(generatedText, tokens);
+    this._rememberTokens(episode, generatedText, tokens);
   }
 
   private async _grammar(spec: string): Promise<LlamaGrammar> {

@@ -92,7 +92,8 @@ export async function loadManifests(
  * absolute paths and `..` that lead outside are refused.
  */
 export async function resolveInside(root: string, requested: string): Promise<string> {
-  const rootReal = await fs.realpath(root);
+  // A models folder that does not exist yet (a fresh install) holds nothing, and refuses the same paths.
+  const rootReal = await fs.realpath(root).catch(() => path.resolve(root));
   const candidate = path.resolve(rootReal, requested);
   if (!isInside(rootReal, candidate)) {
     throw new ManifestError(`"${requested}" is outside the models folder ${rootReal}`);
@@ -107,6 +108,25 @@ export async function resolveInside(root: string, requested: string): Promise<st
   // package cache, say); that is the administrator's choice, so only the name as
   // requested must stay inside.
   return real;
+}
+
+/**
+ * Resolves a model path the user gave on the command line or in the config: it
+ * is their own choice, so it may be anywhere. A relative path names a file in
+ * the models folder, else one relative to the working folder.
+ */
+export async function resolveUserPath(modelsDir: string, requested: string): Promise<string> {
+  if (!path.isAbsolute(requested)) {
+    const inside = await resolveInside(modelsDir, requested).catch(() => null);
+    if (inside) {
+      return inside;
+    }
+  }
+  try {
+    return await fs.realpath(path.resolve(requested));
+  } catch {
+    throw new ManifestError(`no file "${requested}"${path.isAbsolute(requested) ? '' : ` in the models folder ${modelsDir} nor in ${process.cwd()}`}`);
+  }
 }
 
 export function isInside(root: string, candidate: string): boolean {

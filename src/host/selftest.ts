@@ -7,10 +7,15 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
 import type { Backend } from './backends';
+import { BUNDLED_VERSION } from './version';
 
-/** The tiny model every self-test decodes (written by models/make_fixture.py --size selftest, shipped with the package). */
-export const SELFTEST_MODEL = path.resolve(__dirname, '..', '..', 'models', 'selftest.gguf');
-const CHILD = path.join(__dirname, 'selftestChild.js');
+/**
+ * The tiny model every self-test decodes (written by models/make_fixture.py --size selftest, shipped with the
+ * package) and the child program: in a checkout under models/ and lib-node/; the bundled host (a pip
+ * install) carries both next to itself (scripts/bundle-host.mjs).
+ */
+export const SELFTEST_MODEL = BUNDLED_VERSION ? path.join(__dirname, 'selftest.gguf') : path.resolve(__dirname, '..', '..', 'models', 'selftest.gguf');
+const CHILD = path.join(__dirname, BUNDLED_VERSION ? 'datarus-selftest.js' : 'selftestChild.js');
 export const SELFTEST_TIMEOUT_MS = 90_000;
 
 export interface SelfTestResult {

@@ -7,19 +7,12 @@
  * fail that way for that backend after loading the CPU backend, so CI without a
  * GPU exercises the fallback chain on the real path.
  */
+import { Fault, faultFor } from './selftestFault';
+
 const SELFTEST_DECODE_TOKENS = 4;
 
-type Fault = 'abort' | 'exit' | 'hang';
-
-export function faultFor(backend: string, env: NodeJS.ProcessEnv = process.env): Fault | null {
-  for (const item of (env.DATARUS_TEST_SELFTEST_FAULT ?? '').split(',')) {
-    const [name, fault] = item.split(':').map(s => s.trim());
-    if (name === backend && (fault === 'abort' || fault === 'exit' || fault === 'hang')) {
-      return fault;
-    }
-  }
-  return null;
-}
+// In a module of its own so the host can use it without bundling this program's main.
+export { faultFor };
 
 async function main(backend: string, modelPath: string): Promise<void> {
   const fault = faultFor(backend);

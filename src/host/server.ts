@@ -11,19 +11,18 @@ import * as path from 'node:path';
 
 import { Engine, ModelLoadError } from './engine';
 import { HttpError } from './httpError';
-import { EXPORT_FORMATS, exportRows, ExportFilters, ExportFormat, selectEpisodes, toNotebook } from '../episode/export';
+import { EXPORT_FORMATS, exportRows, ExportFilters, ExportFormat, filtersFor, selectEpisodes, toNotebook } from '../episode/export';
 import type { Episode } from '../episode/types';
 import { EpisodeStore, LogError } from './episodeStore';
 import { writeExport } from './exportFiles';
 import { isInside, ManifestError } from './manifests';
+import { BUNDLED_VERSION } from './version';
 import { chatCompletions, completions, listModels } from './openai';
 import { PullTable } from './pull';
 import { parseGenerateRequest } from './requests';
 import { abortOnDisconnect, sendEvent, startEventStream } from './sse';
 
-export const HOST_VERSION: string = JSON.parse(
-  readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')
-).version;
+export const HOST_VERSION: string = BUNDLED_VERSION ?? JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
 
 export type Listen = { socket: string } | { host: '127.0.0.1'; port: number };
 
@@ -293,7 +292,7 @@ export class HostServer {
     const store = this._log();
     const { episodes } = await store.read();
     if (target === undefined) {
-      const selected = selectEpisodes(episodes, filters ?? {});
+      const selected = selectEpisodes(episodes, filtersFor(format as ExportFormat, filters ?? {}));
       // Redacted again: the log may predate a secret format, or have been written without redaction.
       return store.redactor.value(
         format === 'ipynb' ? { notebooks: selected.map(toNotebook) } : { rows: exportRows(selected, format as Exclude<ExportFormat, 'ipynb'>) }

@@ -23,9 +23,13 @@ export function fallbackThreads(cores = os.availableParallelism()): number {
 
 /**
  * Decode speed of `model` with `threads` (null: node-llama-cpp's own default),
- * over `tokens` greedy tokens after a short prompt.
+ * over `tokens` greedy tokens after a short prompt. With `timeLimitMs`, a
+ * measurement that runs longer ends there and counts what it decoded: on a
+ * busy machine a thread count that busy-waits can be hundreds of times slower
+ * (2.1 tok/s against 1,789 with one thread, measured with the load average at
+ * 21), and measuring it to the end held both cores for over a minute.
  */
-export async function measureDecode(lib: LlamaModule, model: LlamaModel, threads: number | null, tokens = 12): Promise<number> {
+export async function measureDecode(lib: LlamaModule, model: LlamaModel, threads: number | null, tokens = 12, timeLimitMs?: number): Promise<number> {
   const context = await model.createContext({ contextSize: 256, ...(threads === null ? {} : { threads: { ideal: threads, min: threads } }) });
   try {
     const sequence = context.getSequence();
@@ -38,14 +42,26 @@ export async function measureDecode(lib: LlamaModule, model: LlamaModel, threads
         tokenBias.set(end, 'never');
       }
     }
-    // Warm-up: the first evaluation pays one-off costs.
-    await completion.generateCompletion(prompt, { maxTokens: 2, temperature: 0, tokenBias });
-    // Tokens are counted by the sequence: text callbacks hold back bytes that are not yet valid UTF-8.
-    const before = sequence.tokenMeter.usedOutputTokens;
+    const limit = timeLimitMs === undefined ? undefined : AbortSignal.timeout(timeLimitMs);
+    const options = { temperature: 0, tokenBias, signal: limit, stopOnAbortSignal: true };
     const started = performance.now();
-    await completion.generateCompletion(prompt, { maxTokens: tokens, temperature: 0, tokenBias });
-    const seconds = (performance.now() - started) / 1000;
-    return (sequence.tokenMeter.usedOutputTokens - before) / Math.max(seconds, 1e-6);
+    let before = 0;
+    try {
+      // Warm-up: the first evaluation pays one-off costs.
+      await completion.generateCompletion(prompt, { ...options, maxTokens: 2 });
+      // Tokens are counted by the sequence: text callbacks hold back bytes that are not yet valid UTF-8.
+      before = sequence.tokenMeter.usedOutputTokens;
+      const decodeStarted = performance.now();
+      await completion.generateCompletion(prompt, { ...options, maxTokens: tokens });
+      const seconds = (performance.now() - decodeStarted) / 1000;
+      return (sequence.tokenMeter.usedOutputTokens - before) / Math.max(seconds, 1e-6);
+    } catch (err) {
+      if (!limit?.aborted) {
+        throw err;
+      }
+      // The limit struck while a prompt was evaluated: what was decoded in all that time is the speed.
+      return Math.max(0, sequence.tokenMeter.usedOutputTokens - before) / ((performance.now() - started) / 1000);
+    }
   } finally {
     await context.dispose();
   }
@@ -55,6 +71,13 @@ export async function measureDecode(lib: LlamaModule, model: LlamaModel, threads
 export async function tokensForBudget(lib: LlamaModule, model: LlamaModel, budgetMs: number): Promise<number> {
   const probe = await measureDecode(lib, model, 1, 4);
   return Math.max(4, Math.min(48, Math.round((probe * budgetMs) / 1000)));
+}
+
+export interface MeasureOptions {
+  /** Ends each measurement after this long (see `measureDecode`). */
+  timeLimitMs?: number;
+  /** After the first round, stop measuring counts slower than this fraction of the fastest: they cannot win. */
+  dropBelow?: number;
 }
 
 /**
@@ -67,14 +90,20 @@ export async function measureThreads(
   model: LlamaModel,
   maxThreads: number,
   tokens: number,
-  rounds = 3
+  rounds = 3,
+  options: MeasureOptions = {}
 ): Promise<ThreadMeasurement[]> {
   const samples = new Map<number, number[]>();
+  let candidates = Array.from({ length: maxThreads }, (_, i) => i + 1);
   for (let round = 0; round < rounds; round++) {
-    for (let threads = 1; threads <= maxThreads; threads++) {
+    for (const threads of candidates) {
       const list = samples.get(threads) ?? [];
-      list.push(await measureDecode(lib, model, threads, tokens));
+      list.push(await measureDecode(lib, model, threads, tokens, options.timeLimitMs));
       samples.set(threads, list);
+    }
+    if (round === 0 && options.dropBelow !== undefined) {
+      const fastest = Math.max(...candidates.map(t => samples.get(t)![0]));
+      candidates = candidates.filter(t => samples.get(t)![0] >= options.dropBelow! * fastest);
     }
   }
   return [...samples.entries()].map(([threads, list]) => {
@@ -95,7 +124,8 @@ export async function calibrateThreads(
   model: LlamaModel,
   maxThreads = os.availableParallelism()
 ): Promise<{ best: number; measurements: ThreadMeasurement[] }> {
-  const measurements = await measureThreads(lib, model, maxThreads, await tokensForBudget(lib, model, 1000));
+  // Each count gets about a second, three at most; one far behind after the first round is not measured again.
+  const measurements = await measureThreads(lib, model, maxThreads, await tokensForBudget(lib, model, 1000), 3, { timeLimitMs: 3000, dropBelow: 0.5 });
   const fastest = Math.max(...measurements.map(m => m.tokensPerSecond));
   const best = measurements.find(m => m.tokensPerSecond >= 0.9 * fastest)!;
   return { best: best.threads, measurements };

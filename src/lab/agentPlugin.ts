@@ -15,7 +15,11 @@ import { HostModel } from '../agent/hostModel';
 import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel } from '../agent/types';
 import { AnalyzeSession, AnalyzeSettings, promptProfileFor } from './analyze';
-import { reflect } from './reflect';
+import { HostStatus, requestHost } from './api';
+import { showApprovalNotice } from './approvalNotice';
+import { askQuestion } from './questionDialog';
+import { activeEpisode, markSkippedCells, removeEpisodeCells } from './episodeCells';
+import { Reflection, startReflection } from './reflect';
 
 export const AGENT_PLUGIN_ID = 'datarus-jupyterlab:agent';
 const RECENT_KEY = 'datarus-jupyterlab:recent-questions';
@@ -42,6 +46,7 @@ export namespace CommandIDs {
   export const thumbsUp = 'datarus:feedback-up';
   export const thumbsDown = 'datarus:feedback-down';
   export const exportLog = 'datarus:export';
+  export const removeEpisode = 'datarus:remove-episode-cells';
 }
 
 const EXPORT_CHOICES: Record<string, string> = {
@@ -81,7 +86,7 @@ async function logRecord(endpoint: 'episodes' | 'feedback' | 'edits', body: unkn
   }
 }
 
-function makeModel(settings: BackendSettings): AgentModel {
+async function makeModel(settings: BackendSettings): Promise<AgentModel> {
   if (settings.backend === 'openai') {
     if (!settings.openaiBaseUrl) {
       throw new Error('The OpenAI-compatible backend needs a base URL (Settings → Datarus Lab: Analyze).');
@@ -89,7 +94,12 @@ function makeModel(settings: BackendSettings): AgentModel {
     return new OpenAIModel({ baseUrl: settings.openaiBaseUrl, apiKey: settings.openaiApiKey || undefined, model: settings.openaiModel || 'default' });
   }
   const server = ServerConnection.makeSettings();
-  return new HostModel((path, init) => ServerConnection.makeRequest(URLExt.join(server.baseUrl, 'datarus', 'api', path), init, server), 'embedded');
+  // Episodes record the loaded model's name; "embedded" only when the host cannot say within a moment.
+  const status = await requestHost<HostStatus>('status', { signal: AbortSignal.timeout(3000) }, server).catch(() => null);
+  return new HostModel(
+    (path, init) => ServerConnection.makeRequest(URLExt.join(server.baseUrl, 'datarus', 'api', path), init, server),
+    status?.model?.name ?? 'embedded'
+  );
 }
 
 export const agentPlugin: JupyterFrontEndPlugin<void> = {
@@ -107,6 +117,7 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const settings = await settingRegistry.load(AGENT_PLUGIN_ID);
     const sessions = new Map<NotebookPanel, AnalyzeSession>();
+    const reflections = new Map<NotebookPanel, Reflection>();
     const current = () => tracker.currentWidget;
 
     // The state database may still be restoring the workspace: never let it hold up Analyze.
@@ -139,18 +150,10 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
         }
         let question = typeof args.question === 'string' ? args.question : null;
         if (question === null) {
-          const result = await InputDialog.getItem({
-            title: 'Analyze with Datarus',
-            label: 'What should Datarus find out?',
-            items: await recentQuestions(),
-            editable: true,
-            placeholder: 'e.g. Which product line grew fastest last quarter?',
-            okLabel: 'Analyze'
-          });
-          if (!result.button.accept) {
+          question = await askQuestion(await recentQuestions());
+          if (question === null) {
             return;
           }
-          question = (result.value ?? '').trim();
         }
         if (!question) {
           await showErrorMessage('No question', 'Type a question for Datarus to analyze.');
@@ -158,15 +161,19 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
         }
         let model: AgentModel;
         try {
-          model = makeModel(settings.composite as unknown as BackendSettings);
+          model = await makeModel(settings.composite as unknown as BackendSettings);
         } catch (err) {
           await showErrorMessage('Datarus cannot start', (err as Error).message);
           return;
         }
         void remember(question).catch(() => undefined);
         sessions.get(panel)?.dispose();
-        const session = new AnalyzeSession(panel, model, settings.composite as unknown as AnalyzeSettings);
+        const analyzeSettings = settings.composite as unknown as AnalyzeSettings;
+        const session = new AnalyzeSession(panel, model, analyzeSettings);
         sessions.set(panel, session);
+        if (analyzeSettings.approval === 'auto') {
+          showApprovalNotice(panel.context.path, () => void settings.set('approval', 'ask'));
+        }
         app.commands.notifyCommandChanged(CommandIDs.stop);
         try {
           const episode = await session.run(question);
@@ -261,14 +268,24 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
         }
         const notebook = panel.content;
         const cells = notebook.widgets.filter(cell => notebook.isSelectedOrActive(cell));
+        if (reflections.has(panel)) {
+          await showErrorMessage('Datarus is already reflecting here', 'Wait for the reflection to end, or press Stop in the notebook toolbar.');
+          return;
+        }
         const composite = settings.composite as any;
         try {
-          const model = makeModel(composite as BackendSettings);
-          await reflect(panel, cells, model, {
+          const model = await makeModel(composite as BackendSettings);
+          const reflection = startReflection(panel, cells, model, {
             profile: await promptProfileFor(composite, model),
             maxTokens: composite.maxTokensPerTurn,
             temperature: composite.temperature,
             grammar: composite.reflectionGrammar || undefined
+          });
+          reflections.set(panel, reflection);
+          app.commands.notifyCommandChanged(CommandIDs.stop);
+          await reflection.done.finally(() => {
+            reflections.delete(panel);
+            app.commands.notifyCommandChanged(CommandIDs.stop);
           });
         } catch (err) {
           await showErrorMessage('Datarus could not reflect', (err as Error).message);
@@ -281,18 +298,43 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
       caption: 'Stop the model and interrupt the running cell',
       isEnabled: () => {
         const panel = current();
-        return !!panel && !!sessions.get(panel)?.running;
+        return !!panel && (!!sessions.get(panel)?.running || reflections.has(panel));
       },
       execute: () => {
         const panel = current();
         if (panel) {
           sessions.get(panel)?.stop();
+          reflections.get(panel)?.abort();
         }
       }
     });
 
+    app.commands.addCommand(CommandIDs.removeEpisode, {
+      label: "Remove This Episode's Cells",
+      caption: 'Remove every cell Datarus wrote in the episode of the active cell (Undo brings them back)',
+      isVisible: () => !!current() && activeEpisode(current()!.content) !== null,
+      execute: args => {
+        const panel = current();
+        const episode = typeof args.episode === 'string' ? args.episode : panel ? activeEpisode(panel.content) : null;
+        if (!panel || !episode) {
+          return;
+        }
+        if (sessions.get(panel)?.running && sessions.get(panel)?.episodeId === episode) {
+          void showErrorMessage('Datarus is still working', 'Stop the episode before removing its cells.');
+          return;
+        }
+        removeEpisodeCells(panel.content, episode);
+      }
+    });
+    app.contextMenu.addItem({ command: CommandIDs.removeEpisode, selector: '.jp-Notebook .jp-Cell', rank: 100 });
+
     tracker.widgetAdded.connect((_, panel) => {
       panel.disposed.connect(() => sessions.delete(panel));
+      // Skipped cells keep their marker when the notebook is opened again.
+      void panel.context.ready.then(() => {
+        markSkippedCells(panel.content);
+        panel.content.model?.cells.changed.connect(() => markSkippedCells(panel.content));
+      });
     });
 
     palette?.addItem({ command: CommandIDs.analyze, category: 'Datarus' });
@@ -301,5 +343,6 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
     palette?.addItem({ command: CommandIDs.thumbsUp, category: 'Datarus' });
     palette?.addItem({ command: CommandIDs.thumbsDown, category: 'Datarus' });
     palette?.addItem({ command: CommandIDs.exportLog, category: 'Datarus' });
+    palette?.addItem({ command: CommandIDs.removeEpisode, category: 'Datarus' });
   }
 };

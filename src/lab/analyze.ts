@@ -1,7 +1,7 @@
 /**
  * One Analyze run in one notebook: gathers the notebook context, drives the
  * agent loop with the notebook as its code runner, shows progress in the
- * notebook's toolbar, and ends cleanly whatever happens (stop, closed
+ * bar above the notebook's cells, and ends cleanly whatever happens (stop, closed
  * notebook, kernel restart, host down), leaving the notebook consistent.
  */
 import { Notification } from '@jupyterlab/apputils';
@@ -9,12 +9,15 @@ import type { NotebookPanel } from '@jupyterlab/notebook';
 import type { KernelMessage } from '@jupyterlab/services';
 
 import { buildContext, ContextCell, FrameInfo, FRAMES_EXPRESSION } from '../agent/context';
+import { HostModel } from '../agent/hostModel';
 import { AgentLoop, Approval } from '../agent/loop';
 import type { AgentModel, NbOutput } from '../agent/types';
 import { Episode, EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { DatarusStreamParser, DEFAULT_PROFILE_NAME } from '../protocol';
 import { fetchHostStatus } from './api';
+import { describeEnding } from './endings';
 import { EpisodeBar } from './episodeBar';
+import { removeEpisodeCells } from './episodeCells';
 import { NotebookRunner } from './notebookRunner';
 import { NotebookWriter } from './notebookWriter';
 
@@ -41,7 +44,7 @@ export async function promptProfileFor(settings: Pick<AnalyzeSettings, 'promptPr
   if (settings.promptProfile) {
     return settings.promptProfile;
   }
-  if (model.name === 'embedded') {
+  if (model instanceof HostModel) {
     const status = await fetchHostStatus().catch(() => null);
     if (status?.model?.promptProfile) {
       return status.model.promptProfile;
@@ -49,15 +52,6 @@ export async function promptProfileFor(settings: Pick<AnalyzeSettings, 'promptPr
   }
   return DEFAULT_PROFILE_NAME;
 }
-
-const ENDINGS: Record<Episode['status'], string> = {
-  running: 'running',
-  answered: 'answered',
-  stopped: 'stopped',
-  step_limit: 'stopped at the step limit',
-  error_limit: 'stopped after too many errors in a row',
-  failed: 'failed'
-};
 
 let episodeCounter = 0;
 
@@ -73,7 +67,7 @@ export class AnalyzeSession {
     private readonly _settings: AnalyzeSettings
   ) {
     this.episodeId = newEpisodeId();
-    this._bar = new EpisodeBar(() => this.stop());
+    this._bar = new EpisodeBar({ onStop: () => this.stop(), onRemoveCells: () => this.removeCells() });
   }
 
   readonly episodeId: string;
@@ -88,7 +82,8 @@ export class AnalyzeSession {
     this._running = true;
     this._bar.running = true;
     this._bar.text = 'Datarus · reading the notebook…';
-    panel.toolbar.insertItem(0, `datarus-episode-${this.episodeId}`, this._bar);
+    // Above the cells, not in the toolbar: a long outcome never pushes the toolbar's own items into its overflow.
+    panel.contentHeader.addWidget(this._bar);
     const onClose = () => this.stop();
     panel.disposed.connect(onClose);
     const onKernelStatus = (_: unknown, status: string) => {
@@ -116,6 +111,11 @@ export class AnalyzeSession {
 
     let episode: Episode;
     try {
+      if (this._model instanceof HostModel) {
+        await this._model.waitUntilReady(this._abort.signal, () => {
+          this._bar.text = 'Datarus · waiting for the model host to load the model…';
+        });
+      }
       const [context, profile] = await Promise.all([this._context(settings.contextTokenBudget), promptProfileFor(settings, this._model)]);
       episode = await new AgentLoop(this._model, runner).run({
         episodeId: this.episodeId,
@@ -167,6 +167,7 @@ export class AnalyzeSession {
               return { action: 'stop' };
             }
             if (choice === 'skip') {
+              writer.markSkipped(id);
               return { action: 'skip' };
             }
             allowRest ||= choice === 'allow-rest';
@@ -182,6 +183,7 @@ export class AnalyzeSession {
       // The loop itself never throws; gathering the context can (a dead kernel, a closed notebook).
       episode = this._failed(question, err instanceof Error ? err.message : String(err));
     } finally {
+      writer.finishThoughts();
       panel.disposed.disconnect(onClose);
       panel.sessionContext.statusChanged.disconnect(onKernelStatus);
       this._running = false;
@@ -201,9 +203,17 @@ export class AnalyzeSession {
     }
   }
 
-  /** Removes the episode's bar from the toolbar (a new episode replaces it). */
+  /** Removes the episode's bar (a new episode replaces it). */
   dispose(): void {
     this.stop();
+    this._bar.dispose();
+  }
+
+  /** Removes the episode's cells (one undoable step) and its bar. */
+  removeCells(): void {
+    if (!this._panel.isDisposed) {
+      removeEpisodeCells(this._panel.content, this.episodeId);
+    }
     this._bar.dispose();
   }
 
@@ -216,16 +226,14 @@ export class AnalyzeSession {
   }
 
   private _report(episode: Episode): void {
-    const steps = episode.steps.filter(s => s.status !== 'invalid').length;
-    const ending = ENDINGS[episode.status];
-    const reason = episode.reason ? `: ${episode.reason}` : '';
+    const ending = describeEnding(episode);
     if (!this._bar.isDisposed) {
       this._bar.running = false;
-      this._bar.text = `Datarus · ${ending} after ${steps} step${steps === 1 ? '' : 's'}${reason}`;
+      this._bar.text = `Datarus · ${ending}`;
       this._bar.node.dataset.outcome = episode.status;
     }
     if (episode.status === 'failed' || episode.status === 'error_limit') {
-      Notification.error(`Datarus ${ending}${reason}`, { autoClose: 10000 });
+      Notification.error(`Datarus ${ending}.`, { autoClose: 10000 });
     } else if (episode.status === 'stopped' && this._endReason) {
       Notification.warning(`Datarus stopped: ${this._endReason}`, { autoClose: 8000 });
     }

@@ -74,6 +74,8 @@ export interface HostProcessState {
   restarts: number;
   lastExitCode: number | null;
   lastError: string | null;
+  /** Set while the model runtime is installed on first use of a pip install. */
+  runtimeInstall?: { progress: number } | null;
   /** Set when the server stopped restarting the host on a backend it kept dying on: what it did instead. */
   crashNote?: string | null;
 }

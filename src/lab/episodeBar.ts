@@ -2,32 +2,53 @@
  * The bar a notebook shows while Datarus works in it: step of max, tokens/s,
  * a Stop button, and, when approval is on, Run / Skip / Allow the rest for the
  * code cell waiting below. Non-modal, so the user can edit that cell first.
+ * Once the episode has ended it keeps the outcome, offers to remove the
+ * episode's cells, and can be dismissed.
  */
 import { Widget } from '@lumino/widgets';
 
 export type ApprovalChoice = 'run' | 'skip' | 'stop' | 'allow-rest';
 
+export interface EpisodeBarActions {
+  onStop: () => void;
+  /** Offered once the episode has ended (an Analyze episode; Reflect has none). */
+  onRemoveCells?: () => void;
+}
+
 export class EpisodeBar extends Widget {
-  constructor(onStop: () => void) {
+  constructor(actions: EpisodeBarActions) {
     super();
     this.addClass('jp-DatarusEpisodeBar');
     this._label = document.createElement('span');
     this._label.className = 'jp-DatarusEpisodeBar-label';
     this._approval = document.createElement('span');
     this._approval.className = 'jp-DatarusEpisodeBar-approval';
-    this._stop = button('Stop', 'jp-mod-warn', 'Stop the model and interrupt the kernel', onStop);
+    this._stop = button('Stop', 'jp-mod-warn', 'Stop the model and interrupt the kernel', actions.onStop);
     this._stop.classList.add('jp-DatarusEpisodeBar-stop');
-    this.node.append(this._label, this._approval, this._stop);
+    this._ended = document.createElement('span');
+    this._ended.className = 'jp-DatarusEpisodeBar-ended';
+    if (actions.onRemoveCells) {
+      this._ended.append(button('Remove cells', 'jp-mod-reject', "Remove this episode's cells from the notebook (Undo brings them back)", actions.onRemoveCells));
+    }
+    const dismiss = button('✕', 'jp-mod-minimal', 'Dismiss', () => this.dispose());
+    dismiss.classList.add('jp-DatarusEpisodeBar-dismiss');
+    dismiss.setAttribute('aria-label', 'Dismiss');
+    this._ended.append(dismiss);
+    this.node.append(this._label, this._approval, this._stop, this._ended);
+    this.running = true;
   }
 
   set running(running: boolean) {
-    // `hidden` loses to the button's own display style.
+    // `hidden` loses to the buttons' own display style.
     this._stop.style.display = running ? '' : 'none';
+    this._ended.style.display = running ? 'none' : '';
     this.node.dataset.state = running ? 'running' : 'ended';
   }
 
+  /** A long text is cut to the bar's width; the whole text stays in its tooltip. */
   set text(text: string) {
     this._label.textContent = text;
+    this._label.title = text;
   }
 
   get text(): string {
@@ -61,6 +82,7 @@ export class EpisodeBar extends Widget {
   private readonly _label: HTMLSpanElement;
   private readonly _approval: HTMLSpanElement;
   private readonly _stop: HTMLButtonElement;
+  private readonly _ended: HTMLSpanElement;
   private _pending: (() => void) | null = null;
 }
 

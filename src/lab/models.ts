@@ -2,7 +2,7 @@
  * The Models command: pick a manifest, download it with progress (and Cancel),
  * or load it. Downloads run in the host; this polls their progress.
  */
-import { InputDialog, Notification, showErrorMessage } from '@jupyterlab/apputils';
+import { Dialog, InputDialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 
 import { HostError, requestHost } from './api';
 
@@ -11,6 +11,12 @@ interface ModelEntry {
   displayName: string;
   downloaded: boolean;
   loaded: boolean;
+  sizeBytes?: number;
+}
+
+/** The model the dialog offers first: the loaded one, else one already downloaded; never a download by default. */
+export function preselectedModel<T extends Pick<ModelEntry, 'downloaded' | 'loaded'>>(models: readonly T[]): T | undefined {
+  return models.find(m => m.loaded) ?? models.find(m => m.downloaded) ?? models[0];
 }
 
 interface PullState {
@@ -92,7 +98,14 @@ export async function manageModels(onChange: () => void): Promise<void> {
     return;
   }
   const label = (m: ModelEntry) => `${m.displayName} (${m.name}) — ${m.loaded ? 'loaded' : m.downloaded ? 'downloaded: load it' : 'not downloaded: download it'}`;
-  const result = await InputDialog.getItem({ title: 'Datarus models', label: 'Model', items: models.map(label), okLabel: 'Go' });
+  const first = preselectedModel(models);
+  const result = await InputDialog.getItem({
+    title: 'Datarus models',
+    label: 'Model',
+    items: models.map(label),
+    current: first ? models.indexOf(first) : 0, // an index: a label would leave the select on its first option
+    okLabel: 'Go'
+  });
   if (!result.button.accept || result.value === null) {
     return;
   }
@@ -100,5 +113,18 @@ export async function manageModels(onChange: () => void): Promise<void> {
   if (model.loaded) {
     return;
   }
-  await (model.downloaded ? load(model.name, onChange) : download(model.name, onChange));
+  if (model.downloaded) {
+    await load(model.name, onChange);
+    return;
+  }
+  // A download can be gigabytes: it takes a choice of its own.
+  const size = model.sizeBytes ? ` (${(model.sizeBytes / 1e9).toFixed(1)} GB)` : '';
+  const confirm = await showDialog({
+    title: `Download ${model.displayName}?`,
+    body: `${model.name} is not downloaded yet. Download it${size} into the models folder?`,
+    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Download' })]
+  });
+  if (confirm.button.accept) {
+    await download(model.name, onChange);
+  }
 }

@@ -39,8 +39,13 @@ export class NotebookRunner implements CodeRunner {
     const { value: ok, timedOut, aborted } = await runInterruptible(context, interrupt, () =>
       NotebookActions.runCells(panel.content, [cell], panel.sessionContext)
     );
-    if (panel.isDisposed) {
+    // Closing the notebook disposes its context and cells before (or without) the panel: any of them means closed.
+    const model = panel.content.model;
+    if (panel.isDisposed || panel.context.isDisposed || panel.content.isDisposed || !model || model.isDisposed) {
       throw new NotebookClosedError();
+    }
+    if (cell.isDisposed || !cell.model) {
+      throw new Error('the code cell was deleted while it ran');
     }
     const outputs = cell.model.outputs.toJSON() as unknown as NbOutput[];
     const dead = kernel.isDisposed || kernel.status === 'dead' || kernel.status === 'restarting' || kernel.status === 'autorestarting';

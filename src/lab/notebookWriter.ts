@@ -6,6 +6,8 @@
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
+import { neutralizeRemoteContent } from './safeMarkdown';
+
 export type CellRole = 'thought' | 'code' | 'answer';
 
 export interface Provenance {
@@ -14,7 +16,12 @@ export interface Provenance {
   role: CellRole;
   model: string;
   created: string;
+  /** On a code cell the user chose not to run. */
+  skipped?: boolean;
 }
+
+/** The CSS class of a code cell the user skipped (see `markSkippedCells`). */
+export const SKIPPED_CLASS = 'jp-DatarusSkipped';
 
 export class NotebookClosedError extends Error {
   constructor() {
@@ -37,7 +44,12 @@ export class NotebookWriter {
 
   /** Creates or updates the thought cell of a step. */
   thought(step: number, text: string, done: boolean): void {
-    const source = `**Step ${step + 1}** · ${done ? '' : '_thinking…_ '}${text}`.trimEnd();
+    const source = `**Step ${step + 1}** · ${done ? '' : '_thinking…_ '}${neutralizeRemoteContent(text)}`.trimEnd();
+    if (done) {
+      this._unfinished.delete(step);
+    } else {
+      this._unfinished.set(step, text);
+    }
     const id = this._thoughts.get(step);
     if (id !== undefined) {
       this._setSource(id, source);
@@ -59,8 +71,8 @@ export class NotebookWriter {
   }
 
   answer(text: string, thought: string): void {
-    const reasoning = thought ? `\n\n<details><summary>Reasoning</summary>\n\n${thought}\n\n</details>` : '';
-    const id = this._insert('markdown', `**Answer.** ${text}${reasoning}`, { step: null, role: 'answer' });
+    const reasoning = thought ? `\n\n<details><summary>Reasoning</summary>\n\n${neutralizeRemoteContent(thought)}\n\n</details>` : '';
+    const id = this._insert('markdown', `**Answer.** ${neutralizeRemoteContent(text)}${reasoning}`, { step: null, role: 'answer' });
     this._renderMarkdown(id);
   }
 
@@ -70,6 +82,35 @@ export class NotebookWriter {
     if (id) {
       this._renderMarkdown(id);
     }
+  }
+
+  /**
+   * Ends the thought cells still marked "thinking…" when the episode ended mid-turn:
+   * an empty one is removed, one with text keeps it and says the step was cut short.
+   */
+  finishThoughts(): void {
+    for (const [step, text] of this._unfinished) {
+      const id = this._thoughts.get(step)!;
+      if (text.trim()) {
+        this._setSource(id, `**Step ${step + 1}** · ${neutralizeRemoteContent(text)} _(stopped before this step was complete)_`);
+        this._renderMarkdown(id);
+      } else {
+        this._delete(id);
+        this._thoughts.delete(step);
+      }
+    }
+    this._unfinished.clear();
+  }
+
+  /** Marks a step's code cell as skipped by the user: in its metadata and visibly. */
+  markSkipped(id: string): void {
+    const cell = this._find(id);
+    if (!cell) {
+      return;
+    }
+    const provenance = cell.model.getMetadata('datarus') as Provenance;
+    cell.model.setMetadata('datarus', { ...provenance, skipped: true });
+    cell.addClass(SKIPPED_CLASS);
   }
 
   /** The current source of a cell the writer created (the user may have edited it). */
@@ -100,6 +141,17 @@ export class NotebookWriter {
     }
   }
 
+  private _delete(id: string): void {
+    const shared = this._panel.isDisposed ? null : this._panel.content.model!.sharedModel;
+    const index = shared ? shared.cells.findIndex(c => c.id === id) : -1;
+    if (shared && index >= 0) {
+      shared.deleteCell(index);
+      if (index < this._next) {
+        this._next--;
+      }
+    }
+  }
+
   private _renderMarkdown(id: string): void {
     const cell = this._find(id);
     if (cell && cell.model.type === 'markdown') {
@@ -117,4 +169,6 @@ export class NotebookWriter {
   private _next: number;
   private readonly _thoughts = new Map<number, string>();
   private readonly _codes = new Map<number, string>();
+  /** Steps whose thought is still streaming, with the text so far. */
+  private readonly _unfinished = new Map<number, string>();
 }

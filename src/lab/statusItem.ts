@@ -6,7 +6,7 @@ import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { fetchHostProcessState, fetchHostStatus, HostError, HostProcessState } from './api';
-import { describe, restartNote, StatusView, viewOf } from './statusView';
+import { describe, restartNote, StatusView, viewOf, withProcessState } from './statusView';
 
 export class HostStatusItem extends Widget {
   constructor(options: { interval: number; fetch?: typeof fetchHostStatus }) {
@@ -50,7 +50,7 @@ export class HostStatusItem extends Widget {
       fetchHostProcessState()
     ]);
     this._process = process;
-    this._render(status);
+    this._render(withProcessState(status, process));
   }
 
   private _render(view: StatusView): void {

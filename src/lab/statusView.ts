@@ -26,6 +26,7 @@ export type StatusView =
   | { kind: 'loading'; status: HostStatus }
   | { kind: 'idle'; status: HostStatus }
   | { kind: 'error'; message: string; status?: HostStatus }
+  | { kind: 'installing'; progress: number }
   | { kind: 'connecting' };
 
 /** What the item shows for a view: short label and a tooltip with the details. */
@@ -33,6 +34,11 @@ export function describe(view: StatusView): { label: string; title: string } {
   switch (view.kind) {
     case 'connecting':
       return { label: 'Datarus: starting…', title: 'Starting the Datarus model host' };
+    case 'installing':
+      return {
+        label: `Datarus: installing the model runtime ${Math.round(view.progress * 100)}%`,
+        title: 'First start: installing node-llama-cpp, the native part of the model host (once; needs the npm registry)'
+      };
     case 'loading':
       return {
         label: `Datarus: loading ${Math.round(view.status.loadProgress * 100)}%`,
@@ -69,6 +75,11 @@ export function restartNote(state: HostProcessState | null): string {
   const code = state.lastExitCode === null ? '' : ` (last exit code ${state.lastExitCode})`;
   const restarts = state.restarts > 0 ? `The model host stopped and was restarted ${state.restarts} time${state.restarts === 1 ? '' : 's'}${code}.` : '';
   return [restarts, state.crashNote].filter(Boolean).join(' ');
+}
+
+/** While the server extension installs the model runtime, that is what the item shows. */
+export function withProcessState(view: StatusView, state: HostProcessState | null): StatusView {
+  return state?.runtimeInstall && view.kind === 'error' ? { kind: 'installing', progress: state.runtimeInstall.progress } : view;
 }
 
 export function viewOf(status: HostStatus): StatusView {

@@ -13,7 +13,7 @@ import { AgentModel, ModelTurnRequest } from '../../src/agent/types';
 import { formatAnswer, formatStep } from '../../src/protocol';
 import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
 
-jest.setTimeout(180000);
+jest.setTimeout(400000);
 
 const CODE = "import pandas as pd; df = pd.DataFrame({'x': [1, 2, 3]}); print(df.x.sum())";
 const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
@@ -130,5 +130,49 @@ describe('Analyze on the real path', () => {
     expect(episode.steps).toHaveLength(1);
     expect(episode.steps[0].status).toBe('error');
     await kernel.shutdown().catch(() => undefined);
+  });
+
+  // Last: it kills this server's host (the server starts a new one on the next request).
+  it('ends the episode as failed, with a clear reason, when the host dies mid-turn; the next episode works', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    const status = () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } });
+    const pid = (await waitForStatus(status, s => s.state === 'ready')).pid as number;
+    const inner = hostModel();
+    let killed = false;
+    const model: AgentModel = {
+      name: inner.name,
+      // Kill the host (by the pid it reports for itself) as soon as the turn has started streaming.
+      complete: (request, onText) =>
+        inner.complete(request, text => {
+          if (!killed) {
+            killed = true;
+            process.kill(pid, 'SIGKILL');
+          }
+          onText(text);
+        }),
+      endEpisode: id => inner.endEpisode(id)
+    };
+    const runner = new KernelRunner(kernel);
+    const episode = await new AgentLoop(model, runner).run({
+      episodeId: 'agent-it-host-dies',
+      question: 'Talk forever.',
+      grammar: 'root ::= "a" root',
+      limits: { maxSteps: 2, maxTokensPerTurn: 3000 }
+    });
+    expect(killed).toBe(true);
+    expect(episode.status).toBe('failed');
+    expect(episode.reason).toMatch(/the model host (stopped answering mid-turn|failed mid-turn|ended the stream without a result)/);
+    expect(episode.steps.filter(s => s.status !== 'invalid')).toEqual([]);
+    // The server starts a new host, and a new episode answers.
+    const restarted = await waitForStatus(status, s => s.state === 'ready');
+    expect(restarted.pid).not.toBe(pid);
+    const again = await new AgentLoop(hostModel(), runner).run({
+      episodeId: 'agent-it-after-host-death',
+      question: 'Answer.',
+      grammar: exactly(formatAnswer({ thought: 'Back.', text: 'Still here.' }))
+    });
+    expect(again.status).toBe('answered');
+    expect(again.answer?.text).toBe('Still here.');
+    await kernel.shutdown();
   });
 });

@@ -5,6 +5,7 @@
  * the host must run on the next backend and say why.
  */
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -83,8 +84,9 @@ describe('GPU backend selection', () => {
     expect(status.backends.find((b: any) => b.name === 'vulkan')).toMatchObject({ ok: false, reason: 'self-test failed: no answer within 2 s (the backend hung)' });
   });
 
-  it('an explicit --gpu that fails keeps the host up with the reason and does not fall back', async () => {
-    const { status } = await serveOnce(['--gpu', 'cuda'], {
+  it('an explicit --gpu that fails keeps the host up with the reason (as under Jupyter) and does not fall back', async () => {
+    // Under Jupyter the host runs with --stay-up-on-load-error, so the status bar can say why.
+    const { status } = await serveOnce(['--gpu', 'cuda', '--stay-up-on-load-error'], {
       DATARUS_CACHE_DIR: mkdtempSync(path.join(os.tmpdir(), 'datarus-verdicts-')),
       DATARUS_TEST_SELFTEST_FAULT: 'cuda:abort'
     });
@@ -93,6 +95,17 @@ describe('GPU backend selection', () => {
     expect(status.backends).toEqual([{ name: 'cuda', ok: false, cached: false, reason: expect.stringContaining('PTX') }]);
     expect(status.error).toMatch(/^--gpu cuda was chosen and did not work \(CUDA: self-test failed: CUDA error/);
     expect(status.error).toContain('does not fall back');
+  });
+
+  it('an explicit --gpu that fails ends a standalone datarus serve with the reason (exit 3)', async () => {
+    const host = await startHost(['--model', 'datarus-test-tiny', '--token', TOKEN, '--threads', '1', '--gpu', 'cuda'], {
+      DATARUS_CACHE_DIR: mkdtempSync(path.join(os.tmpdir(), 'datarus-verdicts-')),
+      DATARUS_TEST_SELFTEST_FAULT: 'cuda:abort'
+    });
+    const code = host.proc.exitCode ?? (await once(host.proc, 'exit'))[0];
+    expect(code).toBe(3);
+    expect(host.output()).toMatch(/--gpu cuda was chosen and did not work/);
+    expect(host.output()).toMatch(/could not load the model "datarus-test-tiny"; exiting/);
   });
 
   it('--gpu cpu (and DATARUS_GPU=cpu) runs on the CPU with no self-test', async () => {

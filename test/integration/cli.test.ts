@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { ROOT } from './paths';
+import { MODELS_DIR, ROOT } from './paths';
 
 jest.setTimeout(60000);
 
@@ -52,8 +52,9 @@ describe('datarus CLI', () => {
     expect(out.stderr).toMatch(/datarus: ENOENT.*no\/such\/file\.txt/);
   });
 
-  it('lists models with their state', () => {
+  it('lists models with their state, and says which folder it looked in', () => {
     const out = execFileSync('npx', ['--no-install', 'datarus', 'models'], { cwd: ROOT, encoding: 'utf8' });
+    expect(out).toContain(`models folder: ${MODELS_DIR}\n`);
     expect(out).toMatch(/datarus-r1-14b\s+production\s+(present|missing)/);
     expect(out).toMatch(/datarus-test-tiny\s+test-fixture\s+present/);
   });

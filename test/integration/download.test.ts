@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { CLI, FIXTURE, MANIFESTS_DIR, ROOT } from './paths';
 import { getJson, startHost, waitForStatus } from './processes';
 
-jest.setTimeout(120000);
+jest.setTimeout(300000);
 
 const GGUF = readFileSync(FIXTURE);
 const SHA = createHash('sha256').update(GGUF).digest('hex');
@@ -195,6 +195,44 @@ describe('download through the host', () => {
       expect(loaded.status).toBe(200);
       const unknown = await getJson(`${host.url}/api/models/pull`, { method: 'POST', headers, body: JSON.stringify({ model: 'nope' }) });
       expect(unknown.status).toBe(404);
+    } finally {
+      await host.stop();
+      await server.close();
+    }
+  });
+
+  it('cancels a pull: it stops, says cancelled, leaves no file under the final name, and a new pull finishes it', async () => {
+    const server = await serveModel(4096, 100); // slow enough to cancel mid-way
+    const modelsDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-pull-'));
+    const token = 'pull-token';
+    const headers = { Authorization: `Bearer ${token}` };
+    const host = await startHost(['--manifests-dir', manifestsFor(server.url), '--models-dir', modelsDir, '--token', token]);
+    const pulls = () => getJson(`${host.url}/api/models/pulls`, { headers });
+    const cancel = () => getJson(`${host.url}/api/models/pull/cancel`, { method: 'POST', headers, body: JSON.stringify({ model: 'remote-tiny' }) });
+    try {
+      await waitForStatus(() => getJson(`${host.url}/api/status`, { headers }), s => s.state === 'idle');
+      expect((await getJson(`${host.url}/api/models/pull`, { method: 'POST', headers, body: JSON.stringify({ model: 'remote-tiny' }) })).status).toBe(202);
+      await waitForStatus(pulls, body => body.pulls[0].progress?.downloadedBytes > 0);
+      const cancelled = await cancel();
+      expect(cancelled.status).toBe(200);
+      expect(cancelled.body).toEqual({ cancelled: true });
+      const ended = await waitForStatus(pulls, body => body.pulls[0].state !== 'downloading');
+      expect(ended.pulls[0].state).toBe('cancelled');
+      expect(ended.pulls[0].progress.downloadedBytes).toBeLessThan(GGUF.length);
+      // The resumed pull asks only for the rest: the cancelled bytes were kept for it.
+      const resumedFrom = ended.pulls[0].progress.downloadedBytes;
+      expect(existsSync(path.join(modelsDir, 'remote-tiny.gguf'))).toBe(false);
+      const listed = (await getJson(`${host.url}/api/models`, { headers })).body.models.find((m: any) => m.name === 'remote-tiny');
+      expect(listed).toMatchObject({ downloaded: false });
+      // Nothing left to cancel; a new pull completes the file, checksum verified.
+      expect((await cancel()).body).toEqual({ cancelled: false });
+      expect((await getJson(`${host.url}/api/models/pull`, { method: 'POST', headers, body: JSON.stringify({ model: 'remote-tiny' }) })).status).toBe(202);
+      const done = await waitForStatus(pulls, body => body.pulls[0].state !== 'downloading');
+      expect(done.pulls[0]).toMatchObject({ state: 'done', result: { bytes: GGUF.length, sha256: SHA } });
+      expect(readFileSync(path.join(modelsDir, 'remote-tiny.gguf')).equals(GGUF)).toBe(true);
+      expect(server.ranges[server.ranges.length - 1]).toMatch(/^bytes=\d+-$/);
+      expect(Number(/\d+/.exec(server.ranges[server.ranges.length - 1]!)![0])).toBeGreaterThan(0);
+      expect(resumedFrom).toBeGreaterThan(0);
     } finally {
       await host.stop();
       await server.close();

@@ -94,7 +94,10 @@ describe('episode log through the host', () => {
 
   it('logs episodes, feedback and edits with every secret redacted', async () => {
     expect((await post('episodes', { episode: episode('ep-a') })).status).toBe(201);
-    expect((await post('episodes', { episode: episode('ep-b', { question: 'Another question?' }) })).status).toBe(201);
+    // ep-b's second cell was edited at approval time: it ran as the user wrote it, the model's code kept beside it.
+    const approvalEdited = episode('ep-b', { question: 'Another question?' });
+    approvalEdited.steps[1] = { ...approvalEdited.steps[1], modelCode: 'print(df["price"].mean())', code: 'print(df["Price"].mean())' };
+    expect((await post('episodes', { episode: approvalEdited })).status).toBe(201);
     expect((await post('feedback', { episodeId: 'ep-a', step: null, rating: 'up' })).status).toBe(201);
     expect((await post('feedback', { episodeId: 'ep-a', step: 1, rating: 'up' })).status).toBe(201);
     expect((await post('feedback', { episodeId: 'ep-b', step: 0, rating: 'down' })).status).toBe(201);
@@ -123,12 +126,12 @@ describe('episode log through the host', () => {
     }
     execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', 'ipynb', '--log', log, '--out', path.join(out, 'ipynb')]);
     const report = JSON.parse(execFileSync(PYTHON, [path.join(ROOT, 'test', 'python', 'validate_exports.py'), out], { encoding: 'utf8', env: { ...process.env, HF_DATASETS_OFFLINE: '1', HF_HUB_OFFLINE: '1' } }));
-    expect(report.datasets.tagged).toEqual({ rows: 2, columns: ['episode_id', 'model', 'prompt_profile', 'question', 'status', 'structural_reward', 'text'] });
-    expect(report.datasets.sft).toEqual({ rows: 2, columns: ['episode_id', 'messages', 'model', 'prompt_profile', 'status', 'structural_reward'] });
+    expect(report.datasets.tagged).toEqual({ rows: 2, columns: ['episode_id', 'failed_steps', 'model', 'prompt_profile', 'question', 'status', 'structural_reward', 'text'] });
+    expect(report.datasets.sft).toEqual({ rows: 2, columns: ['episode_id', 'failed_steps', 'messages', 'model', 'prompt_profile', 'status', 'structural_reward'] });
     expect(report.datasets['sft-split']).toEqual(report.datasets.sft);
-    expect(report.datasets.grpo).toEqual({ rows: 2, columns: ['answer', 'data_files', 'episode_id', 'model', 'prompt', 'prompt_profile', 'status', 'structural_reward'] });
-    expect(report.datasets.dpo).toEqual({ rows: 1, columns: ['chosen', 'episode_id', 'model', 'prompt', 'prompt_profile', 'rejected', 'status', 'step', 'structural_reward'] });
-    expect(report.datasets.kto).toEqual({ rows: 3, columns: ['completion', 'episode_id', 'label', 'model', 'prompt', 'prompt_profile', 'status', 'step', 'structural_reward'] });
+    expect(report.datasets.grpo).toEqual({ rows: 2, columns: ['answer', 'data_files', 'episode_id', 'failed_steps', 'model', 'prompt', 'prompt_profile', 'status', 'structural_reward'] });
+    expect(report.datasets.dpo).toEqual({ rows: 2, columns: ['chosen', 'episode_id', 'failed_steps', 'model', 'prompt', 'prompt_profile', 'rejected', 'status', 'step', 'structural_reward'] });
+    expect(report.datasets.kto).toEqual({ rows: 3, columns: ['completion', 'episode_id', 'failed_steps', 'label', 'model', 'prompt', 'prompt_profile', 'status', 'step', 'structural_reward'] });
     expect(report.notebooks).toHaveLength(2);
 
     const all = readdirSync(out)
@@ -152,6 +155,72 @@ describe('episode log through the host', () => {
     const tagged = JSON.parse(readFileSync(path.join(out, 'tagged.jsonl'), 'utf8').split('\n')[0]);
     expect(tagged.structural_reward).toBe(1);
     expect(tagged.text).toMatch(/^<step>\n<thought>Load the data.<\/thought>[\s\S]*<\/stop_analysis>$/);
+
+    // DPO: one pair from the edit logged afterwards (ep-a), one from the approval-time edit (ep-b);
+    // the user's code is chosen, the model's rejected, after the conversation up to that step.
+    const rows = (format: string) => readFileSync(path.join(out, `${format}.jsonl`), 'utf8').trim().split('\n').map(line => JSON.parse(line));
+    const dpo = rows('dpo');
+    expect(dpo.map(r => [r.episode_id, r.step])).toEqual([['ep-a', 1], ['ep-b', 1]]);
+    expect(JSON.stringify(dpo[0].chosen)).toContain('print(round(df[\\"Price\\"].mean(), 2))');
+    expect(JSON.stringify(dpo[0].rejected)).toContain('print(df[\\"Price\\"].mean())');
+    expect(JSON.stringify(dpo[0].rejected)).not.toContain('round(');
+    expect(JSON.stringify(dpo[1].chosen)).toContain('df[\\"Price\\"]');
+    expect(JSON.stringify(dpo[1].rejected)).toContain('df[\\"price\\"]');
+    for (const row of dpo) {
+      expect(row.chosen[0].content).toMatch(/^<step>[\s\S]*<thought>Use the right column.<\/thought>[\s\S]*<\/step>$/);
+      // The conversation up to step 1: step 0 with its observation (inside the assistant turn, as the
+      // model saw it), then the harness's user turn; never step 1's own.
+      const [step0, after] = row.prompt.slice(-2);
+      expect(step0.role).toBe('assistant');
+      expect(step0.content).toContain('<observation>');
+      expect(after.role).toBe('user');
+      expect(JSON.stringify(row.prompt)).not.toContain('Use the right column.');
+    }
+    expect(dpo[1].prompt.some((m: any) => m.content.includes('Another question?'))).toBe(true);
+    // KTO: each thumb becomes a row with its label, on the step (or the answer) it rated.
+    const kto = rows('kto');
+    expect(kto.map(r => [r.episode_id, r.step, r.label])).toEqual([
+      ['ep-a', -1, true],
+      ['ep-a', 1, true],
+      ['ep-b', 0, false]
+    ]);
+    expect(kto[0].completion[0].content).toContain('The mean price is 12.5.');
+    expect(kto[1].completion[0].content).toContain('print(df["Price"].mean())');
+    expect(kto[2].completion[0].content).toContain('<thought>Load the data.</thought>');
+    expect(kto[2].prompt.some((m: any) => m.content.includes('Another question?'))).toBe(true);
+  });
+
+  it('filters exports by rating, model, notebook, time, finish and reward, and drops duplicates', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-log-')), 'e.jsonl');
+    const s = new EpisodeStore(file, { redactor: new Redactor(), images: 'drop', maxOutputChars: 20000 });
+    await s.appendEpisode(episode('base'));
+    await s.appendEpisode(episode('same-again')); // the same question and steps logged twice
+    await s.appendEpisode(episode('other-model', { model: 'other', question: 'Q2?' }));
+    await s.appendEpisode(episode('other-notebook', { notebook: 'other.ipynb', question: 'Q3?' }));
+    await s.appendEpisode(episode('unfinished', { status: 'stopped', answer: null, question: 'Q4?' }));
+    await s.appendEpisode(episode('early', { startedAt: '2020-01-01T00:00:00.000Z', question: 'Q5?' }));
+    await s.appendEpisode(episode('no-structure', { question: 'Q6?', steps: [{ ...episode('x').steps[1], thought: '' }], answer: null, status: 'error_limit' }));
+    await s.appendFeedback('other-model', null, 'up');
+    await s.appendFeedback('early', null, 'down');
+    const out = mkdtempSync(path.join(os.tmpdir(), 'datarus-export-'));
+    let n = 0;
+    const ids = (args: string[]) => {
+      const target = path.join(out, `${n++}.jsonl`);
+      execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', 'tagged', '--log', file, '--out', target, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const text = readFileSync(target, 'utf8').trim();
+      return text ? text.split('\n').map(line => JSON.parse(line).episode_id) : [];
+    };
+    const everything = ids([]);
+    expect(everything).toEqual(['base', 'other-model', 'other-notebook', 'unfinished', 'early', 'no-structure']);
+    expect(ids(['--feedback', 'up'])).toEqual(['other-model']);
+    expect(ids(['--feedback', 'down'])).toEqual(['early']);
+    expect(ids(['--feedback', 'rated'])).toEqual(['other-model', 'early']);
+    expect(ids(['--model', 'other'])).toEqual(['other-model']);
+    expect(ids(['--notebook', 'other.ipynb'])).toEqual(['other-notebook']);
+    expect(ids(['--since', '2021-01-01T00:00:00Z'])).not.toContain('early');
+    expect(ids(['--until', '2021-01-01T00:00:00Z'])).toEqual(['early']);
+    expect(ids(['--finished'])).not.toContain('unfinished');
+    expect(ids(['--min-reward', '1'])).not.toContain('no-structure');
   });
 
   it('filters exports and never overwrites', async () => {
@@ -230,8 +299,21 @@ describe('episode log on disk', () => {
     expect(read.skipped[0].reason).toMatch(/newer Datarus Lab \(log schema v2/);
   });
 
-  it('says the disk is full and loses nothing already logged', async () => {
+  it('says the disk is full', async () => {
     await expect(store('/dev/full').appendEpisode(episode('x'))).rejects.toThrow(/the disk is full: the episode was not logged/);
+  });
+
+  it('loses nothing already logged when the disk fills up, and logs again once there is room', () => {
+    // A real full disk: a 64 KiB tmpfs in a private mount namespace (unshare, no privileges needed beyond a user namespace).
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'datarus-full-'));
+    const writer = path.join(__dirname, 'fixtures', 'full-disk-writer.js');
+    const script = `mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" "$3" "$1"`;
+    const out = execFileSync('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c', script, 'sh', dir, process.execPath, writer], { encoding: 'utf8' });
+    const result = JSON.parse(out);
+    expect(result.error).toMatch(/the disk is full: the episode was not logged/);
+    expect(result.unchanged).toBe(true);
+    expect(result.ids).toEqual(['kept', 'after']);
+    expect(result.skipped).toEqual([]);
   });
 
   it('caps outputs and drops images when asked', async () => {

@@ -9,10 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 
-import { FIXTURE, MANIFESTS_DIR } from './paths';
+import { CLI, FIXTURE, MANIFESTS_DIR, ROOT } from './paths';
 import { getJson, Running, startHost, waitForStatus } from './processes';
 
-jest.setTimeout(120000);
+jest.setTimeout(300000);
 
 const TOKEN = 'integration-token';
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -66,6 +66,14 @@ describe('datarus serve (standalone)', () => {
       chatWrapper: 'ChatML',
       manifestProblems: []
     });
+    // The backend is one the host may choose here: the CPU (then nothing is offloaded), or a GPU it found.
+    expect(['cpu', 'cuda', 'vulkan', 'metal']).toContain(status.backend);
+    if (status.backend === 'cpu') {
+      expect(status.gpu).toBeNull();
+      expect(status.model.gpuLayers).toBe(0);
+    } else {
+      expect(status.gpu).not.toBeNull();
+    }
     expect(status.manifests).toEqual(expect.arrayContaining(['datarus-r1-14b', 'gemma-3-270m', 'datarus-test-tiny']));
     expect(status.backends.filter((b: any) => b.ok)).toEqual([{ name: status.backend, ok: true, reason: null, cached: expect.any(Boolean) }]);
     expect(status.gpu === null).toBe(status.backend === 'cpu');
@@ -140,8 +148,8 @@ describe('datarus serve (standalone)', () => {
     }
   });
 
-  it('says what is wrong when the model to load at start is missing, and stays up', async () => {
-    const other = await startHost(['--models-dir', modelsDir, '--model', 'gemma-3-270m', '--token', TOKEN]);
+  it('with --stay-up-on-load-error (as under Jupyter), says what is wrong when the model to load at start is missing, and stays up', async () => {
+    const other = await startHost(['--models-dir', modelsDir, '--model', 'gemma-3-270m', '--token', TOKEN, '--stay-up-on-load-error']);
     try {
       const status = await waitForStatus(
         () => getJson(`${other.url}/api/status`, { headers: auth }),
@@ -154,6 +162,60 @@ describe('datarus serve (standalone)', () => {
     } finally {
       await other.stop();
     }
+  });
+});
+
+describe('datarus serve --model: the user\'s own path', () => {
+  /** The fixture where the user keeps models: outside any models folder. */
+  function userModel(): string {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-user-')), 'my model.gguf');
+    copyFileSync(FIXTURE, file);
+    return file;
+  }
+
+  it('loads a .gguf anywhere given on the command line, while the HTTP load API still refuses that path', async () => {
+    const file = userModel();
+    const modelsDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-models-'));
+    const host = await startHost(['--models-dir', modelsDir, '--model', file, '--token', TOKEN, '--threads', '1']);
+    try {
+      const status = await waitForStatus(() => getJson(`${host.url}/api/status`, { headers: auth }), s => s.state === 'ready');
+      expect(status.model).toMatchObject({ name: 'my model.gguf', path: file });
+      const refused = await getJson(`${host.url}/api/models/load`, { method: 'POST', headers: auth, body: JSON.stringify({ model: file }) });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toMatchObject({ code: 'bad_model', message: expect.stringMatching(/outside the models folder/) });
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('loads a path relative to the working folder', async () => {
+    const file = userModel();
+    const modelsDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-models-'));
+    const relative = path.relative(ROOT, file);
+    const host = await startHost(['--models-dir', modelsDir, '--model', relative, '--token', TOKEN, '--threads', '1']);
+    try {
+      const status = await waitForStatus(() => getJson(`${host.url}/api/status`, { headers: auth }), s => s.state === 'ready');
+      expect(status.model.path).toBe(file);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it.each([
+    ['a missing file', '/no/such/dir/model.gguf', /no file "\/no\/such\/dir\/model\.gguf"/],
+    ['a file that is not a GGUF', 'corrupt.gguf', /corrupt\.gguf/],
+    ['a manifest whose file is not downloaded', 'gemma-3-270m', /model "gemma-3-270m" is not downloaded/]
+  ])('exits non-zero with the reason when the model cannot load: %s', async (_what, model, reason) => {
+    const modelsDir = makeModelsDir();
+    const { spawnSync } = await import('node:child_process');
+    const result = spawnSync(process.execPath, [CLI, 'serve', '--port', '0', '--token', TOKEN, '--models-dir', modelsDir, '--model', model], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60000
+    });
+    expect(result.status).toBe(3);
+    expect(result.stderr).toMatch(reason);
+    expect(result.stderr).toContain(`could not load the model "${model}"; exiting`);
   });
 });
 

@@ -51,9 +51,9 @@ export async function waitForOutput(proc: ChildProcess, output: () => string, pr
   }
 }
 
-/** `datarus serve` on 127.0.0.1 and a free port. */
-export async function startHost(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Running> {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+/** `datarus serve` on 127.0.0.1 and a free port; `command` runs the CLI (default: the checkout's). */
+export async function startHost(args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath, CLI]): Promise<Running> {
+  const proc = spawn(command[0], [...command.slice(1), 'serve', '--port', '0', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe']
@@ -80,13 +80,13 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A real Jupyter server with Datarus Lab enabled, the host loading `model`. */
-export async function startJupyter(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningJupyter> {
+/** A real Jupyter server with Datarus Lab enabled, the host loading `model`; from `venvBin` (default: the checkout's .venv). */
+export async function startJupyter(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, venvBin = VENV_BIN): Promise<RunningJupyter> {
   const token = `test-${Math.random().toString(36).slice(2)}`;
   const rootDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-jupyter-'));
   const port = await freePort();
   const proc = spawn(
-    path.join(VENV_BIN, 'jupyter'),
+    path.join(venvBin, 'jupyter'),
     [
       'server',
       '--no-browser',
@@ -102,7 +102,7 @@ export async function startJupyter(extraArgs: string[] = [], env: NodeJS.Process
       cwd: rootDir,
       env: {
         ...process.env,
-        PATH: `${VENV_BIN}:${process.env.PATH}`,
+        PATH: `${venvBin}:${process.env.PATH}`,
         DATARUS_MODEL: 'datarus-test-tiny',
         JUPYTER_CONFIG_DIR: path.join(rootDir, '.jupyter-config'),
         ...env
@@ -145,7 +145,8 @@ export async function getJson(url: string, init: RequestInit = {}): Promise<{ st
 }
 
 /** Polls until the host's status satisfies `done`. */
-export async function waitForStatus(get: () => Promise<{ status: number; body: any }>, done: (body: any) => boolean, timeoutMs = 60000): Promise<any> {
+// A model load measures thread counts first: on a busy shared machine that alone can take minutes.
+export async function waitForStatus(get: () => Promise<{ status: number; body: any }>, done: (body: any) => boolean, timeoutMs = 240000): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   let last: { status: number; body: any } | null = null;
   while (Date.now() < deadline) {

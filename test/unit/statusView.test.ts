@@ -1,5 +1,5 @@
 import { HostStatus } from '../../src/lab/api';
-import { describe as describeView, restartNote, viewOf } from '../../src/lab/statusView';
+import { describe as describeView, restartNote, viewOf, withProcessState } from '../../src/lab/statusView';
 
 const base: HostStatus = {
   version: '0.1.0',
@@ -48,6 +48,22 @@ describe('status bar text', () => {
     const { label, title } = describeView({ kind: 'error', message: 'Node.js was not found' });
     expect(label).toBe('Datarus: host down');
     expect(title).toBe('Node.js was not found');
+  });
+});
+
+describe('runtime install', () => {
+  const installing = { running: false, starts: 0, restarts: 0, lastExitCode: null, lastError: null, runtimeInstall: { progress: 0.4 } };
+
+  it('shows the install progress while the host cannot answer yet', () => {
+    const view = withProcessState({ kind: 'error', message: 'installing the model runtime 40%' }, installing);
+    expect(describeView(view).label).toBe('Datarus: installing the model runtime 40%');
+  });
+
+  it('shows the host itself once it answers, and nothing new without an install', () => {
+    expect(withProcessState(viewOf(base), installing).kind).toBe('ready');
+    const down = { kind: 'error' as const, message: 'Node.js was not found' };
+    expect(withProcessState(down, { ...installing, runtimeInstall: null })).toBe(down);
+    expect(withProcessState(down, null)).toBe(down);
   });
 });
 

@@ -10,7 +10,14 @@ const ANSWER = '<stop_analysis>\n<thought>The printed sum is 6.</thought>\n<answ
 const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
 const SLOW = '<step>\n<thought>Wait a long time.</thought>\n<action>python_executor</action>\n<action_input>\nimport time; time.sleep(120)\n</action_input>\n</step>';
 
+/** Episodes the host still holds (each Analyze run holds one until its loop ends). */
+async function activeEpisodes(request: any): Promise<number> {
+  return (await (await request.get('/datarus/api/status')).json()).episodes?.active ?? 0;
+}
+
 async function analyze(page: any, question: string): Promise<void> {
+  // The first test of a fresh server may find the model still loading (thread calibration takes minutes on a busy machine).
+  await expect(page.locator('.jp-DatarusStatus')).toHaveAttribute('data-datarus-status', 'ready', { timeout: 240000 });
   await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
   const dialog = page.locator('.jp-Dialog');
   await expect(dialog).toBeVisible();
@@ -27,6 +34,7 @@ test.describe('Analyze', () => {
   });
 
   test('writes and runs the model’s cells in the live kernel and ends with the answer', async ({ page, request, tmpPath }) => {
+    test.setTimeout(300000); // may wait for the model to load on a fresh server
     await page.notebook.createNew('analyze.ipynb');
     await page.notebook.setCell(0, 'code', 'rows = 3');
     await page.notebook.runCell(0);
@@ -53,7 +61,7 @@ test.describe('Analyze', () => {
     const episodes = new Set(notebook.cells.filter((c: any) => c.metadata.datarus).map((c: any) => c.metadata.datarus.episode));
     expect(episodes.size).toBe(1);
     const codeCell = notebook.cells.find((c: any) => c.metadata.datarus?.role === 'code');
-    expect(codeCell.metadata.datarus).toMatchObject({ step: 0, model: 'embedded' });
+    expect(codeCell.metadata.datarus).toMatchObject({ step: 0, model: 'datarus-test-tiny' });
     expect(codeCell.outputs[0]).toMatchObject({ output_type: 'stream', text: '6\n' });
   });
 });
@@ -67,6 +75,7 @@ test.describe('Analyze with approval', () => {
   });
 
   test('the user edits the cell, then runs it', async ({ page }) => {
+    test.setTimeout(300000); // may wait for the model to load on a fresh server
     await page.notebook.createNew('approval.ipynb');
     await analyze(page, 'What is the sum of x?');
     const bar = page.locator('.jp-DatarusEpisodeBar');
@@ -98,8 +107,8 @@ test.describe('Stop', () => {
     }
   });
 
-  test('Stop during a long-running cell interrupts the kernel and ends the episode', async ({ page }) => {
-    test.setTimeout(180000); // the first test of a fresh server also waits for the host to start
+  test('Stop during a long-running cell interrupts the kernel and ends the episode', async ({ page, request }) => {
+    test.setTimeout(300000); // the first test of a fresh server also waits for the host to start
     // Without Galata's kernel tracking, a first test can load the page before its folder exists: load it again.
     await page.goto();
     await page.notebook.createNew('stop.ipynb');
@@ -111,6 +120,10 @@ test.describe('Stop', () => {
     await bar.getByRole('button', { name: 'Stop' }).click();
     await expect(bar).toContainText('stopped', { timeout: 30000 });
     await expect(cell.locator('.jp-OutputArea-output')).toContainText('KeyboardInterrupt');
+    // The episode ended, not just its bar: the loop returned and the host let go of the episode,
+    // so nothing is left that could still write the answer.
+    await expect(bar).toHaveAttribute('data-state', 'ended');
+    await expect.poll(() => activeEpisodes(request), { timeout: 30000 }).toBe(0);
     await expect(page.locator('.jp-MarkdownCell', { hasText: 'The sum of x is 6.' })).toHaveCount(0);
     await page.screenshot({ path: '../test-artifacts/analyze-stopped.png' });
   });
@@ -125,8 +138,8 @@ test.describe('Lifecycle', () => {
     }
   });
 
-  test('closing the notebook mid-episode ends it quietly, and another notebook can Analyze', async ({ page }) => {
-    test.setTimeout(180000);
+  test('closing the notebook mid-episode ends it quietly, and another notebook can Analyze', async ({ page, request }) => {
+    test.setTimeout(300000);
     await page.goto(); // see the Stop test
     await page.notebook.createNew('closed.ipynb');
     await analyze(page, 'Wait.');
@@ -134,6 +147,8 @@ test.describe('Lifecycle', () => {
     await page.notebook.close(true);
     await expect(page.locator('.jp-NotebookPanel')).toHaveCount(0);
     await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+    // The first episode ended: the host let go of it (its loop returned and ended the episode).
+    await expect.poll(() => activeEpisodes(request), { timeout: 60000 }).toBe(0);
     // The host and the extension are still up: a new notebook analyzes and answers.
     await page.notebook.createNew('after.ipynb');
     await analyze(page, 'Wait again.');

