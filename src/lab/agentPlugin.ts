@@ -276,7 +276,7 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
         try {
           const model = await makeModel(composite as BackendSettings);
           const reflection = startReflection(panel, cells, model, {
-            profile: await promptProfileFor(composite, model),
+            profile: promptProfileFor(composite, model),
             maxTokens: composite.maxTokensPerTurn,
             temperature: composite.temperature,
             grammar: composite.reflectionGrammar || undefined

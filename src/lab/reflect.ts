@@ -21,8 +21,11 @@ export interface ReflectOptions {
   temperature: number;
   grammar?: string;
   signal?: AbortSignal;
-  /** The prompt profile whose reflection prompt to use; `generic` when absent. */
-  profile?: string;
+  /**
+   * The prompt profile whose reflection prompt to use; `generic` when absent. It may still be
+   * on its way (read from the host's status), so that the progress bar shows at once.
+   */
+  profile?: string | Promise<string>;
 }
 
 /** A running reflection: stop it with `abort`, wait for its cell id with `done`. */
@@ -118,7 +121,7 @@ export async function reflect(
     const thinking = parsed.thinking || (!/<\/think\s*>/i.test(raw) ? raw.replace(/<think\s*>/i, '').trim() : '');
     cell.setSource(reflectionMarkdown(thinking, /<\/think\s*>/i.test(raw) ? parsed.answer : '', streaming, stopped));
   };
-  const reflection = getProfile(options.profile).reflection;
+  const reflection = getProfile(await options.profile).reflection;
   try {
     const turn = await model.complete(
       {

@@ -129,6 +129,11 @@ describe('Analyze on the real path', () => {
     expect(episode.reason).toMatch(/kernel died or restarted/);
     expect(episode.steps).toHaveLength(1);
     expect(episode.steps[0].status).toBe('error');
+    // The server restarts the dead kernel and @jupyterlab/services reconnects in a promise of its own that
+    // rejects if the connection is disposed first: let it settle before shutting the kernel down.
+    for (let i = 0; i < 600 && (kernel.connectionStatus !== 'connected' || kernel.status === 'autorestarting'); i++) {
+      await new Promise(r => setTimeout(r, 100));
+    }
     await kernel.shutdown().catch(() => undefined);
   });
 

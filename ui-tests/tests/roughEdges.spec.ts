@@ -198,7 +198,7 @@ test.describe('Reflect progress', () => {
       await page.notebook.selectCells(0);
       await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:reflect"]').click();
       const reflectionBar = page.locator('.jp-DatarusReflectionBar');
-      await expect(reflectionBar).toContainText('reflecting');
+      await expect(reflectionBar).toContainText('reflecting', { timeout: 30000 });
       await page.screenshot({ path: '../test-artifacts/reflect-progress.png' });
       await reflectionBar.getByRole('button', { name: 'Stop' }).click();
       await expect(reflectionBar).toContainText('reflection stopped', { timeout: 30000 });
