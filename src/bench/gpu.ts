@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { formatObservation, formatStep } from '../protocol';
 import { writeShapeModel, MODELS_DIR } from './grammarRun';
 import { writePart } from './report';
+import { streamGenerate, TimedStream } from './util';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 type Backend = 'cuda' | 'vulkan' | 'metal' | 'cpu';
@@ -159,51 +160,8 @@ async function stopHost(host: Host): Promise<void> {
   await new Promise(resolve => host.proc.once('exit', resolve));
 }
 
-interface Streamed {
-  tokens: number;
-  firstMs: number;
-  lastMs: number;
-  tokensPerSecond: number;
-  done: any;
-}
-
 /** One `/api/generate` stream, timed as the client sees chunks. */
-async function stream(host: Host, body: object, t0 = performance.now()): Promise<Streamed> {
-  const response = await fetch(`${host.url}/api/generate`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${host.token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body)
-  });
-  if (!response.ok) {
-    throw new Error(`generate answered ${response.status}: ${await response.text()}`);
-  }
-  let first: number | null = null;
-  let last = 0;
-  let buffer = '';
-  let done: any = null;
-  const decoder = new TextDecoder();
-  for await (const part of response.body as any as AsyncIterable<Uint8Array>) {
-    const now = performance.now();
-    buffer += decoder.decode(part, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const raw = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      if (raw.startsWith('event: chunk')) {
-        first ??= now;
-        last = now;
-      } else if (raw.startsWith('event: done')) {
-        done = JSON.parse(raw.slice(raw.indexOf('data: ') + 6));
-      } else if (raw.startsWith('event: error')) {
-        throw new Error(raw);
-      }
-    }
-  }
-  const tokens = done.usage.completionTokens as number;
-  const firstMs = (first ?? last) - t0;
-  const lastMs = last - t0;
-  return { tokens, firstMs, lastMs, tokensPerSecond: ((tokens - 1) * 1000) / Math.max(1e-6, lastMs - firstMs), done };
-}
+const stream = (host: Host, body: object, t0?: number): Promise<TimedStream> => streamGenerate(host, body, t0);
 
 const PROMPT = 'Q: describe the data in df, column by column.\nA:';
 

@@ -4,7 +4,7 @@
  * BENCHMARKS.md. Ratios compare numbers taken in the same run on the same
  * machine; nothing here is asserted by tests.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -20,12 +20,13 @@ import { MODELS_DIR as GENERATED_MODELS_DIR, writeShapeModel } from './grammarRu
 import { readResults, readSections, section } from './report';
 import { agentPathMarkdown, AgentPathBench, benchAgentPath } from './agentPath';
 import { benchClickToFirstCell, benchNotebookSide, NotebookSideBench } from './ui';
+import { BenchHost, startBenchHost } from './processes';
+import { streamGenerate } from './util';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MODELS = path.join(ROOT, 'models', 'cache');
-const CLI = path.join(ROOT, 'bin', 'datarus.js');
 const STREAM_TOKENS = 96;
 const REPEATS = 3;
 
@@ -44,47 +45,11 @@ const BENCH_MODELS: BenchModel[] = [
 /** A grammar that never completes: generation runs to maxTokens, so both sides produce the same count. */
 const ENDLESS = 'root ::= [a-z ] root';
 
-interface HostHandle {
-  url: string;
-  token: string;
-  proc: ChildProcess;
-}
+type HostHandle = BenchHost;
 
-async function startHost(model: string, threads: number | null): Promise<HostHandle> {
-  const token = randomBytes(12).toString('hex');
-  const args = [CLI, 'serve', '--port', '0', '--model', model, '--token', token, '--max-episodes', '2'];
-  if (threads) {
-    args.push('--threads', String(threads));
-  }
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr!.on('data', d => (err += d));
-  const deadline = Date.now() + 120000;
-  let url: string | null = null;
-  while (!url) {
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? null;
-    if (Date.now() > deadline || proc.exitCode !== null) {
-      throw new Error(`host did not start:\n${err}`);
-    }
-    await sleep(50);
-  }
-  const handle = { url, token, proc };
-  for (;;) {
-    const status = await api(handle, 'GET', '/api/status');
-    if (status.state === 'ready') {
-      return handle;
-    }
-    if (status.state === 'idle' || status.state === 'error' || Date.now() > deadline) {
-      throw new Error(`model did not load: ${status.error}`);
-    }
-    await sleep(100);
-  }
-}
-
-async function stopHost(host: HostHandle): Promise<void> {
-  host.proc.kill('SIGTERM');
-  await new Promise(resolve => host.proc.once('exit', resolve));
-}
+/** The host with `model`, two episode slots, and `threads` when given (else the host measures them). */
+const startHost = (model: string, threads: number | null): Promise<HostHandle> =>
+  startBenchHost(model, ['--max-episodes', '2', ...(threads ? ['--threads', String(threads)] : [])]);
 
 async function api(host: HostHandle, method: string, endpoint: string, body?: unknown): Promise<any> {
   const response = await fetch(`${host.url}${endpoint}`, {
@@ -104,41 +69,8 @@ interface Timed {
 
 /** Streams a generation through the host's HTTP API, timing chunks as the client sees them. */
 async function streamThroughHost(host: HostHandle, body: object): Promise<Timed> {
-  const started = performance.now();
-  const response = await fetch(`${host.url}/api/generate`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${host.token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body)
-  });
-  let first: number | null = null;
-  let last = 0;
-  let buffer = '';
-  let done: any = null;
-  const decoder = new TextDecoder();
-  for await (const part of response.body as any as AsyncIterable<Uint8Array>) {
-    const now = performance.now();
-    buffer += decoder.decode(part, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const raw = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      if (raw.startsWith('event: chunk')) {
-        first ??= now;
-        last = now;
-      } else if (raw.startsWith('event: done')) {
-        done = JSON.parse(raw.slice(raw.indexOf('data: ') + 6));
-      } else if (raw.startsWith('event: error')) {
-        throw new Error(raw);
-      }
-    }
-  }
-  const tokens = done.usage.completionTokens as number;
-  return {
-    tokens,
-    tokensPerSecond: ((tokens - 1) * 1000) / Math.max(1e-6, last - (first ?? last)),
-    firstTokenMs: (first ?? last) - started,
-    result: done
-  };
+  const { tokens, tokensPerSecond, firstMs, done } = await streamGenerate(host, body);
+  return { tokens, tokensPerSecond, firstTokenMs: firstMs, result: done };
 }
 
 /** The same generation in-process, timing tokens as node-llama-cpp hands them out. */
@@ -292,7 +224,7 @@ async function benchModel(lib: LlamaModule, spec: BenchModel, cores: number) {
   const plain = await streamWithoutGrammar(lib, model, host, hostThreads, status.contextSize);
   const prefill = await prefillEpisode(host);
   const rssAfterEpisode = rssBytes(host.proc.pid!);
-  await stopHost(host);
+  await host.stop();
   // The host's thread choice against the best count of a separate, later measurement.
   const later = await measureThreads(lib, model, cores, decodeTokens, 3);
   const laterBest = later.reduce((a, b) => (b.tokensPerSecond > a.tokensPerSecond ? b : a));
@@ -499,9 +431,6 @@ async function main(): Promise<void> {
   process.stdout.write(text);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise(r => setTimeout(r, ms));
-}
 
 main().catch(err => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
