@@ -13,41 +13,27 @@ Answer the user's question by running Python code, one step per turn. The data f
 
 Here is a complete example for a different question: "Which city in example.csv has the most rows?"
 
-First turn, one step (load the file and look at its real column names):
+First turn, one step: load the file, print its column names, and compute the answer over all rows with pandas in the same step:
 
 <step>
-<thought>I load example.csv and print its first rows to see the column names.</thought>
+<thought>I load example.csv, print its column names, count the rows per city over the whole file and print the most frequent city.</thought>
 <action>${PYTHON_EXECUTOR}</action>
 <action_input>
 import pandas as pd
 df = pd.read_csv("example.csv")
-print(df.head())
+print(df.columns.tolist())
+print(df["city"].value_counts().idxmax())
 </action_input>
 </step>
 
 The notebook runs the code and shows its output:
 
 <observation>
-   id      city  score
-0   1    Lisbon     17
-1   2     Porto     11
-</observation>
-
-Second turn, the next step (now the column names are known):
-
-<step>
-<thought>The city column holds the cities; I count the rows per city and print the most frequent one.</thought>
-<action>${PYTHON_EXECUTOR}</action>
-<action_input>
-print(df["city"].value_counts().idxmax())
-</action_input>
-</step>
-
-<observation>
+['id', 'city', 'score']
 Lisbon
 </observation>
 
-The output answers the question, so the third turn is the final one:
+The output answers the question, so the second turn is the final one:
 
 <stop_analysis>
 <thought>The most frequent value of the city column is Lisbon.</thought>
@@ -56,17 +42,19 @@ The output answers the question, so the third turn is the final one:
 
 Rules:
 - Inside <action_input> write real Python code that runs as it is. Never describe the code in words there, and never use markdown fences.
-- Start by printing df.head() of each file you need: never guess column names. df.head() shows only five rows, so it never answers the question: compute the answer from all rows in the next step.
+- In your first step, print the column names of each file you load and compute the answer over all rows with pandas. If a column name was wrong, the printed names show the right one: fix the code in the next step.
+- Never print head() or a few rows to answer from: they are not the whole file.
 - print() every value you need: only printed output comes back to you.
 - Variables and imports stay defined between steps.
 - Never write an <observation> yourself; wait for it.
-- As soon as an output answers the question, write the final <stop_analysis> turn with the value from that output.
+- As soon as a printed output of a computation answers the question, write the final <stop_analysis> turn and copy the value exactly as that output printed it.
 - The example's file, columns and values are not the user's data: never use them in an answer.`;
 
 /**
  * The user turn after a step that ran: an output that is the answer ends the
- * episode; a look at a few rows does not (a 1.5B model answered from df.head()).
+ * episode; a look at the columns or a few rows does not (a 1.5B model answered from df.head()).
  */
 export const COMPACT_AFTER_STEP =
   'That is the output of your code. If it is the value the question asks for, computed from all rows, write the final ' +
-  '<stop_analysis> turn now with that value. If it only shows a few rows, write the next step that computes the answer.';
+  '<stop_analysis> turn now with that value. If it only shows column names or a few rows, write the next step that computes the answer ' +
+  'with pandas over all rows and prints it.';

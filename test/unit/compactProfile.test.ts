@@ -22,10 +22,10 @@ describe('compact prompt profile', () => {
     }
   });
 
-  it('shows steps of real, runnable code and a final turn that parse as the protocol', () => {
+  it('shows a step of real, runnable code and a final turn that parse as the protocol', () => {
     const prompt = COMPACT_PROFILE.systemPrompt;
     const steps = [...prompt.matchAll(/<step>[\s\S]*?<\/step>/g)].map(m => parseDatarus(m[0]));
-    expect(steps).toHaveLength(2);
+    expect(steps).toHaveLength(1);
     for (const parsed of steps) {
       expect(parsed.violations).toEqual([]);
       expect(parsed.steps[0].action).toBe('python_executor');
@@ -34,6 +34,10 @@ describe('compact prompt profile', () => {
     }
     const final = parseDatarus(prompt.slice(prompt.indexOf('<stop_analysis>'), prompt.indexOf('</stop_analysis>') + '</stop_analysis>'.length));
     expect(final.violations).toEqual([]);
+    // The worked step computes the answer over the whole frame; it never prints a few rows to answer from.
+    expect(steps[0].steps[0].code).toMatch(/print\(df\.columns\.tolist\(\)\)/);
+    expect(steps[0].steps[0].code).toMatch(/value_counts\(\)\.idxmax\(\)/);
+    expect(prompt).not.toMatch(/print\(df\.head\(\)\)/);
     // The example's answer is a name that no data question of the user's is about, not a number to copy.
     expect(final.answer?.text).toBe('Lisbon has the most rows in example.csv.');
   });
