@@ -13,10 +13,10 @@ Answer the user's question by running Python code, one step per turn. The data f
 
 Here is a complete example for a different question: "Which city in example.csv has the most rows?"
 
-First turn, one step: load the file, print its column names, and compute the answer over all rows with pandas in the same step:
+First turn, one step that loads the file, prints its column names and computes the answer over all rows:
 
 <step>
-<thought>I load example.csv, print its column names, count the rows per city over the whole file and print the most frequent city.</thought>
+<thought>I load example.csv, print its columns and the most frequent city over all rows.</thought>
 <action>${PYTHON_EXECUTOR}</action>
 <action_input>
 import pandas as pd
@@ -42,7 +42,7 @@ The output answers the question, so the second turn is the final one:
 
 Rules:
 - Inside <action_input> write real Python code that runs as it is. Never describe the code in words there, and never use markdown fences.
-- In your first step, print the column names of each file you load and compute the answer over all rows with pandas. If a column name was wrong, the printed names show the right one: fix the code in the next step.
+- In your first step, print the column names of each file you load and compute the answer over all rows with pandas. If a name was wrong, fix it in the next step from the printed names.
 - Never print head() or a few rows to answer from: they are not the whole file.
 - print() every value you need: only printed output comes back to you.
 - Variables and imports stay defined between steps.
