@@ -33,7 +33,7 @@ class DatarusLabApp(ExtensionApp):
     model = Unicode(config=True, help="Manifest name, or path of a .gguf file anywhere, that the host loads at start.")
     models_dir = Unicode(config=True, help="Folder of GGUF files; default: $DATARUS_MODELS_DIR, else <jupyter data dir>/datarus/models.")
     manifests_dir = Unicode("", config=True, help="Folder of model manifests; default: the ones shipped with the package.")
-    threads = Int(0, config=True, help="CPU threads for the model; 0 lets the host choose (half the cores).")
+    threads = Int(0, config=True, help="CPU threads for the model; 0 lets the host choose: on the CPU it measures 1..cores threads at load and keeps the fastest (fewest within 10%).")
     gpu = Unicode(
         config=True,
         help="Compute backend: 'auto' (CUDA, then Vulkan, then CPU; Metal then CPU on macOS; each GPU proven by a self-test), "

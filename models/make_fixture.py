@@ -33,7 +33,7 @@ CHATML_TEMPLATE = (
 
 SIZES = {
     # name: (embedding, layers, heads, feed-forward, context)
-    "tiny": (64, 2, 4, 128, 4096),
+    "tiny": (64, 2, 4, 128, 8192),
     "bench-25m": (512, 8, 8, 1536, 4096),
     # The backend self-test model shipped with the package (models/selftest.gguf): small enough to commit.
     "selftest": (32, 1, 2, 64, 256),

@@ -1,7 +1,7 @@
 /**
  * Choosing CPU threads by measurement. ggml's workers busy-wait at every
- * barrier, so more threads than free cores is far slower (design.md measured
- * 4 threads on 2 cores at ~1/100 the speed of 1), and the best count depends on
+ * barrier, so more threads than free cores is far slower (measured: 4 threads on
+ * 2 cores at ~1/100 the speed of 1; see ARCHITECTURE.md), and the best count depends on
  * the model: a tiny model is fastest on 1, a larger one may gain from 2. The
  * host therefore times a short greedy decode with each count from 1 to the
  * cores and keeps the fastest.

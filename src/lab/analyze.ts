@@ -14,7 +14,7 @@ import { AgentLoop, Approval } from '../agent/loop';
 import type { AgentModel, NbOutput } from '../agent/types';
 import { Episode, EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { DatarusStreamParser, DEFAULT_PROFILE_NAME } from '../protocol';
-import { fetchHostStatus } from './api';
+import { HostStatus, requestHost } from './api';
 import { describeEnding } from './endings';
 import { EpisodeBar } from './episodeBar';
 import { removeEpisodeCells } from './episodeCells';
@@ -45,7 +45,8 @@ export async function promptProfileFor(settings: Pick<AnalyzeSettings, 'promptPr
     return settings.promptProfile;
   }
   if (model instanceof HostModel) {
-    const status = await fetchHostStatus().catch(() => null);
+    // A host that does not answer within a moment (frozen, still starting) leaves the default profile.
+    const status = await requestHost<HostStatus>('status', { signal: AbortSignal.timeout(3000) }).catch(() => null);
     if (status?.model?.promptProfile) {
       return status.model.promptProfile;
     }

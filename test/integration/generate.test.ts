@@ -213,7 +213,7 @@ describe('generation on the real host', () => {
     ['an unknown role', { messages: [{ role: 'tool', content: 'x' }] }, 400, 'invalid_request'],
     ['an unknown field', { prompt: 'a', tempreature: 1 }, 400, 'invalid_request'],
     ['an invalid grammar', { prompt: 'a', grammar: 'root ::= (' }, 400, 'invalid_grammar'],
-    ['a prompt longer than the context', { prompt: 'x'.repeat(5000) }, 400, 'context_overflow'],
+    ['a prompt longer than the context', { prompt: 'x'.repeat(10000) }, 400, 'context_overflow'],
     ['a bad episode id', { prompt: 'a', episodeId: '../../etc' }, 400, 'invalid_request']
   ])('answers %s with a clear JSON error and keeps serving', async (_name, body, code, kind) => {
     const response = await post('/api/generate', body);

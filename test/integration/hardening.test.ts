@@ -19,7 +19,7 @@ jest.setTimeout(180000);
 const TOKEN = 'hardening-token';
 const HEADERS = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
 /** The fixture's context size, as its manifest gives it. */
-const CONTEXT = 4096;
+const CONTEXT = 8192;
 /** Endless output: generation runs until maxTokens or a stop. */
 const FOREVER = 'root ::= "v" root';
 
@@ -213,7 +213,7 @@ describe('host hardening', () => {
       const response = await post('/api/generate', { prompt, maxTokens: 1, stream: false });
       expect(response.status).toBe(400);
       expect(response.body.error.code).toBe('prompt_too_long');
-      expect(response.body.error.message).toMatch(/at most 65536/);
+      expect(response.body.error.message).toContain(`at most ${CONTEXT * 16}`);
     });
 
     it('counts every message of a chat toward the bound', async () => {

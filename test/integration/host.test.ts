@@ -60,7 +60,7 @@ describe('datarus serve (standalone)', () => {
       version: pkg.version,
       backend: expect.stringMatching(/^(cpu|cuda|vulkan|metal)$/),
       model: { name: 'datarus-test-tiny', gpuLayers: expect.any(Number), totalLayers: expect.any(Number) },
-      contextSize: 4096,
+      contextSize: 8192,
       threads: 1,
       threadsChosenBy: 'option',
       chatWrapper: 'ChatML',

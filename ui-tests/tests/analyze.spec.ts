@@ -99,7 +99,7 @@ test.describe('Analyze with approval', () => {
 
 test.describe('Stop', () => {
   test.use({
-    // Galata's kernel tracking chokes on the empty 204 reply of an interrupt (design.md): do not mock kernels here.
+    // Galata's kernel tracking chokes on the empty 204 reply of an interrupt (see ARCHITECTURE.md): do not mock kernels here.
     kernels: null,
     mockSettings: {
       ...galata.DEFAULT_SETTINGS,

@@ -57,12 +57,15 @@ test.describe('Notebook runner: a traceback', () => {
     const cell = page.locator('.jp-CodeCell', { hasText: 'x = 1 / 0' });
     await expect(cell.locator('.jp-OutputArea-output')).toContainText('ZeroDivisionError');
 
+    // The observation sits where the prompt profile puts it (inside the step), then the harness's user turn.
     const messages = await loggedMessages(request, question);
-    const observation = messages.find(m => m.role === 'user' && m.content.includes('<observation>'));
+    const index = messages.findIndex(m => m.content.includes('<observation>'));
+    const observation = messages[index];
     expect(observation?.content).toContain('ZeroDivisionError');
     expect(observation?.content).toContain('division by zero');
     expect(observation?.content).not.toMatch(/\u001b\[/); // no ANSI colour codes from the kernel's traceback
-    expect(observation?.content).not.toContain('Continue with the analysis.'); // an error gets the error hint instead
+    expect(messages[index + 1]?.role).toBe('user');
+    expect(messages[index + 1]?.content).not.toContain('Continue with the analysis.'); // an error gets the error hint instead
   });
 });
 
@@ -85,7 +88,7 @@ test.describe('Notebook runner: the per-cell time limit', () => {
     await expect(cell.locator('.jp-OutputArea-output')).toContainText('KeyboardInterrupt');
 
     const messages = await loggedMessages(request, question);
-    const observation = messages.find(m => m.role === 'user' && m.content.includes('<observation>'));
+    const observation = messages.find(m => m.content.includes('<observation>'));
     expect(observation?.content).toContain('[the cell ran past the 3 s limit and was interrupted]');
   });
 });

@@ -10,7 +10,8 @@ const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
 const step = (thought: string, code: string) => `<step>\n<thought>${thought}</thought>\n<action>python_executor</action>\n<action_input>\n${code}\n</action_input>\n</step>`;
 const answer = (text: string) => `<stop_analysis>\n<thought>Done.</thought>\n<answer>${text}</answer>\n</stop_analysis>`;
 const SUM = step('Sum one, two and three.', 'print(1 + 2 + 3)');
-const FAILING = step('Use a name that does not exist.', 'print(undefined_name)');
+// Three different failing steps: the same code three times would end the episode as stuck, not at the error limit.
+const FAILING = [1, 2, 3].map(i => step('Use a name that does not exist.', `print(undefined_name_${i})`));
 const REMOTE = 'datarus-remote.invalid';
 
 const bar = (page: Page) => page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-DatarusEpisodeBar');
@@ -92,7 +93,7 @@ test.describe('Error limit', () => {
   test.use({
     mockSettings: {
       ...galata.DEFAULT_SETTINGS,
-      'datarus-jupyterlab:agent': { turnGrammars: [exactly(FAILING)], approval: 'auto', maxConsecutiveErrors: 3 }
+      'datarus-jupyterlab:agent': { turnGrammars: FAILING.map(exactly), approval: 'auto', maxConsecutiveErrors: 3 }
     }
   });
 
