@@ -18,6 +18,18 @@ export class ModelError extends Error {
   }
 }
 
+/** How long a turn waits for the episode's previous turn to wind down: 50 × 200 ms. */
+const BUSY_RETRIES = 50;
+const BUSY_RETRY_MS = 200;
+
+async function isEpisodeBusy(response: Response): Promise<boolean> {
+  try {
+    return ((await response.json()) as { error?: { code?: string } } | null)?.error?.code === 'episode_busy';
+  } catch {
+    return false;
+  }
+}
+
 export class HostModel implements AgentModel {
   constructor(
     private readonly _request: HostRequest,
@@ -27,19 +39,7 @@ export class HostModel implements AgentModel {
   async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
     let response: Response;
     try {
-      response = await this._request('generate', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({
-          episodeId: request.episodeId,
-          messages: request.messages,
-          stop: request.stop,
-          maxTokens: request.maxTokens,
-          temperature: request.temperature,
-          grammar: request.grammar
-        }),
-        signal: request.signal
-      });
+      response = await this._send(request);
     } catch (err) {
       if (request.signal?.aborted) {
         return { text: '', stopString: null, stopReason: 'abort' };
@@ -108,6 +108,30 @@ export class HostModel implements AgentModel {
       }
       onWaiting(state);
       await new Promise(resolve => setTimeout(resolve, pollMs));
+    }
+  }
+
+  /**
+   * POSTs one turn. A 409 `episode_busy` means this episode's previous turn is still winding down on
+   * the host (a turn the loop cut off, whose cancellation reaches the host a moment later): the loop
+   * sends one turn at a time, so it waits for that and tries again, for a few seconds at most.
+   */
+  private async _send(request: ModelTurnRequest): Promise<Response> {
+    const body = JSON.stringify({
+      episodeId: request.episodeId,
+      messages: request.messages,
+      stop: request.stop,
+      maxTokens: request.maxTokens,
+      temperature: request.temperature,
+      grammar: request.grammar
+    });
+    for (let attempt = 0; ; attempt++) {
+      const response = await this._request('generate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, signal: request.signal });
+      if (response.status !== 409 || attempt >= BUSY_RETRIES || !(await isEpisodeBusy(response.clone()))) {
+        return response;
+      }
+      await new Promise(resolve => setTimeout(resolve, BUSY_RETRY_MS));
+      request.signal?.throwIfAborted();
     }
   }
 

@@ -59,7 +59,7 @@ test.describe('Notebook runner: a traceback', () => {
 
     // The observation sits where the prompt profile puts it (inside the step), then the harness's user turn.
     const messages = await loggedMessages(request, question);
-    const index = messages.findIndex(m => m.content.includes('<observation>'));
+    const index = messages.findIndex(m => m.role !== 'system' && m.content.includes('<observation>'));
     const observation = messages[index];
     expect(observation?.content).toContain('ZeroDivisionError');
     expect(observation?.content).toContain('division by zero');
@@ -88,7 +88,7 @@ test.describe('Notebook runner: the per-cell time limit', () => {
     await expect(cell.locator('.jp-OutputArea-output')).toContainText('KeyboardInterrupt');
 
     const messages = await loggedMessages(request, question);
-    const observation = messages.find(m => m.content.includes('<observation>'));
+    const observation = messages.find(m => m.role !== 'system' && m.content.includes('<observation>'));
     expect(observation?.content).toContain('[the cell ran past the 3 s limit and was interrupted]');
   });
 });
