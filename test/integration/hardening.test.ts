@@ -11,6 +11,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { readEvents } from '../../src/agent/sse';
 import { CLI, ROOT } from './paths';
 import { getJson, Running, startHost, waitForOutput, waitForStatus } from './processes';
 
@@ -36,25 +37,15 @@ async function stream(url: string, body: object, onFirstChunk?: () => void): Pro
     throw new Error(`HTTP ${response.status}: ${await response.text()}`);
   }
   const result: Streamed = { chunks: 0, done: null, error: null };
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const part of response.body as any as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(part, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const raw = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(raw)?.[1];
-      const data = JSON.parse(/^data: (.*)$/m.exec(raw)![1]);
-      if (event === 'chunk' && result.chunks++ === 0) {
-        onFirstChunk?.();
-      } else if (event === 'done') {
-        result.done = data;
-      } else if (event === 'error') {
-        result.error = data;
-      }
+  await readEvents(response, ({ event, data }) => {
+    if (event === 'chunk' && result.chunks++ === 0) {
+      onFirstChunk?.();
+    } else if (event === 'done') {
+      result.done = JSON.parse(data);
+    } else if (event === 'error') {
+      result.error = JSON.parse(data);
     }
-  }
+  });
   return result;
 }
 

@@ -7,6 +7,7 @@
  * automaton transcribed from the GBNF by hand (test/helpers/protocolGrammar.ts)
  * and by the protocol parser.
  */
+import { readEvents } from '../../src/agent/sse';
 import { formatObservation, parseDatarus } from '../../src/protocol';
 import { isProtocolPrefix, isProtocolSentence } from '../helpers/protocolGrammar';
 import { getJson, Running, startHost, waitForStatus } from './processes';
@@ -25,25 +26,15 @@ async function stream(url: string, body: object): Promise<Streamed> {
   const response = await fetch(`${url}/api/generate`, { method: 'POST', headers: HEADERS, body: JSON.stringify(body) });
   expect(response.status).toBe(200);
   const result: Streamed = { chunks: [], done: null };
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const part of response.body as any as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(part, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const raw = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(raw)?.[1];
-      const data = JSON.parse(/^data: (.*)$/m.exec(raw)![1]);
-      if (event === 'chunk') {
-        result.chunks.push(data.text);
-      } else if (event === 'done') {
-        result.done = data;
-      } else if (event === 'error') {
-        throw new Error(`generation failed: ${JSON.stringify(data)}`);
-      }
+  await readEvents(response, ({ event, data }) => {
+    if (event === 'chunk') {
+      result.chunks.push(JSON.parse(data).text);
+    } else if (event === 'done') {
+      result.done = JSON.parse(data);
+    } else if (event === 'error') {
+      throw new Error(`generation failed: ${data}`);
     }
-  }
+  });
   return result;
 }
 
