@@ -20,6 +20,7 @@ import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
 import { defaultEpisodesFile, defaultModelsDir } from './jupyterDataDir';
 import { HOST_VERSION, HostServer, Listen } from '../host/server';
+import { addHeadlessCommands } from '../headless/commands';
 
 // The manifests ship with the code: models/ in a checkout; the Python package
 // sets $DATARUS_MANIFESTS_DIR to the copy it carries next to the bundled host.
@@ -216,6 +217,8 @@ export function buildProgram(): Command {
     .action(async opts => {
       await serve(opts);
     });
+
+  addHeadlessCommands(program);
 
   return program;
 }

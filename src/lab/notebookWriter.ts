@@ -6,19 +6,9 @@
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
-import { neutralizeRemoteContent } from './safeMarkdown';
+import { answerSource, CellRole, Provenance, thoughtSource, unfinishedThoughtSource } from '../episode/notebookCells';
 
-export type CellRole = 'thought' | 'code' | 'answer';
-
-export interface Provenance {
-  episode: string;
-  step: number | null;
-  role: CellRole;
-  model: string;
-  created: string;
-  /** On a code cell the user chose not to run. */
-  skipped?: boolean;
-}
+export type { CellRole, Provenance };
 
 /** The CSS class of a code cell the user skipped (see `markSkippedCells`). */
 export const SKIPPED_CLASS = 'jp-DatarusSkipped';
@@ -44,7 +34,7 @@ export class NotebookWriter {
 
   /** Creates or updates the thought cell of a step. */
   thought(step: number, text: string, done: boolean): void {
-    const source = `**Step ${step + 1}** · ${done ? '' : '_thinking…_ '}${neutralizeRemoteContent(text)}`.trimEnd();
+    const source = thoughtSource(step, text, done);
     if (done) {
       this._unfinished.delete(step);
     } else {
@@ -71,8 +61,7 @@ export class NotebookWriter {
   }
 
   answer(text: string, thought: string): void {
-    const reasoning = thought ? `\n\n<details><summary>Reasoning</summary>\n\n${neutralizeRemoteContent(thought)}\n\n</details>` : '';
-    const id = this._insert('markdown', `**Answer.** ${neutralizeRemoteContent(text)}${reasoning}`, { step: null, role: 'answer' });
+    const id = this._insert('markdown', answerSource(text, thought), { step: null, role: 'answer' });
     this._renderMarkdown(id);
   }
 
@@ -92,7 +81,7 @@ export class NotebookWriter {
     for (const [step, text] of this._unfinished) {
       const id = this._thoughts.get(step)!;
       if (text.trim()) {
-        this._setSource(id, `**Step ${step + 1}** · ${neutralizeRemoteContent(text)} _(stopped before this step was complete)_`);
+        this._setSource(id, unfinishedThoughtSource(step, text));
         this._renderMarkdown(id);
       } else {
         this._delete(id);

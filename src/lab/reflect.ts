@@ -14,7 +14,7 @@ import type { AgentModel, NbOutput } from '../agent/types';
 import { getProfile, parseReflection } from '../protocol';
 import { newEpisodeId } from './analyze';
 import { EpisodeBar } from './episodeBar';
-import { neutralizeRemoteContent } from './safeMarkdown';
+import { neutralizeRemoteContent } from '../episode/safeMarkdown';
 
 export interface ReflectOptions {
   maxTokens: number;
