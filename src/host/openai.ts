@@ -4,6 +4,7 @@
  * `/v1/models`, `/v1/chat/completions`, `/v1/completions`, streaming or not.
  * Only the fields below are read; unknown fields are ignored, as OpenAI-compatible
  * servers commonly do, and sampling fields are checked like the native API's.
+ * `grammar` is llama.cpp's server's extension, read the same way here.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -25,6 +26,8 @@ interface OpenAIBody {
   seed?: unknown;
   stop?: unknown;
   stream?: unknown;
+  /** GBNF text or `datarus`, as llama.cpp's server takes it in the same field (not part of the OpenAI API). */
+  grammar?: unknown;
 }
 
 const FINISH: Record<GenerateResult['stopReason'], string> = { stop: 'stop', eos: 'stop', length: 'length', abort: 'stop' };
@@ -81,7 +84,8 @@ function common(body: OpenAIBody, engine: Engine, req: IncomingMessage): Omit<Ge
     temperature: (body.temperature ?? undefined) as number | undefined,
     topP: (body.top_p ?? undefined) as number | undefined,
     seed: (body.seed ?? undefined) as number | undefined,
-    stop: stop as string[] | undefined
+    stop: stop as string[] | undefined,
+    grammar: (body.grammar ?? undefined) as string | undefined
   };
 }
 
