@@ -6,13 +6,13 @@
  * real consumers: nbformat and Hugging Face `datasets`.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { formatAnswer, formatStep } from '../../src/protocol';
 import { CLI, MODELS_DIR, PYTHON, ROOT } from './paths';
-import { getJson, Running, startHost, waitForStatus } from './processes';
+import { getJson, Running, RunningJupyter, startHost, startJupyter, waitForStatus } from './processes';
 
 jest.setTimeout(900000);
 
@@ -220,27 +220,33 @@ describe('datarus rollouts', () => {
 describe('the remote path', () => {
   const TOKEN = 'headless-remote-token';
   let host: Running;
+  let jupyter: RunningJupyter;
   beforeAll(async () => {
-    host = await startHost(['--model', 'datarus-test-tiny', '--token', TOKEN, '--threads', '1'], { DATARUS_MODELS_DIR: MODELS_DIR });
+    [host, jupyter] = await Promise.all([startHost(['--model', 'datarus-test-tiny', '--token', TOKEN, '--threads', '1'], { DATARUS_MODELS_DIR: MODELS_DIR }), startJupyter()]);
     await waitForStatus(() => getJson(`${host.url}/api/status`, { headers: { Authorization: `Bearer ${TOKEN}` } }), s => s.state === 'ready');
   });
   afterAll(async () => {
     await host?.stop();
+    await jupyter?.stop();
   });
 
-  it("runs through the host's OpenAI-compatible endpoint, skipping a base URL that does not answer", async () => {
+  it("runs through the host's OpenAI-compatible endpoint, skipping a base URL that does not answer, on a running Jupyter server's kernel", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'datarus-remote-'));
     const grammars = path.join(dir, 'run.json');
     writeFileSync(grammars, JSON.stringify(TASK_TURNS['2']));
     const log = path.join(dir, 'episodes.jsonl');
     // Port 9 (discard) on this machine: nothing listens there.
-    const result = await datarus(['run', 'How many units did North sell?', '--data', path.join(FIXTURES, 'sales.csv'), '--base-url', 'http://127.0.0.1:9/v1', '--base-url', `${host.url}/v1`, '--api-key', TOKEN, '--grammar', grammars, '--log', log]);
-    expect(result.stderr).toContain('model: datarus-test-tiny on 2 servers');
+    const result = await datarus(['run', 'How many units did North sell?', '--data', path.join(FIXTURES, 'sales.csv'), '--base-url', 'http://127.0.0.1:9/v1', '--base-url', `${host.url}/v1`, '--api-key', TOKEN, '--grammar', grammars, '--log', log, '--jupyter-url', `${jupyter.url}/?token=${jupyter.token}`]);
+    expect(result.stderr).toContain(`model: datarus-test-tiny on 2 servers; kernels: ${jupyter.url}/`);
     expect(result.stderr).toMatch(/model server http:\/\/127\.0\.0\.1:9\/v1 is unreachable, skipping it/);
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toBe('@north_units[12] @row_count[11]');
     const episode = JSON.parse(readFileSync(log, 'utf8').trim()).episode;
     expect(episode).toMatchObject({ status: 'answered', model: 'datarus-test-tiny' });
     expect(episode.steps[0].observation).toBe('12 12');
+    // The data file went up through the contents API into the episode's own folder on that server.
+    const runs = readdirSync(path.join(jupyter.rootDir, 'datarus-runs'));
+    expect(runs).toHaveLength(1);
+    expect(readFileSync(path.join(jupyter.rootDir, 'datarus-runs', runs[0], 'run', 'sales.csv'), 'utf8')).toBe(readFileSync(path.join(FIXTURES, 'sales.csv'), 'utf8'));
   });
 });
