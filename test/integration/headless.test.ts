@@ -250,3 +250,61 @@ describe('the remote path', () => {
     expect(readFileSync(path.join(jupyter.rootDir, 'datarus-runs', runs[0], 'run', 'sales.csv'), 'utf8')).toBe(readFileSync(path.join(FIXTURES, 'sales.csv'), 'utf8'));
   });
 });
+
+describe('a model server that goes away mid-run', () => {
+  const TOKEN = 'headless-gone-token';
+  const hostArgs = ['--model', 'datarus-test-tiny', '--token', TOKEN, '--threads', '1'];
+  const ready = async (host: Running) =>
+    waitForStatus(() => getJson(`${host.url}/api/status`, { headers: { Authorization: `Bearer ${TOKEN}` } }), s => s.state === 'ready');
+
+  it('reports the tasks it cut off, and the rerun against a server that answers finishes them', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'datarus-gone-'));
+    const out = path.join(dir, 'out');
+    const labels = path.join(FIXTURES, 'labels.jsonl');
+    // Task 2's first step takes a while in the kernel: the server is killed meanwhile.
+    const slow = path.join(dir, 'slow.json');
+    writeFileSync(slow, JSON.stringify({ ...TASK_TURNS, '2': [step('Wait.', 'import time\ntime.sleep(8)\nprint("done")'), ...TASK_TURNS['2']] }));
+    const grammars = path.join(dir, 'grammars.json');
+    writeFileSync(grammars, JSON.stringify(TASK_TURNS));
+    const first = await startHost(hostArgs, { DATARUS_MODELS_DIR: MODELS_DIR });
+    let killed = false;
+    try {
+      await ready(first);
+      const result = await datarus(['eval', path.join(FIXTURES, 'tasks.jsonl'), '--labels', labels, '--out', out, '--grammar', slow, '--base-url', `${first.url}/v1`, '--api-key', TOKEN, '--no-log'], {
+        onStderr: text => {
+          if (!killed && /\[task 2\] step 1 · Wait\./.test(text)) {
+            killed = true;
+            first.proc.kill('SIGKILL');
+          }
+        }
+      });
+      expect(killed).toBe(true);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/model server http:\/\/127\.0\.0\.1:\d+\/v1 is unreachable, skipping it/);
+      const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+      expect(summary).toMatchObject({ finished: 1, errors: 2 });
+      const byId = Object.fromEntries(summary.results.map((r: any) => [r.id, r]));
+      expect(byId['1']).toMatchObject({ outcome: 'answered', correct: true });
+      for (const id of ['2', '3']) {
+        expect(byId[id].outcome).toBe('error');
+        // Killed mid-turn or between turns: either way the model side failed, not the model.
+        expect(byId[id].reason).toMatch(/^the model side failed: .*(stopped answering mid-turn|no model server could take the turn)/);
+      }
+    } finally {
+      await first.stop();
+    }
+    const second = await startHost(hostArgs, { DATARUS_MODELS_DIR: MODELS_DIR });
+    try {
+      await ready(second);
+      const rerun = await datarus(['eval', path.join(FIXTURES, 'tasks.jsonl'), '--labels', labels, '--out', out, '--grammar', grammars, '--base-url', `${second.url}/v1`, '--api-key', TOKEN, '--no-log']);
+      expect(rerun.stderr).toContain('resuming: 1 of 3 tasks already have a result');
+      expect(rerun.code).toBe(0);
+      const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+      expect(summary).toMatchObject({ finished: 3, errors: 0 });
+      expect(summary.accuracy.byQuestion).toBeCloseTo(1 / 3, 10);
+      expect(summary.accuracy.proportional).toBeCloseTo(1.5 / 3, 10);
+    } finally {
+      await second.stop();
+    }
+  });
+});
