@@ -67,7 +67,7 @@ export function route<T>(method: Method, path: RegExp, schema: BodySchema<T> | n
   return {
     method,
     path,
-    handle: (req, res, body, params) => handler({ body: schema ? schema.parse(body) : (body as T), params, req, res })
+    handle: async (req, res, body, params) => handler({ body: schema ? schema.parse(body) : (body as T), params, req, res })
   };
 }
 
