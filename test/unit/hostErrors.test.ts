@@ -10,7 +10,7 @@ import { ModelLoadError } from '../../src/host/engine';
 import { LogError } from '../../src/host/episodeStore';
 import { DomainError } from '../../src/host/errors';
 import { ManifestError } from '../../src/host/manifests';
-import { generateBody, parseGenerateRequest, toGenerateRequest } from '../../src/host/requests';
+import { generateBody, parseGenerateRequest, toGenerateRequest } from '../../src/host/routes/generate';
 import { ERROR_STATUS, errorResponse } from '../../src/host/routes/errorStatus';
 import { bodySchema, route } from '../../src/host/routes/route';
 

@@ -12,8 +12,9 @@ import type { JSONSchemaType } from 'ajv';
 import type { Engine } from '../engine';
 import { DomainError } from '../errors';
 import type { GenerateResult } from '../generator';
-import { ChatMessage, GenerateRequest, parseGenerateRequest } from '../requests';
+import type { ChatMessage, GenerateRequest } from '../requests';
 import { abortOnDisconnect, sendEvent, startEventStream } from '../sse';
+import { parseGenerateRequest } from './generate';
 import { bodySchema, Route, route, sendJson } from './route';
 
 interface TextPart {
