@@ -1,15 +1,17 @@
 /**
  * The direction of imports between the source folders (ARCHITECTURE.md):
- * protocol ← episode ← agent ← {lab, host} ← {cli, bench, headless}, with the
- * contract beside protocol. The browser build (lab and the core) never sees
- * Node, and the core never sees JupyterLab. Checked by test/unit/layers.test.ts.
+ * protocol ← episode ← contract ← agent ← {lab, host} ← {cli, bench, headless}.
+ * The contract (what browser and host send each other) is types and constants:
+ * it names the record types below it but runs none of their code. The browser
+ * build (lab and the core) never sees Node, and the core never sees JupyterLab.
+ * Checked by test/unit/layers.test.ts.
  */
 /** The folders a folder may import from, besides itself and npm packages. */
 const MAY_IMPORT = {
   protocol: [],
-  contract: ['protocol'],
   episode: ['protocol'],
-  agent: ['protocol', 'episode'],
+  contract: ['protocol', 'episode'],
+  agent: ['protocol', 'episode', 'contract'],
   lab: ['protocol', 'contract', 'episode', 'agent'],
   host: ['protocol', 'contract', 'episode', 'agent']
 };
@@ -30,6 +32,13 @@ const layerRules = Object.entries(MAY_IMPORT).map(([folder, allowed]) => ({
 module.exports = {
   forbidden: [
     ...layerRules,
+    {
+      name: 'contract-types-only',
+      comment: 'the contract only names the types of the layers below it (both builds compile it; nothing of theirs runs in it)',
+      severity: 'error',
+      from: { path: '^src/contract/' },
+      to: { path: '^src/(?!contract/)', dependencyTypesNot: ['type-only'] }
+    },
     {
       name: 'node-side-not-lab',
       comment: 'cli, bench and headless run in Node: the JupyterLab plugin (src/lab/) is browser code',

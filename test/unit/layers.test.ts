@@ -1,6 +1,6 @@
 /**
- * Imports point one way (protocol ← episode ← agent ← {lab, host} ← {cli,
- * bench}): dependency-cruiser checks src/ against .dependency-cruiser.cjs, and
+ * Imports point one way (protocol ← episode ← contract ← agent ← {lab, host} ←
+ * {cli, bench}): dependency-cruiser checks src/ against .dependency-cruiser.cjs, and
  * a small tree with one upward import of each kind shows that every rule bites.
  */
 import { execFileSync } from 'node:child_process';
@@ -64,6 +64,7 @@ describe('import direction', () => {
         'src/host/server.ts': "import { plugin } from '../lab/plugin';\nexport const serve = plugin;\n",
         'src/lab/plugin.ts': 'export const plugin = 1;\n',
         'src/contract/status.ts': "import type { Turn } from '../agent/turn';\nexport type Status = Turn;\n",
+        'src/contract/events.ts': "import { parse } from '../protocol/parser';\nexport const EVENTS = [parse];\n",
         'src/cli/index.ts': "import { plugin } from '../lab/plugin';\nexport const cli = plugin;\n",
         'src/bench/a.ts': "import { b } from './b';\nexport const a = () => b;\n",
         'src/bench/b.ts': "import { a } from './a';\nexport const b = () => a;\n"
@@ -87,6 +88,7 @@ describe('import direction', () => {
       ['lab-imports-down-only', 'src/lab/api.ts', 'src/host/server.ts'],
       ['host-imports-down-only', 'src/host/server.ts', 'src/lab/plugin.ts'],
       ['contract-imports-down-only', 'src/contract/status.ts', 'src/agent/turn.ts'],
+      ['contract-types-only', 'src/contract/events.ts', 'src/protocol/parser.ts'],
       ['node-side-not-lab', 'src/cli/index.ts', 'src/lab/plugin.ts'],
       ['browser-no-node-builtins', 'src/lab/api.ts', 'fs'],
       ['no-circular', 'src/bench/a.ts', 'src/bench/b.ts']
