@@ -63,6 +63,7 @@ export function withoutNulls<T extends object>(value: Nullable<T>): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as T;
 }
 
+/** An endpoint; `schema` is `null` only for one that reads no body (a GET, or a POST whose path says it all). */
 export function route<T>(method: Method, path: RegExp, schema: BodySchema<T> | null, handler: (call: Call<T>) => Promise<void>): Route {
   return {
     method,
