@@ -403,6 +403,9 @@ async function serve(opts: ServeOptions): Promise<void> {
   }
   // Loading runs in the background: the status endpoint reports progress meanwhile.
   void engine.start().then(async () => {
+    if (stopping) {
+      return; // stopped while loading: the model was unloaded on purpose, not a load failure
+    }
     const status = await engine.status();
     process.stderr.write(
       status.error
