@@ -8,9 +8,8 @@
  *
  * Pure: no DOM, no Node.
  */
-import type { NbOutput } from '../agent/types';
 import { neutralizeRemoteContent } from './safeMarkdown';
-import type { Episode } from './types';
+import type { Episode, NbOutput } from './types';
 
 export type CellRole = 'thought' | 'code' | 'answer';
 
