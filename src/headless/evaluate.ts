@@ -21,7 +21,6 @@ import { episodeProgress, oneLine, Write } from './progress';
 import {
   dataContext,
   eachParallel,
-  fileInside,
   GrammarFor,
   HeadlessOptions,
   interruptible,
@@ -30,6 +29,7 @@ import {
   logEpisode,
   openLog,
   startBoth,
+  taskDataFiles,
   UsageError,
   writeWhole
 } from './setup';
@@ -175,19 +175,12 @@ interface TaskContext {
 /** Runs one task; null when it was interrupted (no row: the rerun does it again). */
 async function runTask(task: DabenchTask, label: DabenchLabel | undefined, ctx: TaskContext): Promise<TaskResult | null> {
   const started = Date.now();
-  const machineryFailed = (reason: string): TaskResult => ({ ...emptyError(task), reason, wallSeconds: (Date.now() - started) / 1000 });
-  const files = [];
-  if (task.file_name) {
-    let source: string;
-    try {
-      source = fileInside(ctx.dataDir, task.file_name);
-    } catch (err) {
-      return machineryFailed((err as Error).message);
-    }
-    if (!(await fs.stat(source).then(s => s.isFile(), () => false))) {
-      return machineryFailed(`the data file ${task.file_name} is missing from ${ctx.dataDir}`);
-    }
-    files.push({ name: path.basename(task.file_name), source });
+  const machineryFailed = (reason: string): TaskResult => ({ ...blankResult(task), reason, wallSeconds: (Date.now() - started) / 1000 });
+  let files;
+  try {
+    files = await taskDataFiles(task.file_name, ctx.dataDir);
+  } catch (err) {
+    return machineryFailed((err as Error).message);
   }
   let lease;
   try {
@@ -224,7 +217,7 @@ async function runTask(task: DabenchTask, label: DabenchLabel | undefined, ctx: 
   const answer = episode.answer?.text ?? null;
   const score = label ? scoreTask(answer, label) : null;
   return {
-    ...emptyError(task),
+    ...blankResult(task),
     outcome: answer !== null ? 'answered' : 'no_answer',
     status: episode.status,
     reason: episode.reason ?? null,
@@ -252,7 +245,8 @@ export async function evalCommand(tasksFile: string, opts: EvalOptions, write: W
     await readJsonLines<TaskResult>(resultsFile, (line, reason) => write(`note: ${resultsFile} line ${line} skipped: ${reason}`)),
     tasks
   );
-  const todo = tasks.filter(t => previous.get(t.id)?.outcome === undefined || previous.get(t.id)?.outcome === 'error');
+  // Tasks without a result, and those the machinery failed (no kernel, a server gone): the model's own outcomes stand.
+  const todo = tasks.filter(t => (previous.get(t.id)?.outcome ?? 'error') === 'error');
   if (previous.size > 0) {
     write(`resuming: ${tasks.length - todo.length} of ${tasks.length} tasks already have a result in ${resultsFile}`);
   }
@@ -267,7 +261,7 @@ export async function evalCommand(tasksFile: string, opts: EvalOptions, write: W
     try {
       await eachParallel(todo, opts.parallel, ctrlC.interrupted, async task => {
         const result = await runTask(task, labels?.get(task.id), ctx).catch(
-          (err: Error): TaskResult | null => (ctrlC.interrupted() ? null : { ...emptyError(task), reason: err.message })
+          (err: Error): TaskResult | null => (ctrlC.interrupted() ? null : { ...blankResult(task), reason: err.message })
         );
         if (!result) {
           return;
@@ -295,7 +289,8 @@ export async function evalCommand(tasksFile: string, opts: EvalOptions, write: W
   return summary;
 }
 
-function emptyError(task: DabenchTask): TaskResult {
+/** A task's result with nothing in it yet: a failure of the machinery unless filled in. */
+function blankResult(task: DabenchTask): TaskResult {
   return {
     id: task.id,
     level: task.level ?? null,

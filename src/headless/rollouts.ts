@@ -15,7 +15,6 @@
  * at a time; a rerun skips the rollouts already written.
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { fullConversation, conversation } from '../episode/conversation';
@@ -27,7 +26,7 @@ import { runEpisode } from './episode';
 import { loadTaskFiles } from './evaluate';
 import { appendJsonLine, readJsonLines } from './jsonl';
 import { episodeProgress, Write } from './progress';
-import { dataContext, eachParallel, fileInside, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, UsageError } from './setup';
+import { dataContext, eachParallel, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, taskDataFiles, UsageError } from './setup';
 
 export interface RolloutOptions extends HeadlessOptions {
   groupSize: number;
@@ -123,15 +122,8 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
   try {
     await eachParallel(jobs, opts.parallel, ctrlC.interrupted, async ({ task, rollout }) => {
       const name = `task ${task.id} #${rollout + 1}`;
-      const files = [];
       try {
-        if (task.file_name) {
-          const source = fileInside(dataDir, task.file_name);
-          if (!(await fs.stat(source).then(s => s.isFile(), () => false))) {
-            throw new Error(`the data file ${task.file_name} is missing from ${dataDir}`);
-          }
-          files.push({ name: path.basename(task.file_name), source });
-        }
+        const files = await taskDataFiles(task.file_name, dataDir);
         const lease = await kernels.open(`task-${task.id}-${rollout}`, files);
         const progress = episodeProgress(opts.quiet ? () => undefined : write, name);
         let run;

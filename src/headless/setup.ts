@@ -11,7 +11,7 @@ import type { Episode } from '../episode/types';
 import { Redactor, secretEnvValues } from '../episode/redact';
 import { EpisodeStore } from '../host/episodeStore';
 import { defaultEpisodesFile } from '../cli/jupyterDataDir';
-import { JupyterEndpoint, KernelPool, parseJupyterUrl } from './kernels';
+import { DataFile, JupyterEndpoint, KernelPool, parseJupyterUrl } from './kernels';
 import { ModelBackend, remoteBackend, startEmbeddedHost } from './models';
 import type { Write } from './progress';
 
@@ -174,6 +174,18 @@ export function fileInside(dir: string, file: string): string {
     throw new UsageError(`the data file "${file}" is outside the data folder ${root}`);
   }
   return resolved;
+}
+
+/** The data file of a DABench task, checked: inside the data folder, and there. */
+export async function taskDataFiles(fileName: string | undefined, dataDir: string): Promise<DataFile[]> {
+  if (!fileName) {
+    return [];
+  }
+  const source = fileInside(dataDir, fileName);
+  if (!(await fs.stat(source).then(s => s.isFile(), () => false))) {
+    throw new UsageError(`the data file ${fileName} is missing from ${dataDir}`);
+  }
+  return [{ name: path.basename(fileName), source }];
 }
 
 /**
