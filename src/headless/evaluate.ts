@@ -33,6 +33,7 @@ import {
   UsageError,
   writeWhole
 } from './setup';
+import { Redactor, secretEnvValues } from '../episode/redact';
 import type { EpisodeStore } from '../host/episodeStore';
 
 export interface EvalOptions extends HeadlessOptions {
@@ -257,6 +258,7 @@ export async function evalCommand(tasksFile: string, opts: EvalOptions, write: W
     const ctrlC = interruptible(write);
     const { backend, kernels } = await startBoth(opts, opts.parallel, write);
     write(`model: ${backend.describe}; kernels: ${kernels.urls.join(', ')}; ${todo.length} task(s), ${opts.parallel} at once`);
+    const redactor = new Redactor(secretEnvValues(process.env));
     const ctx: TaskContext = { backend, kernels, store, grammars, opts, dataDir, signal: ctrlC.signal, write };
     try {
       await eachParallel(todo, opts.parallel, ctrlC.interrupted, async task => {
@@ -266,7 +268,8 @@ export async function evalCommand(tasksFile: string, opts: EvalOptions, write: W
         if (!result) {
           return;
         }
-        await appendJsonLine(resultsFile, result);
+        // The answer is the model's text: secrets it printed are redacted, as in the episode log.
+        await appendJsonLine(resultsFile, redactor.value(result));
         results.set(task.id, result);
         const verdict = result.correct === null ? '' : result.correct ? ' · right' : ' · wrong';
         write(`task ${task.id}: ${result.outcome}${result.outcome === 'error' ? ` (${result.reason})` : ''}${verdict} · ${result.steps} steps · ${result.wallSeconds.toFixed(1)} s`);

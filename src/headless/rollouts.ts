@@ -19,6 +19,7 @@ import * as path from 'node:path';
 
 import { fullConversation, conversation } from '../episode/conversation';
 import { exportRows, taggedTranscript } from '../episode/export';
+import { Redactor, secretEnvValues } from '../episode/redact';
 import type { Episode } from '../episode/types';
 import { scoreText } from '../protocol';
 import { DabenchLabel, DabenchTask, scoreTask, taskPrompt } from './dabench';
@@ -114,6 +115,7 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
   }
   const grammars = await loadGrammars(opts.grammar);
   const store = await openLog(opts);
+  const redactor = new Redactor(secretEnvValues(process.env));
   const ctrlC = interruptible(write);
   const { backend, kernels } = await startBoth(opts, opts.parallel, write);
   write(`model: ${backend.describe}; ${jobs.length} rollout(s), ${opts.parallel} at once`);
@@ -151,7 +153,8 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
           throw new Error(`the model side failed: ${run.figures.backendError}`);
         }
         const row = rolloutRow(run.episode, task, rollout, opts.groupSize, labels?.get(task.id), opts.answerWeight);
-        await appendJsonLine(out, row);
+        // Training data never carries secrets: every string of the row is redacted, as `datarus export` does.
+        await appendJsonLine(out, redactor.value(row));
         written++;
         write(`${name}: ${run.episode.status} · reward ${(row as { reward: number }).reward.toFixed(3)}`);
       } catch (err) {

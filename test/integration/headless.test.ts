@@ -180,10 +180,13 @@ describe('datarus rollouts', () => {
   it('writes G = 4 scored rows per task, grouped, that datasets.load_dataset("json") loads', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'datarus-rollouts-'));
     const grammars = path.join(dir, 'grammars.json');
-    writeFileSync(grammars, JSON.stringify(TASK_TURNS));
+    // Task 2's code also prints a credential from the kernel's environment: no row may carry it.
+    const printsSecret = step('Sum North units and count rows.', 'import os\nimport pandas as pd\ndf = pd.read_csv("sales.csv")\nprint(df[df.region == "North"].units.sum(), len(df))\nprint(os.environ["DATARUS_HEADLESS_TEST_TOKEN"])');
+    writeFileSync(grammars, JSON.stringify({ ...TASK_TURNS, '2': [printsSecret, TASK_TURNS['2'][1]] }));
     const out = path.join(dir, 'rollouts.jsonl');
     const args = ['rollouts', path.join(FIXTURES, 'tasks.jsonl'), '--group-size', '4', '--labels', path.join(FIXTURES, 'labels.jsonl'), '--out', out, '--grammar', grammars, '--parallel', '3', '--quiet', '--no-log', ...HOST];
-    const result = await datarus(args);
+    const env = { DATARUS_HEADLESS_TEST_TOKEN: 'hush-7c1f9e2ab4d6' };
+    const result = await datarus(args, { env });
     expect(result.stderr).toContain('12 row(s) written');
     expect(result.code).toBe(0);
     const rows = readFileSync(out, 'utf8').trim().split('\n').map(line => JSON.parse(line));
@@ -201,6 +204,8 @@ describe('datarus rollouts', () => {
     expect(one.completion[one.completion.length - 1]).toEqual({ role: 'assistant', content: formatAnswer({ thought: 'It printed 11.71.', text: 'The mean price is @mean_price[11.71].' }) });
     const two = rows.find(r => r.task_id === '2');
     expect(two.reward_parts.answer).toBe(0.5);
+    expect(readFileSync(out, 'utf8')).not.toContain('hush-7c1f9e2ab4d6');
+    expect(two.completion[0].content).toContain('<observation>\n12 12\n[REDACTED]\n</observation>');
     const three = rows.find(r => r.task_id === '3');
     expect(three).toMatchObject({ status: 'failed', answer_correct: false });
     expect(three.reward_parts.final_answer).toBe(0);
@@ -211,7 +216,7 @@ describe('datarus rollouts', () => {
     expect(loaded.columns).toEqual(expect.arrayContaining(['prompt', 'completion', 'group_id', 'reward', 'reward_parts', 'structural_reward', 'answer']));
 
     // Everything written: a rerun has nothing to do.
-    const again = await datarus(args);
+    const again = await datarus(args, { env });
     expect(again.stderr).toContain('resuming: 12 rollout(s) already in');
     expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(12);
   });
