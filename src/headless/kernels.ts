@@ -131,7 +131,12 @@ export class KernelPool {
         '--ServerApp.ip=127.0.0.1',
         `--IdentityProvider.token=${token}`,
         `--ServerApp.root_dir=${root}`,
-        '--ServerApp.allow_root=True'
+        '--ServerApp.allow_root=True',
+        // Should this process be killed outright, the server and its kernels do not stay forever:
+        // kernels idle for an hour are culled, then the server leaves after ten idle minutes.
+        '--MappingKernelManager.cull_idle_timeout=3600',
+        '--MappingKernelManager.cull_interval=300',
+        '--ServerApp.shutdown_no_activity_timeout=600'
       ],
       { cwd: root, env: { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, '.jupyter-config') }, stdio: ['ignore', 'ignore', 'pipe'] }
     );
