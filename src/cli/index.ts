@@ -200,6 +200,7 @@ export function buildProgram(): Command {
     .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
+    .option('--no-prompt-cache', 'evaluate every new episode\'s prompt in full instead of starting from saved prompt states')
     .addOption(
       new Option('--gpu <backend>', 'auto (CUDA → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, vulkan, metal, cpu, or a comma-separated list to try in order')
         .env('DATARUS_GPU')
@@ -291,6 +292,7 @@ interface ServeOptions {
   threads?: number;
   contextSize?: number;
   maxEpisodes?: number;
+  promptCache: boolean;
   gpu: string;
   cpu?: boolean;
   gpuLayers?: number | 'auto';
@@ -346,7 +348,8 @@ async function serve(opts: ServeOptions): Promise<void> {
     onBackendChosen: backend => process.stderr.write(`datarus host backend: ${backend}\n`),
     threads: opts.threads,
     contextSize: opts.contextSize,
-    maxEpisodes: opts.maxEpisodes
+    maxEpisodes: opts.maxEpisodes,
+    promptCache: opts.promptCache
   });
   const store = opts.episodesFile
     ? new EpisodeStore(path.resolve(opts.episodesFile), {

@@ -45,6 +45,8 @@ export interface EngineOptions {
   contextSize?: number;
   /** Episodes that can hold a context sequence at once. */
   maxEpisodes?: number;
+  /** Start new episodes from saved states of the prompt prefixes they share (default true). */
+  promptCache?: boolean;
 }
 
 export interface LoadedModelInfo {
@@ -246,6 +248,7 @@ export class Engine {
         contextSize: this._contextSize,
         threads: this._threads,
         maxEpisodes: this._options.maxEpisodes ?? DEFAULT_MAX_EPISODES,
+        promptCache: this._options.promptCache,
         defaults: manifest?.sampling ?? {}
       });
       this._loaded = {
