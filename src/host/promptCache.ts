@@ -16,11 +16,12 @@
  * the first one's prefill instead of evaluating the same tokens side by side).
  *
  * State files live in a private temporary folder (mode 0700) that `dispose`
- * removes. A cache belongs to one model and one context: `prepare` refuses a
+ * removes, and so does the process's exit; folders left by a host that was
+ * killed are removed by the next one. A cache belongs to one model and one context: `prepare` refuses a
  * sequence of any other, so a state is never loaded into a model or context
  * size it was not saved from (loading a foreign state can crash llama.cpp).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -107,6 +108,7 @@ interface Prefill {
   done: Promise<void>;
 }
 
+const DIR_PREFIX = 'datarus-prompt-states-';
 const DEFAULT_MAX_ENTRIES = 8;
 const DEFAULT_MAX_BYTES = 2 * 2 ** 30;
 const DEFAULT_MIN_TOKENS = 32;
@@ -125,7 +127,10 @@ export function commonPrefixLength(a: readonly Token[], b: readonly Token[], lim
 
 export class PromptCache {
   constructor(private readonly _options: PromptCacheOptions) {
-    this._dir = mkdtempSync(path.join(_options.parentDir ?? os.tmpdir(), 'datarus-prompt-states-'));
+    const parent = _options.parentDir ?? os.tmpdir();
+    removeOrphans(parent);
+    this._dir = mkdtempSync(path.join(parent, `${DIR_PREFIX}${process.pid}-`));
+    process.once('exit', this._removeDir);
   }
 
   /** The private folder holding the state files. */
@@ -177,7 +182,7 @@ export class PromptCache {
     const start = load ? common : result.reused;
     const shared = fresh ? this._recent.map(r => commonPrefixLength(r, tokens, target)) : [];
     const cuts = [...new Set([...boundaries, ...shared])]
-      .filter(cut => cut >= start + this._minTokens && cut <= target - this._minTokens && !this._covers(tokens, cut))
+      .filter(cut => cut >= start + this._minTokens && cut < target && !this._covers(tokens, cut))
       .sort((a, b) => a - b);
     if (!load && cuts.length === 0 && !fresh) {
       // The next step of a running episode: the generation evaluates its new tokens in the same batch as its first sample.
@@ -226,8 +231,11 @@ export class PromptCache {
   async dispose(): Promise<void> {
     this._disposed = true;
     this._entries = [];
-    rmSync(this._dir, { recursive: true, force: true });
+    process.removeListener('exit', this._removeDir);
+    this._removeDir();
   }
+
+  private readonly _removeDir = (): void => rmSync(this._dir, { recursive: true, force: true });
 
   private get _minTokens(): number {
     return this._options.minTokens ?? DEFAULT_MIN_TOKENS;
@@ -282,7 +290,7 @@ export class PromptCache {
     } catch (err) {
       this._options.onError?.('loading a saved prompt state', err);
       await sequence.clearHistory().catch(() => undefined);
-      this._drop(entry);
+      await this._drop(entry);
       return false;
     } finally {
       entry.readers--;
@@ -301,7 +309,7 @@ export class PromptCache {
       this._counters.saves++;
       this._counters.saveMs += performance.now() - started;
       this._entries.push({ tokens, file, bytes: fileSize, lastUsed: ++this._clock, readers: 0 });
-      this._evict();
+      await this._evict();
     } catch (err) {
       this._options.onError?.('saving a prompt state', err);
       await unlink(file).catch(() => undefined);
@@ -309,7 +317,7 @@ export class PromptCache {
   }
 
   /** Keeps the entries within their count and bytes, dropping the least recently used not being loaded. */
-  private _evict(): void {
+  private async _evict(): Promise<void> {
     const maxEntries = this._options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     const maxBytes = this._options.maxBytes ?? DEFAULT_MAX_BYTES;
     const byAge = [...this._entries].sort((a, b) => a.lastUsed - b.lastUsed);
@@ -319,14 +327,14 @@ export class PromptCache {
         break;
       }
       if (entry.readers === 0) {
-        this._drop(entry);
+        await this._drop(entry);
       }
     }
   }
 
-  private _drop(entry: Entry): void {
+  private async _drop(entry: Entry): Promise<void> {
     this._entries = this._entries.filter(e => e !== entry);
-    void unlink(entry.file).catch(() => undefined);
+    await unlink(entry.file).catch(() => undefined);
   }
 
   private readonly _dir: string;
@@ -352,4 +360,35 @@ function untilDoneOrAborted(done: Promise<void>, signal?: AbortSignal): Promise<
       resolve();
     });
   });
+}
+
+/** Removes state folders of this user's hosts that are no longer running (killed before they could clean up). */
+function removeOrphans(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter(name => name.startsWith(DIR_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(name.slice(DIR_PREFIX.length).split('-')[0]);
+    const folder = path.join(parent, name);
+    try {
+      if (!Number.isInteger(pid) || isRunning(pid) || statSync(folder).uid !== process.getuid?.()) {
+        continue;
+      }
+      rmSync(folder, { recursive: true, force: true });
+    } catch {
+      // Another host may be removing it at the same moment.
+    }
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
