@@ -82,8 +82,12 @@ export interface Preparation {
 
 export interface PromptCacheStats {
   entries: number;
+  /** Prompt tokens the saved states hold. */
+  tokens: number;
   bytes: number;
   saves: number;
+  /** Prompt tokens whose state was saved. */
+  savedTokens: number;
   loads: number;
   /** Prompt tokens that came from saved states instead of being evaluated. */
   loadedTokens: number;
@@ -141,6 +145,7 @@ export class PromptCache {
   stats(): PromptCacheStats {
     return {
       entries: this._entries.length,
+      tokens: this._entries.reduce((sum, e) => sum + e.tokens.length, 0),
       bytes: this._entries.reduce((sum, e) => sum + e.bytes, 0),
       ...this._counters
     };
@@ -307,6 +312,7 @@ export class PromptCache {
         return;
       }
       this._counters.saves++;
+      this._counters.savedTokens += tokens.length;
       this._counters.saveMs += performance.now() - started;
       this._entries.push({ tokens, file, bytes: fileSize, lastUsed: ++this._clock, readers: 0 });
       await this._evict();
@@ -341,7 +347,7 @@ export class PromptCache {
   private _entries: Entry[] = [];
   private readonly _prefills = new Set<Prefill>();
   private readonly _recent: Token[][] = [];
-  private readonly _counters = { saves: 0, loads: 0, loadedTokens: 0, waits: 0, saveMs: 0, loadMs: 0 };
+  private readonly _counters = { saves: 0, savedTokens: 0, loads: 0, loadedTokens: 0, waits: 0, saveMs: 0, loadMs: 0 };
   private _clock = 0;
   private _files = 0;
   private _disposed = false;
