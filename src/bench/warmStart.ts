@@ -132,7 +132,10 @@ export async function benchWarmStart(host: Host, options: WarmStartOptions): Pro
   // A group: G new episodes with one prompt nobody shared before, sent at once.
   const groupMessages = firstTurn(options.profile, 'Summarise the columns of sales.csv.', `${randomBytes(6).toString('hex')}\n`);
   const t0 = performance.now();
-  const members = await Promise.all(Array.from({ length: groupSize }, (_, i) => generate(`ws-${run}-group-${i}`, groupMessages, 0, t0)));
+  // A few tokens each: the group measures the shared prefill, not decoding.
+  const members = await Promise.all(
+    Array.from({ length: groupSize }, (_, i) => streamGenerate(host, { episodeId: `ws-${run}-group-${i}`, messages: groupMessages, ...stepBody(0), maxTokens: 4 }, t0))
+  );
   const wallMs = Math.max(...members.map(m => m.lastMs));
   for (let i = 0; i < groupSize; i++) {
     await end(host, `ws-${run}-group-${i}`);

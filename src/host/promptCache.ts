@@ -182,6 +182,9 @@ export class PromptCache {
       await untilDoneOrAborted(prefill.done, signal);
       result.waitedMs += performance.now() - started;
     }
+    if (signal?.aborted) {
+      return result;
+    }
     const { entry, common } = this._best(tokens, target);
     const load = entry !== null && common >= result.reused + this._minTokens;
     const start = load ? common : result.reused;
