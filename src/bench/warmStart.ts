@@ -169,7 +169,8 @@ export async function benchWarmStart(host: Host, options: WarmStartOptions): Pro
       size: groupSize,
       promptTokens: groupPrompt,
       evaluatedPromptTokens: evaluated,
-      loadedFromGroupState: members.filter(m => m.done.warmStart?.loaded === groupPrompt).length,
+      // The whole prompt but its last token (evaluated with the first sample), BOS included where the model has one.
+      loadedFromGroupState: members.filter(m => (m.done.warmStart?.loaded ?? 0) >= groupPrompt - 1).length,
       wallMs,
       ttftMs: members.map(m => m.firstMs)
     },

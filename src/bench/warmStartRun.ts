@@ -63,8 +63,10 @@ async function main(): Promise<void> {
     'median time to first token of steps 2–5 is the new step); then new episodes with new questions, each warm (the',
     "profile's system prompt) and cold (a system prompt with a unique first line, so nothing saved shares it), interleaved,",
     'median of 3; then 8 new episodes with one new prompt (a unique first line) sent at once. Evaluated prompt tokens are the',
-    "host's own counts (`usage.evaluatedPromptTokens`, from node-llama-cpp's token meter), save and load times the prompt",
-    "cache's (`/api/status` → `episodes.promptCache`)."
+    "host's own counts (`usage.evaluatedPromptTokens`, from node-llama-cpp's token meter, which counts the last prompt token,",
+    'evaluated with the first sample, as output), save and load times the prompt cache\'s (`/api/status` →',
+    '`episodes.promptCache`). The first-turn prompt is shorter than a new step\'s new tokens (an observation and the next',
+    'user message), which is why a warm new episode can beat a new step.'
   ].join('\n');
   writePart('warm-start', { date, runs, skipped }, markdown);
   process.stdout.write(markdown + '\n');
