@@ -202,6 +202,9 @@ export function buildProgram(): Command {
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
     .option('--no-prompt-cache', 'evaluate every new episode\'s prompt in full instead of starting from saved prompt states')
     .addOption(
+      new Option('--flash-attention <mode>', 'flash attention: auto (where the backend runs it), on, off').choices(['auto', 'on', 'off']).default('auto')
+    )
+    .addOption(
       new Option('--gpu <backend>', 'auto (CUDA → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, vulkan, metal, cpu, or a comma-separated list to try in order')
         .env('DATARUS_GPU')
         .argParser(gpuChoice)
@@ -293,6 +296,7 @@ interface ServeOptions {
   contextSize?: number;
   maxEpisodes?: number;
   promptCache: boolean;
+  flashAttention: 'auto' | 'on' | 'off';
   gpu: string;
   cpu?: boolean;
   gpuLayers?: number | 'auto';
@@ -349,7 +353,8 @@ async function serve(opts: ServeOptions): Promise<void> {
     threads: opts.threads,
     contextSize: opts.contextSize,
     maxEpisodes: opts.maxEpisodes,
-    promptCache: opts.promptCache
+    promptCache: opts.promptCache,
+    flashAttention: opts.flashAttention === 'auto' ? 'auto' : opts.flashAttention === 'on'
   });
   const store = opts.episodesFile
     ? new EpisodeStore(path.resolve(opts.episodesFile), {
@@ -401,6 +406,9 @@ async function serve(opts: ServeOptions): Promise<void> {
   }
   // Loading runs in the background: the status endpoint reports progress meanwhile.
   void engine.start().then(async () => {
+    if (stopping) {
+      return; // stopped while loading: the model was unloaded on purpose, not a load failure
+    }
     const status = await engine.status();
     process.stderr.write(
       status.error

@@ -47,6 +47,7 @@ export interface GeneratorOptions {
   maxEpisodes: number;
   /** Keep evaluated prompt prefixes for new episodes (default true). */
   promptCache?: boolean;
+  flashAttention: 'auto' | boolean;
   /** Sampling defaults from the model's manifest. */
   defaults: { temperature?: number; topP?: number; topK?: number; maxTokens?: number };
 }
@@ -408,7 +409,7 @@ export class Generator {
         contextSize: this._options.contextSize,
         sequences: this._options.maxEpisodes,
         threads: this._options.threads,
-        flashAttention: true
+        flashAttention: this._options.flashAttention
       });
       // A failed creation is not remembered: the next request tries again.
       this._contextPromise.then(
