@@ -13,7 +13,8 @@
  * the system messages), up to the longest prefix shared with a recent new
  * prompt (the fixed instructions that follow), and the whole prompt when
  * another request is waiting for it (a group arriving at once: they wait for
- * the first one's prefill instead of evaluating the same tokens side by side).
+ * the first one's prefill instead of evaluating the same tokens side by side)
+ * or when the same prompt came before (a group sent one after another).
  *
  * State files live in a private temporary folder (mode 0700) that `dispose`
  * removes, and so does the process's exit; folders left by a host that was
@@ -189,6 +190,8 @@ export class PromptCache {
     const load = entry !== null && common >= result.reused + this._minTokens;
     const start = load ? common : result.reused;
     const shared = fresh ? this._recent.map(r => commonPrefixLength(r, tokens, target)) : [];
+    // The same prompt came before (rollouts sent one after another): its whole state is worth keeping too.
+    const repeated = shared.includes(target);
     const cuts = [...new Set([...boundaries, ...shared])]
       .filter(cut => cut >= start + this._minTokens && cut < target && !this._covers(tokens, cut))
       .sort((a, b) => a - b);
@@ -224,7 +227,7 @@ export class PromptCache {
         }
         await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(from, cut));
         result.evaluated += cut - from;
-        if ((cut < target || prefill.waiters > 0) && !this._covers(tokens, cut)) {
+        if ((cut < target || prefill.waiters > 0 || repeated) && !this._covers(tokens, cut)) {
           await this._save(sequence, tokens.slice(0, cut));
         }
       }

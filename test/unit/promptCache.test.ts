@@ -149,6 +149,20 @@ describe('the prompt cache', () => {
     expect(cache.stats()).toMatchObject({ waits: 3, loads: 3 });
   });
 
+  it('keeps the whole state of a prompt that comes again, for a group sent one request after another', async () => {
+    const group = prompt(4, 300);
+    const first = await cache.prepare(new ScriptedSequence(), group, { boundaries: [SYSTEM.length], fresh: true });
+    expect(first.evaluated).toBe(group.length - 1);
+    // The second evaluates what the system prompt's state lacks and keeps the whole prompt; the rest load it.
+    const second = await cache.prepare(new ScriptedSequence(), group, { boundaries: [SYSTEM.length], fresh: true });
+    expect(second).toMatchObject({ loaded: SYSTEM.length, evaluated: group.length - 1 - SYSTEM.length });
+    for (let i = 0; i < 3; i++) {
+      const sequence = new ScriptedSequence();
+      expect(await cache.prepare(sequence, group, { boundaries: [SYSTEM.length], fresh: true })).toMatchObject({ loaded: group.length - 1, evaluated: 0 });
+      expect(sequence.contextTokens).toEqual(group.slice(0, -1));
+    }
+  });
+
   it('evaluates in full when a saved state fails to load', async () => {
     await cache.prepare(new ScriptedSequence(), prompt(1), { boundaries: [SYSTEM.length], fresh: true });
     const broken = new ScriptedSequence();
