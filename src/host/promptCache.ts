@@ -207,19 +207,14 @@ export class PromptCache {
     const prefill: Prefill = { tokens: tokens.slice(0, target), waiters: 0, done: new Promise<void>(r => (done = r)) };
     this._prefills.add(prefill);
     try {
-      let have = result.reused;
-      if (load) {
-        if (await this._load(sequence, entry)) {
-          have = common;
-          result.loaded = common;
-          this._counters.loadedTokens += common;
-        } else {
-          have = 0;
-        }
-        result.reused = 0;
-      }
-      // Erases what a loaded or handed-over state holds past the shared prefix.
-      await sequence.adaptStateToTokens(tokens.slice(0, have), false);
+      const loaded = load && (await this._load(sequence, entry));
+      // Erases what a loaded or handed-over state holds past the shared prefix. With sliding-window
+      // attention (no full cache) an erase can drop the whole state: what is kept is read back, not assumed.
+      await sequence.adaptStateToTokens(tokens.slice(0, loaded ? common : load ? 0 : result.reused), false);
+      const kept = sequence.contextTokens.length;
+      result.loaded = loaded ? kept : 0;
+      result.reused = loaded ? 0 : kept;
+      this._counters.loadedTokens += result.loaded;
       for (const cut of [...cuts, target]) {
         const from = sequence.contextTokens.length;
         if (signal?.aborted || cut <= from) {
