@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { profileNames } from '../protocol/profiles';
+import { DomainError } from './errors';
 
 export interface ModelManifest {
   name: string;
@@ -43,7 +44,12 @@ export interface ManifestProblem {
   message: string;
 }
 
-export class ManifestError extends Error {}
+/** A model request that names no usable manifest or file. */
+export class ManifestError extends DomainError {
+  constructor(message: string) {
+    super('bad_model', message);
+  }
+}
 
 export async function loadManifestSchema(manifestsDir: string): Promise<object> {
   return JSON.parse(await fs.readFile(path.join(manifestsDir, 'schema', 'manifest.schema.json'), 'utf8'));
