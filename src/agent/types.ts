@@ -4,6 +4,7 @@
  * (loop.ts) depends on nothing else, so the same loop drives a notebook in the
  * browser and a kernel from Node.
  */
+import type { StopReason } from '../contract';
 import type { ChatMessage } from './messages';
 
 /** Outputs as nbformat 4 stores them (what `cell.model.outputs.toJSON()` gives). */
@@ -59,7 +60,7 @@ export interface ModelTurn {
   text: string;
   /** The stop string that ended the turn, to append so the turn is exact tag text. */
   stopString: string | null;
-  stopReason: 'stop' | 'eos' | 'length' | 'abort';
+  stopReason: StopReason;
   completionTokens?: number;
   tokensPerSecond?: number | null;
 }

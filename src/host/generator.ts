@@ -30,7 +30,7 @@ import { BUILTIN_GRAMMARS } from './grammar';
 import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
 import { checkGrammarLimits } from './grammarLimits';
 import { HttpError } from './httpError';
-import { ChatMessage, GenerateRequest } from './requests';
+import type { ChatMessage, EpisodeSlots, GenerateRequest, GenerateResult, StopReason } from '../contract';
 import { KnownSegments, tokenizeKeepingGenerated } from './tokens';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
@@ -41,24 +41,6 @@ export interface GeneratorOptions {
   maxEpisodes: number;
   /** Sampling defaults from the model's manifest. */
   defaults: { temperature?: number; topP?: number; topK?: number; maxTokens?: number };
-}
-
-export type StopReason = 'stop' | 'eos' | 'length' | 'abort';
-
-export interface GenerateResult {
-  episodeId: string;
-  /** The generated text, without the stop string that ended it. */
-  text: string;
-  stopReason: StopReason;
-  /** The stop string that ended generation; an agent appends it to keep the turn exact. */
-  stopString: string | null;
-  usage: {
-    promptTokens: number;
-    /** Prompt tokens actually evaluated: the rest came from the episode's KV cache. */
-    evaluatedPromptTokens: number;
-    completionTokens: number;
-  };
-  timings: { firstTokenMs: number | null; totalMs: number; tokensPerSecond: number | null };
 }
 
 interface Sampling {
@@ -134,15 +116,7 @@ export class Generator {
     return this._options.contextSize;
   }
 
-  stats(): {
-    active: number;
-    maxEpisodes: number;
-    episodes: number;
-    generating: number;
-    contextsCreated: number;
-    evaluatedInputTokens: number;
-    outputTokens: number;
-  } {
+  stats(): EpisodeSlots {
     return {
       active: this._slotsInUse,
       maxEpisodes: this._options.maxEpisodes,

@@ -8,10 +8,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 
+import type { ChatMessage, GenerateRequest, GenerateResult } from '../contract';
 import { Engine } from './engine';
-import { GenerateResult } from './generator';
 import { HttpError } from './httpError';
-import { ChatMessage, GenerateRequest, parseGenerateRequest } from './requests';
+import { parseGenerateRequest } from './requests';
 import { abortOnDisconnect, sendEvent, startEventStream } from './sse';
 
 interface OpenAIBody {

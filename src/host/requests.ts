@@ -4,27 +4,9 @@
  */
 import Ajv from 'ajv';
 
+import type { GenerateRequest } from '../contract';
 import { formatAjvErrors } from './manifests';
 import { HttpError } from './httpError';
-
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
-
-export interface GenerateRequest {
-  episodeId?: string;
-  messages?: ChatMessage[];
-  prompt?: string;
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  seed?: number;
-  stop?: string[];
-  /** `datarus` for the built-in protocol grammar, or GBNF text. */
-  grammar?: string;
-}
 
 export const MAX_TOKENS_LIMIT = 1 << 20;
 

@@ -9,6 +9,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
+import { GENERATE_EVENT, HostStatus, LoadModelResponse, ModelEntry, ModelsResponse } from '../contract';
 import { Engine, ModelLoadError } from './engine';
 import { HttpError } from './httpError';
 import { EXPORT_FORMATS, exportRows, ExportFilters, ExportFormat, filtersFor, selectEpisodes, toNotebook } from '../episode/export';
@@ -20,7 +21,7 @@ import { BUNDLED_VERSION } from './version';
 import { chatCompletions, completions, listModels } from './openai';
 import { PullTable } from './pull';
 import { parseGenerateRequest } from './requests';
-import { abortOnDisconnect, sendEvent, startEventStream } from './sse';
+import { abortOnDisconnect, sendGenerateEvent, startEventStream } from './sse';
 
 export const HOST_VERSION: string = BUNDLED_VERSION ?? JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
 
@@ -197,12 +198,12 @@ export class HostServer {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  private async _status() {
+  private async _status(): Promise<HostStatus> {
     return { version: HOST_VERSION, pid: process.pid, uptimeSeconds: Math.round(process.uptime()), ...(await this._engine.status()) };
   }
 
-  private async _models() {
-    const models = [];
+  private async _models(): Promise<ModelsResponse> {
+    const models: ModelEntry[] = [];
     for (const manifest of this._engine.manifests.values()) {
       const present = await fs
         .stat(path.join(this._modelsDir, manifest.file))
@@ -213,7 +214,7 @@ export class HostServer {
     return { models };
   }
 
-  private async _load(body: unknown) {
+  private async _load(body: unknown): Promise<LoadModelResponse> {
     const request = body as { model?: unknown; contextSize?: unknown };
     if (typeof request?.model !== 'string' || request.model === '') {
       throw new HttpError(400, 'invalid_request', 'body must be {"model": "<manifest name or .gguf path>"}');
@@ -254,18 +255,18 @@ export class HostServer {
         request,
         text => {
           start();
-          sendEvent(res, { text }, 'chunk');
+          sendGenerateEvent(res, { event: GENERATE_EVENT.chunk, data: { text } });
         },
         signal
       );
       start();
-      sendEvent(res, result, 'done');
+      sendGenerateEvent(res, { event: GENERATE_EVENT.done, data: result });
     } catch (err) {
       if (!started) {
         throw err; // nothing sent yet: answer with a plain JSON error
       }
       const { code, message } = describeError(err);
-      sendEvent(res, { code, message }, 'error');
+      sendGenerateEvent(res, { event: GENERATE_EVENT.error, data: { code, message } });
     }
     res.end();
   }
