@@ -2,8 +2,9 @@
 /**
  * Generates src/lab/settingsTypes.ts, the TypeScript types of the plugins'
  * settings, from their JSON schemas (schema/*.json) with json-schema-to-typescript.
- * `node scripts/settings-types.cjs` rewrites the file; a unit test
- * (test/unit/settingsTypes.test.ts) fails when it is out of date.
+ * `node scripts/settings-types.cjs` rewrites the file; with `--print [schema folder]`
+ * it prints what it would write instead (the unit test test/unit/settingsTypes.test.ts
+ * compares that with the file, and fails when the file is out of date).
  */
 const { readFileSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
@@ -76,8 +77,10 @@ async function settingsTypes(schemaDir = path.join(ROOT, 'schema')) {
 module.exports = { OUTPUT, SCHEMAS, settingsTypes };
 
 if (require.main === module) {
-  settingsTypes().then(
-    text => writeFileSync(OUTPUT, text),
+  const [flag, schemaDir] = process.argv.slice(2);
+  const print = flag === '--print';
+  settingsTypes(print && schemaDir ? path.resolve(schemaDir) : undefined).then(
+    text => (print ? process.stdout.write(text) : writeFileSync(OUTPUT, text)),
     err => {
       console.error(err);
       process.exit(1);
