@@ -3,7 +3,7 @@
  * streamed as server-sent events, one episode id per agent episode so the host
  * keeps the episode's KV cache between steps.
  */
-import { GENERATE_EVENT, GenerateBody, GenerateResult, HostStatus } from '../contract';
+import { GENERATE_EVENT, GenerateRequest, GenerateResult, HostStatus } from '../contract';
 import { errorMessage, readEvents } from './sse';
 import type { AgentModel, ModelTurn, ModelTurnRequest } from './types';
 
@@ -120,7 +120,7 @@ export class HostModel implements AgentModel {
    * sends one turn at a time, so it waits for that and tries again, for a few seconds at most.
    */
   private async _send(request: ModelTurnRequest): Promise<Response> {
-    const generate: GenerateBody = {
+    const generate: GenerateRequest = {
       episodeId: request.episodeId,
       messages: request.messages,
       stop: request.stop,

@@ -7,7 +7,11 @@ import type { Episode } from '../episode/types';
 import type { ChatMessage } from '../protocol/messages';
 import type { ModelEntry, PullState } from './models';
 
-/** `POST generate`: a chat (`messages`) or raw text (`prompt`), exactly one of them. */
+/**
+ * `POST generate`: a chat (`messages`) or raw text (`prompt`), exactly one of them. The
+ * answer streams as server-sent events (generate.ts), or with `"stream": false` is the
+ * `GenerateResult` as one JSON object.
+ */
 export interface GenerateRequest {
   episodeId?: string;
   messages?: ChatMessage[];
@@ -20,11 +24,6 @@ export interface GenerateRequest {
   stop?: string[];
   /** `datarus` for the built-in protocol grammar, or GBNF text. */
   grammar?: string;
-}
-
-/** The body of `POST generate`: the request, streamed as server-sent events (the default) or answered as one JSON object. */
-export interface GenerateBody extends GenerateRequest {
-  stream?: boolean;
 }
 
 /** `GET models` */

@@ -20,7 +20,6 @@ import { EpisodeBar } from './episodeBar';
 import { removeEpisodeCells } from './episodeCells';
 import { NotebookRunner } from './notebookRunner';
 import { NotebookWriter } from './notebookWriter';
-import { newEpisodeId } from './provenance';
 import type { AgentSettings } from './settings';
 import type { IDatarusClient } from './tokens';
 
@@ -56,6 +55,13 @@ export async function promptProfileFor(settings: Pick<AgentSettings, 'promptProf
     }
   }
   return DEFAULT_PROFILE_NAME;
+}
+
+let episodeCounter = 0;
+
+export function newEpisodeId(): string {
+  const random = Math.random().toString(36).slice(2, 8);
+  return `ep-${Date.now().toString(36)}-${(++episodeCounter).toString(36)}-${random}`;
 }
 
 export class AnalyzeSession {

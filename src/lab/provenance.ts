@@ -50,11 +50,3 @@ export function provenanceMetadata(provenance: Provenance): { [PROVENANCE_KEY]: 
 export function markSkippedInMetadata(model: ICellModel): void {
   model.setMetadata(PROVENANCE_KEY, { ...provenanceOf(model), skipped: true });
 }
-
-/** A new id for an episode (`ep-…`) or a reflection (`reflect-…`): time, a counter and randomness, so ids never repeat. */
-let episodeCounter = 0;
-
-export function newEpisodeId(kind: 'ep' | 'reflect' = 'ep'): string {
-  const random = Math.random().toString(36).slice(2, 8);
-  return `${kind}-${Date.now().toString(36)}-${(++episodeCounter).toString(36)}-${random}`;
-}

@@ -12,9 +12,10 @@ import { formatCell } from '../agent/context';
 import { HostModel } from '../agent/hostModel';
 import type { AgentModel } from '../agent/types';
 import { getProfile, parseReflection } from '../protocol';
+import { newEpisodeId } from './analyze';
 import { contextCell, renderMarkdown } from './cellContent';
 import { EpisodeBar } from './episodeBar';
-import { newEpisodeId, provenanceMetadata } from './provenance';
+import { provenanceMetadata } from './provenance';
 import { neutralizeRemoteContent } from './safeMarkdown';
 
 export interface ReflectOptions {
@@ -93,7 +94,7 @@ export async function reflect(
   const notebook = panel.content;
   const last = Math.max(...cells.map(c => notebook.widgets.indexOf(c)));
   const shared = notebook.model!.sharedModel;
-  const id = newEpisodeId('reflect');
+  const id = newEpisodeId().replace('ep-', 'reflect-');
   const cell = shared.insertCell(last + 1, {
     cell_type: 'markdown',
     source: reflectionMarkdown('', '', true),
