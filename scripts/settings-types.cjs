@@ -2,7 +2,7 @@
 /**
  * Generates src/lab/settingsTypes.ts, the TypeScript types of the plugins'
  * settings, from their JSON schemas (schema/*.json) with json-schema-to-typescript.
- * `node scripts/settings-types.cjs` rewrites the file; with `--print [schema folder]`
+ * `npm run build:settings-types` (node scripts/settings-types.cjs) rewrites the file; with `--print [schema folder]`
  * it prints what it would write instead (the unit test test/unit/settingsTypes.test.ts
  * compares that with the file, and fails when the file is out of date).
  */

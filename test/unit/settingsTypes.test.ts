@@ -22,7 +22,7 @@ async function settingsTypes(dir: string): Promise<string> {
 }
 
 describe('settings types', () => {
-  it('src/lab/settingsTypes.ts is what the schemas generate (run scripts/settings-types.cjs after changing a schema)', async () => {
+  it('src/lab/settingsTypes.ts is what the schemas generate (npm run build:settings-types after changing a schema)', async () => {
     expect(readFileSync(OUTPUT, 'utf8')).toBe(await settingsTypes(schemaDir));
   });
 
