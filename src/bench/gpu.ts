@@ -208,7 +208,38 @@ async function inProcess(lib: LlamaModule, modelFile: string, backend: Backend, 
   const gpuName = backend === 'cpu' ? null : (await llama.getGpuDeviceNames()).join(', ');
   const vramBefore = backend === 'cpu' ? null : await llama.getVramState();
   const model = await llama.loadModel({ modelPath: modelFile, gpuLayers: backend === 'cpu' ? 0 : 'max' });
-  const context = await model.createContext({ contextSize: 8192, flashAttention: true, ...(backend === 'cpu' ? { threads: 1 } : {}) });
+  try {
+    // Flash attention forced on, left to llama.cpp, and off: a backend without the kernel runs it on the CPU.
+    const byFlashAttention: Record<FlashAttentionMode, ContextFigures> = {} as Record<FlashAttentionMode, ContextFigures>;
+    for (const mode of FLASH_ATTENTION_MODES) {
+      byFlashAttention[mode] = await contextFigures(lib, llama, model, backend, tokens, FLASH_ATTENTION_VALUE[mode]);
+    }
+    return { gpuName, gpuLayers: model.gpuLayers, totalLayers: model.fileInsights.totalLayers, vramBefore, byFlashAttention };
+  } finally {
+    await model.dispose();
+    await llama.dispose();
+  }
+}
+
+type FlashAttentionMode = 'on' | 'auto' | 'off';
+const FLASH_ATTENTION_MODES: FlashAttentionMode[] = ['on', 'auto', 'off'];
+const FLASH_ATTENTION_VALUE: Record<FlashAttentionMode, 'auto' | boolean> = { on: true, auto: 'auto', off: false };
+
+interface ContextFigures {
+  decodeTokensPerSecond: number;
+  decodeRuns: number[];
+  prefillTokens: number;
+  prefillTokensPerSecond: number;
+  vramAfterBytes: number | null;
+  vramTotalBytes: number | null;
+}
+
+type Llama = Awaited<ReturnType<LlamaModule['getLlama']>>;
+type Model = Awaited<ReturnType<Llama['loadModel']>>;
+
+/** Decode (greedy, 3 runs after a warm-up) and a 4,000-token prefill in one context. */
+async function contextFigures(lib: LlamaModule, llama: Llama, model: Model, backend: Backend, tokens: number, flashAttention: 'auto' | boolean): Promise<ContextFigures> {
+  const context = await model.createContext({ contextSize: 8192, flashAttention, ...(backend === 'cpu' ? { threads: 1 } : {}) });
   const vramAfter = backend === 'cpu' ? null : await llama.getVramState();
   try {
     const sequence = context.getSequence();
@@ -250,20 +281,15 @@ async function inProcess(lib: LlamaModule, modelFile: string, backend: Backend, 
     await sequence.evaluateWithoutGeneratingNewTokens(prompt);
     const prefillSeconds = (performance.now() - started) / 1000;
     return {
-      gpuName,
-      gpuLayers: model.gpuLayers,
-      totalLayers: model.fileInsights.totalLayers,
       decodeTokensPerSecond: median(decode),
       decodeRuns: decode,
       prefillTokens: prompt.length,
       prefillTokensPerSecond: prompt.length / prefillSeconds,
-      vramUsedBytes: vramBefore && vramAfter ? vramAfter.used - vramBefore.used : null,
+      vramAfterBytes: vramAfter?.used ?? null,
       vramTotalBytes: vramAfter?.total ?? null
     };
   } finally {
     await context.dispose();
-    await model.dispose();
-    await llama.dispose();
   }
 }
 
@@ -286,7 +312,16 @@ export async function benchGpu(argv: string[]): Promise<void> {
   const lib = await import('node-llama-cpp');
 
   process.stderr.write(`bench:gpu on ${options.gpu}: ${shape}, ${(weightsBytes / 1e9).toFixed(2)} GB, in-process first…\n`);
-  const local = await inProcess(lib, modelFile, options.gpu, options.tokens);
+  const measured = await inProcess(lib, modelFile, options.gpu, options.tokens);
+  // The host's default is `auto`: its figures are the ones compared with the host.
+  const auto = measured.byFlashAttention.auto;
+  const local = {
+    ...auto,
+    gpuName: measured.gpuName,
+    gpuLayers: measured.gpuLayers,
+    totalLayers: measured.totalLayers,
+    vramUsedBytes: measured.vramBefore && auto.vramAfterBytes !== null ? auto.vramAfterBytes - measured.vramBefore.used : null
+  };
 
   process.stderr.write(`bench:gpu: through the host…\n`);
   const { host, status } = await startHost(modelFile, options.gpu);
@@ -342,6 +377,9 @@ export async function benchGpu(argv: string[]): Promise<void> {
     'gpu.prefill_ratio_8_steps': steps.ratio,
     'gpu.ttft_new_step_ms': steps.ttftNewStepMs,
     'gpu.ttft_fresh_same_prompt_ms': steps.ttftFreshMs,
+    'gpu.flash_attention': Object.fromEntries(
+      FLASH_ATTENTION_MODES.map(mode => [mode, { decodeTokensPerSecond: measured.byFlashAttention[mode].decodeTokensPerSecond, prefillTokensPerSecond: measured.byFlashAttention[mode].prefillTokensPerSecond }])
+    ),
     'gpu.vram_used_bytes': { model_and_context_in_process: local.vramUsedBytes, device_while_host_ran: hostVramUsed, total: local.vramTotalBytes },
     bandwidthGBs: bandwidth,
     'gpu.decode_vs_bandwidth_ceiling': ceiling ? local.decodeTokensPerSecond / ceiling : null,
@@ -370,10 +408,12 @@ function gpuMarkdown(r: any): string {
     '|---|---|---|',
     `| decode tokens/s without a grammar: host stream / in-process | | ${f(r['gpu.decode_tokens_per_s'].host, 1)} / ${f(r['gpu.decode_tokens_per_s'].inProcess, 1)} |`,
     `| \`gpu.stream_vs_inprocess\` | ≥ 0.97 | ${f(r['gpu.stream_vs_inprocess'])} |`,
-    `| prefill tokens/s, ${r.prefillTokens}-token prompt (in-process) | | ${f(r['gpu.prefill_tokens_per_s'], 0)} |`,
+    `| prefill tokens/s, ${r.prefillTokens}-token prompt (in-process, flash attention auto) | | ${f(r['gpu.prefill_tokens_per_s'], 0)} |`,
     `| \`gpu.parallel4_vs_single\` (4 episodes at once, aggregate ÷ one) | ≥ 2.5 | ${f(r['gpu.parallel4_vs_single'])} (${f(r.parallel4.aggregate, 1)} tokens/s together) |`,
     `| 8-step episode: tokens evaluated ÷ final context | ≤ 1.05 | ${f(r['gpu.prefill_ratio_8_steps'], 3)} |`,
     `| time to first token: new step / same prompt, fresh episode | | ${f(r['gpu.ttft_new_step_ms'], 0)} ms / ${f(r['gpu.ttft_fresh_same_prompt_ms'], 0)} ms |`,
+    `| in-process, flash attention on / auto / off: prefill tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].prefillTokensPerSecond, 0)).join(' / ')} |`,
+    `| in-process, flash attention on / auto / off: decode tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].decodeTokensPerSecond, 1)).join(' / ')} |`,
     `| VRAM: model + 8k context in-process / device in use while the host ran | | ${gib(r['gpu.vram_used_bytes'].model_and_context_in_process)} / ${gib(r['gpu.vram_used_bytes'].device_while_host_ran)} |`,
     `| decode ÷ bandwidth ceiling (${r.bandwidthGBs ? `${r.bandwidthGBs} GB/s` : 'bandwidth unknown'}) | | ${f(r['gpu.decode_vs_bandwidth_ceiling'])}${r.ceilingTokensPerSecond ? ` (ceiling ${f(r.ceilingTokensPerSecond, 0)} tokens/s)` : ''} |`,
     '',

@@ -201,6 +201,9 @@ export function buildProgram(): Command {
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
     .addOption(
+      new Option('--flash-attention <mode>', 'flash attention: auto (where the backend runs it), on, off').choices(['auto', 'on', 'off']).default('auto')
+    )
+    .addOption(
       new Option('--gpu <backend>', 'auto (CUDA → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, vulkan, metal, cpu, or a comma-separated list to try in order')
         .env('DATARUS_GPU')
         .argParser(gpuChoice)
@@ -291,6 +294,7 @@ interface ServeOptions {
   threads?: number;
   contextSize?: number;
   maxEpisodes?: number;
+  flashAttention: 'auto' | 'on' | 'off';
   gpu: string;
   cpu?: boolean;
   gpuLayers?: number | 'auto';
@@ -346,7 +350,8 @@ async function serve(opts: ServeOptions): Promise<void> {
     onBackendChosen: backend => process.stderr.write(`datarus host backend: ${backend}\n`),
     threads: opts.threads,
     contextSize: opts.contextSize,
-    maxEpisodes: opts.maxEpisodes
+    maxEpisodes: opts.maxEpisodes,
+    flashAttention: opts.flashAttention === 'auto' ? 'auto' : opts.flashAttention === 'on'
   });
   const store = opts.episodesFile
     ? new EpisodeStore(path.resolve(opts.episodesFile), {
@@ -398,6 +403,9 @@ async function serve(opts: ServeOptions): Promise<void> {
   }
   // Loading runs in the background: the status endpoint reports progress meanwhile.
   void engine.start().then(async () => {
+    if (stopping) {
+      return; // stopped while loading: the model was unloaded on purpose, not a load failure
+    }
     const status = await engine.status();
     process.stderr.write(
       status.error

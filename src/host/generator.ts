@@ -39,6 +39,7 @@ export interface GeneratorOptions {
   contextSize: number;
   threads: number;
   maxEpisodes: number;
+  flashAttention: 'auto' | boolean;
   /** Sampling defaults from the model's manifest. */
   defaults: { temperature?: number; topP?: number; topK?: number; maxTokens?: number };
 }
@@ -365,7 +366,7 @@ export class Generator {
         contextSize: this._options.contextSize,
         sequences: this._options.maxEpisodes,
         threads: this._options.threads,
-        flashAttention: true
+        flashAttention: this._options.flashAttention
       });
       // A failed creation is not remembered: the next request tries again.
       this._contextPromise.catch(() => (this._contextPromise = null));
