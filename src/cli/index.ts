@@ -14,12 +14,14 @@ import { Engine } from '../host/engine';
 import { EXPORT_FORMATS } from '../episode/export';
 import { Redactor, secretEnvValues } from '../episode/redact';
 import { downloadFile } from '../host/download';
+import { DomainError } from '../host/errors';
 import { EpisodeStore } from '../host/episodeStore';
 import { writeExport } from '../host/exportFiles';
 import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
 import { defaultEpisodesFile, defaultModelsDir } from './jupyterDataDir';
-import { HOST_VERSION, HostServer, Listen } from '../host/server';
+import { HostServer, Listen } from '../host/server';
+import { HOST_VERSION } from '../host/version';
 
 // The manifests ship with the code: models/ in a checkout; the Python package
 // sets $DATARUS_MANIFESTS_DIR to the copy it carries next to the bundled host.
@@ -145,7 +147,7 @@ export function buildProgram(): Command {
     .option('--include-unanswered', 'sft: also episodes that did not answer (by default SFT takes answered episodes only)')
     .action(async opts => {
       if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
-        throw new Error(`unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
+        throw new DomainError('invalid_request', `unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
       }
       const log = path.resolve(opts.log ?? (await defaultEpisodesFile()));
       const exists = await fs.stat(log).then(
@@ -153,7 +155,8 @@ export function buildProgram(): Command {
         () => false
       );
       if (!exists) {
-        throw new Error(
+        throw new DomainError(
+          'no_log',
           `no episode log at ${log}: nothing was exported. Episodes are logged when "Log episodes" is on in ` +
             "JupyterLab's Settings → Datarus Lab: Analyze; pass --log FILE if the log is elsewhere."
         );
@@ -227,7 +230,7 @@ async function pull(name: string, opts: { url?: string; manifestsDir: string; mo
   const { manifests } = await loadManifests(opts.manifestsDir);
   const manifest = manifests.get(name);
   if (!manifest) {
-    throw new Error(`no manifest named "${name}" (known: ${[...manifests.keys()].join(', ')})`);
+    throw new DomainError('unknown_model', `no manifest named "${name}" (known: ${[...manifests.keys()].join(', ')})`);
   }
   const url = downloadUrl(manifest, opts.url);
   await fs.mkdir(opts.modelsDir, { recursive: true });

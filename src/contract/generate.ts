@@ -3,6 +3,7 @@
  * `chunk` events with text as it is generated, then one `done` with the
  * result, or `error` when it failed after the stream began.
  */
+import type { ErrorEventData } from './errors';
 
 export type StopReason = 'stop' | 'eos' | 'length' | 'abort';
 
@@ -33,14 +34,9 @@ export interface GenerateChunk {
   text: string;
 }
 
-/** A generation that failed after its stream began (before, the answer is a plain JSON error). */
-export interface GenerateFailure {
-  code: string;
-  message: string;
-}
-
 /** One event of a generation stream: its name and its (JSON) data. */
 export type GenerateEvent =
   | { event: typeof GENERATE_EVENT.chunk; data: GenerateChunk }
   | { event: typeof GENERATE_EVENT.done; data: GenerateResult }
-  | { event: typeof GENERATE_EVENT.error; data: GenerateFailure };
+  /** A generation that failed after its stream began (before, the answer is a plain JSON error). */
+  | { event: typeof GENERATE_EVENT.error; data: ErrorEventData };

@@ -6,6 +6,7 @@
  */
 export type { ExportFilters, ExportFormat } from '../episode/export';
 export type { ChatMessage } from '../protocol/messages';
+export * from './errors';
 export * from './generate';
 export type * from './models';
 export type * from './requests';

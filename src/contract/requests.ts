@@ -41,7 +41,7 @@ export interface LoadModelRequest {
 export interface LoadModelResponse {
   model: string;
   path: string;
-  contextSize: number | null;
+  contextSize: number;
 }
 
 /** `POST models/pull` (answered with the new download's `PullState`) */

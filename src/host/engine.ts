@@ -10,7 +10,7 @@ import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode'
 import type { Backend, BackendReport, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, ThreadMeasurement } from '../contract';
 import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend } from './backends';
 import { Generator } from './generator';
-import { HttpError } from './httpError';
+import { DomainError } from './errors';
 import { calibrateThreads, fallbackThreads } from './threads';
 import { DEFAULT_PROFILE_NAME } from '../protocol/profiles';
 import { loadManifests, ManifestError, resolveInside, resolveUserPath } from './manifests';
@@ -61,8 +61,12 @@ export interface LoadedModelInfo extends Omit<LoadedModelStatus, 'totalLayers' |
 
 const DEFAULT_MAX_EPISODES = 4;
 
-export class ModelLoadError extends Error {
+/** A model that could not be loaded: missing, not GGUF, truncated, or refused by llama.cpp. */
+export class ModelLoadError extends DomainError {
   name = 'ModelLoadError';
+  constructor(message: string) {
+    super('model_load_failed', message);
+  }
 }
 
 export class Engine {
@@ -170,8 +174,7 @@ export class Engine {
     // Replacing the model disposes the context every episode generates in: refuse rather than cut them off.
     const generating = this._generator?.generating ?? 0;
     if (generating > 0) {
-      throw new HttpError(
-        409,
+      throw new DomainError(
         'episodes_generating',
         `${generating} generation(s) are running on the loaded model; wait for them to finish or cancel them, then load again`
       );
@@ -302,8 +305,7 @@ export class Engine {
   /** The generator of the loaded model; a clear error when none is loaded. */
   get generator(): Generator {
     if (!this._generator) {
-      throw new HttpError(
-        503,
+      throw new DomainError(
         'no_model',
         this._state === 'loading' ? 'the model is still loading; try again in a moment' : 'no model is loaded; load one first (POST /api/models/load)'
       );

@@ -29,7 +29,7 @@ import type {
 import { BUILTIN_GRAMMARS } from './grammar';
 import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
 import { checkGrammarLimits } from './grammarLimits';
-import { HttpError } from './httpError';
+import { DomainError } from './errors';
 import type { ChatMessage, EpisodeSlots, GenerateRequest, GenerateResult, StopReason } from '../contract';
 import { KnownSegments, tokenizeKeepingGenerated } from './tokens';
 
@@ -172,12 +172,12 @@ export class Generator {
   async generate(request: GenerateRequest, onText: (text: string) => void, signal?: AbortSignal): Promise<GenerateResult> {
     const started = performance.now();
     if (this._heldFor !== null) {
-      throw new HttpError(503, 'model_loading', `${this._heldFor}; try again in a moment`);
+      throw new DomainError('model_loading', `${this._heldFor}; try again in a moment`);
     }
     this._checkPromptLength(request);
     const episode = this._episode(request.episodeId);
     if (episode.busy) {
-      throw new HttpError(409, 'episode_busy', `episode ${episode.id} is already generating; wait for it or cancel it`);
+      throw new DomainError('episode_busy', `episode ${episode.id} is already generating; wait for it or cancel it`);
     }
     episode.busy = true;
     this._generating++;
@@ -196,8 +196,7 @@ export class Generator {
       // One token kept for the BOS that LlamaCompletion may put in front.
       const room = this._options.contextSize - 1 - tokens.length;
       if (room < 1) {
-        throw new HttpError(
-          400,
+        throw new DomainError(
           'context_overflow',
           `the prompt is ${tokens.length} tokens and the context holds ${this._options.contextSize}; shorten it or load the model with a larger context`
         );
@@ -328,8 +327,7 @@ export class Generator {
     const chars = request.messages ? request.messages.reduce((sum, m) => sum + m.content.length, 0) : request.prompt!.length;
     const limit = this._options.contextSize * MAX_PROMPT_CHARS_PER_TOKEN;
     if (chars > limit) {
-      throw new HttpError(
-        400,
+      throw new DomainError(
         'prompt_too_long',
         `the prompt is ${chars} characters; a context of ${this._options.contextSize} tokens takes at most ${limit}. Shorten it or load the model with a larger context`
       );
@@ -385,8 +383,7 @@ export class Generator {
         .filter(e => e.sequence !== null && !e.busy)
         .sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (!idle) {
-        throw new HttpError(
-          429,
+        throw new DomainError(
           'too_many_episodes',
           `all ${this._options.maxEpisodes} episode slots are generating; try again when one finishes (or start the host with more --max-episodes)`
         );
@@ -552,7 +549,7 @@ export class Generator {
       try {
         grammar = await this._llama.createGrammar({ grammar: text });
       } catch (err) {
-        throw new HttpError(400, 'invalid_grammar', `the grammar could not be parsed: ${(err as Error).message}`);
+        throw new DomainError('invalid_grammar', `the grammar could not be parsed: ${(err as Error).message}`);
       }
       if (this._grammars.size >= MAX_CACHED_GRAMMARS) {
         this._grammars.delete(this._grammars.keys().next().value!);

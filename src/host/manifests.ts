@@ -8,8 +8,14 @@ import * as path from 'node:path';
 
 import type { ManifestProblem, ModelManifest } from '../contract';
 import { profileNames } from '../protocol/profiles';
+import { DomainError } from './errors';
 
-export class ManifestError extends Error {}
+/** A model request that names no usable manifest or file. */
+export class ManifestError extends DomainError {
+  constructor(message: string) {
+    super('bad_model', message);
+  }
+}
 
 export async function loadManifestSchema(manifestsDir: string): Promise<object> {
   return JSON.parse(await fs.readFile(path.join(manifestsDir, 'schema', 'manifest.schema.json'), 'utf8'));

@@ -12,6 +12,7 @@ import { buildContext, FrameInfo, FRAMES_EXPRESSION } from '../agent/context';
 import { HostModel } from '../agent/hostModel';
 import { AgentLoop, Approval } from '../agent/loop';
 import type { AgentModel } from '../agent/types';
+import { newEpisodeId } from '../episode/ids';
 import { Episode, EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { DatarusStreamParser, DEFAULT_PROFILE_NAME } from '../protocol';
 import { contextCell } from './cellContent';
@@ -55,13 +56,6 @@ export async function promptProfileFor(settings: Pick<AgentSettings, 'promptProf
     }
   }
   return DEFAULT_PROFILE_NAME;
-}
-
-let episodeCounter = 0;
-
-export function newEpisodeId(): string {
-  const random = Math.random().toString(36).slice(2, 8);
-  return `ep-${Date.now().toString(36)}-${(++episodeCounter).toString(36)}-${random}`;
 }
 
 export class AnalyzeSession {

@@ -8,6 +8,8 @@ import { ServerConnection } from '@jupyterlab/services';
 import type { HostRequest } from '../agent/hostModel';
 import type {
   EditRequest,
+  ErrorBody,
+  ErrorCode,
   ExportRequest,
   ExportSummary,
   FeedbackRequest,
@@ -27,11 +29,14 @@ import type {
 import type { Episode } from '../episode/types';
 import type { HostProcessState, IDatarusClient } from './tokens';
 
-/** An error the host or the server extension answered with, with its message kept. */
+/**
+ * An error the host or the server extension answered with, with its code and message kept;
+ * `network` when the Jupyter server could not be reached, `http_error` for an answer without an error body.
+ */
 export class HostError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode | 'network' | 'http_error',
     message: string
   ) {
     super(message);
@@ -116,7 +121,8 @@ export class DatarusClient implements IDatarusClient {
       // not JSON: fall through with the raw text as the message
     }
     if (!response.ok) {
-      const error = (data as { error?: { code?: string; message?: string } } | null)?.error;
+      // The host's and the server extension's errors carry an `ErrorBody`; a proxy in between may answer anything.
+      const error = (data as Partial<ErrorBody> | null)?.error;
       throw new HostError(response.status, error?.code ?? 'http_error', error?.message ?? (text || response.statusText));
     }
     return data as Answer;

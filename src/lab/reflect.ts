@@ -11,8 +11,8 @@ import type { NotebookPanel } from '@jupyterlab/notebook';
 import { formatCell } from '../agent/context';
 import { HostModel } from '../agent/hostModel';
 import type { AgentModel } from '../agent/types';
+import { newEpisodeId } from '../episode/ids';
 import { getProfile, parseReflection } from '../protocol';
-import { newEpisodeId } from './analyze';
 import { contextCell, renderMarkdown } from './cellContent';
 import { EpisodeBar } from './episodeBar';
 import { provenanceMetadata } from './provenance';
@@ -94,7 +94,7 @@ export async function reflect(
   const notebook = panel.content;
   const last = Math.max(...cells.map(c => notebook.widgets.indexOf(c)));
   const shared = notebook.model!.sharedModel;
-  const id = newEpisodeId().replace('ep-', 'reflect-');
+  const id = newEpisodeId('reflect');
   const cell = shared.insertCell(last + 1, {
     cell_type: 'markdown',
     source: reflectionMarkdown('', '', true),
