@@ -21,6 +21,18 @@ export interface GenerateResult {
     completionTokens: number;
   };
   timings: { firstTokenMs: number | null; totalMs: number; tokensPerSecond: number | null };
+  /** Where the prompt's state came from, when the host's prompt cache prepared it. */
+  warmStart: WarmStart | null;
+}
+
+/** How much of a prompt's state a generation found ready instead of evaluating it. */
+export interface WarmStart {
+  /** Tokens the sequence already held (an earlier step, or a handed-over sequence). */
+  reused: number;
+  /** Tokens that came from a saved state. */
+  loaded: number;
+  /** Milliseconds spent waiting for another request's prefill of the same prompt. */
+  waitedMs: number;
 }
 
 /** The event names of a generation stream. */

@@ -47,6 +47,26 @@ export interface EpisodeSlots {
   contextsCreated: number;
   evaluatedInputTokens: number;
   outputTokens: number;
+  /** The saved prompt states, when the host keeps them. */
+  promptCache: PromptCacheStats | null;
+}
+
+/** The host's saved prompt states (warm starts for new episodes, one prefill for a group of rollouts). */
+export interface PromptCacheStats {
+  entries: number;
+  /** Prompt tokens the saved states hold. */
+  tokens: number;
+  bytes: number;
+  saves: number;
+  /** Prompt tokens whose state was saved. */
+  savedTokens: number;
+  loads: number;
+  /** Prompt tokens that came from saved states instead of being evaluated. */
+  loadedTokens: number;
+  /** Requests that waited for another's prefill of the same prompt. */
+  waits: number;
+  saveMs: number;
+  loadMs: number;
 }
 
 export interface ThreadMeasurement {

@@ -44,6 +44,8 @@ export interface EngineOptions {
   contextSize?: number;
   /** Episodes that can hold a context sequence at once. */
   maxEpisodes?: number;
+  /** Start new episodes from saved states of the prompt prefixes they share (default true). */
+  promptCache?: boolean;
   /**
    * Flash attention: `auto` (default) lets llama.cpp use it where the backend runs it;
    * forcing it on can move attention to the CPU on a backend without the kernel
@@ -229,6 +231,7 @@ export class Engine {
         contextSize: this._contextSize,
         threads: this._threads,
         maxEpisodes: this._options.maxEpisodes ?? DEFAULT_MAX_EPISODES,
+        promptCache: this._options.promptCache,
         flashAttention: this._options.flashAttention ?? 'auto',
         defaults: manifest?.sampling ?? {}
       });

@@ -11,7 +11,8 @@ const result: GenerateResult = {
   stopReason: 'stop',
   stopString: '</step>',
   usage: { promptTokens: 7, evaluatedPromptTokens: 7, completionTokens: 2 },
-  timings: { firstTokenMs: 5, totalMs: 200, tokensPerSecond: 10 }
+  timings: { firstTokenMs: 5, totalMs: 200, tokensPerSecond: 10 },
+  warmStart: null
 };
 
 /** A server that answers every request with these events, written by the host's own writer. */
