@@ -35,8 +35,8 @@ import { BUILTIN_GRAMMARS } from './grammar';
 import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
 import { checkGrammarLimits } from './grammarLimits';
 import { DomainError } from './errors';
-import { commonPrefixLength, Preparation, PromptCache, PromptCacheStats } from './promptCache';
-import { ChatMessage, GenerateRequest } from './requests';
+import type { ChatMessage, EpisodeSlots, GenerateRequest, GenerateResult, StopReason } from '../contract';
+import { commonPrefixLength, Preparation, PromptCache } from './promptCache';
 import { KnownSegments, tokenizeKeepingGenerated } from './tokens';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
@@ -50,26 +50,6 @@ export interface GeneratorOptions {
   flashAttention: 'auto' | boolean;
   /** Sampling defaults from the model's manifest. */
   defaults: { temperature?: number; topP?: number; topK?: number; maxTokens?: number };
-}
-
-export type StopReason = 'stop' | 'eos' | 'length' | 'abort';
-
-export interface GenerateResult {
-  episodeId: string;
-  /** The generated text, without the stop string that ended it. */
-  text: string;
-  stopReason: StopReason;
-  /** The stop string that ended generation; an agent appends it to keep the turn exact. */
-  stopString: string | null;
-  usage: {
-    promptTokens: number;
-    /** Prompt tokens actually evaluated: the rest came from the episode's KV cache. */
-    evaluatedPromptTokens: number;
-    completionTokens: number;
-  };
-  timings: { firstTokenMs: number | null; totalMs: number; tokensPerSecond: number | null };
-  /** Where the prompt's state came from, when the prompt cache prepared it. */
-  warmStart: Omit<Preparation, 'evaluated'> | null;
 }
 
 interface Sampling {
@@ -145,16 +125,7 @@ export class Generator {
     return this._options.contextSize;
   }
 
-  stats(): {
-    active: number;
-    maxEpisodes: number;
-    episodes: number;
-    generating: number;
-    contextsCreated: number;
-    evaluatedInputTokens: number;
-    outputTokens: number;
-    promptCache: PromptCacheStats | null;
-  } {
+  stats(): EpisodeSlots {
     return {
       active: this._slotsInUse,
       maxEpisodes: this._options.maxEpisodes,

@@ -29,6 +29,8 @@ import * as path from 'node:path';
 
 import type { Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
+import type { PromptCacheStats, WarmStart } from '../contract';
+
 /** What the cache needs of a context sequence (node-llama-cpp's `LlamaContextSequence`). */
 export interface CacheableSequence {
   readonly contextTokens: Token[];
@@ -69,33 +71,10 @@ export interface PrepareOptions {
   signal?: AbortSignal;
 }
 
-/** How one prompt was prepared. */
-export interface Preparation {
-  /** Tokens the sequence already held (an earlier step, or a handed-over sequence). */
-  reused: number;
-  /** Tokens that came from a saved state. */
-  loaded: number;
+/** How one prompt was prepared: the warm start the generation result reports, and the tokens evaluated here. */
+export interface Preparation extends WarmStart {
   /** Tokens evaluated here (the last prompt token is left to the generation that samples after it). */
   evaluated: number;
-  /** Milliseconds spent waiting for another request's prefill of the same prompt. */
-  waitedMs: number;
-}
-
-export interface PromptCacheStats {
-  entries: number;
-  /** Prompt tokens the saved states hold. */
-  tokens: number;
-  bytes: number;
-  saves: number;
-  /** Prompt tokens whose state was saved. */
-  savedTokens: number;
-  loads: number;
-  /** Prompt tokens that came from saved states instead of being evaluated. */
-  loadedTokens: number;
-  /** Requests that waited for another's prefill of the same prompt. */
-  waits: number;
-  saveMs: number;
-  loadMs: number;
 }
 
 interface Entry {
