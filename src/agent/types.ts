@@ -4,6 +4,7 @@
  * (loop.ts) depends on nothing else, so the same loop drives a notebook in the
  * browser and a kernel from Node.
  */
+import type { StopReason } from '../contract';
 import type { NbOutput } from '../episode/types';
 import type { ChatMessage } from './messages';
 
@@ -50,7 +51,7 @@ export interface ModelTurn {
   text: string;
   /** The stop string that ended the turn, to append so the turn is exact tag text. */
   stopString: string | null;
-  stopReason: 'stop' | 'eos' | 'length' | 'abort';
+  stopReason: StopReason;
   completionTokens?: number;
   tokensPerSecond?: number | null;
 }

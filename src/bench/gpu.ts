@@ -8,6 +8,8 @@
  * - 4 episodes streaming at once ÷ one (`gpu.parallel4_vs_single`)
  * - an 8-step episode's prefill ratio; time to first token, new step vs the same prompt fresh
  * - VRAM used; decode tokens/s ÷ the bandwidth ceiling (weights bytes ÷ memory bandwidth)
+ * - warm starts on a second host with 8 episode slots (src/bench/warmStart.ts, the datarus-r1 profile):
+ *   `host.ttft_fresh_vs_new_step` and `rollouts.group_prefill_ratio` (G = 8) on the GPU
  *
  * It stops at once when the backend is not the one it meant to test: a 14B model
  * on one CPU thread takes many minutes. `--gpu cpu` with a small shape
@@ -23,6 +25,7 @@ import { formatObservation, formatStep } from '../protocol';
 import { writeShapeModel, MODELS_DIR } from './grammarRun';
 import { writePart } from './report';
 import { streamGenerate, TimedStream } from './util';
+import { benchWarmStart, WarmStartBench } from './warmStart';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 type Backend = 'cuda' | 'vulkan' | 'metal' | 'cpu';
@@ -116,9 +119,12 @@ async function api(host: Host, method: string, endpoint: string, body?: unknown)
 }
 
 /** Starts `datarus serve --gpu <backend>` and returns once the model is loaded on that backend, or throws at once. */
-async function startHost(modelFile: string, backend: Backend): Promise<{ host: Host; status: any }> {
+async function startHost(modelFile: string, backend: Backend, { maxEpisodes = 4, contextSize = 8192 } = {}): Promise<{ host: Host; status: any }> {
   const token = randomBytes(12).toString('hex');
-  const args = [CLI, 'serve', '--port', '0', '--token', token, '--gpu', backend, '--models-dir', path.dirname(modelFile), '--model', path.basename(modelFile), '--max-episodes', '4', '--context-size', '8192'];
+  const args = [
+    ...[CLI, 'serve', '--port', '0', '--token', token, '--gpu', backend, '--models-dir', path.dirname(modelFile), '--model', path.basename(modelFile)],
+    ...['--max-episodes', String(maxEpisodes), '--context-size', String(contextSize)]
+  ];
   if (backend === 'cpu') {
     args.push('--threads', '1'); // the dry run: no calibration, the shared machine keeps a core
   }
@@ -355,6 +361,16 @@ export async function benchGpu(argv: string[]): Promise<void> {
     await stopHost(host);
   }
 
+  // Warm starts and a group of 8 on a host of their own: 8 slots of 4,096 tokens (about 6 GiB of KV cache at the 14B shape).
+  process.stderr.write(`bench:gpu: warm starts and a group of 8…\n`);
+  let warm: WarmStartBench;
+  const second = await startHost(modelFile, options.gpu, { maxEpisodes: 8, contextSize: 4096 });
+  try {
+    warm = await benchWarmStart(second.host, { profile: 'datarus-r1', groupSize: 8 });
+  } finally {
+    await stopHost(second.host);
+  }
+
   const single = median(viaHost);
   const bandwidth = bandwidthFor(local.gpuName, options.bandwidthGbs);
   const ceiling = bandwidth ? (bandwidth * 1e9) / weightsBytes : null;
@@ -377,6 +393,9 @@ export async function benchGpu(argv: string[]): Promise<void> {
     'gpu.prefill_ratio_8_steps': steps.ratio,
     'gpu.ttft_new_step_ms': steps.ttftNewStepMs,
     'gpu.ttft_fresh_same_prompt_ms': steps.ttftFreshMs,
+    'host.ttft_fresh_vs_new_step': warm['host.ttft_fresh_vs_new_step'],
+    'rollouts.group_prefill_ratio': warm['rollouts.group_prefill_ratio'],
+    warmStart: warm,
     'gpu.flash_attention': Object.fromEntries(
       FLASH_ATTENTION_MODES.map(mode => [mode, { decodeTokensPerSecond: measured.byFlashAttention[mode].decodeTokensPerSecond, prefillTokensPerSecond: measured.byFlashAttention[mode].prefillTokensPerSecond }])
     ),
@@ -412,6 +431,9 @@ function gpuMarkdown(r: any): string {
     `| \`gpu.parallel4_vs_single\` (4 episodes at once, aggregate ÷ one) | ≥ 2.5 | ${f(r['gpu.parallel4_vs_single'])} (${f(r.parallel4.aggregate, 1)} tokens/s together) |`,
     `| 8-step episode: tokens evaluated ÷ final context | ≤ 1.05 | ${f(r['gpu.prefill_ratio_8_steps'], 3)} |`,
     `| time to first token: new step / same prompt, fresh episode | | ${f(r['gpu.ttft_new_step_ms'], 0)} ms / ${f(r['gpu.ttft_fresh_same_prompt_ms'], 0)} ms |`,
+    `| \`host.ttft_fresh_vs_new_step\` (new episode with the datarus-r1 system prompt, warm ÷ new step; cold ÷ new step) | ≤ 1.5 | ${f(r.warmStart['host.ttft_fresh_vs_new_step'])}; cold ${f(r.warmStart.ttftColdVsNewStep)} (${f(r.warmStart.ttftNewStepMs, 0)} / ${f(r.warmStart.ttftNewEpisodeWarmMs, 0)} / ${f(r.warmStart.ttftNewEpisodeColdMs, 0)} ms) |`,
+    `| \`rollouts.group_prefill_ratio\` (8 new episodes, one new ${r.warmStart.group.promptTokens}-token prompt, at once) | ≤ 1.1 | ${f(r.warmStart['rollouts.group_prefill_ratio'], 3)} (${r.warmStart.group.loadedFromGroupState} loaded the group's state) |`,
+    `| prompt states: save / load ms per token (KiB per token); decode of new episodes warm ÷ cold | | ${f(r.warmStart.stateCosts.saveMsPerToken, 4)} / ${f(r.warmStart.stateCosts.loadMsPerToken, 4)} (${f(r.warmStart.stateCosts.bytesPerToken === null ? null : r.warmStart.stateCosts.bytesPerToken / 1024, 0)}); ${f(r.warmStart['host.warm_vs_cold_decode'])} |`,
     `| in-process, flash attention on / auto / off: prefill tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].prefillTokensPerSecond, 0)).join(' / ')} |`,
     `| in-process, flash attention on / auto / off: decode tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].decodeTokensPerSecond, 1)).join(' / ')} |`,
     `| VRAM: model + 8k context in-process / device in use while the host ran | | ${gib(r['gpu.vram_used_bytes'].model_and_context_in_process)} / ${gib(r['gpu.vram_used_bytes'].device_while_host_ran)} |`,

@@ -204,6 +204,7 @@ export function buildProgram(): Command {
     .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
+    .option('--no-prompt-cache', 'evaluate every new episode\'s prompt in full instead of starting from saved prompt states')
     .addOption(
       new Option('--flash-attention <mode>', 'flash attention: auto (where the backend runs it), on, off').choices(['auto', 'on', 'off']).default('auto')
     )
@@ -300,6 +301,7 @@ interface ServeOptions {
   threads?: number;
   contextSize?: number;
   maxEpisodes?: number;
+  promptCache: boolean;
   flashAttention: 'auto' | 'on' | 'off';
   gpu: string;
   cpu?: boolean;
@@ -357,6 +359,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     threads: opts.threads,
     contextSize: opts.contextSize,
     maxEpisodes: opts.maxEpisodes,
+    promptCache: opts.promptCache,
     flashAttention: opts.flashAttention === 'auto' ? 'auto' : opts.flashAttention === 'on'
   });
   const store = opts.episodesFile

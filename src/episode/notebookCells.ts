@@ -11,17 +11,16 @@
 import { neutralizeRemoteContent } from './safeMarkdown';
 import type { Episode, NbOutput } from './types';
 
-export type CellRole = 'thought' | 'code' | 'answer';
-
-export interface Provenance {
+/** The provenance of a cell of an Analyze episode (`metadata.datarus`): a step's thought or code, or the answer (step null). */
+export type StepProvenance = {
   episode: string;
   step: number | null;
-  role: CellRole;
+  role: 'thought' | 'code' | 'answer';
   model: string;
   created: string;
   /** On a code cell the user chose not to run. */
   skipped?: boolean;
-}
+};
 
 /** The markdown of a step's thought; `done: false` while it still streams. */
 export function thoughtSource(step: number, text: string, done: boolean): string {
@@ -74,8 +73,8 @@ export function nbformatOutputs(outputs: NbOutput[] | undefined): object[] {
 export function analyzeNotebook(episode: Episode): object {
   let n = 0;
   const id = () => `datarus-${(++n).toString(36).padStart(4, '0')}`;
-  const meta = (step: number | null, role: CellRole, created: string, skipped?: boolean) => {
-    const provenance: Provenance = { episode: episode.id, step, role, model: episode.model, created, ...(skipped ? { skipped } : {}) };
+  const meta = (step: number | null, role: StepProvenance['role'], created: string, skipped?: boolean) => {
+    const provenance: StepProvenance = { episode: episode.id, step, role, model: episode.model, created, ...(skipped ? { skipped } : {}) };
     return { datarus: provenance };
   };
   const cells: object[] = [{ id: id(), cell_type: 'markdown', metadata: {}, source: `**Question.** ${neutralizeRemoteContent(episode.question)}` }];

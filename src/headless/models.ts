@@ -16,6 +16,7 @@ import { Readable } from 'node:stream';
 import { HostModel, ModelError } from '../agent/hostModel';
 import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel, ModelTurn, ModelTurnRequest } from '../agent/types';
+import type { HostStatus } from '../contract';
 
 /** `fetch` for an HTTP server on a unix socket, answering a web `Response` whose body streams. */
 export function socketFetch(socket: string, token: string): (p: string, init?: RequestInit) => Promise<Response> {
@@ -114,15 +115,6 @@ export async function startEmbeddedHost(options: EmbeddedHostOptions): Promise<M
   }
 }
 
-interface HostStatus {
-  state: string;
-  error?: string | null;
-  backend?: string;
-  threads?: number;
-  loadProgress?: number | null;
-  model?: { name: string; promptProfile?: string } | null;
-}
-
 async function waitReady(proc: ChildProcess, request: ReturnType<typeof socketFetch>, output: () => string, log: (line: string) => void): Promise<HostStatus> {
   let lastShown = '';
   for (;;) {
@@ -142,7 +134,7 @@ async function waitReady(proc: ChildProcess, request: ReturnType<typeof socketFe
       if (status.state === 'idle') {
         throw new ModelError('the model host has no model: pass --model NAME|FILE.gguf (or set DATARUS_MODEL)');
       }
-      const shown = status.state === 'loading' && typeof status.loadProgress === 'number' ? `loading the model ${Math.round(status.loadProgress * 100)}%` : `host ${status.state}`;
+      const shown = status.state === 'loading' ? `loading the model ${Math.round(status.loadProgress * 100)}%` : `host ${status.state}`;
       if (shown !== lastShown) {
         log(shown);
         lastShown = shown;

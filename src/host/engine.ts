@@ -7,19 +7,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
-import { BackendReport, describeSelection, GpuOptionError, parseGpuChoice, selectBackend } from './backends';
-import type { Backend } from './backends';
+import type { Backend, BackendReport, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, ThreadMeasurement } from '../contract';
+import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend } from './backends';
 import { Generator } from './generator';
 import { DomainError } from './errors';
-import { calibrateThreads, fallbackThreads, ThreadMeasurement } from './threads';
+import { calibrateThreads, fallbackThreads } from './threads';
 import { DEFAULT_PROFILE_NAME } from '../protocol/profiles';
-import { loadManifests, ManifestError, ManifestProblem, ModelManifest, resolveInside, resolveUserPath } from './manifests';
+import { loadManifests, ManifestError, resolveInside, resolveUserPath } from './manifests';
 import { faultFor } from './selftestFault';
 import { runSelfTest } from './selftest';
 import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './verdicts';
 
-export type { Backend } from './backends';
-export type EngineState = 'starting' | 'loading' | 'ready' | 'idle' | 'error';
+export type { Backend, EngineStatus } from '../contract';
 
 export interface EngineOptions {
   manifestsDir: string;
@@ -45,6 +44,8 @@ export interface EngineOptions {
   contextSize?: number;
   /** Episodes that can hold a context sequence at once. */
   maxEpisodes?: number;
+  /** Start new episodes from saved states of the prompt prefixes they share (default true). */
+  promptCache?: boolean;
   /**
    * Flash attention: `auto` (default) lets llama.cpp use it where the backend runs it;
    * forcing it on can move attention to the CPU on a backend without the kernel
@@ -55,36 +56,9 @@ export interface EngineOptions {
 
 export type FlashAttention = 'auto' | boolean;
 
-export interface LoadedModelInfo {
-  name: string;
-  path: string;
-  sizeBytes: number;
+/** The loaded model as the engine keeps it: what the status reports, and its manifest. */
+export interface LoadedModelInfo extends Omit<LoadedModelStatus, 'totalLayers' | 'promptProfile'> {
   manifest: ModelManifest | null;
-  trainContextSize: number;
-  gpuLayers: number;
-}
-
-export interface EngineStatus {
-  state: EngineState;
-  error: string | null;
-  backend: Backend | null;
-  backendNote: string | null;
-  /** Every backend considered at start, in order: the one in use has `ok: true`. */
-  backends: BackendReport[];
-  gpu: { name: string; vramFreeBytes: number; vramTotalBytes: number } | null;
-  /** `totalLayers` with `gpuLayers` says how much of the model fits in VRAM. */
-  model: (Omit<LoadedModelInfo, 'manifest'> & { totalLayers: number; promptProfile: string }) | null;
-  loadProgress: number;
-  contextSize: number | null;
-  chatWrapper: string | null;
-  episodes: ReturnType<Generator['stats']> | null;
-  threads: number;
-  /** `measured` (fastest of 1..cores at load), `option` (given), or `default` (half the cores). */
-  threadsChosenBy: 'measured' | 'option' | 'default';
-  threadMeasurements: ThreadMeasurement[];
-  cores: number;
-  manifests: string[];
-  manifestProblems: ManifestProblem[];
 }
 
 const DEFAULT_MAX_EPISODES = 4;
@@ -257,6 +231,7 @@ export class Engine {
         contextSize: this._contextSize,
         threads: this._threads,
         maxEpisodes: this._options.maxEpisodes ?? DEFAULT_MAX_EPISODES,
+        promptCache: this._options.promptCache,
         flashAttention: this._options.flashAttention ?? 'auto',
         defaults: manifest?.sampling ?? {}
       });
@@ -385,7 +360,7 @@ export class Engine {
   private _loaded: LoadedModelInfo | null = null;
   private _manifests = new Map<string, ModelManifest>();
   private _manifestProblems: ManifestProblem[] = [];
-  private _state: EngineState = 'starting';
+  private _state: HostState = 'starting';
   private _error: string | null = null;
   private _loadProgress = 0;
   private _contextSize = 0;

@@ -11,14 +11,8 @@ import * as path from 'node:path';
 import { exportRows, ExportFilters, ExportFormat, filtersFor, selectEpisodes, toNotebook } from '../episode/export';
 import type { Redactor } from '../episode/redact';
 import type { StoredEpisode } from '../episode/types';
+import type { ExportSummary } from '../contract';
 import { DomainError } from './errors';
-
-export interface ExportSummary {
-  format: ExportFormat;
-  path: string;
-  rows: number;
-  episodes: number;
-}
 
 function diskError(err: unknown, target: string): Error {
   const code = (err as NodeJS.ErrnoException).code;

@@ -4,9 +4,9 @@
  */
 import * as path from 'node:path';
 
-import { downloadFile, DownloadProgress, DownloadResult } from './download';
+import type { ModelManifest, PullState } from '../contract';
+import { downloadFile } from './download';
 import { DomainError } from './errors';
-import { ModelManifest } from './manifests';
 
 /** The address to fetch a manifest's file from, or a clear reason why there is none. */
 export function downloadUrl(manifest: ModelManifest, override?: string): string {
@@ -31,15 +31,6 @@ export function downloadUrl(manifest: ModelManifest, override?: string): string 
         `${manifest.name} has no verified download address. ${source.conversion ?? ''} Or give one with --url.`.trim()
       );
   }
-}
-
-export interface PullState {
-  model: string;
-  url: string;
-  state: 'downloading' | 'done' | 'failed' | 'cancelled';
-  progress: DownloadProgress | null;
-  error: string | null;
-  result: DownloadResult | null;
 }
 
 /** Downloads running in the host, one per model at a time. */

@@ -6,9 +6,9 @@
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
-import { answerSource, CellRole, Provenance, thoughtSource, unfinishedThoughtSource } from '../episode/notebookCells';
-
-export type { CellRole, Provenance };
+import { answerSource, thoughtSource, unfinishedThoughtSource } from '../episode/notebookCells';
+import { renderMarkdown } from './cellContent';
+import { markSkippedInMetadata, provenanceMetadata, StepProvenance } from './provenance';
 
 /** The CSS class of a code cell the user skipped (see `markSkippedCells`). */
 export const SKIPPED_CLASS = 'jp-DatarusSkipped';
@@ -97,8 +97,7 @@ export class NotebookWriter {
     if (!cell) {
       return;
     }
-    const provenance = cell.model.getMetadata('datarus') as Provenance;
-    cell.model.setMetadata('datarus', { ...provenance, skipped: true });
+    markSkippedInMetadata(cell.model);
     cell.addClass(SKIPPED_CLASS);
   }
 
@@ -108,14 +107,14 @@ export class NotebookWriter {
     return cell ? cell.model.sharedModel.getSource() : '';
   }
 
-  private _insert(type: 'markdown' | 'code', source: string, where: { step: number | null; role: CellRole }): string {
+  private _insert(type: 'markdown' | 'code', source: string, where: Pick<StepProvenance, 'step' | 'role'>): string {
     if (this._panel.isDisposed) {
       throw new NotebookClosedError();
     }
-    const provenance: Provenance = { episode: this._episode, step: where.step, role: where.role, model: this._model, created: new Date().toISOString() };
+    const provenance: StepProvenance = { episode: this._episode, step: where.step, role: where.role, model: this._model, created: new Date().toISOString() };
     const shared = this._panel.content.model!.sharedModel;
     const index = Math.min(this._next, shared.cells.length);
-    const cell = shared.insertCell(index, { cell_type: type, source, metadata: { datarus: provenance as any } });
+    const cell = shared.insertCell(index, { cell_type: type, source, metadata: provenanceMetadata(provenance) });
     this._next = index + 1;
     // Follow the episode in command mode: in edit mode an active markdown cell would show its source.
     this._panel.content.mode = 'command';
@@ -143,8 +142,8 @@ export class NotebookWriter {
 
   private _renderMarkdown(id: string): void {
     const cell = this._find(id);
-    if (cell && cell.model.type === 'markdown') {
-      (cell as any).rendered = true;
+    if (cell) {
+      renderMarkdown(cell);
     }
   }
 

@@ -6,10 +6,10 @@
  */
 import type { ErrorObject, JSONSchemaType } from 'ajv';
 
+import { GENERATE_EVENT, GenerateRequest } from '../../contract';
 import type { Engine } from '../engine';
 import { formatAjvErrors } from '../manifests';
-import { GenerateRequest, MAX_TOKENS_LIMIT } from '../requests';
-import { abortOnDisconnect, sendEvent, startEventStream } from '../sse';
+import { abortOnDisconnect, sendGenerateEvent, startEventStream } from '../sse';
 import { errorEvent } from './errorStatus';
 import { bodySchema, Nullable, Route, route, sendJson, withoutNulls } from './route';
 
@@ -18,6 +18,9 @@ import { bodySchema, Nullable, Route, route, sendJson, withoutNulls } from './ro
  * OpenAI's API), and `stream` (default true) chooses events or one JSON answer.
  */
 export type GenerateBody = Nullable<GenerateRequest> & { stream?: boolean | null };
+
+/** The most tokens one request may ask for. */
+export const MAX_TOKENS_LIMIT = 1 << 20;
 
 // Every field is bounded here, so a bad one gets a precise message instead of a crash deep in the engine.
 const generateProperties: JSONSchemaType<GenerateBody>['properties'] = {
@@ -96,17 +99,17 @@ export function generateRoutes(engine: Engine): Route[] {
           request,
           text => {
             start();
-            sendEvent(res, { text }, 'chunk');
+            sendGenerateEvent(res, { event: GENERATE_EVENT.chunk, data: { text } });
           },
           signal
         );
         start();
-        sendEvent(res, result, 'done');
+        sendGenerateEvent(res, { event: GENERATE_EVENT.done, data: result });
       } catch (err) {
         if (!started) {
           throw err; // nothing sent yet: answer with a plain JSON error
         }
-        sendEvent(res, errorEvent(err), 'error');
+        sendGenerateEvent(res, { event: GENERATE_EVENT.error, data: errorEvent(err) });
       }
       res.end();
     }),

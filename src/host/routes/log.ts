@@ -5,13 +5,14 @@
 import * as path from 'node:path';
 import type { JSONSchemaType } from 'ajv';
 
-import { EXPORT_FORMATS, exportRows, ExportFilters, ExportFormat, filtersFor, selectEpisodes, toNotebook } from '../../episode/export';
+import type { EditRequest, ExportRequest, FeedbackRequest, LogEpisodeResponse, LoggedResponse, LogSummary } from '../../contract';
+import { EXPORT_FORMATS, exportRows, ExportFilters, filtersFor, selectEpisodes, toNotebook } from '../../episode/export';
 import type { Episode } from '../../episode/types';
 import { DomainError } from '../errors';
 import type { EpisodeStore } from '../episodeStore';
 import { writeExport } from '../exportFiles';
 import { isInside } from '../manifests';
-import { bodySchema, Nullable, Route, route, sendJson, withoutNulls } from './route';
+import { bodySchema, Nullable, NullableOptionals, Route, route, sendJson, withoutNulls } from './route';
 
 /** Only the episode's outline is checked here: the store validates the whole record before writing it. */
 interface EpisodeBody {
@@ -31,14 +32,7 @@ const episodeBody = bodySchema<EpisodeBody>({
   }
 } satisfies JSONSchemaType<EpisodeBody>);
 
-interface FeedbackBody {
-  episodeId: string;
-  /** `null` rates the whole episode. */
-  step: number | null;
-  rating: 'up' | 'down';
-}
-
-const feedbackBody = bodySchema<FeedbackBody>({
+const feedbackBody = bodySchema<FeedbackRequest>({
   description: 'body must be {"episodeId": string, "step": integer or null, "rating": "up" | "down"}',
   type: 'object',
   required: ['episodeId', 'step', 'rating'],
@@ -47,16 +41,9 @@ const feedbackBody = bodySchema<FeedbackBody>({
     step: { anyOf: [{ type: 'integer' }, { type: 'null', nullable: true }] },
     rating: { type: 'string', enum: ['up', 'down'] }
   }
-} satisfies JSONSchemaType<FeedbackBody>);
+} satisfies JSONSchemaType<FeedbackRequest>);
 
-interface EditBody {
-  episodeId: string;
-  step: number;
-  original: string;
-  edited: string;
-}
-
-const editBody = bodySchema<EditBody>({
+const editBody = bodySchema<EditRequest>({
   description: 'body must be {"episodeId", "step", "original", "edited"}',
   type: 'object',
   required: ['episodeId', 'step', 'original', 'edited'],
@@ -66,13 +53,11 @@ const editBody = bodySchema<EditBody>({
     original: { type: 'string' },
     edited: { type: 'string' }
   }
-} satisfies JSONSchemaType<EditBody>);
+} satisfies JSONSchemaType<EditRequest>);
 
-interface ExportBody {
-  format: ExportFormat;
+/** Filters, too, may carry `null` for a filter that is not set. */
+interface ExportBody extends NullableOptionals<Omit<ExportRequest, 'filters'>> {
   filters?: Nullable<ExportFilters> | null;
-  /** A file name inside the exports folder; without it the rows come back in the answer. */
-  path?: string | null;
 }
 
 const exportBody = bodySchema<ExportBody>({
@@ -109,20 +94,20 @@ export function logRoutes(store: EpisodeStore | null): Route[] {
   return [
     route('GET', /^\/api\/log$/, null, async ({ res }) => {
       const { episodes, skipped, migrated } = await log().read();
-      sendJson(res, 200, { file: log().file, episodes: episodes.length, skipped, migrated });
+      sendJson(res, 200, { file: log().file, episodes: episodes.length, skipped, migrated } satisfies LogSummary);
     }),
     route('POST', /^\/api\/log\/episodes$/, episodeBody, async ({ res, body }) => {
       // The store checks the whole record against the log schema before it writes anything.
       await log().appendEpisode(body.episode as unknown as Episode);
-      sendJson(res, 201, { logged: true, file: log().file });
+      sendJson(res, 201, { logged: true, file: log().file } satisfies LogEpisodeResponse);
     }),
     route('POST', /^\/api\/log\/feedback$/, feedbackBody, async ({ res, body }) => {
       await log().appendFeedback(body.episodeId, body.step, body.rating);
-      sendJson(res, 201, { logged: true });
+      sendJson(res, 201, { logged: true } satisfies LoggedResponse);
     }),
     route('POST', /^\/api\/log\/edits$/, editBody, async ({ res, body }) => {
       await log().appendEdit(body.episodeId, body.step, body.original, body.edited);
-      sendJson(res, 201, { logged: true });
+      sendJson(res, 201, { logged: true } satisfies LoggedResponse);
     }),
     route('POST', /^\/api\/log\/export$/, exportBody, async ({ res, body }) => sendJson(res, 200, await exportLog(log(), body)))
   ];

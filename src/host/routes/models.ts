@@ -3,15 +3,13 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { JSONSchemaType } from 'ajv';
 
+import type { LoadModelRequest, LoadModelResponse, ModelEntry, ModelsResponse, PullCancelRequest, PullCancelResponse, PullRequest, PullsResponse } from '../../contract';
 import type { Engine } from '../engine';
 import { DomainError } from '../errors';
 import type { PullTable } from '../pull';
-import { bodySchema, Route, route, sendJson } from './route';
+import { bodySchema, NullableOptionals, Route, route, sendJson } from './route';
 
-interface LoadBody {
-  model: string;
-  contextSize?: number | null;
-}
+type LoadBody = NullableOptionals<LoadModelRequest>;
 
 const loadBody = bodySchema<LoadBody>({
   description: 'body must be {"model": "<manifest name or .gguf path>", "contextSize"?: integer ≥ 128}',
@@ -23,10 +21,7 @@ const loadBody = bodySchema<LoadBody>({
   }
 } satisfies JSONSchemaType<LoadBody>);
 
-interface PullBody {
-  model: string;
-  url?: string | null;
-}
+type PullBody = NullableOptionals<PullRequest>;
 
 const pullBody = bodySchema<PullBody>({
   description: 'body must be {"model": "<manifest name>", "url"?: "<address>"}',
@@ -38,25 +33,22 @@ const pullBody = bodySchema<PullBody>({
   }
 } satisfies JSONSchemaType<PullBody>);
 
-interface CancelBody {
-  model: string;
-}
-
-const cancelBody = bodySchema<CancelBody>({
+const cancelBody = bodySchema<PullCancelRequest>({
   description: 'body must be {"model": "<manifest name>"}',
   type: 'object',
   required: ['model'],
   properties: { model: { type: 'string' } }
-} satisfies JSONSchemaType<CancelBody>);
+} satisfies JSONSchemaType<PullCancelRequest>);
 
 export function modelRoutes(engine: Engine, pulls: PullTable): Route[] {
   return [
     route('GET', /^\/api\/models$/, null, async ({ res }) => sendJson(res, 200, await listModels(engine))),
     route('POST', /^\/api\/models\/load$/, loadBody, async ({ res, body }) => {
       const loaded = await engine.load(body.model, body.contextSize ?? undefined);
-      sendJson(res, 200, { model: loaded.name, path: loaded.path, contextSize: engine.contextSize });
+      const answer: LoadModelResponse = { model: loaded.name, path: loaded.path, contextSize: engine.contextSize };
+      sendJson(res, 200, answer);
     }),
-    route('GET', /^\/api\/models\/pulls$/, null, async ({ res }) => sendJson(res, 200, { pulls: pulls.list() })),
+    route('GET', /^\/api\/models\/pulls$/, null, async ({ res }) => sendJson(res, 200, { pulls: pulls.list() } satisfies PullsResponse)),
     route('POST', /^\/api\/models\/pull$/, pullBody, async ({ res, body }) => {
       const manifest = engine.manifests.get(body.model);
       if (!manifest) {
@@ -64,12 +56,12 @@ export function modelRoutes(engine: Engine, pulls: PullTable): Route[] {
       }
       sendJson(res, 202, pulls.start(manifest, body.url ?? undefined));
     }),
-    route('POST', /^\/api\/models\/pull\/cancel$/, cancelBody, async ({ res, body }) => sendJson(res, 200, { cancelled: pulls.cancel(body.model) }))
+    route('POST', /^\/api\/models\/pull\/cancel$/, cancelBody, async ({ res, body }) => sendJson(res, 200, { cancelled: pulls.cancel(body.model) } satisfies PullCancelResponse))
   ];
 }
 
-async function listModels(engine: Engine) {
-  const models = [];
+async function listModels(engine: Engine): Promise<ModelsResponse> {
+  const models: ModelEntry[] = [];
   for (const manifest of engine.manifests.values()) {
     const present = await fs
       .stat(path.join(engine.modelsDir, manifest.file))

@@ -11,10 +11,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { JSONSchemaType } from 'ajv';
 
+import type { ChatMessage, GenerateRequest, GenerateResult } from '../../contract';
 import type { Engine } from '../engine';
 import { DomainError } from '../errors';
-import type { GenerateResult } from '../generator';
-import type { ChatMessage, GenerateRequest } from '../requests';
 import { abortOnDisconnect, sendEvent, startEventStream } from '../sse';
 import { parseGenerateRequest } from './generate';
 import { bodySchema, Route, route, sendJson } from './route';

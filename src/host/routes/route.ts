@@ -58,6 +58,9 @@ export function bodySchema<T>(schema: JSONSchemaType<T>, describe?: (errors: Err
 /** A body type as it may arrive: an optional field may also be `null`, which means absent (as in OpenAI's API). */
 export type Nullable<T> = { [K in keyof T]?: T[K] | null };
 
+/** A contract's request type as it may arrive: its required fields as they are, its optional ones also `null`. */
+export type NullableOptionals<T> = { [K in keyof T]: undefined extends T[K] ? T[K] | null : T[K] };
+
 /** The fields that are there: `null` and `undefined` dropped. */
 export function withoutNulls<T extends object>(value: Nullable<T>): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as T;
