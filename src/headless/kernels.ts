@@ -22,6 +22,7 @@ import type { Kernel, ServerConnection as ServerConnectionNs, Session } from '@j
 
 import { KernelRunner } from '../agent/kernelRunner';
 import type { CodeRunner } from '../agent/types';
+import { nodeServerSettings } from './serverSettings';
 
 export interface JupyterEndpoint {
   /** Base URL of the server, e.g. `http://node7:8888/` (a `?token=` in it is taken as the token). */
@@ -262,16 +263,8 @@ export class KernelPool {
 }
 
 async function connect(endpoint: JupyterEndpoint, localRoot: string | null): Promise<Server> {
-  const { KernelManager, ServerConnection, SessionManager } = await import('@jupyterlab/services');
-  const { default: WebSocket } = await import('ws');
-  const settings = ServerConnection.makeSettings({
-    baseUrl: endpoint.url,
-    wsUrl: endpoint.url.replace(/^http/, 'ws'),
-    token: endpoint.token,
-    appendToken: true,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    fetch: fetch as typeof globalThis.fetch
-  });
+  const { KernelManager, SessionManager } = await import('@jupyterlab/services');
+  const settings = await nodeServerSettings(endpoint.url, endpoint.token);
   const kernelManager = new KernelManager({ serverSettings: settings });
   const sessions = new SessionManager({ kernelManager, serverSettings: settings });
   return new Server(endpoint, localRoot, sessions, kernelManager, settings);
