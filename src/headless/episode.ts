@@ -3,7 +3,7 @@
  * token counts metered on the way (the loop records steps, not tokens), and
  * the figures a run reports about it.
  */
-import { AgentHooks, AgentLimits, AgentLoop } from '../agent/loop';
+import { AgentLoop, AgentRunOptions } from '../agent/loop';
 import { ModelError } from '../agent/hostModel';
 import type { AgentModel, CodeRunner, ModelTurn, ModelTurnRequest } from '../agent/types';
 import type { Episode } from '../episode/types';
@@ -75,35 +75,15 @@ export function errorsRecovered(episode: Episode): number {
   return recovered;
 }
 
-export interface RunEpisodeOptions {
-  episodeId: string;
-  question: string;
-  context?: string;
-  profile?: string;
-  notebook?: string;
-  limits?: Partial<AgentLimits>;
-  temperature?: number;
-  grammar?: string | ((turn: number) => string | undefined);
-  signal?: AbortSignal;
-  hooks?: AgentHooks;
+export interface RunEpisodeOptions extends Omit<AgentRunOptions, 'now'> {
   onTurn?: (figures: TurnFigures) => void;
 }
 
 export async function runEpisode(model: AgentModel, runner: CodeRunner, options: RunEpisodeOptions): Promise<{ episode: Episode; figures: EpisodeFigures }> {
   const started = Date.now();
   const metered = new MeteredModel(model, options.onTurn);
-  const episode = await new AgentLoop(metered, runner).run({
-    episodeId: options.episodeId,
-    question: options.question,
-    context: options.context,
-    profile: options.profile,
-    notebook: options.notebook,
-    limits: options.limits,
-    temperature: options.temperature,
-    grammar: options.grammar,
-    signal: options.signal,
-    hooks: options.hooks
-  });
+  const { onTurn: _onTurn, ...run } = options;
+  const episode = await new AgentLoop(metered, runner).run(run);
   return {
     episode,
     figures: {

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 
 import { accuracy, Accuracy, DabenchLabel, DabenchTask, parseLabels, parseTasks, scoreTask, taskPrompt } from './dabench';
 import { runEpisode } from './episode';
-import { appendJsonLine, readJsonLines } from './jsonl';
+import { appendJsonLine, readJsonLines } from '../host/jsonl';
 import type { KernelPool } from './kernels';
 import type { ModelBackend } from './models';
 import { episodeProgress, oneLine, Write } from './progress';

@@ -25,7 +25,7 @@ import { scoreText } from '../protocol';
 import { DabenchLabel, DabenchTask, scoreTask, taskPrompt } from './dabench';
 import { runEpisode } from './episode';
 import { loadTaskFiles } from './evaluate';
-import { appendJsonLine, readJsonLines } from './jsonl';
+import { appendJsonLine, readJsonLines } from '../host/jsonl';
 import { episodeProgress, Write } from './progress';
 import { dataContext, eachParallel, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, taskDataFiles, UsageError } from './setup';
 

@@ -9,13 +9,13 @@
  * anything is written.
  */
 import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 
 import type { Episode, NbOutput, StoredEpisode } from '../episode/types';
 import { Redactor } from '../episode/redact';
 import { LOG_SCHEMA_VERSION, migrate, validateLogRecord } from '../episode/schema';
 import { DomainError } from './errors';
+import { appendJsonLine } from './jsonl';
 
 export type ImagePolicy = 'reference' | 'drop';
 
@@ -139,35 +139,8 @@ export class EpisodeStore {
     if (!validateLogRecord(record)) {
       throw new LogError(`refusing to log an invalid record: ${validateLogRecord.errors?.[0]?.instancePath} ${validateLogRecord.errors?.[0]?.message}`, 'invalid_request');
     }
-    const line = Buffer.from(JSON.stringify(record) + '\n', 'utf8');
     try {
-      await fs.mkdir(path.dirname(this.file), { recursive: true });
-      const handle = await fs.open(this.file, 'a+');
-      try {
-        const { size } = await handle.stat();
-        let data = line;
-        if (size > 0) {
-          // A crash may have left a cut-off last line: start this record on a line of its own.
-          const last = Buffer.alloc(1);
-          await handle.read(last, 0, 1, size - 1);
-          if (last[0] !== 0x0a) {
-            data = Buffer.concat([Buffer.from('\n'), line]);
-          }
-        }
-        try {
-          // A write may be short (a nearly full disk takes part of it): write the rest, which then fails for real.
-          for (let written = 0; written < data.length; ) {
-            written += (await handle.write(data, written, data.length - written)).bytesWritten;
-          }
-          await handle.datasync();
-        } catch (err) {
-          // Leave the log as it was: no half record for a reader to trip over.
-          await handle.truncate(size).catch(() => undefined);
-          throw err;
-        }
-      } finally {
-        await handle.close();
-      }
+      await appendJsonLine(this.file, record);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' || code === 'EDQUOT') {

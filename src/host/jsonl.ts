@@ -1,8 +1,9 @@
 /**
- * Result files that survive being interrupted: each row is appended with one
- * write of a whole line and `fdatasync`, so a process killed mid-write can
- * leave at most a cut-off last line, which the reader skips and the next append
- * starts after on a fresh line. A rerun reads the complete rows to resume.
+ * JSONL files that survive being interrupted (the episode log, eval results,
+ * rollouts): each row is appended with one write of a whole line and
+ * `fdatasync`, so a process killed mid-write can leave at most a cut-off last
+ * line, which the reader skips and the next append starts after on a fresh
+ * line. A failed write (a full disk) truncates the file back to where it was.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -15,6 +16,7 @@ export async function appendJsonLine(file: string, row: object): Promise<void> {
     const { size } = await handle.stat();
     let data = line;
     if (size > 0) {
+      // A crash may have left a cut-off last line: start this row on a line of its own.
       const last = Buffer.alloc(1);
       await handle.read(last, 0, 1, size - 1);
       if (last[0] !== 0x0a) {
@@ -22,6 +24,7 @@ export async function appendJsonLine(file: string, row: object): Promise<void> {
       }
     }
     try {
+      // A write may be short (a nearly full disk takes part of it): write the rest, which then fails for real.
       for (let written = 0; written < data.length; ) {
         written += (await handle.write(data, written, data.length - written)).bytesWritten;
       }
