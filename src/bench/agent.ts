@@ -4,46 +4,32 @@
  * grammars into a fixed episode) and a real ipykernel; the model and the runner
  * are wrapped with timers, and what is left of the wall time is the loop's.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-
 import { HostModel } from '../agent/hostModel';
 import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
 import type { AgentModel, CodeRunner } from '../agent/types';
 import { formatAnswer, formatStep } from '../protocol';
-import { freePort } from './util';
 import { nodeServerSettings } from '../headless/serverSettings';
+import { JupyterProcess, sleep, spawnJupyter } from './processes';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const STEPS = 8;
 
-async function startJupyter(): Promise<{ url: string; token: string; proc: ChildProcess }> {
-  const port = await freePort();
-  const token = randomBytes(12).toString('hex');
-  const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-'));
-  const proc = spawn(
-    path.join(ROOT, '.venv', 'bin', 'jupyter'),
-    ['server', '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--IdentityProvider.token=${token}`, `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True'],
-    { env: { ...process.env, DATARUS_MODEL: 'datarus-test-tiny', PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` }, stdio: 'ignore' }
-  );
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60000;
+/** A Jupyter server with the extension, whose Datarus host has the fixture model loaded. */
+async function startJupyter(): Promise<JupyterProcess> {
+  const jupyter = await spawnJupyter('server', { env: { DATARUS_MODEL: 'datarus-test-tiny' } });
+  const deadline = Date.now() + 120000;
   for (;;) {
-    const status = await fetch(`${url}/datarus/api/status`, { headers: { Authorization: `token ${token}` } })
-      .then(r => (r.ok ? (r.json() as Promise<any>) : null))
+    const status = await fetch(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } })
+      .then(r => (r.ok ? (r.json() as Promise<{ state?: string }>) : null))
       .catch(() => null);
     if (status?.state === 'ready') {
-      return { url, token, proc };
+      return jupyter;
     }
     if (Date.now() > deadline) {
-      proc.kill();
+      jupyter.stop();
       throw new Error('Jupyter with the Datarus host did not become ready');
     }
-    await new Promise(r => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 
@@ -131,6 +117,6 @@ export async function benchAgent(): Promise<AgentBench> {
   } finally {
     await kernels.shutdownAll().catch(() => undefined);
     kernels.dispose();
-    jupyter.proc.kill('SIGTERM');
+    jupyter.stop();
   }
 }

@@ -1,7 +1,7 @@
 /** Processes the agent benchmarks run against: a standalone model host and a plain Jupyter server for kernels. */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -64,32 +64,65 @@ export async function startBenchHost(model: string, extraArgs: string[] = []): P
   };
 }
 
-export interface KernelServer {
+export interface JupyterProcess {
   url: string;
   token: string;
+  /** The server's root folder. */
+  root: string;
+  proc: ChildProcess;
   stop: () => void;
 }
 
-/** A Jupyter server used only for its kernels (nothing asks it for the Datarus host, so it starts none). */
-export async function startKernelServer(): Promise<KernelServer> {
+/**
+ * `jupyter server` or `jupyter lab` from the checkout's venv on 127.0.0.1 and a free port, rooted in
+ * `root` (default: a new temporary folder); resolves once its REST API answers.
+ */
+export async function spawnJupyter(
+  app: 'server' | 'lab',
+  options: { root?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}
+): Promise<JupyterProcess> {
   const port = await freePort();
   const token = randomBytes(12).toString('hex');
-  const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-'));
+  const root = options.root ?? mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-'));
   const proc = spawn(
     path.join(ROOT, '.venv', 'bin', 'jupyter'),
-    ['server', '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--IdentityProvider.token=${token}`, `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True'],
-    { env: { ...process.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` }, stdio: 'ignore' }
+    [app, '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--IdentityProvider.token=${token}`, `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True', ...(options.args ?? [])],
+    {
+      // The checkout's models (models/cache), as scripts/lab.sh uses them, unless the caller says otherwise.
+      env: { ...process.env, DATARUS_MODELS_DIR: path.join(ROOT, 'models', 'cache'), ...options.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` },
+      stdio: 'ignore'
+    }
   );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120000;
   while (!(await fetch(`${url}/api/status`, { headers: { Authorization: `token ${token}` } }).then(r => r.ok, () => false))) {
     if (Date.now() > deadline || proc.exitCode !== null) {
       proc.kill();
-      throw new Error('Jupyter did not start');
+      throw new Error(`jupyter ${app} did not start`);
     }
     await sleep(200);
   }
-  return { url, token, stop: () => void proc.kill('SIGTERM') };
+  return { url, token, root, proc, stop: () => void proc.kill('SIGTERM') };
+}
+
+export type KernelServer = JupyterProcess;
+
+/** A Jupyter server used only for its kernels (nothing asks it for the Datarus host, so it starts none). */
+export function startKernelServer(): Promise<KernelServer> {
+  return spawnJupyter('server');
+}
+
+/** A notebook with one code cell and the python3 kernel, for the browser benchmarks. */
+export function writeBenchNotebook(file: string): void {
+  writeFileSync(
+    file,
+    JSON.stringify({
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' } },
+      cells: [{ id: 'first', cell_type: 'code', metadata: {}, source: 'x = 1', outputs: [], execution_count: null }]
+    })
+  );
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -4,16 +4,13 @@
  * the model loaded (the fixture, forced by per-turn grammars set through the
  * user settings, so the number is the product's latency, not the model's).
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { formatAnswer, formatStep } from '../protocol';
-import { freePort } from './util';
+import { spawnJupyter, writeBenchNotebook } from './processes';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const CHROMIUM = process.env.DATARUS_CHROMIUM ?? '/usr/bin/chromium';
 const RUNS = 3;
 
@@ -37,32 +34,12 @@ export async function benchClickToFirstCell(): Promise<UiBench> {
     })
   );
   const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-lab-'));
-  writeFileSync(
-    path.join(root, 'bench.ipynb'),
-    JSON.stringify({
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' } },
-      cells: [{ id: 'first', cell_type: 'code', metadata: {}, source: 'x = 1', outputs: [], execution_count: null }]
-    })
-  );
-  const port = await freePort();
-  const token = randomBytes(12).toString('hex');
-  const lab: ChildProcess = spawn(
-    path.join(ROOT, '.venv', 'bin', 'jupyter'),
-    [
-      'lab',
-      '--no-browser',
-      `--ServerApp.port=${port}`,
-      '--ServerApp.ip=127.0.0.1',
-      `--IdentityProvider.token=${token}`,
-      `--ServerApp.root_dir=${root}`,
-      '--ServerApp.allow_root=True',
-      `--LabApp.user_settings_dir=${settingsDir}`,
-      `--LabApp.workspaces_dir=${mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-ws-'))}`
-    ],
-    { env: { ...process.env, DATARUS_MODEL: 'datarus-test-tiny', PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` }, stdio: 'ignore' }
-  );
+  writeBenchNotebook(path.join(root, 'bench.ipynb'));
+  const lab = await spawnJupyter('lab', {
+    root,
+    args: [`--LabApp.user_settings_dir=${settingsDir}`, `--LabApp.workspaces_dir=${mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-ws-'))}`],
+    env: { DATARUS_MODEL: 'datarus-test-tiny' }
+  });
   const { chromium } = await import('@playwright/test');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -70,21 +47,7 @@ export async function benchClickToFirstCell(): Promise<UiBench> {
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; ; i++) {
-      const ok = await fetch(`${url}/api`).then(
-        r => r.ok,
-        () => false
-      );
-      if (ok) {
-        break;
-      }
-      if (i > 600) {
-        throw new Error('JupyterLab did not start');
-      }
-      await new Promise(r => setTimeout(r, 100));
-    }
-    await page.goto(`${url}/lab/tree/bench.ipynb?token=${token}`);
+    await page.goto(`${lab.url}/lab/tree/bench.ipynb?token=${lab.token}`);
     await page.locator('.jp-DatarusStatus[data-datarus-status="ready"]').waitFor({ timeout: 120000 });
     await page.getByText('Python 3 (ipykernel) | Idle').waitFor({ timeout: 120000 });
     const runs: number[] = [];
@@ -120,7 +83,7 @@ export async function benchClickToFirstCell(): Promise<UiBench> {
     return { 'agent.click_to_first_cell_ms': sorted[Math.floor(sorted.length / 2)], runs };
   } finally {
     await browser.close();
-    lab.kill('SIGTERM');
+    lab.stop();
   }
 }
 
@@ -141,44 +104,16 @@ export async function benchNotebookSide(cells = 15): Promise<NotebookSideBench> 
     return { 'agent.notebook_ms_per_cell': null, notebookMs: [], kernelMs: [], note: `no browser at ${CHROMIUM}` };
   }
   const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-lab-'));
-  writeFileSync(
-    path.join(root, 'side.ipynb'),
-    JSON.stringify({
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' } },
-      cells: [{ id: 'first', cell_type: 'code', metadata: {}, source: 'x = 1', outputs: [], execution_count: null }]
-    })
-  );
-  const port = await freePort();
-  const token = randomBytes(12).toString('hex');
-  const lab: ChildProcess = spawn(
-    path.join(ROOT, '.venv', 'bin', 'jupyter'),
-    [
-      'lab',
-      '--no-browser',
-      `--ServerApp.port=${port}`,
-      '--ServerApp.ip=127.0.0.1',
-      `--IdentityProvider.token=${token}`,
-      `--ServerApp.root_dir=${root}`,
-      '--ServerApp.allow_root=True',
-      '--LabApp.expose_app_in_browser=True',
-      `--LabApp.workspaces_dir=${mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-ws-'))}`
-    ],
-    { env: { ...process.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` }, stdio: 'ignore' }
-  );
+  writeBenchNotebook(path.join(root, 'side.ipynb'));
+  const lab = await spawnJupyter('lab', {
+    root,
+    args: ['--LabApp.expose_app_in_browser=True', `--LabApp.workspaces_dir=${mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-ws-'))}`]
+  });
   const { chromium } = await import('@playwright/test');
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; !(await fetch(`${url}/api`).then(r => r.ok, () => false)); i++) {
-      if (i > 1200) {
-        throw new Error('JupyterLab did not start');
-      }
-      await new Promise(r => setTimeout(r, 100));
-    }
-    await page.goto(`${url}/lab/tree/side.ipynb?token=${token}`);
+    await page.goto(`${lab.url}/lab/tree/side.ipynb?token=${lab.token}`);
     await page.getByText('Python 3 (ipykernel) | Idle').waitFor({ timeout: 180000 });
     const timings = await page.evaluate(async (count: number) => {
       // Runs in the page, on JupyterLab's own objects.
@@ -216,6 +151,6 @@ export async function benchNotebookSide(cells = 15): Promise<NotebookSideBench> 
     return { 'agent.notebook_ms_per_cell': med(nb) - med(kernel), ...timings };
   } finally {
     await browser.close();
-    lab.kill('SIGTERM');
+    lab.stop();
   }
 }
