@@ -32,7 +32,7 @@ const DECAY = 0.8;
 /** An operation costing more than this many times its expected cost (and more than SLOW_FLOOR_MS) stops that kind. */
 const SLOW_FACTOR = 4;
 const SLOW_FLOOR_MS = 50;
-/** Milliseconds per operation assumed besides its per-token cost: a GPU copy has a fixed price. */
+/** Before measuring, milliseconds per operation assumed besides its per-token cost: a GPU copy has a fixed price. */
 const OVERHEAD_MS: Record<PromptCacheDevice, number> = { cpu: 1, gpu: 20 };
 /** Before measuring, a state's per-token cost as a share of evaluating the same tokens. */
 const PRIOR_SHARE: Record<PromptCacheDevice, number> = { cpu: 0.01, gpu: 0.5 };
@@ -97,15 +97,17 @@ export class StatePolicy {
     if (ms > SLOW_FLOOR_MS && ms > SLOW_FACTOR * expected && this._disabled[kind] === null) {
       this._disabled[kind] = `a ${kind} of ${tokens} tokens took ${Math.round(ms)} ms, expected about ${Math.round(expected)} ms`;
     }
-    this._rates[kind].add(tokens, Math.max(0, ms - OVERHEAD_MS[this._options.device]));
+    this._rates[kind].add(tokens, ms);
   }
 
   /** Expected milliseconds of a save or load of `tokens`, from measurements or the device's prior; null before any evaluation was measured. */
   expectedMs(kind: StateKind, tokens: number): number | null {
     const measured = this._rates[kind].msPerToken;
+    if (measured !== null) {
+      return measured * tokens;
+    }
     const prefill = this._prefill.msPerToken;
-    const perToken = measured ?? (prefill === null ? null : prefill * PRIOR_SHARE[this._options.device]);
-    return perToken === null ? null : OVERHEAD_MS[this._options.device] + perToken * tokens;
+    return prefill === null ? null : OVERHEAD_MS[this._options.device] + prefill * PRIOR_SHARE[this._options.device] * tokens;
   }
 
   status(): PromptCachePolicyStatus {
