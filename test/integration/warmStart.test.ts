@@ -97,6 +97,11 @@ describe('warm starts on the real host', () => {
     expect(u.evaluatedPromptTokens).toBeLessThan(u.promptTokens / 4);
     // Every prompt token is accounted for: loaded, kept, or evaluated.
     expect(second.warmStart.loaded + second.warmStart.reused + u.evaluatedPromptTokens).toBe(u.promptTokens);
+    expect(second.warmStart.loadMs).toBeGreaterThan(0);
+    // Why it loaded: the host measured a load cheaper than evaluating the same tokens (on the CPU, by far).
+    const { policy } = (await status(warm)).body.episodes.promptCache;
+    expect(policy).toMatchObject({ mode: 'auto', device: 'cpu', savesDisabled: null, loadsDisabled: null });
+    expect(policy.loadMsPerToken).toBeLessThan(policy.prefillMsPerToken);
     expect(second.text).toBe(await coldText(body));
     // The text does depend on the prompt: the other question gave other text.
     expect(second.text).not.toBe(first.text);
@@ -164,7 +169,7 @@ describe('interleaved episodes on a host with fewer slots than episodes', () => 
   let cold: Running;
 
   beforeAll(async () => {
-    [warm, cold] = await Promise.all([start(['--max-episodes', '2']), start(['--max-episodes', '4', '--no-prompt-cache'])]);
+    [warm, cold] = await Promise.all([start(['--max-episodes', '2']), start(['--max-episodes', '4', '--prompt-cache', 'off'])]);
   });
 
   afterAll(async () => {
