@@ -300,7 +300,7 @@ export class PromptCache {
   private async _load(sequence: CacheableSequence, entry: Entry, result: Preparation): Promise<boolean> {
     entry.readers++;
     entry.lastUsed = ++this._clock;
-    this._loading++;
+    const queued = this._loading++;
     const started = this._now();
     try {
       await sequence.clearHistory();
@@ -309,7 +309,7 @@ export class PromptCache {
       this._counters.loads++;
       this._counters.loadMs += ms;
       result.loadMs += ms;
-      this._policy.record('load', entry.tokens.length, ms);
+      this._policy.record('load', entry.tokens.length, ms, queued);
       return true;
     } catch (err) {
       this._options.onError?.('loading a saved prompt state', err);

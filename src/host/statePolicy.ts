@@ -41,6 +41,8 @@ const PROBE_MAX_TOKENS = 4096;
 /** …and whose evaluation takes at least this long: a few dozen tokens are never worth the risk. */
 const MIN_SAVING_MS: Record<PromptCacheDevice, number> = { cpu: 0, gpu: 50 };
 const RECENT_OPERATIONS = 8;
+/** Shorter evaluations are not timed: a batch's fixed cost would swamp the per-token figure. */
+const MIN_TIMED_TOKENS = 128;
 
 /** Milliseconds per token, token-weighted, older measurements fading. */
 class RunningRate {
@@ -62,7 +64,7 @@ export class StatePolicy {
 
   /** An evaluation of `tokens` prompt tokens took `ms`. */
   recordEvaluation(tokens: number, ms: number): void {
-    if (tokens > 0) {
+    if (tokens >= MIN_TIMED_TOKENS) {
       this._prefill.add(tokens, ms);
     }
   }
@@ -89,15 +91,19 @@ export class StatePolicy {
     return yes;
   }
 
-  /** A save or load of `tokens` tokens took `ms`: updates the estimate, or stops that kind if it was far too slow. */
-  record(kind: StateKind, tokens: number, ms: number): void {
-    const expected = Math.max(this.expectedMs(kind, tokens) ?? 0, this._evaluationMs(tokens) ?? 0);
+  /**
+   * A save or load of `tokens` tokens took `ms`, after `queued` others that
+   * were under way when it began: updates the estimate, or stops that kind if
+   * it was far too slow.
+   */
+  record(kind: StateKind, tokens: number, ms: number, queued = 0): void {
+    const expected = (queued + 1) * Math.max(this.expectedMs(kind, tokens) ?? 0, this._evaluationMs(tokens) ?? 0);
     this._recent.unshift({ kind, tokens, ms: round(ms), expectedMs: round(expected) });
     this._recent.length = Math.min(this._recent.length, RECENT_OPERATIONS);
     if (ms > SLOW_FLOOR_MS && ms > SLOW_FACTOR * expected && this._disabled[kind] === null) {
       this._disabled[kind] = `a ${kind} of ${tokens} tokens took ${Math.round(ms)} ms, expected about ${Math.round(expected)} ms`;
     }
-    this._rates[kind].add(tokens, ms);
+    this._rates[kind].add(tokens, ms / (queued + 1));
   }
 
   /** Expected milliseconds of a save or load of `tokens`, from measurements or the device's prior; null before any evaluation was measured. */

@@ -178,7 +178,20 @@ describe('the state policy', () => {
     expect(policy.shouldLoad(1000, { held: 500 })).toBe(false);
   });
 
-  it('before anything is measured: states on for the CPU, not on a GPU', () => {
+  it('does not take a load that waited behind others for a slow one', () => {
+    const queuedBehind = new StatePolicy({ mode: 'auto', device: 'gpu' });
+    const alone = new StatePolicy({ mode: 'auto', device: 'gpu' });
+    for (const policy of [queuedBehind, alone]) {
+      policy.recordEvaluation(1000, 200);
+      policy.record('load', 1000, 100);
+    }
+    queuedBehind.record('load', 1000, 1000, 3);
+    alone.record('load', 1000, 1000);
+    expect(queuedBehind.status().loadsDisabled).toBeNull();
+    expect(alone.status().loadsDisabled).toMatch(/a load of 1000 tokens took 1000 ms/);
+  });
+
+    it('before anything is measured: states on for the CPU, not on a GPU', () => {
     expect(new StatePolicy({ mode: 'auto', device: 'cpu' }).shouldLoad(1000)).toBe(true);
     expect(new StatePolicy({ mode: 'auto', device: 'gpu' }).shouldLoad(1000)).toBe(false);
   });
