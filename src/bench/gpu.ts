@@ -445,8 +445,8 @@ export async function benchGpu(argv: string[]): Promise<void> {
     ceilingTokensPerSecond: ceiling
   };
   const markdown = gpuMarkdown(results);
-  // A run of some parts only is kept beside the full run's figures, not over them.
-  writePart(all ? 'gpu' : 'gpu-parts', results, markdown);
+  // A run of some parts only, or with another prompt-cache mode, is kept beside the full run's figures, not over them.
+  writePart(`${all ? 'gpu' : 'gpu-parts'}${options.promptCache === 'auto' ? '' : `-prompt-cache-${options.promptCache}`}`, results, markdown);
   process.stdout.write(markdown + '\n');
 }
 
@@ -553,7 +553,7 @@ function gpuMarkdown(r: any): string {
     );
   }
   return [
-    all ? '## GPU' : `## GPU, parts: ${r.parts.join(', ')}`,
+    `## GPU${all ? '' : `, parts: ${r.parts.join(', ')}`}${r.promptCache === 'auto' ? '' : `, prompt cache ${r.promptCache}`}`,
     '',
     heading,
     '',

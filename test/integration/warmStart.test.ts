@@ -10,6 +10,7 @@
  * tokens (with or without the cache); their states are compared as
  * distributions in promptCacheState.test.ts.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +18,7 @@ import * as path from 'node:path';
 import { readEvents } from '../../src/agent/sse';
 import { conversation } from '../../src/episode/conversation';
 import { formatObservation } from '../../src/protocol';
+import { CLI } from './paths';
 import { getJson, Running, startHost, waitForStatus } from './processes';
 
 jest.setTimeout(300000);
@@ -233,5 +235,13 @@ describe('interleaved episodes on a host with fewer slots than episodes', () => 
     const done = await generate(warm, { ...body, episodeId: 'after-reload' });
     expect(done.warmStart.loaded).toBe(0);
     expect(done.usage.evaluatedPromptTokens).toBe(done.usage.promptTokens);
+  });
+});
+
+describe('the prompt cache mode', () => {
+  it('refuses an unknown --prompt-cache mode with the modes it takes', () => {
+    const out = spawnSync(process.execPath, [CLI, 'serve', '--port', '0', '--token', TOKEN, '--prompt-cache', 'sometimes'], { encoding: 'utf8', timeout: 60000 });
+    expect(out.status).not.toBe(0);
+    expect(out.stderr).toMatch(/--prompt-cache <mode>.*sometimes.*auto, on, off/);
   });
 });
