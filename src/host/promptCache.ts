@@ -179,9 +179,9 @@ export class PromptCache {
       if (!prefill || signal?.aborted) {
         break;
       }
-      // Waiting pays only if loading its state will beat evaluating alongside it.
+      // Waiting pays only if its state will be saved and loading it will beat evaluating alongside it.
       const offered = commonPrefixLength(prefill.tokens, tokens, target);
-      if (!this._policy.shouldLoad(offered, { held: result.reused, queued: this._loading })) {
+      if (!this._policy.savesAllowed || !this._policy.shouldLoad(offered, { held: result.reused, queued: this._loading })) {
         break;
       }
       prefill.waiters++;

@@ -91,6 +91,11 @@ export class StatePolicy {
     return yes;
   }
 
+  /** Whether saves may happen at all (not stopped after a far too slow one). */
+  get savesAllowed(): boolean {
+    return this._options.mode === 'on' || this._disabled.save === null;
+  }
+
   /**
    * A save or load of `tokens` tokens took `ms`, after `queued` others that
    * were under way when it began: updates the estimate, or stops that kind if

@@ -125,6 +125,31 @@ describe('the prompt-state policy on a prompt cache', () => {
     expect(cache.stats().policy).toMatchObject({ loadsSkipped: 0, savesSkipped: 0, savesDisabled: null });
   });
 
+  it('on a GPU-like host where a load costs more than evaluating, a group evaluates side by side instead of waiting', async () => {
+    make('gpu');
+    const costs = { evaluate: 0.2, save: 0.09, load: 0.3 };
+    await threeEpisodes(costs);
+    const groupPrompt = prompt(9, run(70_000, 1000));
+    const group = [0, 1, 2].map(() => new TimedSequence(clock, costs));
+    await Promise.all(group.map(sequence => cache.prepare(sequence, groupPrompt, { fresh: true })));
+    expect(cache.stats().waits).toBe(0);
+    for (const sequence of group) {
+      expect(sequence.loads).toBe(0);
+      expect(sequence.contextTokens).toEqual(groupPrompt.slice(0, -1));
+    }
+  });
+
+  it('on a CPU-like host, a group waits for the first prefill and loads it', async () => {
+    make('cpu');
+    const costs = { evaluate: 0.2, save: 0.0002, load: 0.0002 };
+    await threeEpisodes(costs);
+    const groupPrompt = prompt(9, run(70_000, 1000));
+    const group = [0, 1, 2].map(() => new TimedSequence(clock, costs));
+    await Promise.all(group.map(sequence => cache.prepare(sequence, groupPrompt, { fresh: true })));
+    expect(cache.stats().waits).toBe(2);
+    expect(group.map(sequence => sequence.loads)).toEqual([0, 1, 1]);
+  });
+
   it('on a GPU-like host where states pay off, keeps loading them', async () => {
     make('gpu');
     const [, second, third] = await threeEpisodes({ evaluate: 0.44, save: 0.09, load: 0.22 });
