@@ -84,6 +84,8 @@ export interface StateOperation {
   ms: number;
   /** What the policy expected it to cost (the larger of its estimate and evaluating the same tokens). */
   expectedMs: number;
+  /** Other loads or requests were using the context: its time is not judged (it waited for their batches). */
+  contended: boolean;
 }
 
 /** The prompt-state policy's running estimates (milliseconds per token, null before measured) and decisions. */

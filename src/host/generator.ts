@@ -400,6 +400,8 @@ export class Generator {
               contextSize: context.contextSize,
               mode,
               device: this._llama.gpu === false ? 'cpu' : 'gpu',
+              // The request preparing counts itself among those generating.
+              busyElsewhere: () => this._generating > 1,
               onError: (what, err) => process.stderr.write(`datarus host: ${what} failed, evaluating instead: ${(err as Error).message}\n`)
             });
           }

@@ -66,6 +66,11 @@ export interface PromptCacheOptions {
   device?: PromptCacheDevice;
   /** The clock the operations are timed with (milliseconds; tests script it). */
   now?: () => number;
+  /**
+   * Whether another request is using the context besides the one preparing: a save or load
+   * waits for its batches then, so its time is not judged as the state's cost.
+   */
+  busyElsewhere?: () => boolean;
   onError?: (what: string, err: unknown) => void;
 }
 
@@ -130,6 +135,7 @@ export class PromptCache {
     process.once('exit', this._removeDir);
     this._policy = new StatePolicy({ mode: _options.mode ?? 'on', device: _options.device ?? 'cpu' });
     this._now = _options.now ?? (() => performance.now());
+    this._busyElsewhere = _options.busyElsewhere ?? (() => false);
   }
 
   /** The private folder holding the state files. */
@@ -301,6 +307,7 @@ export class PromptCache {
     entry.readers++;
     entry.lastUsed = ++this._clock;
     const queued = this._loading++;
+    let contended = this._busyElsewhere();
     const started = this._now();
     try {
       await sequence.clearHistory();
@@ -309,7 +316,8 @@ export class PromptCache {
       this._counters.loads++;
       this._counters.loadMs += ms;
       result.loadMs += ms;
-      this._policy.record('load', entry.tokens.length, ms, queued);
+      contended ||= this._busyElsewhere();
+      this._policy.record('load', entry.tokens.length, ms, { queued, contended });
       return true;
     } catch (err) {
       this._options.onError?.('loading a saved prompt state', err);
@@ -325,11 +333,12 @@ export class PromptCache {
   /** Saves the sequence's state as holding `tokens`; resolves to the milliseconds it took. */
   private async _save(sequence: CacheableSequence, tokens: Token[]): Promise<number> {
     const file = path.join(this._dir, `state-${++this._files}.bin`);
+    const contended = this._loading > 0 || this._busyElsewhere();
     const started = this._now();
     try {
       const { fileSize } = await sequence.saveStateToFile(file);
       const ms = this._now() - started;
-      this._policy.record('save', tokens.length, ms);
+      this._policy.record('save', tokens.length, ms, { contended: contended || this._loading > 0 || this._busyElsewhere() });
       if (this._disposed) {
         await unlink(file).catch(() => undefined);
         return ms;
@@ -371,6 +380,7 @@ export class PromptCache {
   private readonly _dir: string;
   private readonly _policy: StatePolicy;
   private readonly _now: () => number;
+  private readonly _busyElsewhere: () => boolean;
   /** Loads under way: they run one after another in a context. */
   private _loading = 0;
   private _entries: Entry[] = [];

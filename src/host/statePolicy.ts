@@ -97,15 +97,19 @@ export class StatePolicy {
   }
 
   /**
-   * A save or load of `tokens` tokens took `ms`, after `queued` others that
-   * were under way when it began: updates the estimate, or stops that kind if
-   * it was far too slow.
+   * A save or load of `tokens` tokens took `ms`, after `queued` loads that
+   * were under way when it began: updates the estimate, and stops that kind if
+   * it was far too slow. Only an operation that had the context to itself
+   * (not `contended`: no queued loads, no other request running, whose
+   * batches it waits for) is judged: waiting is not the state's cost.
    */
-  record(kind: StateKind, tokens: number, ms: number, queued = 0): void {
-    const expected = (queued + 1) * Math.max(this.expectedMs(kind, tokens) ?? 0, this._evaluationMs(tokens) ?? 0);
-    this._recent.unshift({ kind, tokens, ms: round(ms), expectedMs: round(expected) });
+  record(kind: StateKind, tokens: number, ms: number, { queued = 0, contended = queued > 0 }: { queued?: number; contended?: boolean } = {}): void {
+    const evaluation = this._evaluationMs(tokens);
+    const expected = Math.max(this.expectedMs(kind, tokens) ?? 0, evaluation ?? 0);
+    this._recent.unshift({ kind, tokens, ms: round(ms), expectedMs: round(expected), contended });
     this._recent.length = Math.min(this._recent.length, RECENT_OPERATIONS);
-    if (ms > SLOW_FLOOR_MS && ms > SLOW_FACTOR * expected && this._disabled[kind] === null) {
+    const judged = !contended && evaluation !== null;
+    if (judged && ms > SLOW_FLOOR_MS && ms > SLOW_FACTOR * expected && this._disabled[kind] === null) {
       this._disabled[kind] = `a ${kind} of ${tokens} tokens took ${Math.round(ms)} ms, expected about ${Math.round(expected)} ms`;
     }
     this._rates[kind].add(tokens, ms / (queued + 1));

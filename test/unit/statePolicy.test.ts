@@ -210,13 +210,21 @@ describe('the state policy', () => {
       policy.recordEvaluation(1000, 200);
       policy.record('load', 1000, 100);
     }
-    queuedBehind.record('load', 1000, 1000, 3);
+    queuedBehind.record('load', 1000, 1000, { queued: 3 });
     alone.record('load', 1000, 1000);
     expect(queuedBehind.status().loadsDisabled).toBeNull();
     expect(alone.status().loadsDisabled).toMatch(/a load of 1000 tokens took 1000 ms/);
   });
 
-    it('before anything is measured: states on for the CPU, not on a GPU', () => {
+  it('does not judge an operation that shared the context with other requests, nor one before any evaluation was timed', () => {
+    const policy = new StatePolicy({ mode: 'auto', device: 'cpu' });
+    policy.record('load', 48, 208);
+    policy.recordEvaluation(1000, 200);
+    policy.record('load', 48, 208, { contended: true });
+    expect(policy.status()).toMatchObject({ loadsDisabled: null, recent: [{ contended: true }, { contended: false }] });
+  });
+
+  it('before anything is measured: states on for the CPU, not on a GPU', () => {
     expect(new StatePolicy({ mode: 'auto', device: 'cpu' }).shouldLoad(1000)).toBe(true);
     expect(new StatePolicy({ mode: 'auto', device: 'gpu' }).shouldLoad(1000)).toBe(false);
   });
