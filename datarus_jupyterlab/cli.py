@@ -14,6 +14,24 @@ from pathlib import Path
 from . import runtime
 
 COMMANDS_NEEDING_RUNTIME = {"serve"}
+# These start `datarus serve` themselves, unless they are given remote model servers.
+HEADLESS_COMMANDS = {"run", "eval", "rollouts"}
+
+
+def _needs_runtime(args: list[str]) -> bool:
+    if not args:
+        return False
+    if args[0] in HEADLESS_COMMANDS:
+        return not any(a == "--base-url" or a.startswith("--base-url=") for a in args[1:])
+    return args[0] in COMMANDS_NEEDING_RUNTIME
+
+
+def _with_jupyter(env: dict[str, str]) -> dict[str, str]:
+    """The headless commands start a Jupyter server for their kernels: the one installed beside this Python."""
+    jupyter = Path(sys.executable).parent / ("jupyter.exe" if os.name == "nt" else "jupyter")
+    if "DATARUS_JUPYTER" not in env and jupyter.exists():
+        env = {**env, "DATARUS_JUPYTER": str(jupyter)}
+    return env
 
 
 def _checkout_cli() -> Path | None:
@@ -60,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     checkout = _checkout_cli()
     if checkout is not None:
-        return _run([tools.node, str(checkout), *args], dict(os.environ))
-    env = runtime.host_env()
+        return _run([tools.node, str(checkout), *args], _with_jupyter(dict(os.environ)))
+    env = _with_jupyter(runtime.host_env())
     entry = runtime.BUNDLE
-    if args and args[0] in COMMANDS_NEEDING_RUNTIME:
+    if _needs_runtime(args):
         try:
             if not runtime.is_installed():
                 sys.stderr.write(f"datarus: installing the model runtime (once) into {runtime.runtime_dir()}\n")

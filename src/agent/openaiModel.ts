@@ -2,8 +2,11 @@
  * A remote OpenAI-compatible server (vLLM, llama.cpp's server, …) as the
  * agent's model: `POST <baseUrl>/chat/completions` with `stream: true`. Such
  * servers drop the stop string from the text and do not say which one matched,
- * so it is inferred from the open tag. Grammars are not sent: they are not part
- * of the OpenAI API.
+ * so it is inferred from the open tag. A grammar, when the loop has one, goes in
+ * the `grammar` field that llama.cpp's server and `datarus serve` read (it is not
+ * part of the OpenAI API; other servers ignore it), and the episode id in an
+ * `X-Datarus-Episode` header, which lets `datarus serve` keep the episode's
+ * KV cache between turns.
  */
 import { ModelError } from './hostModel';
 import { errorMessage, readEvents } from './sse';
@@ -32,6 +35,7 @@ export class OpenAIModel implements AgentModel {
         method: 'POST',
         headers: {
           'Content-Type': 'application/json',
+          'X-Datarus-Episode': request.episodeId,
           ...(this._options.apiKey ? { Authorization: `Bearer ${this._options.apiKey}` } : {})
         },
         body: JSON.stringify({
@@ -40,7 +44,10 @@ export class OpenAIModel implements AgentModel {
           stop: request.stop.slice(0, 4),
           max_tokens: request.maxTokens,
           temperature: request.temperature,
-          stream: true
+          ...(request.grammar ? { grammar: request.grammar } : {}),
+          stream: true,
+          // The token count of the turn, in the last chunk (vLLM and llama.cpp send it when asked).
+          stream_options: { include_usage: true }
         }),
         signal: request.signal
       });

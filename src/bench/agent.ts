@@ -16,6 +16,7 @@ import { AgentLoop } from '../agent/loop';
 import type { AgentModel, CodeRunner } from '../agent/types';
 import { formatAnswer, formatStep } from '../protocol';
 import { freePort } from './util';
+import { nodeServerSettings } from '../headless/serverSettings';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const STEPS = 8;
@@ -57,17 +58,8 @@ export interface AgentBench {
 
 export async function benchAgent(): Promise<AgentBench> {
   const jupyter = await startJupyter();
-  const { KernelManager, ServerConnection } = await import('@jupyterlab/services');
-  const { default: WebSocket } = await import('ws');
-  const settings = ServerConnection.makeSettings({
-    baseUrl: `${jupyter.url}/`,
-    wsUrl: `${jupyter.url.replace('http', 'ws')}/`,
-    token: jupyter.token,
-    appendToken: true,
-    WebSocket: WebSocket as any,
-    fetch: fetch as any
-  });
-  const kernels = new KernelManager({ serverSettings: settings });
+  const { KernelManager } = await import('@jupyterlab/services');
+  const kernels = new KernelManager({ serverSettings: await nodeServerSettings(jupyter.url, jupyter.token) });
   try {
     const kernel = await kernels.startNew({ name: 'python3' });
     let modelMs = 0;

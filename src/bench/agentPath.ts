@@ -17,6 +17,7 @@ import { AgentLoop } from '../agent/loop';
 import type { ChatMessage } from '../agent/messages';
 import type { AgentModel, CodeRunner } from '../agent/types';
 import { formatAnswer, formatStep } from '../protocol';
+import { nodeServerSettings } from '../headless/serverSettings';
 import { BenchHost, startBenchHost, startKernelServer } from './processes';
 import type { NotebookSideBench } from './ui';
 
@@ -113,18 +114,8 @@ function recordingModel(host: BenchHost, turns: Turn[]): AgentModel {
 export async function benchAgentPath(modelName: string, label: string): Promise<AgentPathBench> {
   const host = await startBenchHost(modelName, ['--threads', '1']);
   const jupyter = await startKernelServer();
-  const { KernelManager, ServerConnection } = await import('@jupyterlab/services');
-  const { default: WebSocket } = await import('ws');
-  const kernels = new KernelManager({
-    serverSettings: ServerConnection.makeSettings({
-      baseUrl: `${jupyter.url}/`,
-      wsUrl: `${jupyter.url.replace('http', 'ws')}/`,
-      token: jupyter.token,
-      appendToken: true,
-      WebSocket: WebSocket as any,
-      fetch: fetch as any
-    })
-  });
+  const { KernelManager } = await import('@jupyterlab/services');
+  const kernels = new KernelManager({ serverSettings: await nodeServerSettings(jupyter.url, jupyter.token) });
   try {
     const kernel = await kernels.startNew({ name: 'python3' });
     const runner: CodeRunner = new KernelRunner(kernel);

@@ -22,6 +22,7 @@ import { downloadUrl } from '../host/pull';
 import { defaultEpisodesFile, defaultModelsDir } from './jupyterDataDir';
 import { HostServer, Listen } from '../host/server';
 import { HOST_VERSION } from '../host/version';
+import { addHeadlessCommands } from '../headless/commands';
 
 // The manifests ship with the code: models/ in a checkout; the Python package
 // sets $DATARUS_MANIFESTS_DIR to the copy it carries next to the bundled host.
@@ -227,6 +228,8 @@ export function buildProgram(): Command {
     .action(async opts => {
       await serve(opts);
     });
+
+  addHeadlessCommands(program);
 
   return program;
 }

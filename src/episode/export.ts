@@ -22,7 +22,8 @@
  */
 import { ChatMessage, formatAnswer, formatObservation, formatStep, scoreText } from '../protocol';
 import { conversation, episodeProfile, fullConversation } from './conversation';
-import type { Episode, EpisodeStep, NbOutput, StoredEpisode } from './types';
+import { nbformatOutputs } from './notebookCells';
+import type { Episode, EpisodeStep, StoredEpisode } from './types';
 
 export const EXPORT_FORMATS = ['tagged', 'sft', 'sft-split', 'grpo', 'dpo', 'kto', 'ipynb'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -222,32 +223,6 @@ export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat
   return rows;
 }
 
-/** Outputs as nbformat 4 requires them; image data dropped from the log becomes a short note. */
-function nbOutputs(outputs: NbOutput[] | undefined): object[] {
-  return (outputs ?? []).map(o => {
-    switch (o.output_type) {
-      case 'stream':
-        return { output_type: 'stream', name: o.name ?? 'stdout', text: o.text ?? '' };
-      case 'error':
-        return { output_type: 'error', ename: o.ename ?? 'Error', evalue: o.evalue ?? '', traceback: o.traceback ?? [] };
-      default: {
-        const data: Record<string, unknown> = {};
-        for (const [mime, value] of Object.entries(o.data ?? {})) {
-          if (typeof value === 'string' || (Array.isArray(value) && value.every(v => typeof v === 'string')) || mime.endsWith('json')) {
-            data[mime] = value;
-          }
-        }
-        if (Object.keys(data).length === 0) {
-          data['text/plain'] = '[image not kept in the episode log]';
-        }
-        return o.output_type === 'execute_result'
-          ? { output_type: 'execute_result', execution_count: o.execution_count ?? null, data, metadata: o.metadata ?? {} }
-          : { output_type: 'display_data', data, metadata: o.metadata ?? {} };
-      }
-    }
-  });
-}
-
 /** One episode as an nbformat 4.5 notebook, with provenance on every cell. */
 export function toNotebook(stored: StoredEpisode): object {
   const e = stored.episode;
@@ -258,7 +233,7 @@ export function toNotebook(stored: StoredEpisode): object {
   let count = 0;
   for (const step of executed(e)) {
     cells.push({ id: id(), cell_type: 'markdown', metadata: provenance(step.index, 'thought'), source: `**Step ${step.index + 1}** · ${step.thought}` });
-    cells.push({ id: id(), cell_type: 'code', execution_count: ++count, metadata: provenance(step.index, 'code'), source: step.code, outputs: nbOutputs(step.outputs) });
+    cells.push({ id: id(), cell_type: 'code', execution_count: ++count, metadata: provenance(step.index, 'code'), source: step.code, outputs: nbformatOutputs(step.outputs) });
   }
   if (e.answer) {
     cells.push({ id: id(), cell_type: 'markdown', metadata: provenance(null, 'answer'), source: `**Answer.** ${e.answer.text}` });

@@ -6,9 +6,9 @@
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
+import { answerSource, thoughtSource, unfinishedThoughtSource } from '../episode/notebookCells';
 import { renderMarkdown } from './cellContent';
 import { markSkippedInMetadata, provenanceMetadata, StepProvenance } from './provenance';
-import { neutralizeRemoteContent } from './safeMarkdown';
 
 /** The CSS class of a code cell the user skipped (see `markSkippedCells`). */
 export const SKIPPED_CLASS = 'jp-DatarusSkipped';
@@ -34,7 +34,7 @@ export class NotebookWriter {
 
   /** Creates or updates the thought cell of a step. */
   thought(step: number, text: string, done: boolean): void {
-    const source = `**Step ${step + 1}** · ${done ? '' : '_thinking…_ '}${neutralizeRemoteContent(text)}`.trimEnd();
+    const source = thoughtSource(step, text, done);
     if (done) {
       this._unfinished.delete(step);
     } else {
@@ -61,8 +61,7 @@ export class NotebookWriter {
   }
 
   answer(text: string, thought: string): void {
-    const reasoning = thought ? `\n\n<details><summary>Reasoning</summary>\n\n${neutralizeRemoteContent(thought)}\n\n</details>` : '';
-    const id = this._insert('markdown', `**Answer.** ${neutralizeRemoteContent(text)}${reasoning}`, { step: null, role: 'answer' });
+    const id = this._insert('markdown', answerSource(text, thought), { step: null, role: 'answer' });
     this._renderMarkdown(id);
   }
 
@@ -82,7 +81,7 @@ export class NotebookWriter {
     for (const [step, text] of this._unfinished) {
       const id = this._thoughts.get(step)!;
       if (text.trim()) {
-        this._setSource(id, `**Step ${step + 1}** · ${neutralizeRemoteContent(text)} _(stopped before this step was complete)_`);
+        this._setSource(id, unfinishedThoughtSource(step, text));
         this._renderMarkdown(id);
       } else {
         this._delete(id);

@@ -5,19 +5,13 @@
  */
 import type { ICellModel } from '@jupyterlab/cells';
 
+import type { StepProvenance } from '../episode/notebookCells';
+
 /** The metadata key of a cell's provenance. */
 export const PROVENANCE_KEY = 'datarus';
 
-/** A cell of an Analyze episode: a step's thought or code, or the answer (step null). */
-export type StepProvenance = {
-  episode: string;
-  step: number | null;
-  role: 'thought' | 'code' | 'answer';
-  model: string;
-  created: string;
-  /** On a code cell the user chose not to run. */
-  skipped?: boolean;
-};
+/** A cell of an Analyze episode (defined with the cells' text, which `datarus run --notebook` writes too). */
+export type { StepProvenance };
 
 /** A reflection cell, with the ids of the cells it reflects on. */
 export type ReflectionProvenance = {

@@ -15,8 +15,8 @@ import { newEpisodeId } from '../episode/ids';
 import { getProfile, parseReflection } from '../protocol';
 import { contextCell, renderMarkdown } from './cellContent';
 import { EpisodeBar } from './episodeBar';
+import { neutralizeRemoteContent } from '../episode/safeMarkdown';
 import { provenanceMetadata } from './provenance';
-import { neutralizeRemoteContent } from './safeMarkdown';
 
 export interface ReflectOptions {
   maxTokens: number;

@@ -3,13 +3,13 @@
  * real Jupyter server), forced by a grammar into a two-step episode, running
  * code in a real ipykernel reached through @jupyterlab/services.
  */
-import { KernelManager, ServerConnection } from '@jupyterlab/services';
-import WebSocket from 'ws';
+import { KernelManager } from '@jupyterlab/services';
 
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop } from '../../src/agent/loop';
 import { AgentModel, ModelTurnRequest } from '../../src/agent/types';
+import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep } from '../../src/protocol';
 import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
 
@@ -24,14 +24,7 @@ describe('Analyze on the real path', () => {
 
   beforeAll(async () => {
     jupyter = await startJupyter();
-    const settings = ServerConnection.makeSettings({
-      baseUrl: `${jupyter.url}/`,
-      wsUrl: jupyter.url.replace('http', 'ws') + '/',
-      token: jupyter.token,
-      appendToken: true,
-      WebSocket: WebSocket as any,
-      fetch: fetch as any
-    });
+    const settings = await nodeServerSettings(jupyter.url, jupyter.token);
     kernels = new KernelManager({ serverSettings: settings });
     await waitForStatus(
       () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } }),

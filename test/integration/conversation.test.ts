@@ -7,11 +7,10 @@
  * GRPO/DPO/KTO prompt hashes to what the loop recorded it sent. A turn cut off
  * at the token limit inside `<action_input>` never runs.
  */
-import { Kernel, KernelManager, ServerConnection } from '@jupyterlab/services';
+import { Kernel, KernelManager } from '@jupyterlab/services';
 import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import WebSocket from 'ws';
 
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
@@ -19,6 +18,7 @@ import { AgentLoop, Approval } from '../../src/agent/loop';
 import { AgentModel, ModelTurnRequest } from '../../src/agent/types';
 import { promptSha256 } from '../../src/episode/conversation';
 import { Episode } from '../../src/episode/types';
+import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep, getProfile, profileNames } from '../../src/protocol';
 import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
 
@@ -49,14 +49,7 @@ describe('one conversation on the real path', () => {
     const logDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-convo-log-'));
     // One thread: no calibration at load (the machine may be busy; speed does not matter here).
     jupyter = await startJupyter([`--DatarusLabApp.episodes_file=${path.join(logDir, 'episodes.jsonl')}`, '--DatarusLabApp.threads=1']);
-    const settings = ServerConnection.makeSettings({
-      baseUrl: `${jupyter.url}/`,
-      wsUrl: jupyter.url.replace('http', 'ws') + '/',
-      token: jupyter.token,
-      appendToken: true,
-      WebSocket: WebSocket as any,
-      fetch: fetch as any
-    });
+    const settings = await nodeServerSettings(jupyter.url, jupyter.token);
     kernels = new KernelManager({ serverSettings: settings });
     await waitForStatus(
       () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } }),

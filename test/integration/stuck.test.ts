@@ -3,12 +3,12 @@
  * real Jupyter server), forced by grammars to repeat one line without end or to
  * write the same step again, with code running in a real ipykernel.
  */
-import { KernelManager, ServerConnection } from '@jupyterlab/services';
-import WebSocket from 'ws';
+import { KernelManager } from '@jupyterlab/services';
 
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop } from '../../src/agent/loop';
+import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep } from '../../src/protocol';
 import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
 
@@ -29,14 +29,7 @@ describe('stuck detection on the real host and kernel', () => {
   beforeAll(async () => {
     jupyter = await startJupyter();
     kernels = new KernelManager({
-      serverSettings: ServerConnection.makeSettings({
-        baseUrl: `${jupyter.url}/`,
-        wsUrl: jupyter.url.replace('http', 'ws') + '/',
-        token: jupyter.token,
-        appendToken: true,
-        WebSocket: WebSocket as any,
-        fetch: fetch as any
-      })
+      serverSettings: await nodeServerSettings(jupyter.url, jupyter.token)
     });
     // Generous: on a busy machine the host's thread measurement alone can take a minute.
     await waitForStatus(status, s => s.state === 'ready', 240000);

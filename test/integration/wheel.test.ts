@@ -6,16 +6,16 @@
  * installed on the first start (from the npm registry or the local npm cache)
  * and reused, with no network, on the second.
  */
-import { KernelManager, ServerConnection } from '@jupyterlab/services';
+import { KernelManager } from '@jupyterlab/services';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import WebSocket from 'ws';
 
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop } from '../../src/agent/loop';
+import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep } from '../../src/protocol';
 import { FIXTURE, PYTHON, ROOT } from './paths';
 import { getJson, RunningJupyter, startHost, startJupyter, waitForOutput, waitForStatus } from './processes';
@@ -159,14 +159,7 @@ describe('pip install of the wheel', () => {
   });
 
   async function expectEpisode(jupyter: RunningJupyter): Promise<void> {
-    const settings = ServerConnection.makeSettings({
-      baseUrl: `${jupyter.url}/`,
-      wsUrl: jupyter.url.replace('http', 'ws') + '/',
-      token: jupyter.token,
-      appendToken: true,
-      WebSocket: WebSocket as any,
-      fetch: fetch as any
-    });
+    const settings = await nodeServerSettings(jupyter.url, jupyter.token);
     const kernels = new KernelManager({ serverSettings: settings });
     try {
       const kernel = await kernels.startNew({ name: 'python3' });

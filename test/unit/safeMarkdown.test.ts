@@ -1,4 +1,4 @@
-import { neutralizeRemoteContent } from '../../src/lab/safeMarkdown';
+import { neutralizeRemoteContent } from '../../src/episode/safeMarkdown';
 
 describe('neutralizeRemoteContent', () => {
   it.each([

@@ -4,6 +4,8 @@
  * `/v1/models`, `/v1/chat/completions`, `/v1/completions`, streaming or not.
  * Only the fields below are read; unknown fields are ignored, as OpenAI-compatible
  * servers commonly do, and sampling fields are checked like the native API's.
+ * `grammar` is llama.cpp's server's extension (GBNF text), read the same way
+ * here (also `datarus`, the protocol grammar, as in the native API).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -37,6 +39,7 @@ interface CommonBody {
   seed?: number | null;
   stop?: string | string[] | null;
   stream?: boolean | null;
+  grammar?: string | null;
 }
 
 interface ChatBody extends CommonBody {
@@ -56,7 +59,8 @@ const commonProperties = {
   top_p: { type: 'number', nullable: true },
   seed: { type: 'integer', nullable: true },
   stop: { type: ['string', 'array'], nullable: true, anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
-  stream: { type: 'boolean', nullable: true }
+  stream: { type: 'boolean', nullable: true },
+  grammar: { type: 'string', nullable: true }
 } as const;
 
 const chatBody = bodySchema<ChatBody>({
@@ -127,7 +131,8 @@ function common(body: CommonBody, engine: Engine, req: IncomingMessage): Omit<Ge
     temperature: body.temperature ?? undefined,
     topP: body.top_p ?? undefined,
     seed: body.seed ?? undefined,
-    stop: typeof body.stop === 'string' ? [body.stop] : (body.stop ?? undefined)
+    stop: typeof body.stop === 'string' ? [body.stop] : (body.stop ?? undefined),
+    grammar: body.grammar ?? undefined
   };
 }
 
