@@ -11,6 +11,10 @@
  * - warm starts on a second host with 8 episode slots (src/bench/warmStart.ts, the datarus-r1 profile):
  *   `host.ttft_fresh_vs_new_step` and `rollouts.group_prefill_ratio` (G = 8) on the GPU
  *
+ * `--only inprocess,host,warm` runs only those parts (in-process decode, prefill and the flash-attention
+ * sweep; the host's stream, parallel episodes and the 8-step episode; warm starts and the group): `--only host,warm`
+ * fits a GPU check in a few minutes. `--prompt-cache auto|on|off` is given to the hosts (default auto, the policy).
+ *
  * It stops at once when the backend is not the one it meant to test: a 14B model
  * on one CPU thread takes many minutes. `--gpu cpu` with a small shape
  * (`--layers 2 --embd 512 --ff 1536 --vocab 4096`) is the CPU dry run of the script.
@@ -25,7 +29,7 @@ import { formatObservation, formatStep } from '../protocol';
 import { writeShapeModel, MODELS_DIR } from './grammarRun';
 import { writePart } from './report';
 import { streamGenerate, TimedStream } from './util';
-import { benchWarmStart, WarmStartBench } from './warmStart';
+import { benchWarmStart, policyCell, WarmStartBench } from './warmStart';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 type Backend = 'cuda' | 'vulkan' | 'metal' | 'cpu';
@@ -50,8 +54,13 @@ const BANDWIDTH_GBS: [RegExp, number][] = [
 
 class WrongBackendError extends Error {}
 
+type Part = 'inprocess' | 'host' | 'warm';
+const PARTS: Part[] = ['inprocess', 'host', 'warm'];
+
 interface Options {
   gpu: Backend;
+  parts: Set<Part>;
+  promptCache: 'auto' | 'on' | 'off';
   layers: number;
   embd: number;
   ff: number;
@@ -70,13 +79,24 @@ function parseOptions(argv: string[]): Options {
       ff: { type: 'string', default: '13824' },
       vocab: { type: 'string', default: '152064' },
       tokens: { type: 'string', default: '128' },
-      'bandwidth-gbs': { type: 'string' }
+      'bandwidth-gbs': { type: 'string' },
+      only: { type: 'string', default: PARTS.join(',') },
+      'prompt-cache': { type: 'string', default: 'auto' }
     },
     allowPositionals: true
   });
   const gpu = values.gpu as Backend;
   if (!['cuda', 'vulkan', 'metal', 'cpu'].includes(gpu)) {
     throw new Error(`--gpu must be cuda, vulkan, metal or cpu (cpu: the dry run), not "${values.gpu}"`);
+  }
+  const parts = values.only!.split(',').map(p => p.trim());
+  const unknown = parts.filter(p => !PARTS.includes(p as Part));
+  if (unknown.length > 0 || parts.length === 0) {
+    throw new Error(`--only takes a comma-separated list of ${PARTS.join(', ')}, not "${values.only}"`);
+  }
+  const promptCache = values['prompt-cache'] as Options['promptCache'];
+  if (!['auto', 'on', 'off'].includes(promptCache)) {
+    throw new Error(`--prompt-cache must be auto, on or off, not "${promptCache}"`);
   }
   const num = (name: string, v: string | undefined) => {
     const n = Number(v);
@@ -87,6 +107,8 @@ function parseOptions(argv: string[]): Options {
   };
   return {
     gpu,
+    parts: new Set(parts as Part[]),
+    promptCache,
     layers: num('layers', values.layers),
     embd: num('embd', values.embd),
     ff: num('ff', values.ff),
@@ -119,11 +141,15 @@ async function api(host: Host, method: string, endpoint: string, body?: unknown)
 }
 
 /** Starts `datarus serve --gpu <backend>` and returns once the model is loaded on that backend, or throws at once. */
-async function startHost(modelFile: string, backend: Backend, { maxEpisodes = 4, contextSize = 8192 } = {}): Promise<{ host: Host; status: any }> {
+async function startHost(
+  modelFile: string,
+  backend: Backend,
+  { maxEpisodes = 4, contextSize = 8192, promptCache = 'auto' } = {}
+): Promise<{ host: Host; status: any }> {
   const token = randomBytes(12).toString('hex');
   const args = [
     ...[CLI, 'serve', '--port', '0', '--token', token, '--gpu', backend, '--models-dir', path.dirname(modelFile), '--model', path.basename(modelFile)],
-    ...['--max-episodes', String(maxEpisodes), '--context-size', String(contextSize)]
+    ...['--max-episodes', String(maxEpisodes), '--context-size', String(contextSize), '--prompt-cache', promptCache]
   ];
   if (backend === 'cpu') {
     args.push('--threads', '1'); // the dry run: no calibration, the shared machine keeps a core
@@ -171,8 +197,18 @@ const stream = (host: Host, body: object, t0?: number): Promise<TimedStream> => 
 
 const PROMPT = 'Q: describe the data in df, column by column.\nA:';
 
+interface EpisodeFigures {
+  ratio: number;
+  ttftNewStepMs: number;
+  ttftFreshMs: number;
+  /** The fresh request: the host's warm start (reused, loaded, evaluated, waitedMs, saveMs, loadMs) and its evaluated prompt tokens. */
+  fresh: { promptTokens: number; evaluatedPromptTokens: number; warmStart: unknown };
+  /** The host's prompt-state policy after the fresh request. */
+  policy: unknown;
+}
+
 /** An 8-step episode through the host: tokens evaluated ÷ final context, and TTFT of a new step vs the same prompt fresh. */
-async function episode(host: Host, steps: number): Promise<{ ratio: number; ttftNewStepMs: number; ttftFreshMs: number }> {
+async function episode(host: Host, steps: number): Promise<EpisodeFigures> {
   const episodeId = `gpu-bench-${randomBytes(4).toString('hex')}`;
   const messages: { role: string; content: string }[] = [
     { role: 'system', content: 'You are Datarus, a data analyst. Answer with <step> blocks.' },
@@ -193,9 +229,16 @@ async function episode(host: Host, steps: number): Promise<{ ratio: number; ttft
     messages.push({ role: 'user', content: `${formatObservation(String(i * 1.5))}\nContinue with the analysis.` });
   }
   const fresh = await stream(host, { episodeId: `${episodeId}-fresh`, messages: messages.slice(0, -2), grammar: 'root ::= "<step>"', maxTokens: 4 });
+  const policy = (await api(host, 'GET', '/api/status')).episodes?.promptCache?.policy ?? null;
   await api(host, 'DELETE', `/api/episodes/${episodeId}`);
   await api(host, 'DELETE', `/api/episodes/${episodeId}-fresh`);
-  return { ratio: evaluated / finalContext, ttftNewStepMs: median(ttft), ttftFreshMs: fresh.firstMs };
+  return {
+    ratio: evaluated / finalContext,
+    ttftNewStepMs: median(ttft),
+    ttftFreshMs: fresh.firstMs,
+    fresh: { promptTokens: fresh.done.usage.promptTokens, evaluatedPromptTokens: fresh.done.usage.evaluatedPromptTokens, warmStart: fresh.done.warmStart ?? null },
+    policy
+  };
 }
 
 // ---- in-process ----------------------------------------------------------
@@ -315,32 +358,122 @@ export async function benchGpu(argv: string[]): Promise<void> {
   const modelFile = path.join(MODELS_DIR, `shape-${shape}.gguf`);
   writeShapeModel(modelFile, ['--layers', String(options.layers), '--embd', String(options.embd), '--ff', String(options.ff), '--vocab', String(options.vocab)]);
   const weightsBytes = statSync(modelFile).size;
-  const lib = await import('node-llama-cpp');
+  const all = PARTS.every(part => options.parts.has(part));
+  process.stderr.write(`bench:gpu on ${options.gpu}: ${shape}, ${(weightsBytes / 1e9).toFixed(2)} GB; parts: ${[...options.parts].join(', ')}\n`);
 
-  process.stderr.write(`bench:gpu on ${options.gpu}: ${shape}, ${(weightsBytes / 1e9).toFixed(2)} GB, in-process first…\n`);
+  let local: Awaited<ReturnType<typeof inProcessPart>> | null = null;
+  if (options.parts.has('inprocess')) {
+    process.stderr.write(`bench:gpu: in-process…\n`);
+    local = await inProcessPart(modelFile, options);
+  }
+  let viaHost: Awaited<ReturnType<typeof hostPart>> | null = null;
+  if (options.parts.has('host')) {
+    process.stderr.write(`bench:gpu: through the host…\n`);
+    viaHost = await hostPart(modelFile, options);
+  }
+  // Warm starts and a group of 8 on a host of their own: 8 slots of 4,096 tokens (about 6 GiB of KV cache at the 14B shape).
+  let warm: WarmStartBench | null = null;
+  let warmStatus: any = null;
+  if (options.parts.has('warm')) {
+    process.stderr.write(`bench:gpu: warm starts and a group of 8…\n`);
+    const second = await startHost(modelFile, options.gpu, { maxEpisodes: 8, contextSize: 4096, promptCache: options.promptCache });
+    warmStatus = second.status;
+    try {
+      warm = await benchWarmStart(second.host, { profile: 'datarus-r1', groupSize: 8 });
+    } finally {
+      await stopHost(second.host);
+    }
+  }
+
+  const firstStatus = viaHost?.status ?? warmStatus;
+  const gpuName = local?.gpuName ?? firstStatus?.gpu?.name ?? null;
+  const single = viaHost ? median(viaHost.decode) : null;
+  const bandwidth = bandwidthFor(gpuName, options.bandwidthGbs);
+  const ceiling = bandwidth ? (bandwidth * 1e9) / weightsBytes : null;
+  const results = {
+    date: new Date().toISOString(),
+    dryRun,
+    note: dryRun ? 'CPU dry run of the script with a small shape: these are not GPU figures' : null,
+    parts: [...options.parts],
+    promptCache: options.promptCache,
+    backend: options.gpu,
+    gpu: gpuName,
+    shape: { layers: options.layers, embd: options.embd, ff: options.ff, vocab: options.vocab, weightsBytes },
+    layersOffloaded: local ? `${local.gpuLayers}/${local.totalLayers}` : null,
+    hostLayersOffloaded: firstStatus ? `${firstStatus.model?.gpuLayers}/${firstStatus.model?.totalLayers}` : null,
+    hostBackends: firstStatus?.backends ?? null,
+    ...(local || viaHost
+      ? {
+          'gpu.decode_tokens_per_s': { host: single, inProcess: local?.decodeTokensPerSecond ?? null, runs: { host: viaHost?.decode ?? null, inProcess: local?.decodeRuns ?? null } },
+          'gpu.stream_vs_inprocess': single !== null && local ? single / local.decodeTokensPerSecond : null
+        }
+      : {}),
+    ...(local
+      ? {
+          'gpu.prefill_tokens_per_s': local.prefillTokensPerSecond,
+          prefillTokens: local.prefillTokens,
+          'gpu.flash_attention': Object.fromEntries(
+            FLASH_ATTENTION_MODES.map(mode => [mode, { decodeTokensPerSecond: local!.byFlashAttention[mode].decodeTokensPerSecond, prefillTokensPerSecond: local!.byFlashAttention[mode].prefillTokensPerSecond }])
+          ),
+          'gpu.decode_vs_bandwidth_ceiling': ceiling ? local.decodeTokensPerSecond / ceiling : null
+        }
+      : {}),
+    ...(viaHost
+      ? {
+          'gpu.parallel4_vs_single': viaHost.parallel.aggregate / single!,
+          parallel4: viaHost.parallel,
+          'gpu.prefill_ratio_8_steps': viaHost.steps.ratio,
+          'gpu.ttft_new_step_ms': viaHost.steps.ttftNewStepMs,
+          'gpu.ttft_fresh_same_prompt_ms': viaHost.steps.ttftFreshMs,
+          freshSamePrompt: viaHost.steps.fresh,
+          episodePolicy: viaHost.steps.policy
+        }
+      : {}),
+    ...(warm
+      ? {
+          'host.ttft_fresh_vs_new_step': warm['host.ttft_fresh_vs_new_step'],
+          'rollouts.group_prefill_ratio': warm['rollouts.group_prefill_ratio'],
+          warmStart: warm
+        }
+      : {}),
+    'gpu.vram_used_bytes': {
+      model_and_context_in_process: local?.vramUsedBytes ?? null,
+      device_while_host_ran: viaHost?.vramUsed ?? null,
+      total: local?.vramTotalBytes ?? firstStatus?.gpu?.vramTotalBytes ?? null
+    },
+    bandwidthGBs: bandwidth,
+    ceilingTokensPerSecond: ceiling
+  };
+  const markdown = gpuMarkdown(results);
+  // A run of some parts only, or with another prompt-cache mode, is kept beside the full run's figures, not over them.
+  writePart(`${all ? 'gpu' : 'gpu-parts'}${options.promptCache === 'auto' ? '' : `-prompt-cache-${options.promptCache}`}`, results, markdown);
+  process.stdout.write(markdown + '\n');
+}
+
+async function inProcessPart(modelFile: string, options: Options) {
+  const lib = await import('node-llama-cpp');
   const measured = await inProcess(lib, modelFile, options.gpu, options.tokens);
   // The host's default is `auto`: its figures are the ones compared with the host.
   const auto = measured.byFlashAttention.auto;
-  const local = {
+  return {
     ...auto,
+    byFlashAttention: measured.byFlashAttention,
     gpuName: measured.gpuName,
     gpuLayers: measured.gpuLayers,
     totalLayers: measured.totalLayers,
     vramUsedBytes: measured.vramBefore && auto.vramAfterBytes !== null ? auto.vramAfterBytes - measured.vramBefore.used : null
   };
+}
 
-  process.stderr.write(`bench:gpu: through the host…\n`);
-  const { host, status } = await startHost(modelFile, options.gpu);
-  let viaHost: number[] = [];
-  let parallel: { aggregate: number; each: number[] };
-  let steps: Awaited<ReturnType<typeof episode>>;
-  let hostVramUsed: number | null = null;
+/** Decode through the host's stream, 4 episodes at once, and the 8-step episode with its fresh same-prompt request. */
+async function hostPart(modelFile: string, options: Options) {
+  const { host, status } = await startHost(modelFile, options.gpu, { promptCache: options.promptCache });
   try {
     const body = { prompt: PROMPT, maxTokens: options.tokens, temperature: 0 };
     await stream(host, { ...body, maxTokens: 4, episodeId: 'warm-up' });
-    viaHost = [];
+    const decode: number[] = [];
     for (let i = 0; i < 3; i++) {
-      viaHost.push((await stream(host, { ...body, episodeId: `single-${i}` })).tokensPerSecond);
+      decode.push((await stream(host, { ...body, episodeId: `single-${i}` })).tokensPerSecond);
     }
     // Free every slot first: the four parallel episodes then never wait on an eviction.
     for (const id of ['warm-up', 'single-0', 'single-1', 'single-2']) {
@@ -350,98 +483,88 @@ export async function benchGpu(argv: string[]): Promise<void> {
     const t0 = performance.now();
     const runs = await Promise.all([0, 1, 2, 3].map(i => stream(host, { ...body, episodeId: `parallel-${i}` }, t0)));
     const wallSeconds = Math.max(...runs.map(r => r.lastMs)) / 1000;
-    parallel = { aggregate: runs.reduce((n, r) => n + r.tokens, 0) / wallSeconds, each: runs.map(r => r.tokensPerSecond) };
+    const parallel = { aggregate: runs.reduce((n, r) => n + r.tokens, 0) / wallSeconds, each: runs.map(r => r.tokensPerSecond) };
     for (let i = 0; i < 4; i++) {
       await api(host, 'DELETE', `/api/episodes/parallel-${i}`);
     }
-    steps = await episode(host, 8);
+    const steps = await episode(host, 8);
     const after = await api(host, 'GET', '/api/status');
-    hostVramUsed = after.gpu ? after.gpu.vramTotalBytes - after.gpu.vramFreeBytes : null;
+    const vramUsed: number | null = after.gpu ? after.gpu.vramTotalBytes - after.gpu.vramFreeBytes : null;
+    return { status, decode, parallel, steps, vramUsed };
   } finally {
     await stopHost(host);
   }
-
-  // Warm starts and a group of 8 on a host of their own: 8 slots of 4,096 tokens (about 6 GiB of KV cache at the 14B shape).
-  process.stderr.write(`bench:gpu: warm starts and a group of 8…\n`);
-  let warm: WarmStartBench;
-  const second = await startHost(modelFile, options.gpu, { maxEpisodes: 8, contextSize: 4096 });
-  try {
-    warm = await benchWarmStart(second.host, { profile: 'datarus-r1', groupSize: 8 });
-  } finally {
-    await stopHost(second.host);
-  }
-
-  const single = median(viaHost);
-  const bandwidth = bandwidthFor(local.gpuName, options.bandwidthGbs);
-  const ceiling = bandwidth ? (bandwidth * 1e9) / weightsBytes : null;
-  const results = {
-    date: new Date().toISOString(),
-    dryRun,
-    note: dryRun ? 'CPU dry run of the script with a small shape: these are not GPU figures' : null,
-    backend: options.gpu,
-    gpu: local.gpuName,
-    shape: { layers: options.layers, embd: options.embd, ff: options.ff, vocab: options.vocab, weightsBytes },
-    layersOffloaded: `${local.gpuLayers}/${local.totalLayers}`,
-    hostLayersOffloaded: `${status.model?.gpuLayers}/${status.model?.totalLayers}`,
-    hostBackends: status.backends,
-    'gpu.decode_tokens_per_s': { host: single, inProcess: local.decodeTokensPerSecond, runs: { host: viaHost, inProcess: local.decodeRuns } },
-    'gpu.stream_vs_inprocess': single / local.decodeTokensPerSecond,
-    'gpu.prefill_tokens_per_s': local.prefillTokensPerSecond,
-    prefillTokens: local.prefillTokens,
-    'gpu.parallel4_vs_single': parallel.aggregate / single,
-    parallel4: parallel,
-    'gpu.prefill_ratio_8_steps': steps.ratio,
-    'gpu.ttft_new_step_ms': steps.ttftNewStepMs,
-    'gpu.ttft_fresh_same_prompt_ms': steps.ttftFreshMs,
-    'host.ttft_fresh_vs_new_step': warm['host.ttft_fresh_vs_new_step'],
-    'rollouts.group_prefill_ratio': warm['rollouts.group_prefill_ratio'],
-    warmStart: warm,
-    'gpu.flash_attention': Object.fromEntries(
-      FLASH_ATTENTION_MODES.map(mode => [mode, { decodeTokensPerSecond: measured.byFlashAttention[mode].decodeTokensPerSecond, prefillTokensPerSecond: measured.byFlashAttention[mode].prefillTokensPerSecond }])
-    ),
-    'gpu.vram_used_bytes': { model_and_context_in_process: local.vramUsedBytes, device_while_host_ran: hostVramUsed, total: local.vramTotalBytes },
-    bandwidthGBs: bandwidth,
-    'gpu.decode_vs_bandwidth_ceiling': ceiling ? local.decodeTokensPerSecond / ceiling : null,
-    ceilingTokensPerSecond: ceiling
-  };
-  const markdown = gpuMarkdown(results);
-  writePart('gpu', results, markdown);
-  process.stdout.write(markdown + '\n');
 }
 
 function gpuMarkdown(r: any): string {
   const f = (n: number | null | undefined, d = 2) => (n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(d));
   const gib = (n: number | null) => (n === null ? '–' : `${(n / 2 ** 30).toFixed(1)} GiB`);
+  const all = PARTS.every(part => r.parts.includes(part));
+  const measured = `${r.layersOffloaded ?? r.hostLayersOffloaded} layers offloaded`;
   const heading = r.dryRun
     ? `**CPU dry run** (${r.date}): the script ran end to end on the CPU with a ${r.shape.layers}-layer, ${r.shape.embd}-wide, ${r.shape.vocab}-token shape. ` +
       '**These are not GPU figures; the GPU run is pending** (no GPU machine was available to this change). Run ' +
       '`npm run bench:gpu -- --gpu cuda` (or `vulkan`) on a GPU machine to replace them.'
     : `Measured ${r.date} on **${r.gpu}** (${r.backend}), Qwen2.5-14B shape (${r.shape.layers} layers, ${(r.shape.weightsBytes / 1e9).toFixed(1)} GB of Q4_K_M-like weights), ` +
-      `${r.layersOffloaded} layers offloaded.`;
+      `${measured}.`;
+  const rows: string[] = [];
+  if (r['gpu.decode_tokens_per_s']) {
+    rows.push(
+      `| decode tokens/s without a grammar: host stream / in-process | | ${f(r['gpu.decode_tokens_per_s'].host, 1)} / ${f(r['gpu.decode_tokens_per_s'].inProcess, 1)} |`,
+      `| \`gpu.stream_vs_inprocess\` | ≥ 0.97 | ${f(r['gpu.stream_vs_inprocess'])} |`
+    );
+  }
+  if (r['gpu.prefill_tokens_per_s'] !== undefined) {
+    rows.push(`| prefill tokens/s, ${r.prefillTokens}-token prompt (in-process, flash attention auto) | | ${f(r['gpu.prefill_tokens_per_s'], 0)} |`);
+  }
+  if (r['gpu.parallel4_vs_single'] !== undefined) {
+    const fresh = r.freshSamePrompt;
+    const ws = fresh?.warmStart;
+    rows.push(
+      `| \`gpu.parallel4_vs_single\` (4 episodes at once, aggregate ÷ one) | ≥ 2.5 | ${f(r['gpu.parallel4_vs_single'])} (${f(r.parallel4.aggregate, 1)} tokens/s together) |`,
+      `| 8-step episode: tokens evaluated ÷ final context | ≤ 1.05 | ${f(r['gpu.prefill_ratio_8_steps'], 3)} |`,
+      `| time to first token: new step / same prompt, fresh episode (prompt cache ${r.promptCache}) | | ${f(r['gpu.ttft_new_step_ms'], 0)} ms / ${f(r['gpu.ttft_fresh_same_prompt_ms'], 0)} ms |`,
+      `| the fresh request: prompt tokens; evaluated; loaded / saved in ms; the policy after it | | ${fresh ? `${fresh.promptTokens}; ${fresh.evaluatedPromptTokens}` : '–'}; ${ws ? `${ws.loaded} loaded (${f(ws.loadMs, 0)} ms), saves ${f(ws.saveMs, 0)} ms` : '–'}; ${policyCell(r.episodePolicy)} |`
+    );
+  }
+  if (r.warmStart) {
+    const w = r.warmStart;
+    const waited = (w.group.warmStarts ?? []).map((s: any) => (s ? `${s.loaded}/${s.evaluated ?? '?'}/${f(s.waitedMs, 0)}` : '–')).join(', ');
+    rows.push(
+      `| \`host.ttft_fresh_vs_new_step\` (new episode with the datarus-r1 system prompt, warm ÷ new step; cold ÷ new step) | ≤ 1.5 | ${f(w['host.ttft_fresh_vs_new_step'])}; cold ${f(w.ttftColdVsNewStep)} (${f(w.ttftNewStepMs, 0)} / ${f(w.ttftNewEpisodeWarmMs, 0)} / ${f(w.ttftNewEpisodeColdMs, 0)} ms) |`,
+      `| \`rollouts.group_prefill_ratio\` (8 new episodes, one new ${w.group.promptTokens}-token prompt, at once) | ≤ 1.1 | ${f(w['rollouts.group_prefill_ratio'], 3)} (${w.group.loadedFromGroupState} loaded the group's state; first tokens after ${f(Math.min(...w.group.ttftMs), 0)}–${f(Math.max(...w.group.ttftMs), 0)} ms) |`,
+      `| the group, each member: tokens loaded / evaluated before the generation / ms waited for another's prefill | | ${waited} |`,
+      `| prompt states: save / load ms per token (KiB per token); decode of new episodes warm ÷ cold | | ${f(w.stateCosts.saveMsPerToken, 4)} / ${f(w.stateCosts.loadMsPerToken, 4)} (${f(w.stateCosts.bytesPerToken === null ? null : w.stateCosts.bytesPerToken / 1024, 0)}); ${f(w['host.warm_vs_cold_decode'])} |`,
+      `| prompt-state policy after the warm starts: evaluating / saving / loading ms per token; saves / loads declined | | ${policyCell(w.policy)} |`
+    );
+  }
+  if (r['gpu.flash_attention']) {
+    rows.push(
+      `| in-process, flash attention on / auto / off: prefill tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].prefillTokensPerSecond, 0)).join(' / ')} |`,
+      `| in-process, flash attention on / auto / off: decode tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].decodeTokensPerSecond, 1)).join(' / ')} |`
+    );
+  }
+  rows.push(
+    `| VRAM: model + 8k context in-process / device in use while the host ran | | ${gib(r['gpu.vram_used_bytes'].model_and_context_in_process)} / ${gib(r['gpu.vram_used_bytes'].device_while_host_ran)} |`
+  );
+  if (r['gpu.decode_vs_bandwidth_ceiling'] !== undefined) {
+    rows.push(
+      `| decode ÷ bandwidth ceiling (${r.bandwidthGBs ? `${r.bandwidthGBs} GB/s` : 'bandwidth unknown'}) | | ${f(r['gpu.decode_vs_bandwidth_ceiling'])}${r.ceilingTokensPerSecond ? ` (ceiling ${f(r.ceilingTokensPerSecond, 0)} tokens/s)` : ''} |`
+    );
+  }
   return [
-    '## GPU',
+    `## GPU${all ? '' : `, parts: ${r.parts.join(', ')}`}${r.promptCache === 'auto' ? '' : `, prompt cache ${r.promptCache}`}`,
     '',
     heading,
     '',
     '| metric | goal | value |',
     '|---|---|---|',
-    `| decode tokens/s without a grammar: host stream / in-process | | ${f(r['gpu.decode_tokens_per_s'].host, 1)} / ${f(r['gpu.decode_tokens_per_s'].inProcess, 1)} |`,
-    `| \`gpu.stream_vs_inprocess\` | ≥ 0.97 | ${f(r['gpu.stream_vs_inprocess'])} |`,
-    `| prefill tokens/s, ${r.prefillTokens}-token prompt (in-process, flash attention auto) | | ${f(r['gpu.prefill_tokens_per_s'], 0)} |`,
-    `| \`gpu.parallel4_vs_single\` (4 episodes at once, aggregate ÷ one) | ≥ 2.5 | ${f(r['gpu.parallel4_vs_single'])} (${f(r.parallel4.aggregate, 1)} tokens/s together) |`,
-    `| 8-step episode: tokens evaluated ÷ final context | ≤ 1.05 | ${f(r['gpu.prefill_ratio_8_steps'], 3)} |`,
-    `| time to first token: new step / same prompt, fresh episode | | ${f(r['gpu.ttft_new_step_ms'], 0)} ms / ${f(r['gpu.ttft_fresh_same_prompt_ms'], 0)} ms |`,
-    `| \`host.ttft_fresh_vs_new_step\` (new episode with the datarus-r1 system prompt, warm ÷ new step; cold ÷ new step) | ≤ 1.5 | ${f(r.warmStart['host.ttft_fresh_vs_new_step'])}; cold ${f(r.warmStart.ttftColdVsNewStep)} (${f(r.warmStart.ttftNewStepMs, 0)} / ${f(r.warmStart.ttftNewEpisodeWarmMs, 0)} / ${f(r.warmStart.ttftNewEpisodeColdMs, 0)} ms) |`,
-    `| \`rollouts.group_prefill_ratio\` (8 new episodes, one new ${r.warmStart.group.promptTokens}-token prompt, at once) | ≤ 1.1 | ${f(r.warmStart['rollouts.group_prefill_ratio'], 3)} (${r.warmStart.group.loadedFromGroupState} loaded the group's state) |`,
-    `| prompt states: save / load ms per token (KiB per token); decode of new episodes warm ÷ cold | | ${f(r.warmStart.stateCosts.saveMsPerToken, 4)} / ${f(r.warmStart.stateCosts.loadMsPerToken, 4)} (${f(r.warmStart.stateCosts.bytesPerToken === null ? null : r.warmStart.stateCosts.bytesPerToken / 1024, 0)}); ${f(r.warmStart['host.warm_vs_cold_decode'])} |`,
-    `| in-process, flash attention on / auto / off: prefill tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].prefillTokensPerSecond, 0)).join(' / ')} |`,
-    `| in-process, flash attention on / auto / off: decode tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].decodeTokensPerSecond, 1)).join(' / ')} |`,
-    `| VRAM: model + 8k context in-process / device in use while the host ran | | ${gib(r['gpu.vram_used_bytes'].model_and_context_in_process)} / ${gib(r['gpu.vram_used_bytes'].device_while_host_ran)} |`,
-    `| decode ÷ bandwidth ceiling (${r.bandwidthGBs ? `${r.bandwidthGBs} GB/s` : 'bandwidth unknown'}) | | ${f(r['gpu.decode_vs_bandwidth_ceiling'])}${r.ceilingTokensPerSecond ? ` (ceiling ${f(r.ceilingTokensPerSecond, 0)} tokens/s)` : ''} |`,
+    ...rows,
     '',
     'How: `src/bench/gpu.ts`. The model is written by `models/make_shape_model.py` (random weights: its text is noise, its speed',
     "is the shape's). Decode runs are greedy with end tokens banned, 3 runs after a warm-up, median. The script stops at once",
-    'if node-llama-cpp or the host runs on another backend than the one named.'
+    'if node-llama-cpp or the host runs on another backend than the one named. The group row lists, per member, the',
+    "`done` event's `warmStart`: tokens loaded from a saved state / evaluated before the generation / ms waited."
   ].join('\n');
 }
 

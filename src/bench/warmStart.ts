@@ -57,9 +57,13 @@ export interface WarmStartBench {
     loadedFromGroupState: number;
     wallMs: number;
     ttftMs: number[];
+    /** What the host did for each member (the `done` event's warmStart: reused, loaded, evaluated, waitedMs…). */
+    warmStarts: unknown[];
   };
   'rollouts.group_prefill_ratio': number;
   stateCosts: { saveMsPerToken: number | null; loadMsPerToken: number | null; bytesPerToken: number | null; saves: number; loads: number };
+  /** The host's prompt-state policy at the end (`/api/status` → episodes.promptCache.policy): its estimates and decisions. */
+  policy: unknown;
 }
 
 const QUESTIONS = [
@@ -172,7 +176,8 @@ export async function benchWarmStart(host: Host, options: WarmStartOptions): Pro
       // The whole prompt but its last token (evaluated with the first sample), BOS included where the model has one.
       loadedFromGroupState: members.filter(m => (m.done.warmStart?.loaded ?? 0) >= groupPrompt - 1).length,
       wallMs,
-      ttftMs: members.map(m => m.firstMs)
+      ttftMs: members.map(m => m.firstMs),
+      warmStarts: members.map(m => m.done.warmStart ?? null)
     },
     'rollouts.group_prefill_ratio': evaluated.reduce((a, b) => a + b, 0) / groupPrompt,
     stateCosts: {
@@ -181,7 +186,8 @@ export async function benchWarmStart(host: Host, options: WarmStartOptions): Pro
       bytesPerToken: after?.entries > 0 ? after.bytes / after.tokens : null,
       saves,
       loads: delta('loads')
-    }
+    },
+    policy: after?.policy ?? null
   };
 }
 
@@ -208,6 +214,20 @@ export function warmStartMarkdown(runs: { label: string; result: WarmStartBench 
     `| \`rollouts.group_prefill_ratio\` (G new episodes, one new prompt, at once) | ≤ 1.1 | ${cols(r => `${f(r['rollouts.group_prefill_ratio'], 3)} (G = ${r.group.size}; ${r.group.loadedFromGroupState} loaded the group's state)`)} |`,
     `| the same without sharing (each member evaluates the prompt) | | ${cols(r => f(r.group.size, 1))} |`,
     `| decode tokens/s of new episodes: warm / cold (\`host.warm_vs_cold_decode\`) | | ${cols(r => `${f(r.decodeTokensPerSecond.warm, 1)} / ${f(r.decodeTokensPerSecond.cold, 1)} (${f(r['host.warm_vs_cold_decode'])})`)} |`,
-    `| saving / loading a state, ms per token (saves, loads; KiB per token) | | ${cols(r => `${f(r.stateCosts.saveMsPerToken, 4)} / ${f(r.stateCosts.loadMsPerToken, 4)} (${r.stateCosts.saves}, ${r.stateCosts.loads}; ${f(r.stateCosts.bytesPerToken === null ? null : r.stateCosts.bytesPerToken / 1024, 1)})`)} |`
+    `| saving / loading a state, ms per token (saves, loads; KiB per token) | | ${cols(r => `${f(r.stateCosts.saveMsPerToken, 4)} / ${f(r.stateCosts.loadMsPerToken, 4)} (${r.stateCosts.saves}, ${r.stateCosts.loads}; ${f(r.stateCosts.bytesPerToken === null ? null : r.stateCosts.bytesPerToken / 1024, 1)})`)} |`,
+    `| prompt-state policy: evaluating / saving / loading, ms per token (the host's estimates); saves / loads declined | | ${cols(r => policyCell(r.policy))} |`
   ];
+}
+
+/** The policy's estimates and decisions in one cell. */
+export function policyCell(policy: any): string {
+  if (!policy) {
+    return '–';
+  }
+  const f = (n: number | null) => (n === null ? '–' : n.toFixed(4));
+  const stopped = [policy.savesDisabled && `saves stopped: ${policy.savesDisabled}`, policy.loadsDisabled && `loads stopped: ${policy.loadsDisabled}`].filter(Boolean);
+  return (
+    `${policy.mode}, ${policy.device}: ${f(policy.prefillMsPerToken)} / ${f(policy.saveMsPerToken)} / ${f(policy.loadMsPerToken)}; ` +
+    `${policy.savesSkipped} / ${policy.loadsSkipped}${stopped.length ? ` (${stopped.join('; ')})` : ''}`
+  );
 }

@@ -204,7 +204,11 @@ export function buildProgram(): Command {
     .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
-    .option('--no-prompt-cache', 'evaluate every new episode\'s prompt in full instead of starting from saved prompt states')
+    .addOption(
+      new Option('--prompt-cache <mode>', 'saved prompt states for new episodes: auto (where this host measures them faster than evaluating), on, off')
+        .choices(['auto', 'on', 'off'])
+    )
+    .option('--no-prompt-cache', 'the same as --prompt-cache off: evaluate every new episode\'s prompt in full')
     .addOption(
       new Option('--flash-attention <mode>', 'flash attention: auto (where the backend runs it), on, off').choices(['auto', 'on', 'off']).default('auto')
     )
@@ -301,7 +305,8 @@ interface ServeOptions {
   threads?: number;
   contextSize?: number;
   maxEpisodes?: number;
-  promptCache: boolean;
+  /** A mode, false for --no-prompt-cache, undefined (auto) when not given. */
+  promptCache?: boolean | 'auto' | 'on' | 'off';
   flashAttention: 'auto' | 'on' | 'off';
   gpu: string;
   cpu?: boolean;

@@ -33,6 +33,11 @@ export interface WarmStart {
   loaded: number;
   /** Milliseconds spent waiting for another request's prefill of the same prompt. */
   waitedMs: number;
+  /** Prompt tokens evaluated before the generation (to save a state on the way, or for others waiting). */
+  evaluated?: number;
+  /** Milliseconds spent saving and loading prompt states for this request. */
+  saveMs?: number;
+  loadMs?: number;
 }
 
 /** The event names of a generation stream. */

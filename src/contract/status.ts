@@ -67,6 +67,42 @@ export interface PromptCacheStats {
   waits: number;
   saveMs: number;
   loadMs: number;
+  /** Why states were or were not used: the host's own estimates and decisions. */
+  policy: PromptCachePolicyStatus;
+}
+
+/** `auto`: save and load states when measured to pay off; `on`: always; `off`: no prompt cache. */
+export type PromptCacheMode = 'auto' | 'on' | 'off';
+
+/** Where the model runs, as far as the cost of prompt states goes. */
+export type PromptCacheDevice = 'cpu' | 'gpu';
+
+/** One save or load of a prompt state, timed. */
+export interface StateOperation {
+  kind: 'save' | 'load';
+  tokens: number;
+  ms: number;
+  /** What the policy expected it to cost (the larger of its estimate and evaluating the same tokens). */
+  expectedMs: number;
+  /** Other loads or requests were using the context: its time is not judged (it waited for their batches). */
+  contended: boolean;
+}
+
+/** The prompt-state policy's running estimates (milliseconds per token, null before measured) and decisions. */
+export interface PromptCachePolicyStatus {
+  mode: Exclude<PromptCacheMode, 'off'>;
+  device: PromptCacheDevice;
+  prefillMsPerToken: number | null;
+  saveMsPerToken: number | null;
+  loadMsPerToken: number | null;
+  /** Saves and loads the policy declined (the tokens were evaluated instead). */
+  savesSkipped: number;
+  loadsSkipped: number;
+  /** Why saving (or loading) was stopped for this host after one far too slow operation; null while allowed. */
+  savesDisabled: string | null;
+  loadsDisabled: string | null;
+  /** The latest operations, newest first. */
+  recent: StateOperation[];
 }
 
 export interface ThreadMeasurement {

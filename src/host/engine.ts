@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
-import type { Backend, BackendReport, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, ThreadMeasurement } from '../contract';
+import type { Backend, BackendReport, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, PromptCacheMode, ThreadMeasurement } from '../contract';
 import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend } from './backends';
 import { Generator } from './generator';
 import { DomainError } from './errors';
@@ -44,8 +44,11 @@ export interface EngineOptions {
   contextSize?: number;
   /** Episodes that can hold a context sequence at once. */
   maxEpisodes?: number;
-  /** Start new episodes from saved states of the prompt prefixes they share (default true). */
-  promptCache?: boolean;
+  /**
+   * Start new episodes from saved states of the prompt prefixes they share:
+   * `auto` (default, or true) where measured to pay off on this host, `on`, `off` (or false).
+   */
+  promptCache?: boolean | PromptCacheMode;
   /**
    * Flash attention: `auto` (default) lets llama.cpp use it where the backend runs it;
    * forcing it on can move attention to the CPU on a backend without the kernel

@@ -35,7 +35,7 @@ import { BUILTIN_GRAMMARS } from './grammar';
 import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
 import { checkGrammarLimits } from './grammarLimits';
 import { DomainError } from './errors';
-import type { ChatMessage, EpisodeSlots, GenerateRequest, GenerateResult, StopReason } from '../contract';
+import type { ChatMessage, EpisodeSlots, GenerateRequest, GenerateResult, PromptCacheMode, StopReason } from '../contract';
 import { commonPrefixLength, Preparation, PromptCache } from './promptCache';
 import { KnownSegments, tokenizeKeepingGenerated } from './tokens';
 
@@ -45,8 +45,11 @@ export interface GeneratorOptions {
   contextSize: number;
   threads: number;
   maxEpisodes: number;
-  /** Keep evaluated prompt prefixes for new episodes (default true). */
-  promptCache?: boolean;
+  /**
+   * Keep evaluated prompt prefixes for new episodes: `auto` (default, true) where
+   * this host measures them to pay off, `on` always, `off` (false) never.
+   */
+  promptCache?: boolean | PromptCacheMode;
   flashAttention: 'auto' | boolean;
   /** Sampling defaults from the model's manifest. */
   defaults: { temperature?: number; topP?: number; topK?: number; maxTokens?: number };
@@ -266,7 +269,14 @@ export class Generator {
           totalMs,
           tokensPerSecond: generationMs && output > 1 ? ((output - 1) * 1000) / generationMs : null
         },
-        warmStart: prepared && { reused: prepared.reused, loaded: prepared.loaded, waitedMs: prepared.waitedMs }
+        warmStart: prepared && {
+          reused: prepared.reused,
+          loaded: prepared.loaded,
+          waitedMs: prepared.waitedMs,
+          evaluated: prepared.evaluated,
+          saveMs: prepared.saveMs,
+          loadMs: prepared.loadMs
+        }
       };
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -383,10 +393,15 @@ export class Generator {
       // A failed creation is not remembered: the next request tries again.
       this._contextPromise.then(
         context => {
-          if (this._options.promptCache !== false && !this._promptCache) {
+          const mode = this._options.promptCache === true || this._options.promptCache === undefined ? 'auto' : this._options.promptCache;
+          if (mode !== false && mode !== 'off' && !this._promptCache) {
             this._promptCache = new PromptCache({
               model: this._model,
               contextSize: context.contextSize,
+              mode,
+              device: this._llama.gpu === false ? 'cpu' : 'gpu',
+              // The request preparing counts itself among those generating.
+              busyElsewhere: () => this._generating > 1,
               onError: (what, err) => process.stderr.write(`datarus host: ${what} failed, evaluating instead: ${(err as Error).message}\n`)
             });
           }

@@ -16,6 +16,10 @@
  * the first one's prefill instead of evaluating the same tokens side by side)
  * or when the same prompt came before (a group sent one after another).
  *
+ * Whether a state is saved or loaded at all is the StatePolicy's call
+ * (statePolicy.ts): on a GPU a load can cost as much as evaluating its tokens,
+ * so the host measures both and uses states only where they pay off.
+ *
  * State files live in a private temporary folder (mode 0700) that `dispose`
  * removes, and so does the process's exit; folders left by a host that was
  * killed are removed by the next one. A cache belongs to one model and one context: `prepare` refuses a
@@ -29,7 +33,8 @@ import * as path from 'node:path';
 
 import type { Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
-import type { PromptCacheStats, WarmStart } from '../contract';
+import type { PromptCacheDevice, PromptCacheMode, PromptCacheStats, WarmStart } from '../contract';
+import { StatePolicy } from './statePolicy';
 
 /** What the cache needs of a context sequence (node-llama-cpp's `LlamaContextSequence`). */
 export interface CacheableSequence {
@@ -55,6 +60,17 @@ export interface PromptCacheOptions {
   minTokens?: number;
   /** Parent of the private folder (default: the system's temporary folder). */
   parentDir?: string;
+  /** `on` (default): always use states; `auto`: only where this host measured them to pay off. */
+  mode?: Exclude<PromptCacheMode, 'off'>;
+  /** The device the model runs on: the policy's priors before it has measured (default `cpu`). */
+  device?: PromptCacheDevice;
+  /** The clock the operations are timed with (milliseconds; tests script it). */
+  now?: () => number;
+  /**
+   * Whether another request is using the context besides the one preparing: a save or load
+   * waits for its batches then, so its time is not judged as the state's cost.
+   */
+  busyElsewhere?: () => boolean;
   onError?: (what: string, err: unknown) => void;
 }
 
@@ -75,6 +91,8 @@ export interface PrepareOptions {
 export interface Preparation extends WarmStart {
   /** Tokens evaluated here (the last prompt token is left to the generation that samples after it). */
   evaluated: number;
+  saveMs: number;
+  loadMs: number;
 }
 
 interface Entry {
@@ -115,6 +133,9 @@ export class PromptCache {
     removeOrphans(parent);
     this._dir = mkdtempSync(path.join(parent, `${DIR_PREFIX}${process.pid}-`));
     process.once('exit', this._removeDir);
+    this._policy = new StatePolicy({ mode: _options.mode ?? 'on', device: _options.device ?? 'cpu' });
+    this._now = _options.now ?? (() => performance.now());
+    this._busyElsewhere = _options.busyElsewhere ?? (() => false);
   }
 
   /** The private folder holding the state files. */
@@ -127,7 +148,8 @@ export class PromptCache {
       entries: this._entries.length,
       tokens: this._entries.reduce((sum, e) => sum + e.tokens.length, 0),
       bytes: this._entries.reduce((sum, e) => sum + e.bytes, 0),
-      ...this._counters
+      ...this._counters,
+      policy: this._policy.status()
     };
   }
 
@@ -145,7 +167,14 @@ export class PromptCache {
       throw new Error('this sequence belongs to another model or context size than the prompt cache');
     }
     const target = tokens.length - 1;
-    const result: Preparation = { reused: commonPrefixLength(sequence.contextTokens, tokens, target), loaded: 0, evaluated: 0, waitedMs: 0 };
+    const result: Preparation = {
+      reused: commonPrefixLength(sequence.contextTokens, tokens, target),
+      loaded: 0,
+      evaluated: 0,
+      waitedMs: 0,
+      saveMs: 0,
+      loadMs: 0
+    };
     if (target - result.reused < this._minTokens) {
       return result;
     }
@@ -156,17 +185,25 @@ export class PromptCache {
       if (!prefill || signal?.aborted) {
         break;
       }
+      // Waiting pays only if its state will be saved and loading it will beat evaluating alongside it.
+      const offered = commonPrefixLength(prefill.tokens, tokens, target);
+      if (!this._policy.savesAllowed || !this._policy.shouldLoad(offered, { held: result.reused, queued: this._loading })) {
+        break;
+      }
       prefill.waiters++;
       this._counters.waits++;
-      const started = performance.now();
+      const started = this._now();
       await untilDoneOrAborted(prefill.done, signal);
-      result.waitedMs += performance.now() - started;
+      result.waitedMs += this._now() - started;
     }
     if (signal?.aborted) {
       return result;
     }
     const { entry, common } = this._best(tokens, target);
-    const load = entry !== null && common >= result.reused + this._minTokens;
+    const load =
+      entry !== null &&
+      common >= result.reused + this._minTokens &&
+      this._policy.shouldLoad(entry.tokens.length, { held: result.reused + entry.tokens.length - common, queued: this._loading });
     const start = load ? common : result.reused;
     const shared = fresh ? this._recent.map(r => commonPrefixLength(r, tokens, target)) : [];
     // The same prompt came before (rollouts sent one after another): its whole state is worth keeping too.
@@ -186,7 +223,7 @@ export class PromptCache {
     const prefill: Prefill = { tokens: tokens.slice(0, target), waiters: 0, done: new Promise<void>(r => (done = r)) };
     this._prefills.add(prefill);
     try {
-      const loaded = load && (await this._load(sequence, entry));
+      const loaded = load && (await this._load(sequence, entry, result));
       // Erases what a loaded or handed-over state holds past the shared prefix. With sliding-window
       // attention (no full cache) an erase can drop the whole state: what is kept is read back, not assumed.
       await sequence.adaptStateToTokens(tokens.slice(0, loaded ? common : load ? 0 : result.reused), false);
@@ -199,10 +236,14 @@ export class PromptCache {
         if (signal?.aborted || cut <= from) {
           continue;
         }
+        const started = this._now();
         await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(from, cut));
+        this._policy.recordEvaluation(cut - from, this._now() - started);
         result.evaluated += cut - from;
-        if ((cut < target || prefill.waiters > 0 || repeated) && !this._covers(tokens, cut)) {
-          await this._save(sequence, tokens.slice(0, cut));
+        // A prefix is saved for the next new episode; the whole prompt for those waiting, or when it came before.
+        const reuses = cut < target ? 1 : prefill.waiters + (repeated ? 1 : 0);
+        if (reuses > 0 && !this._covers(tokens, cut) && this._policy.shouldSave(cut, reuses)) {
+          result.saveMs += await this._save(sequence, tokens.slice(0, cut));
         }
       }
       return result;
@@ -262,15 +303,21 @@ export class PromptCache {
     this._recent.length = Math.min(this._recent.length, RECENT_PROMPTS);
   }
 
-  private async _load(sequence: CacheableSequence, entry: Entry): Promise<boolean> {
+  private async _load(sequence: CacheableSequence, entry: Entry, result: Preparation): Promise<boolean> {
     entry.readers++;
     entry.lastUsed = ++this._clock;
-    const started = performance.now();
+    const queued = this._loading++;
+    let contended = this._busyElsewhere();
+    const started = this._now();
     try {
       await sequence.clearHistory();
       await sequence.loadStateFromFile(entry.file, { acceptRisk: true });
+      const ms = this._now() - started;
       this._counters.loads++;
-      this._counters.loadMs += performance.now() - started;
+      this._counters.loadMs += ms;
+      result.loadMs += ms;
+      contended ||= this._busyElsewhere();
+      this._policy.record('load', entry.tokens.length, ms, { queued, contended });
       return true;
     } catch (err) {
       this._options.onError?.('loading a saved prompt state', err);
@@ -279,26 +326,33 @@ export class PromptCache {
       return false;
     } finally {
       entry.readers--;
+      this._loading--;
     }
   }
 
-  private async _save(sequence: CacheableSequence, tokens: Token[]): Promise<void> {
+  /** Saves the sequence's state as holding `tokens`; resolves to the milliseconds it took. */
+  private async _save(sequence: CacheableSequence, tokens: Token[]): Promise<number> {
     const file = path.join(this._dir, `state-${++this._files}.bin`);
-    const started = performance.now();
+    const contended = this._loading > 0 || this._busyElsewhere();
+    const started = this._now();
     try {
       const { fileSize } = await sequence.saveStateToFile(file);
+      const ms = this._now() - started;
+      this._policy.record('save', tokens.length, ms, { contended: contended || this._loading > 0 || this._busyElsewhere() });
       if (this._disposed) {
         await unlink(file).catch(() => undefined);
-        return;
+        return ms;
       }
       this._counters.saves++;
       this._counters.savedTokens += tokens.length;
-      this._counters.saveMs += performance.now() - started;
+      this._counters.saveMs += ms;
       this._entries.push({ tokens, file, bytes: fileSize, lastUsed: ++this._clock, readers: 0 });
       await this._evict();
+      return ms;
     } catch (err) {
       this._options.onError?.('saving a prompt state', err);
       await unlink(file).catch(() => undefined);
+      return this._now() - started;
     }
   }
 
@@ -324,6 +378,11 @@ export class PromptCache {
   }
 
   private readonly _dir: string;
+  private readonly _policy: StatePolicy;
+  private readonly _now: () => number;
+  private readonly _busyElsewhere: () => boolean;
+  /** Loads under way: they run one after another in a context. */
+  private _loading = 0;
   private _entries: Entry[] = [];
   private readonly _prefills = new Set<Prefill>();
   private readonly _recent: Token[][] = [];

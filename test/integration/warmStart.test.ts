@@ -10,6 +10,7 @@
  * tokens (with or without the cache); their states are compared as
  * distributions in promptCacheState.test.ts.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +18,7 @@ import * as path from 'node:path';
 import { readEvents } from '../../src/agent/sse';
 import { conversation } from '../../src/episode/conversation';
 import { formatObservation } from '../../src/protocol';
+import { CLI } from './paths';
 import { getJson, Running, startHost, waitForStatus } from './processes';
 
 jest.setTimeout(300000);
@@ -97,6 +99,11 @@ describe('warm starts on the real host', () => {
     expect(u.evaluatedPromptTokens).toBeLessThan(u.promptTokens / 4);
     // Every prompt token is accounted for: loaded, kept, or evaluated.
     expect(second.warmStart.loaded + second.warmStart.reused + u.evaluatedPromptTokens).toBe(u.promptTokens);
+    expect(second.warmStart.loadMs).toBeGreaterThan(0);
+    // Why it loaded: the host measured a load cheaper than evaluating the same tokens (on the CPU, by far).
+    const { policy } = (await status(warm)).body.episodes.promptCache;
+    expect(policy).toMatchObject({ mode: 'auto', device: 'cpu', savesDisabled: null, loadsDisabled: null });
+    expect(policy.loadMsPerToken).toBeLessThan(policy.prefillMsPerToken);
     expect(second.text).toBe(await coldText(body));
     // The text does depend on the prompt: the other question gave other text.
     expect(second.text).not.toBe(first.text);
@@ -164,7 +171,7 @@ describe('interleaved episodes on a host with fewer slots than episodes', () => 
   let cold: Running;
 
   beforeAll(async () => {
-    [warm, cold] = await Promise.all([start(['--max-episodes', '2']), start(['--max-episodes', '4', '--no-prompt-cache'])]);
+    [warm, cold] = await Promise.all([start(['--max-episodes', '2']), start(['--max-episodes', '4', '--prompt-cache', 'off'])]);
   });
 
   afterAll(async () => {
@@ -228,5 +235,13 @@ describe('interleaved episodes on a host with fewer slots than episodes', () => 
     const done = await generate(warm, { ...body, episodeId: 'after-reload' });
     expect(done.warmStart.loaded).toBe(0);
     expect(done.usage.evaluatedPromptTokens).toBe(done.usage.promptTokens);
+  });
+});
+
+describe('the prompt cache mode', () => {
+  it('refuses an unknown --prompt-cache mode with the modes it takes', () => {
+    const out = spawnSync(process.execPath, [CLI, 'serve', '--port', '0', '--token', TOKEN, '--prompt-cache', 'sometimes'], { encoding: 'utf8', timeout: 60000 });
+    expect(out.status).not.toBe(0);
+    expect(out.stderr).toMatch(/--prompt-cache <mode>.*sometimes.*auto, on, off/);
   });
 });
