@@ -9,6 +9,7 @@
  *
  * Pure: no DOM, no Node.
  */
+import type { Episode } from '../episode/types';
 
 export interface GroundingResult {
   grounded: boolean;
@@ -122,4 +123,9 @@ export function checkGrounding(answer: string, sources: string[]): GroundingResu
     }
   }
   return { grounded: unsupported.length === 0, unsupported: [...new Set(unsupported)] };
+}
+
+/** What an answer may rest on: the question, the context, and every observation the model read. */
+export function answerSources(episode: Pick<Episode, 'question' | 'context' | 'steps'>): string[] {
+  return [episode.question, episode.context ?? '', ...episode.steps.map(s => s.observation)];
 }
