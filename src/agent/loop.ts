@@ -22,6 +22,7 @@ import { DatarusStreamParser, getProfile, parseDatarus, ParseResult, ParsedStep,
 import { conversation, promptSha256 } from '../episode/conversation';
 import type { Episode, EpisodeStep, RejectedAnswer } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
+import { columnHint } from './columnHint';
 import { answerSources, checkGrounding } from './grounding';
 import { executionError, observationFor } from './observation';
 import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION } from './stuck';
@@ -265,12 +266,14 @@ export class AgentLoop {
           metadata: { thought: step.thought }
         });
         const error = executionError(result);
+        const observation = observationFor(result, profile.observationStyle, observationLimit, limits.cellTimeoutMs);
+        const hint = profile.columnHints && !result.kernelLost && !signal.aborted ? await columnHint(this._runner, error) : '';
         record(
           {
             code,
             modelCode: code !== step.code ? step.code : undefined,
             status: result.status,
-            observation: observationFor(result, profile.observationStyle, observationLimit, limits.cellTimeoutMs),
+            observation: hint ? `${observation}\n${hint}` : observation,
             error: error ?? undefined,
             outputs: result.outputs
           },

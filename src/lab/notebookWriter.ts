@@ -18,6 +18,8 @@ export interface Provenance {
   created: string;
   /** On a code cell the user chose not to run. */
   skipped?: boolean;
+  /** On an answer: false when values it states appear in no output of the episode. */
+  grounded?: boolean;
 }
 
 /** The CSS class of a code cell the user skipped (see `markSkippedCells`). */
@@ -70,9 +72,20 @@ export class NotebookWriter {
     return this._codes.get(step);
   }
 
-  answer(text: string, thought: string): void {
+  /**
+   * Inserts the answer cell. `unsupported`: values the answer states that no
+   * output showed; the cell then carries a caution (and `grounded: false`).
+   */
+  answer(text: string, thought: string, unsupported: string[] = []): void {
     const reasoning = thought ? `\n\n<details><summary>Reasoning</summary>\n\n${neutralizeRemoteContent(thought)}\n\n</details>` : '';
-    const id = this._insert('markdown', `**Answer.** ${neutralizeRemoteContent(text)}${reasoning}`, { step: null, role: 'answer' });
+    const caution = unsupported.length
+      ? `\n\n> **Caution:** no cell printed ${neutralizeRemoteContent(unsupported.join(', '))}. Check this answer against the data before relying on it.`
+      : '';
+    const id = this._insert('markdown', `**Answer.** ${neutralizeRemoteContent(text)}${caution}${reasoning}`, { step: null, role: 'answer' });
+    if (unsupported.length) {
+      const cell = this._find(id);
+      cell?.model.setMetadata('datarus', { ...(cell.model.getMetadata('datarus') as Provenance), grounded: false });
+    }
     this._renderMarkdown(id);
   }
 

@@ -103,6 +103,11 @@ export interface PromptProfile {
    * answer at once and only records that it is not grounded.
    */
   groundingFeedback?(unsupported: string[]): string;
+  /**
+   * After a step fails on a column name, add the kernel's real DataFrame
+   * columns to its observation (src/agent/columnHint.ts).
+   */
+  columnHints?: boolean;
   /** Stop strings sent with every agentic turn. */
   stop: string[];
   /**
@@ -208,7 +213,8 @@ Remember:
     'Your response was cut off before the step was complete, so its code was not run. Please continue the analysis using the XML format with <step> tags, with shorter code.',
   skippedObservation: 'The user chose not to run this code.',
   // No groundingFeedback: the reference harness never sends an answer back, so an answer
-  // is accepted as written and only recorded as grounded or not.
+  // is accepted as written and only recorded as grounded or not. No columnHints either:
+  // observations stay the harness's.
   stop: ['</step>', '</stop_analysis>', '<｜end▁of▁sentence｜>'],
   observationPlacement: 'inside-step',
   observationStyle: 'harness',
@@ -239,6 +245,7 @@ then <answer> with the answer, concise and complete, then </stop_analysis>.`,
     `Write exactly one <step> with <thought>, <action>${PYTHON_EXECUTOR}</action> and non-empty <action_input>, or finish with <stop_analysis>.`,
   afterCutOff: 'Your last turn was cut off before its step was complete, so its code was not run. Write the step again, with shorter code.',
   skippedObservation: '[the user skipped this step]',
+  columnHints: true,
   groundingFeedback: unsupported =>
     `Your answer states ${unsupported.join(', ')}, but no output of your code showed ${unsupported.length === 1 ? 'it' : 'them'}. ` +
     'Write a step that computes the answer from the data and prints it, then give the final answer with the values exactly as printed.',
