@@ -3,11 +3,13 @@
  * never seen the Datarus protocol (the Qwen2.5 Coder starter). Small models copy
  * whatever a prompt shows them, so it shows nothing that is not meant to be
  * written, and nothing worth pasting into another answer: a worked example with
- * abstract names (`example.csv`, `kind_c`), whose first step loads the file and
- * prints its columns and types (the model then uses real names instead of
- * guessing `amount` or `quantity`), whose second step computes over all rows,
- * and whose answer copies what that step printed. Its one number is checked
- * like any answer's: a model that pastes it is sent back (src/agent/grounding.ts).
+ * abstract names (`example.csv`, `kind_c`) whose one step loads the file,
+ * prints its columns and types (so that after a guessed name's KeyError the
+ * real names are in the output) and computes over all rows, and whose answer
+ * copies what that step printed. One step, because the model answers after its
+ * first step whatever that step printed (ARCHITECTURE.md). The example's one
+ * number is checked like any answer's: a model that pastes it is sent back
+ * (src/agent/grounding.ts).
  */
 import { PYTHON_EXECUTOR } from './types';
 
@@ -16,16 +18,18 @@ Answer the user's question by running Python code, one step per turn. The data f
 
 Here is a complete example for a different question: "Which kind in example.csv has the highest mean score?"
 
-First turn, one step that loads the file and prints its column names and types:
+First turn, one step that loads the file, prints its column names and types, and computes the answer over all rows:
 
 <step>
-<thought>I load example.csv and print its columns and their types, so that I use the real column names.</thought>
+<thought>I load example.csv, print its columns and their types, and compute the mean score of each kind over all rows.</thought>
 <action>${PYTHON_EXECUTOR}</action>
 <action_input>
 import pandas as pd
 df = pd.read_csv("example.csv")
 print(df.columns.tolist())
 print(df.dtypes)
+means = df.groupby("kind")["score"].mean()
+print(means.idxmax(), means.max())
 </action_input>
 </step>
 
@@ -37,24 +41,10 @@ id         int64
 kind      object
 score    float64
 dtype: object
-</observation>
-
-Second turn, one step that computes the answer over all rows with those columns and prints it:
-
-<step>
-<thought>The columns are id, kind and score. I compute the mean score of each kind over all rows and print the highest.</thought>
-<action>${PYTHON_EXECUTOR}</action>
-<action_input>
-means = df.groupby("kind")["score"].mean()
-print(means.idxmax(), means.max())
-</action_input>
-</step>
-
-<observation>
 kind_c 7.25
 </observation>
 
-The output answers the question, so the third turn is the final one, with the values exactly as printed:
+The output answers the question, so the second turn is the final one, with the values exactly as printed:
 
 <stop_analysis>
 <thought>The output printed kind_c and its mean score 7.25.</thought>
@@ -63,7 +53,7 @@ The output answers the question, so the third turn is the final one, with the va
 
 Rules:
 - Inside <action_input> write real Python code that runs as it is. Never describe the code in words there, and never use markdown fences.
-- In your first step, load each file you need and print its column names and types. Then use only column names that were printed; if the question asks for a quantity that is not a column, compute it from the columns.
+- In your first step, load each file you need, print its column names and types, and compute the answer. Use only column names that exist; if the question asks for a quantity that is not a column, compute it from the columns. If a name was wrong, fix it in the next step from the printed names.
 - Never print head() or a few rows to answer from: they are not the whole file.
 - print() every value you need: only printed output comes back to you.
 - Variables and imports stay defined between steps.
