@@ -25,7 +25,7 @@ import { EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { columnHint } from './columnHint';
 import { answerSources, checkGrounding } from './grounding';
 import { executionError, observationFor } from './observation';
-import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION } from './stuck';
+import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
 
 export interface AgentLimits {
@@ -128,6 +128,8 @@ export class AgentLoop {
 
     let consecutiveErrors = 0;
     const sameCode = new RepeatedCode();
+    /** Whether the last step that ran raised an error (a repeat of it would raise it again). */
+    let lastRunFailed = false;
     try {
       // `turn` counts model turns (an answer sent back is one); `index` is the step the turn may become.
       for (let turn = 0; episode.steps.length < limits.maxSteps; turn++) {
@@ -241,7 +243,7 @@ export class AgentLoop {
         if (sameCode.repeats(step.code)) {
           // Its output is already in the conversation: running it again would tell the model nothing.
           const times = sameCode.note(step.code);
-          record({ status: 'skipped', observation: SAME_CODE_OBSERVATION });
+          record({ status: 'skipped', observation: lastRunFailed ? SAME_FAILING_CODE_OBSERVATION : SAME_CODE_OBSERVATION });
           if (times >= SAME_CODE_LIMIT) {
             return finish('failed', `the model wrote the same code ${times} times in a row instead of answering`);
           }
@@ -266,6 +268,7 @@ export class AgentLoop {
           metadata: { thought: step.thought }
         });
         const error = executionError(result);
+        lastRunFailed = error !== null;
         const observation = observationFor(result, profile.observationStyle, observationLimit, limits.cellTimeoutMs);
         const hint = profile.columnHints && !result.kernelLost && !signal.aborted ? await columnHint(this._runner, error) : '';
         record(

@@ -53,7 +53,8 @@ The output answers the question, so the second turn is the final one, with the v
 
 Rules:
 - Inside <action_input> write real Python code that runs as it is. Never describe the code in words there, and never use markdown fences.
-- In your first step, load each file you need, print its column names and types, and compute the answer. Use only column names that exist; if the question asks for a quantity that is not a column, compute it from the columns. If a name was wrong, fix it in the next step from the printed names.
+- In your first step, load each file you need, print its column names and types, and compute the answer. Use only column names that exist. If a name was wrong, fix it in the next step from the printed names.
+- If the question asks for a quantity that is not a column, first add it to the frame as a new column computed row by row from the columns, then group or sum that new column.
 - Never print head() or a few rows to answer from: they are not the whole file.
 - print() every value you need: only printed output comes back to you.
 - Variables and imports stay defined between steps.
