@@ -10,6 +10,7 @@
  * Pure: no DOM, no Node.
  */
 import type { Episode } from '../episode/types';
+import { renderOutput } from './observation';
 
 export interface GroundingResult {
   grounded: boolean;
@@ -125,7 +126,21 @@ export function checkGrounding(answer: string, sources: string[]): GroundingResu
   return { grounded: unsupported.length === 0, unsupported: [...new Set(unsupported)] };
 }
 
-/** What an answer may rest on: the question, the context, and every observation the model read. */
+/**
+ * What an answer may rest on: the question, the context, and what the
+ * episode's code printed. A step that raised an error counts only for what it
+ * printed before the error: a traceback's line numbers and shapes are not
+ * results. Steps that did not run (skipped, invalid) printed nothing.
+ */
 export function answerSources(episode: Pick<Episode, 'question' | 'context' | 'steps'>): string[] {
-  return [episode.question, episode.context ?? '', ...episode.steps.map(s => s.observation)];
+  const printed = episode.steps.flatMap(step => {
+    if (step.status === 'ok') {
+      return [step.observation];
+    }
+    if (step.status === 'error' || step.status === 'timeout') {
+      return (step.outputs ?? []).filter(o => o.output_type !== 'error').map(renderOutput);
+    }
+    return [];
+  });
+  return [episode.question, episode.context ?? '', ...printed];
 }

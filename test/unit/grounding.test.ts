@@ -2,7 +2,7 @@
  * The answer-grounding check: the numbers and names a final answer states must
  * appear in what the episode printed, whatever the formatting.
  */
-import { checkGrounding } from '../../src/agent/grounding';
+import { answerSources, checkGrounding } from '../../src/agent/grounding';
 
 const PRINTED = `region
 East     25864.650000000005
@@ -65,5 +65,31 @@ describe('checkGrounding', () => {
   it('accepts an answer with nothing to check, and rejects any number when nothing was printed', () => {
     expect(checkGrounding('The data has no missing values.', []).grounded).toBe(true);
     expect(checkGrounding('The mean is 4.2.', []).grounded).toBe(false);
+  });
+});
+
+describe('answerSources', () => {
+  const base = { index: 0, thought: '', code: '', violations: [], raw: '', startedAt: '', endedAt: '', modelMs: 0, kernelMs: 0 };
+  it('takes what ran and printed, but not a traceback, and nothing from steps that did not run', () => {
+    const sources = answerSources({
+      question: 'Total of the Enterprise orders in orders.csv?',
+      context: 'orders.csv: 120 rows',
+      steps: [
+        {
+          ...base,
+          status: 'error',
+          observation: "(4, 2)\nIndexingError: Unalienable boolean Series provided as indexer (index of the boolean Series and of the indexed object do not match) line 5",
+          outputs: [
+            { output_type: 'stream', name: 'stdout', text: '(4, 2)\n' },
+            { output_type: 'error', ename: 'IndexingError', evalue: 'Unalienable boolean Series', traceback: ['Cell In[1], line 5'] }
+          ]
+        },
+        { ...base, index: 1, status: 'skipped', observation: '[not run: the same code 3 times]' },
+        { ...base, index: 2, status: 'ok', observation: '10871.4' }
+      ]
+    });
+    expect(sources).toEqual(['Total of the Enterprise orders in orders.csv?', 'orders.csv: 120 rows', '(4, 2)\n', '10871.4']);
+    expect(checkGrounding('The total is 5.', sources).grounded).toBe(false);
+    expect(checkGrounding('The total is 10,871.40 over 120 orders.', sources).grounded).toBe(true);
   });
 });
