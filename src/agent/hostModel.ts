@@ -3,6 +3,7 @@
  * streamed as server-sent events, one episode id per agent episode so the host
  * keeps the episode's KV cache between steps.
  */
+import { GENERATE_EVENT, GenerateRequest, GenerateResult, HostStatus } from '../contract';
 import { errorMessage, readEvents } from './sse';
 import type { AgentModel, ModelTurn, ModelTurnRequest } from './types';
 
@@ -49,18 +50,19 @@ export class HostModel implements AgentModel {
     if (!response.ok) {
       throw new ModelError(`the model host answered ${response.status}: ${await errorMessage(response)}`, response.status);
     }
-    let done: any = null;
+    let done: GenerateResult | null = null;
     let failure: string | null = null;
     let text = '';
     try {
       await readEvents(response, event => {
+        // The data of each event is as the contract's GenerateEvent gives it for that name.
         const data = JSON.parse(event.data);
-        if (event.event === 'chunk') {
+        if (event.event === GENERATE_EVENT.chunk) {
           text += data.text;
           onText(data.text);
-        } else if (event.event === 'done') {
+        } else if (event.event === GENERATE_EVENT.done) {
           done = data;
-        } else if (event.event === 'error') {
+        } else if (event.event === GENERATE_EVENT.error) {
           failure = data.message;
         }
       });
@@ -78,12 +80,13 @@ export class HostModel implements AgentModel {
       }
       throw new ModelError('the model host ended the stream without a result (did it restart?)');
     }
+    const result: GenerateResult = done;
     return {
-      text: done.text,
-      stopString: done.stopString,
-      stopReason: done.stopReason,
-      completionTokens: done.usage?.completionTokens,
-      tokensPerSecond: done.timings?.tokensPerSecond ?? null
+      text: result.text,
+      stopString: result.stopString,
+      stopReason: result.stopReason,
+      completionTokens: result.usage?.completionTokens,
+      tokensPerSecond: result.timings?.tokensPerSecond ?? null
     };
   }
 
@@ -99,7 +102,7 @@ export class HostModel implements AgentModel {
       let state: string | undefined;
       try {
         const response = await this._request('status', { signal });
-        state = response.ok ? ((await response.json()) as { state?: string } | null)?.state : undefined;
+        state = response.ok ? ((await response.json()) as Partial<Pick<HostStatus, 'state'>> | null)?.state : undefined;
       } catch {
         return;
       }
@@ -117,14 +120,15 @@ export class HostModel implements AgentModel {
    * sends one turn at a time, so it waits for that and tries again, for a few seconds at most.
    */
   private async _send(request: ModelTurnRequest): Promise<Response> {
-    const body = JSON.stringify({
+    const generate: GenerateRequest = {
       episodeId: request.episodeId,
       messages: request.messages,
       stop: request.stop,
       maxTokens: request.maxTokens,
       temperature: request.temperature,
       grammar: request.grammar
-    });
+    };
+    const body = JSON.stringify(generate);
     for (let attempt = 0; ; attempt++) {
       const response = await this._request('generate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, signal: request.signal });
       if (response.status !== 409 || attempt >= BUSY_RETRIES || !(await isEpisodeBusy(response.clone()))) {

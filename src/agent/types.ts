@@ -4,20 +4,12 @@
  * (loop.ts) depends on nothing else, so the same loop drives a notebook in the
  * browser and a kernel from Node.
  */
+import type { StopReason } from '../contract';
+import type { NbOutput } from '../episode/types';
 import type { ChatMessage } from './messages';
 
-/** Outputs as nbformat 4 stores them (what `cell.model.outputs.toJSON()` gives). */
-export interface NbOutput {
-  output_type: 'stream' | 'execute_result' | 'display_data' | 'error' | 'update_display_data';
-  name?: string;
-  text?: string | string[];
-  data?: Record<string, unknown>;
-  metadata?: Record<string, unknown>;
-  execution_count?: number | null;
-  ename?: string;
-  evalue?: string;
-  traceback?: string[];
-}
+/** Notebook outputs are part of the episode record; re-exported here for the agent's users. */
+export type { NbOutput };
 
 export interface ExecutionResult {
   /** `timeout`: interrupted after the per-cell limit; `aborted`: the user stopped it. */
@@ -65,7 +57,7 @@ export interface ModelTurn {
   text: string;
   /** The stop string that ended the turn, to append so the turn is exact tag text. */
   stopString: string | null;
-  stopReason: 'stop' | 'eos' | 'length' | 'abort';
+  stopReason: StopReason;
   completionTokens?: number;
   tokensPerSecond?: number | null;
 }

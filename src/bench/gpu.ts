@@ -8,6 +8,8 @@
  * - 4 episodes streaming at once ÷ one (`gpu.parallel4_vs_single`)
  * - an 8-step episode's prefill ratio; time to first token, new step vs the same prompt fresh
  * - VRAM used; decode tokens/s ÷ the bandwidth ceiling (weights bytes ÷ memory bandwidth)
+ * - warm starts on a second host with 8 episode slots (src/bench/warmStart.ts, the datarus-r1 profile):
+ *   `host.ttft_fresh_vs_new_step` and `rollouts.group_prefill_ratio` (G = 8) on the GPU
  *
  * It stops at once when the backend is not the one it meant to test: a 14B model
  * on one CPU thread takes many minutes. `--gpu cpu` with a small shape
@@ -23,6 +25,7 @@ import { formatObservation, formatStep } from '../protocol';
 import { writeShapeModel, MODELS_DIR } from './grammarRun';
 import { writePart } from './report';
 import { streamGenerate, TimedStream } from './util';
+import { benchWarmStart, WarmStartBench } from './warmStart';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 type Backend = 'cuda' | 'vulkan' | 'metal' | 'cpu';
@@ -116,9 +119,12 @@ async function api(host: Host, method: string, endpoint: string, body?: unknown)
 }
 
 /** Starts `datarus serve --gpu <backend>` and returns once the model is loaded on that backend, or throws at once. */
-async function startHost(modelFile: string, backend: Backend): Promise<{ host: Host; status: any }> {
+async function startHost(modelFile: string, backend: Backend, { maxEpisodes = 4, contextSize = 8192 } = {}): Promise<{ host: Host; status: any }> {
   const token = randomBytes(12).toString('hex');
-  const args = [CLI, 'serve', '--port', '0', '--token', token, '--gpu', backend, '--models-dir', path.dirname(modelFile), '--model', path.basename(modelFile), '--max-episodes', '4', '--context-size', '8192'];
+  const args = [
+    ...[CLI, 'serve', '--port', '0', '--token', token, '--gpu', backend, '--models-dir', path.dirname(modelFile), '--model', path.basename(modelFile)],
+    ...['--max-episodes', String(maxEpisodes), '--context-size', String(contextSize)]
+  ];
   if (backend === 'cpu') {
     args.push('--threads', '1'); // the dry run: no calibration, the shared machine keeps a core
   }
@@ -208,7 +214,38 @@ async function inProcess(lib: LlamaModule, modelFile: string, backend: Backend, 
   const gpuName = backend === 'cpu' ? null : (await llama.getGpuDeviceNames()).join(', ');
   const vramBefore = backend === 'cpu' ? null : await llama.getVramState();
   const model = await llama.loadModel({ modelPath: modelFile, gpuLayers: backend === 'cpu' ? 0 : 'max' });
-  const context = await model.createContext({ contextSize: 8192, flashAttention: true, ...(backend === 'cpu' ? { threads: 1 } : {}) });
+  try {
+    // Flash attention forced on, left to llama.cpp, and off: a backend without the kernel runs it on the CPU.
+    const byFlashAttention: Record<FlashAttentionMode, ContextFigures> = {} as Record<FlashAttentionMode, ContextFigures>;
+    for (const mode of FLASH_ATTENTION_MODES) {
+      byFlashAttention[mode] = await contextFigures(lib, llama, model, backend, tokens, FLASH_ATTENTION_VALUE[mode]);
+    }
+    return { gpuName, gpuLayers: model.gpuLayers, totalLayers: model.fileInsights.totalLayers, vramBefore, byFlashAttention };
+  } finally {
+    await model.dispose();
+    await llama.dispose();
+  }
+}
+
+type FlashAttentionMode = 'on' | 'auto' | 'off';
+const FLASH_ATTENTION_MODES: FlashAttentionMode[] = ['on', 'auto', 'off'];
+const FLASH_ATTENTION_VALUE: Record<FlashAttentionMode, 'auto' | boolean> = { on: true, auto: 'auto', off: false };
+
+interface ContextFigures {
+  decodeTokensPerSecond: number;
+  decodeRuns: number[];
+  prefillTokens: number;
+  prefillTokensPerSecond: number;
+  vramAfterBytes: number | null;
+  vramTotalBytes: number | null;
+}
+
+type Llama = Awaited<ReturnType<LlamaModule['getLlama']>>;
+type Model = Awaited<ReturnType<Llama['loadModel']>>;
+
+/** Decode (greedy, 3 runs after a warm-up) and a 4,000-token prefill in one context. */
+async function contextFigures(lib: LlamaModule, llama: Llama, model: Model, backend: Backend, tokens: number, flashAttention: 'auto' | boolean): Promise<ContextFigures> {
+  const context = await model.createContext({ contextSize: 8192, flashAttention, ...(backend === 'cpu' ? { threads: 1 } : {}) });
   const vramAfter = backend === 'cpu' ? null : await llama.getVramState();
   try {
     const sequence = context.getSequence();
@@ -250,20 +287,15 @@ async function inProcess(lib: LlamaModule, modelFile: string, backend: Backend, 
     await sequence.evaluateWithoutGeneratingNewTokens(prompt);
     const prefillSeconds = (performance.now() - started) / 1000;
     return {
-      gpuName,
-      gpuLayers: model.gpuLayers,
-      totalLayers: model.fileInsights.totalLayers,
       decodeTokensPerSecond: median(decode),
       decodeRuns: decode,
       prefillTokens: prompt.length,
       prefillTokensPerSecond: prompt.length / prefillSeconds,
-      vramUsedBytes: vramBefore && vramAfter ? vramAfter.used - vramBefore.used : null,
+      vramAfterBytes: vramAfter?.used ?? null,
       vramTotalBytes: vramAfter?.total ?? null
     };
   } finally {
     await context.dispose();
-    await model.dispose();
-    await llama.dispose();
   }
 }
 
@@ -286,7 +318,16 @@ export async function benchGpu(argv: string[]): Promise<void> {
   const lib = await import('node-llama-cpp');
 
   process.stderr.write(`bench:gpu on ${options.gpu}: ${shape}, ${(weightsBytes / 1e9).toFixed(2)} GB, in-process first…\n`);
-  const local = await inProcess(lib, modelFile, options.gpu, options.tokens);
+  const measured = await inProcess(lib, modelFile, options.gpu, options.tokens);
+  // The host's default is `auto`: its figures are the ones compared with the host.
+  const auto = measured.byFlashAttention.auto;
+  const local = {
+    ...auto,
+    gpuName: measured.gpuName,
+    gpuLayers: measured.gpuLayers,
+    totalLayers: measured.totalLayers,
+    vramUsedBytes: measured.vramBefore && auto.vramAfterBytes !== null ? auto.vramAfterBytes - measured.vramBefore.used : null
+  };
 
   process.stderr.write(`bench:gpu: through the host…\n`);
   const { host, status } = await startHost(modelFile, options.gpu);
@@ -320,6 +361,16 @@ export async function benchGpu(argv: string[]): Promise<void> {
     await stopHost(host);
   }
 
+  // Warm starts and a group of 8 on a host of their own: 8 slots of 4,096 tokens (about 6 GiB of KV cache at the 14B shape).
+  process.stderr.write(`bench:gpu: warm starts and a group of 8…\n`);
+  let warm: WarmStartBench;
+  const second = await startHost(modelFile, options.gpu, { maxEpisodes: 8, contextSize: 4096 });
+  try {
+    warm = await benchWarmStart(second.host, { profile: 'datarus-r1', groupSize: 8 });
+  } finally {
+    await stopHost(second.host);
+  }
+
   const single = median(viaHost);
   const bandwidth = bandwidthFor(local.gpuName, options.bandwidthGbs);
   const ceiling = bandwidth ? (bandwidth * 1e9) / weightsBytes : null;
@@ -342,6 +393,12 @@ export async function benchGpu(argv: string[]): Promise<void> {
     'gpu.prefill_ratio_8_steps': steps.ratio,
     'gpu.ttft_new_step_ms': steps.ttftNewStepMs,
     'gpu.ttft_fresh_same_prompt_ms': steps.ttftFreshMs,
+    'host.ttft_fresh_vs_new_step': warm['host.ttft_fresh_vs_new_step'],
+    'rollouts.group_prefill_ratio': warm['rollouts.group_prefill_ratio'],
+    warmStart: warm,
+    'gpu.flash_attention': Object.fromEntries(
+      FLASH_ATTENTION_MODES.map(mode => [mode, { decodeTokensPerSecond: measured.byFlashAttention[mode].decodeTokensPerSecond, prefillTokensPerSecond: measured.byFlashAttention[mode].prefillTokensPerSecond }])
+    ),
     'gpu.vram_used_bytes': { model_and_context_in_process: local.vramUsedBytes, device_while_host_ran: hostVramUsed, total: local.vramTotalBytes },
     bandwidthGBs: bandwidth,
     'gpu.decode_vs_bandwidth_ceiling': ceiling ? local.decodeTokensPerSecond / ceiling : null,
@@ -370,10 +427,15 @@ function gpuMarkdown(r: any): string {
     '|---|---|---|',
     `| decode tokens/s without a grammar: host stream / in-process | | ${f(r['gpu.decode_tokens_per_s'].host, 1)} / ${f(r['gpu.decode_tokens_per_s'].inProcess, 1)} |`,
     `| \`gpu.stream_vs_inprocess\` | ≥ 0.97 | ${f(r['gpu.stream_vs_inprocess'])} |`,
-    `| prefill tokens/s, ${r.prefillTokens}-token prompt (in-process) | | ${f(r['gpu.prefill_tokens_per_s'], 0)} |`,
+    `| prefill tokens/s, ${r.prefillTokens}-token prompt (in-process, flash attention auto) | | ${f(r['gpu.prefill_tokens_per_s'], 0)} |`,
     `| \`gpu.parallel4_vs_single\` (4 episodes at once, aggregate ÷ one) | ≥ 2.5 | ${f(r['gpu.parallel4_vs_single'])} (${f(r.parallel4.aggregate, 1)} tokens/s together) |`,
     `| 8-step episode: tokens evaluated ÷ final context | ≤ 1.05 | ${f(r['gpu.prefill_ratio_8_steps'], 3)} |`,
     `| time to first token: new step / same prompt, fresh episode | | ${f(r['gpu.ttft_new_step_ms'], 0)} ms / ${f(r['gpu.ttft_fresh_same_prompt_ms'], 0)} ms |`,
+    `| \`host.ttft_fresh_vs_new_step\` (new episode with the datarus-r1 system prompt, warm ÷ new step; cold ÷ new step) | ≤ 1.5 | ${f(r.warmStart['host.ttft_fresh_vs_new_step'])}; cold ${f(r.warmStart.ttftColdVsNewStep)} (${f(r.warmStart.ttftNewStepMs, 0)} / ${f(r.warmStart.ttftNewEpisodeWarmMs, 0)} / ${f(r.warmStart.ttftNewEpisodeColdMs, 0)} ms) |`,
+    `| \`rollouts.group_prefill_ratio\` (8 new episodes, one new ${r.warmStart.group.promptTokens}-token prompt, at once) | ≤ 1.1 | ${f(r.warmStart['rollouts.group_prefill_ratio'], 3)} (${r.warmStart.group.loadedFromGroupState} loaded the group's state) |`,
+    `| prompt states: save / load ms per token (KiB per token); decode of new episodes warm ÷ cold | | ${f(r.warmStart.stateCosts.saveMsPerToken, 4)} / ${f(r.warmStart.stateCosts.loadMsPerToken, 4)} (${f(r.warmStart.stateCosts.bytesPerToken === null ? null : r.warmStart.stateCosts.bytesPerToken / 1024, 0)}); ${f(r.warmStart['host.warm_vs_cold_decode'])} |`,
+    `| in-process, flash attention on / auto / off: prefill tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].prefillTokensPerSecond, 0)).join(' / ')} |`,
+    `| in-process, flash attention on / auto / off: decode tokens/s | | ${FLASH_ATTENTION_MODES.map(m => f(r['gpu.flash_attention'][m].decodeTokensPerSecond, 1)).join(' / ')} |`,
     `| VRAM: model + 8k context in-process / device in use while the host ran | | ${gib(r['gpu.vram_used_bytes'].model_and_context_in_process)} / ${gib(r['gpu.vram_used_bytes'].device_while_host_ran)} |`,
     `| decode ÷ bandwidth ceiling (${r.bandwidthGBs ? `${r.bandwidthGBs} GB/s` : 'bandwidth unknown'}) | | ${f(r['gpu.decode_vs_bandwidth_ceiling'])}${r.ceilingTokensPerSecond ? ` (ceiling ${f(r.ceilingTokensPerSecond, 0)} tokens/s)` : ''} |`,
     '',

@@ -14,12 +14,14 @@ import { Engine } from '../host/engine';
 import { EXPORT_FORMATS } from '../episode/export';
 import { Redactor, secretEnvValues } from '../episode/redact';
 import { downloadFile } from '../host/download';
+import { DomainError } from '../host/errors';
 import { EpisodeStore } from '../host/episodeStore';
 import { writeExport } from '../host/exportFiles';
 import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
 import { defaultEpisodesFile, defaultModelsDir } from './jupyterDataDir';
-import { HOST_VERSION, HostServer, Listen } from '../host/server';
+import { HostServer, Listen } from '../host/server';
+import { HOST_VERSION } from '../host/version';
 
 // The manifests ship with the code: models/ in a checkout; the Python package
 // sets $DATARUS_MANIFESTS_DIR to the copy it carries next to the bundled host.
@@ -145,7 +147,7 @@ export function buildProgram(): Command {
     .option('--include-unanswered', 'sft: also episodes that did not answer (by default SFT takes answered episodes only)')
     .action(async opts => {
       if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
-        throw new Error(`unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
+        throw new DomainError('invalid_request', `unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
       }
       const log = path.resolve(opts.log ?? (await defaultEpisodesFile()));
       const exists = await fs.stat(log).then(
@@ -153,7 +155,8 @@ export function buildProgram(): Command {
         () => false
       );
       if (!exists) {
-        throw new Error(
+        throw new DomainError(
+          'no_log',
           `no episode log at ${log}: nothing was exported. Episodes are logged when "Log episodes" is on in ` +
             "JupyterLab's Settings → Datarus Lab: Analyze; pass --log FILE if the log is elsewhere."
         );
@@ -200,6 +203,10 @@ export function buildProgram(): Command {
     .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
     .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
+    .option('--no-prompt-cache', 'evaluate every new episode\'s prompt in full instead of starting from saved prompt states')
+    .addOption(
+      new Option('--flash-attention <mode>', 'flash attention: auto (where the backend runs it), on, off').choices(['auto', 'on', 'off']).default('auto')
+    )
     .addOption(
       new Option('--gpu <backend>', 'auto (CUDA → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, vulkan, metal, cpu, or a comma-separated list to try in order')
         .env('DATARUS_GPU')
@@ -224,7 +231,7 @@ async function pull(name: string, opts: { url?: string; manifestsDir: string; mo
   const { manifests } = await loadManifests(opts.manifestsDir);
   const manifest = manifests.get(name);
   if (!manifest) {
-    throw new Error(`no manifest named "${name}" (known: ${[...manifests.keys()].join(', ')})`);
+    throw new DomainError('unknown_model', `no manifest named "${name}" (known: ${[...manifests.keys()].join(', ')})`);
   }
   const url = downloadUrl(manifest, opts.url);
   await fs.mkdir(opts.modelsDir, { recursive: true });
@@ -291,6 +298,8 @@ interface ServeOptions {
   threads?: number;
   contextSize?: number;
   maxEpisodes?: number;
+  promptCache: boolean;
+  flashAttention: 'auto' | 'on' | 'off';
   gpu: string;
   cpu?: boolean;
   gpuLayers?: number | 'auto';
@@ -346,7 +355,9 @@ async function serve(opts: ServeOptions): Promise<void> {
     onBackendChosen: backend => process.stderr.write(`datarus host backend: ${backend}\n`),
     threads: opts.threads,
     contextSize: opts.contextSize,
-    maxEpisodes: opts.maxEpisodes
+    maxEpisodes: opts.maxEpisodes,
+    promptCache: opts.promptCache,
+    flashAttention: opts.flashAttention === 'auto' ? 'auto' : opts.flashAttention === 'on'
   });
   const store = opts.episodesFile
     ? new EpisodeStore(path.resolve(opts.episodesFile), {
@@ -398,6 +409,9 @@ async function serve(opts: ServeOptions): Promise<void> {
   }
   // Loading runs in the background: the status endpoint reports progress meanwhile.
   void engine.start().then(async () => {
+    if (stopping) {
+      return; // stopped while loading: the model was unloaded on purpose, not a load failure
+    }
     const status = await engine.status();
     process.stderr.write(
       status.error

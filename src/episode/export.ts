@@ -21,9 +21,8 @@
  * structural reward of its transcript. Pure: no I/O.
  */
 import { ChatMessage, formatAnswer, formatObservation, formatStep, scoreText } from '../protocol';
-import type { NbOutput } from '../agent/types';
 import { conversation, episodeProfile, fullConversation, openingMessages } from './conversation';
-import type { Episode, EpisodeStep, StoredEpisode } from './types';
+import type { Episode, EpisodeStep, NbOutput, StoredEpisode } from './types';
 
 export const EXPORT_FORMATS = ['tagged', 'sft', 'sft-split', 'grpo', 'dpo', 'kto', 'ipynb'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];

@@ -4,9 +4,21 @@
  * answer. Versioned so that stored episodes can be migrated.
  */
 import type { ParsedAnswer, Violation } from '../protocol';
-import type { NbOutput } from '../agent/types';
 
 export const EPISODE_SCHEMA_VERSION = 1;
+
+/** Outputs as nbformat 4 stores them (what `cell.model.outputs.toJSON()` gives). */
+export interface NbOutput {
+  output_type: 'stream' | 'execute_result' | 'display_data' | 'error' | 'update_display_data';
+  name?: string;
+  text?: string | string[];
+  data?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+  execution_count?: number | null;
+  ename?: string;
+  evalue?: string;
+  traceback?: string[];
+}
 
 export type EpisodeStatus =
   | 'running'

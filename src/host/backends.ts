@@ -10,10 +10,11 @@
  */
 import type { Llama } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
+import type { Backend, BackendReport } from '../contract';
 import { SelfTestResult } from './selftest';
 import { Verdict, VerdictCache } from './verdicts';
 
-export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
+export type { Backend, BackendReport } from '../contract';
 export const BACKENDS: readonly Backend[] = ['cuda', 'vulkan', 'metal', 'cpu'];
 
 /** What `--gpu` asked for: the backends to try, in order. */
@@ -23,16 +24,6 @@ export interface GpuChoice {
   explicit: boolean;
   /** The option as given, for messages. */
   text: string;
-}
-
-/** One backend the host considered, as `/api/status` reports it. */
-export interface BackendReport {
-  name: Backend;
-  ok: boolean;
-  /** Why it was rejected or skipped; null when it is the one in use. */
-  reason: string | null;
-  /** The verdict came from the cache: no self-test ran at this start. */
-  cached: boolean;
 }
 
 export class GpuOptionError extends Error {

@@ -13,14 +13,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-export interface DownloadProgress {
-  downloadedBytes: number;
-  totalBytes: number | null;
-  percent: number | null;
-  bytesPerSecond: number;
-  etaSeconds: number | null;
-  resumedFromBytes: number;
-}
+import type { DownloadProgress, DownloadResult } from '../contract';
 
 export interface DownloadOptions {
   url: string;
@@ -29,13 +22,6 @@ export interface DownloadOptions {
   expectedBytes?: number;
   signal?: AbortSignal;
   onProgress?: (progress: DownloadProgress) => void;
-}
-
-export interface DownloadResult {
-  path: string;
-  bytes: number;
-  resumedFromBytes: number;
-  sha256: string;
 }
 
 export class DownloadError extends Error {

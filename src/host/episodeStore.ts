@@ -12,10 +12,10 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 
-import type { NbOutput } from '../agent/types';
-import type { Episode, StoredEpisode } from '../episode/types';
+import type { Episode, NbOutput, StoredEpisode } from '../episode/types';
 import { Redactor } from '../episode/redact';
 import { LOG_SCHEMA_VERSION, migrate, validateLogRecord } from '../episode/schema';
+import { DomainError } from './errors';
 
 export type ImagePolicy = 'reference' | 'drop';
 
@@ -39,8 +39,12 @@ export interface StoreOptions {
   maxOutputChars: number;
 }
 
-export class LogError extends Error {
+/** The log could not take or give a record; the code says whose fault (a bad record, a full disk, the log). */
+export class LogError extends DomainError {
   name = 'LogError';
+  constructor(message: string, code: 'invalid_request' | 'disk_full' | 'log_failed' = 'log_failed') {
+    super(code, message);
+  }
 }
 
 export class EpisodeStore {
@@ -56,7 +60,7 @@ export class EpisodeStore {
 
   async appendEpisode(episode: Episode): Promise<void> {
     if (episode.steps.length === 0 && !episode.answer) {
-      throw new LogError('the episode has no steps and no answer: nothing to log');
+      throw new LogError('the episode has no steps and no answer: nothing to log', 'invalid_request');
     }
     await this._append({ v: LOG_SCHEMA_VERSION, type: 'episode', at: new Date().toISOString(), episode: this._clean(episode) });
   }
@@ -133,7 +137,7 @@ export class EpisodeStore {
 
   private async _append(record: LogRecord): Promise<void> {
     if (!validateLogRecord(record)) {
-      throw new LogError(`refusing to log an invalid record: ${validateLogRecord.errors?.[0]?.instancePath} ${validateLogRecord.errors?.[0]?.message}`);
+      throw new LogError(`refusing to log an invalid record: ${validateLogRecord.errors?.[0]?.instancePath} ${validateLogRecord.errors?.[0]?.message}`, 'invalid_request');
     }
     const line = Buffer.from(JSON.stringify(record) + '\n', 'utf8');
     try {
@@ -167,7 +171,7 @@ export class EpisodeStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' || code === 'EDQUOT') {
-        throw new LogError(`the disk is full: the episode was not logged (${this.file}); the notebook is not affected`);
+        throw new LogError(`the disk is full: the episode was not logged (${this.file}); the notebook is not affected`, 'disk_full');
       }
       throw new LogError(`the episode could not be logged to ${this.file}: ${(err as Error).message}`);
     }

@@ -11,34 +11,28 @@ import * as path from 'node:path';
 import { exportRows, ExportFilters, ExportFormat, filtersFor, selectEpisodes, toNotebook } from '../episode/export';
 import type { Redactor } from '../episode/redact';
 import type { StoredEpisode } from '../episode/types';
-import { HttpError } from './httpError';
-
-export interface ExportSummary {
-  format: ExportFormat;
-  path: string;
-  rows: number;
-  episodes: number;
-}
+import type { ExportSummary } from '../contract';
+import { DomainError } from './errors';
 
 function diskError(err: unknown, target: string): Error {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new HttpError(507, 'disk_full', `the disk is full: nothing was written to ${target}`);
+    return new DomainError('disk_full', `the disk is full: nothing was written to ${target}`);
   }
   if (code === 'EEXIST') {
-    return new HttpError(409, 'exists', `${target} already exists: nothing was overwritten (choose another name)`);
+    return new DomainError('exists', `${target} already exists: nothing was overwritten (choose another name)`);
   }
-  return new HttpError(500, 'write_failed', `could not write ${target}: ${(err as Error).message}`);
+  return new DomainError('write_failed', `could not write ${target}: ${(err as Error).message}`);
 }
 
 /** An export that would be empty writes nothing: an empty file would only block the next try's name. */
-function nothingToExport(stored: StoredEpisode[], format: ExportFormat, selected: number, target: string): HttpError {
+function nothingToExport(stored: StoredEpisode[], format: ExportFormat, selected: number, target: string): DomainError {
   const why =
     stored.length === 0
       ? 'the episode log is empty'
       : `none of the ${stored.length} logged episode(s) ${selected === 0 ? 'match the filters' : `give ${format} rows`}` +
         (format === 'sft' || format === 'sft-split' ? ' (SFT takes answered episodes only unless asked to include others)' : '');
-  return new HttpError(404, 'nothing_to_export', `nothing to export: ${why}. Nothing was written to ${target}`);
+  return new DomainError('nothing_to_export', `nothing to export: ${why}. Nothing was written to ${target}`);
 }
 
 export async function writeExport(

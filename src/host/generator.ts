@@ -13,6 +13,11 @@
  * burst of concurrent first requests can neither create a context each nor
  * take more sequences than there are: the context is created once (a promise
  * memo) and an evicted episode's sequence is handed straight to the newcomer.
+ *
+ * A new episode starts warm: its prompt is brought in from a saved state of
+ * the longest prefix it shares with earlier prompts (the system prompt, a
+ * group's whole prompt), see promptCache.ts; a handed-over sequence keeps what
+ * it shares with the newcomer's prompt.
  */
 import type {
   ChatHistoryItem,
@@ -29,8 +34,9 @@ import type {
 import { BUILTIN_GRAMMARS } from './grammar';
 import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
 import { checkGrammarLimits } from './grammarLimits';
-import { HttpError } from './httpError';
-import { ChatMessage, GenerateRequest } from './requests';
+import { DomainError } from './errors';
+import type { ChatMessage, EpisodeSlots, GenerateRequest, GenerateResult, StopReason } from '../contract';
+import { commonPrefixLength, Preparation, PromptCache } from './promptCache';
 import { KnownSegments, tokenizeKeepingGenerated } from './tokens';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
@@ -39,26 +45,11 @@ export interface GeneratorOptions {
   contextSize: number;
   threads: number;
   maxEpisodes: number;
+  /** Keep evaluated prompt prefixes for new episodes (default true). */
+  promptCache?: boolean;
+  flashAttention: 'auto' | boolean;
   /** Sampling defaults from the model's manifest. */
   defaults: { temperature?: number; topP?: number; topK?: number; maxTokens?: number };
-}
-
-export type StopReason = 'stop' | 'eos' | 'length' | 'abort';
-
-export interface GenerateResult {
-  episodeId: string;
-  /** The generated text, without the stop string that ended it. */
-  text: string;
-  stopReason: StopReason;
-  /** The stop string that ended generation; an agent appends it to keep the turn exact. */
-  stopString: string | null;
-  usage: {
-    promptTokens: number;
-    /** Prompt tokens actually evaluated: the rest came from the episode's KV cache. */
-    evaluatedPromptTokens: number;
-    completionTokens: number;
-  };
-  timings: { firstTokenMs: number | null; totalMs: number; tokensPerSecond: number | null };
 }
 
 interface Sampling {
@@ -134,15 +125,7 @@ export class Generator {
     return this._options.contextSize;
   }
 
-  stats(): {
-    active: number;
-    maxEpisodes: number;
-    episodes: number;
-    generating: number;
-    contextsCreated: number;
-    evaluatedInputTokens: number;
-    outputTokens: number;
-  } {
+  stats(): EpisodeSlots {
     return {
       active: this._slotsInUse,
       maxEpisodes: this._options.maxEpisodes,
@@ -150,7 +133,8 @@ export class Generator {
       generating: this.generating,
       contextsCreated: this._contextsCreated,
       evaluatedInputTokens: this._meter.input,
-      outputTokens: this._meter.output
+      outputTokens: this._meter.output,
+      promptCache: this._promptCache?.stats() ?? null
     };
   }
 
@@ -197,12 +181,12 @@ export class Generator {
   async generate(request: GenerateRequest, onText: (text: string) => void, signal?: AbortSignal): Promise<GenerateResult> {
     const started = performance.now();
     if (this._heldFor !== null) {
-      throw new HttpError(503, 'model_loading', `${this._heldFor}; try again in a moment`);
+      throw new DomainError('model_loading', `${this._heldFor}; try again in a moment`);
     }
     this._checkPromptLength(request);
     const episode = this._episode(request.episodeId);
     if (episode.busy) {
-      throw new HttpError(409, 'episode_busy', `episode ${episode.id} is already generating; wait for it or cancel it`);
+      throw new DomainError('episode_busy', `episode ${episode.id} is already generating; wait for it or cancel it`);
     }
     episode.busy = true;
     this._generating++;
@@ -215,14 +199,14 @@ export class Generator {
     const running = new Promise<void>(resolve => (finished = resolve));
     this._running.add(running);
     try {
+      const fresh = episode.sequence === null;
       const sequence = await this._sequenceFor(episode);
       const prompt = request.messages ? this.renderChat(request.messages) : request.prompt!;
       const tokens = this._tokenize(prompt, episode.known);
       // One token kept for the BOS that LlamaCompletion may put in front.
       const room = this._options.contextSize - 1 - tokens.length;
       if (room < 1) {
-        throw new HttpError(
-          400,
+        throw new DomainError(
           'context_overflow',
           `the prompt is ${tokens.length} tokens and the context holds ${this._options.contextSize}; shorten it or load the model with a larger context`
         );
@@ -231,6 +215,7 @@ export class Generator {
       const stop = request.stop ?? [];
 
       const meterBefore = { input: sequence.tokenMeter.usedInputTokens, output: sequence.tokenMeter.usedOutputTokens };
+      const prepared = await this._warmStart(sequence, tokens, request, fresh, abort.signal);
       let firstTokenAt: number | null = null;
       let promptEvaluated: number | null = null;
       const onToken = (sampled: Token[]) => {
@@ -280,7 +265,8 @@ export class Generator {
           firstTokenMs: firstTokenAt === null ? null : firstTokenAt - started,
           totalMs,
           tokensPerSecond: generationMs && output > 1 ? ((output - 1) * 1000) / generationMs : null
-        }
+        },
+        warmStart: prepared && { reused: prepared.reused, loaded: prepared.loaded, waitedMs: prepared.waitedMs }
       };
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -345,6 +331,8 @@ export class Generator {
     const context = await this._contextPromise?.catch(() => null);
     this._contextPromise = null;
     await context?.dispose();
+    await this._promptCache?.dispose();
+    this._promptCache = null;
     this._grammars.clear();
   }
 
@@ -353,8 +341,7 @@ export class Generator {
     const chars = request.messages ? request.messages.reduce((sum, m) => sum + m.content.length, 0) : request.prompt!.length;
     const limit = this._options.contextSize * MAX_PROMPT_CHARS_PER_TOKEN;
     if (chars > limit) {
-      throw new HttpError(
-        400,
+      throw new DomainError(
         'prompt_too_long',
         `the prompt is ${chars} characters; a context of ${this._options.contextSize} tokens takes at most ${limit}. Shorten it or load the model with a larger context`
       );
@@ -391,10 +378,21 @@ export class Generator {
         contextSize: this._options.contextSize,
         sequences: this._options.maxEpisodes,
         threads: this._options.threads,
-        flashAttention: true
+        flashAttention: this._options.flashAttention
       });
       // A failed creation is not remembered: the next request tries again.
-      this._contextPromise.catch(() => (this._contextPromise = null));
+      this._contextPromise.then(
+        context => {
+          if (this._options.promptCache !== false && !this._promptCache) {
+            this._promptCache = new PromptCache({
+              model: this._model,
+              contextSize: context.contextSize,
+              onError: (what, err) => process.stderr.write(`datarus host: ${what} failed, evaluating instead: ${(err as Error).message}\n`)
+            });
+          }
+        },
+        () => (this._contextPromise = null)
+      );
     }
     return this._contextPromise;
   }
@@ -410,8 +408,7 @@ export class Generator {
         .filter(e => e.sequence !== null && !e.busy)
         .sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (!idle) {
-        throw new HttpError(
-          429,
+        throw new DomainError(
           'too_many_episodes',
           `all ${this._options.maxEpisodes} episode slots are generating; try again when one finishes (or start the host with more --max-episodes)`
         );
@@ -427,7 +424,7 @@ export class Generator {
     try {
       let sequence: LlamaContextSequence;
       if (handedOver) {
-        await handedOver.clearHistory();
+        // Its tokens stay: what they share with the newcomer's prompt is not evaluated again.
         sequence = handedOver;
       } else {
         sequence = (await this._context()).getSequence();
@@ -463,6 +460,55 @@ export class Generator {
         this._episodes.delete(episode.id);
       }
     }
+  }
+
+  /**
+   * Brings the sequence to hold the prompt (but its last token) from a saved
+   * state where one shares a prefix with it; null without a prompt cache.
+   */
+  private async _warmStart(
+    sequence: LlamaContextSequence,
+    tokens: Token[],
+    request: GenerateRequest,
+    fresh: boolean,
+    signal: AbortSignal
+  ): Promise<Preparation | null> {
+    if (!this._promptCache) {
+      return null;
+    }
+    const held = this._asHeld(tokens);
+    const boundaries = request.messages ? this._systemPromptEnd(request.messages, held) : [];
+    return this._promptCache.prepare(sequence, held, { boundaries, fresh, signal });
+  }
+
+  /** The tokens as the sequence holds them: with the beginning token LlamaCompletion puts in front (as it decides it). */
+  private _asHeld(tokens: Token[]): Token[] {
+    const type = this._model.vocabularyType;
+    const { LlamaVocabularyType } = this._lib;
+    const bos =
+      type === LlamaVocabularyType.rwkv || type === LlamaVocabularyType.ugm
+        ? null
+        : type === LlamaVocabularyType.wpm || this._model.tokens.shouldPrependBosToken
+          ? this._model.tokens.bos
+          : null;
+    return bos === null ? tokens : [bos, ...tokens];
+  }
+
+  /** Where the leading system messages end in `held`: every episode of a profile shares them. */
+  private _systemPromptEnd(messages: ChatMessage[], held: Token[]): number[] {
+    const system: ChatHistoryItem[] = [];
+    for (const message of messages) {
+      if (message.role !== 'system') {
+        break;
+      }
+      system.push({ type: 'system', text: message.content });
+    }
+    if (system.length === 0) {
+      return [];
+    }
+    const text = this._chatWrapper.generateContextState({ chatHistory: system }).contextText;
+    const tokens = this._asHeld(this._tokenize(text, new Map()));
+    return [commonPrefixLength(tokens, held)];
   }
 
   /**
@@ -577,7 +623,7 @@ export class Generator {
       try {
         grammar = await this._llama.createGrammar({ grammar: text });
       } catch (err) {
-        throw new HttpError(400, 'invalid_grammar', `the grammar could not be parsed: ${(err as Error).message}`);
+        throw new DomainError('invalid_grammar', `the grammar could not be parsed: ${(err as Error).message}`);
       }
       if (this._grammars.size >= MAX_CACHED_GRAMMARS) {
         this._grammars.delete(this._grammars.keys().next().value!);
@@ -594,6 +640,7 @@ export class Generator {
   /** One promise per running generation, settled when it has returned and released what it holds. */
   private readonly _running = new Set<Promise<void>>();
   private _contextPromise: Promise<LlamaContext> | null = null;
+  private _promptCache: PromptCache | null = null;
   private _contextsCreated = 0;
   private _slotsInUse = 0;
   private _generating = 0;

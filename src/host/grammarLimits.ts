@@ -10,7 +10,7 @@
  * deeper or has more rules, alternatives or repetitions than any real
  * grammar needs; the bounds sit far below what was measured to be harmful.
  */
-import { HttpError } from './httpError';
+import { DomainError } from './errors';
 
 export interface GrammarLimits {
   /** Deepest nesting of `( … )` groups. */
@@ -108,6 +108,6 @@ export function checkGrammarLimits(text: string, limits: GrammarLimits = DEFAULT
     shape.repetition > limits.maxRepetition && `a repetition { } of ${count(shape.repetition)} (at most ${limits.maxRepetition})`
   ].filter((p): p is string => typeof p === 'string');
   if (problems.length > 0) {
-    throw new HttpError(400, 'invalid_grammar', `the grammar is too complex: ${problems.join(', ')}`);
+    throw new DomainError('invalid_grammar', `the grammar is too complex: ${problems.join(', ')}`);
   }
 }

@@ -6,44 +6,16 @@ import Ajv, { ErrorObject } from 'ajv';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
+import type { ManifestProblem, ModelManifest } from '../contract';
 import { profileNames } from '../protocol/profiles';
+import { DomainError } from './errors';
 
-export interface ModelManifest {
-  name: string;
-  displayName: string;
-  role: 'production' | 'starter' | 'test-fixture';
-  description?: string;
-  file: string;
-  sizeBytes?: number;
-  sha256?: string;
-  parameters?: string;
-  quantization?: string;
-  source: {
-    kind: 'huggingface' | 'pypi' | 'generated' | 'url';
-    repo?: string;
-    ggufUrl?: string;
-    verified?: boolean;
-    package?: string;
-    parts?: string[];
-    script?: string;
-    conversion?: string;
-  };
-  contextSize: number;
-  sampling: { temperature?: number; topP?: number; topK?: number; repeatPenalty?: number; maxTokens?: number };
-  stopStrings: string[];
-  chatTemplate?: string;
-  /** A name from src/protocol/profiles.ts; `generic` when absent. */
-  promptProfile?: string;
-  recommendedGpuMemoryGiB?: number;
+/** A model request that names no usable manifest or file. */
+export class ManifestError extends DomainError {
+  constructor(message: string) {
+    super('bad_model', message);
+  }
 }
-
-/** A manifest that failed to load, kept so the status can say why. */
-export interface ManifestProblem {
-  file: string;
-  message: string;
-}
-
-export class ManifestError extends Error {}
 
 export async function loadManifestSchema(manifestsDir: string): Promise<object> {
   return JSON.parse(await fs.readFile(path.join(manifestsDir, 'schema', 'manifest.schema.json'), 'utf8'));

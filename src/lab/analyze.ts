@@ -6,47 +6,51 @@
  */
 import { Notification } from '@jupyterlab/apputils';
 import type { NotebookPanel } from '@jupyterlab/notebook';
-import { buildContext, ContextCell, FrameInfo, FRAMES_EXPRESSION } from '../agent/context';
+import { buildContext, FrameInfo, FRAMES_EXPRESSION } from '../agent/context';
 import { DataFileInfo, describeDataFiles } from '../agent/dataFiles';
 import { HostModel } from '../agent/hostModel';
 import { evaluateSilently } from '../agent/inspect';
 import { AgentLoop, Approval } from '../agent/loop';
-import type { AgentModel, NbOutput } from '../agent/types';
+import type { AgentModel } from '../agent/types';
+import { newEpisodeId } from '../episode/ids';
 import { Episode, EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { DatarusStreamParser, DEFAULT_PROFILE_NAME } from '../protocol';
-import { HostStatus, requestHost } from './api';
+import { contextCell } from './cellContent';
 import { describeEnding } from './endings';
 import { EpisodeBar } from './episodeBar';
 import { removeEpisodeCells } from './episodeCells';
 import { NotebookRunner } from './notebookRunner';
 import { NotebookWriter } from './notebookWriter';
+import type { AgentSettings } from './settings';
+import type { IDatarusClient } from './tokens';
 
-export interface AnalyzeSettings {
-  approval: 'auto' | 'ask';
-  maxSteps: number;
-  maxConsecutiveErrors: number;
-  cellTimeoutSeconds: number;
-  observationLimit: number;
-  maxTokensPerTurn: number;
-  temperature: number;
-  contextTokenBudget: number;
-  grammar: string;
-  turnGrammars: string[];
-  /** A profile name, or empty for the embedded model's own (see `promptProfileFor`). */
-  promptProfile: string;
-}
+/** The settings an Analyze run reads. */
+export type AnalyzeSettings = Pick<
+  AgentSettings,
+  | 'approval'
+  | 'maxSteps'
+  | 'maxConsecutiveErrors'
+  | 'cellTimeoutSeconds'
+  | 'observationLimit'
+  | 'maxTokensPerTurn'
+  | 'temperature'
+  | 'contextTokenBudget'
+  | 'grammar'
+  | 'turnGrammars'
+  | 'promptProfile'
+>;
 
 /**
  * The prompt profile for a run: the one set in the settings, else the one the
  * embedded host reports for its loaded model, else `generic`.
  */
-export async function promptProfileFor(settings: Pick<AnalyzeSettings, 'promptProfile'>, model: AgentModel): Promise<string> {
+export async function promptProfileFor(settings: Pick<AgentSettings, 'promptProfile'>, model: AgentModel, client: Pick<IDatarusClient, 'status'>): Promise<string> {
   if (settings.promptProfile) {
     return settings.promptProfile;
   }
   if (model instanceof HostModel) {
     // A host that does not answer within a moment (frozen, still starting) leaves the default profile.
-    const status = await requestHost<HostStatus>('status', { signal: AbortSignal.timeout(3000) }).catch(() => null);
+    const status = await client.status({ signal: AbortSignal.timeout(3000) }).catch(() => null);
     if (status?.model?.promptProfile) {
       return status.model.promptProfile;
     }
@@ -54,18 +58,12 @@ export async function promptProfileFor(settings: Pick<AnalyzeSettings, 'promptPr
   return DEFAULT_PROFILE_NAME;
 }
 
-let episodeCounter = 0;
-
-export function newEpisodeId(): string {
-  const random = Math.random().toString(36).slice(2, 8);
-  return `ep-${Date.now().toString(36)}-${(++episodeCounter).toString(36)}-${random}`;
-}
-
 export class AnalyzeSession {
   constructor(
     private readonly _panel: NotebookPanel,
     private readonly _model: AgentModel,
-    private readonly _settings: AnalyzeSettings
+    private readonly _settings: AnalyzeSettings,
+    private readonly _client: Pick<IDatarusClient, 'status'>
   ) {
     this.episodeId = newEpisodeId();
     this._bar = new EpisodeBar({ onStop: () => this.stop(), onRemoveCells: () => this.removeCells() });
@@ -117,7 +115,7 @@ export class AnalyzeSession {
           this._bar.text = 'Datarus · waiting for the model host to load the model…';
         });
       }
-      const [context, profile] = await Promise.all([this._context(question, settings.contextTokenBudget), promptProfileFor(settings, this._model)]);
+      const [context, profile] = await Promise.all([this._context(question, settings.contextTokenBudget), promptProfileFor(settings, this._model, this._client)]);
       episode = await new AgentLoop(this._model, runner).run({
         episodeId: this.episodeId,
         question,
@@ -264,16 +262,8 @@ export class AnalyzeSession {
   /** The data files the question names, recent cells and the kernel's DataFrames, within the token budget. */
   private async _context(question: string, budget: number): Promise<string> {
     const panel = this._panel;
-    const cells: ContextCell[] = [];
     const end = panel.content.activeCellIndex + 1;
-    panel.content.widgets.slice(0, end).forEach(widget => {
-      const model = widget.model;
-      cells.push({
-        cellType: model.type as ContextCell['cellType'],
-        source: model.sharedModel.getSource(),
-        outputs: model.type === 'code' ? ((model as any).outputs.toJSON() as NbOutput[]) : undefined
-      });
-    });
+    const cells = panel.content.widgets.slice(0, end).map(widget => contextCell(widget.model));
     await panel.sessionContext.ready;
     const kernel = panel.sessionContext.session?.kernel;
     if (!kernel) {

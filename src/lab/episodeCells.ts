@@ -4,15 +4,16 @@
  */
 import type { Notebook } from '@jupyterlab/notebook';
 
-import { Provenance, SKIPPED_CLASS } from './notebookWriter';
+import { SKIPPED_CLASS } from './notebookWriter';
+import { provenanceOf } from './provenance';
 
-function provenanceOf(notebook: Notebook, index: number): Partial<Provenance> | undefined {
-  return notebook.widgets[index]?.model.getMetadata('datarus') as Partial<Provenance> | undefined;
+function provenanceAt(notebook: Notebook, index: number) {
+  return provenanceOf(notebook.widgets[index]?.model);
 }
 
 /** The episode the active cell belongs to, if Datarus wrote it. */
 export function activeEpisode(notebook: Notebook): string | null {
-  return provenanceOf(notebook, notebook.activeCellIndex)?.episode ?? null;
+  return provenanceAt(notebook, notebook.activeCellIndex)?.episode ?? null;
 }
 
 /** Removes every cell of the episode in one transaction, so one undo brings them all back. Returns how many. */
@@ -21,7 +22,7 @@ export function removeEpisodeCells(notebook: Notebook, episode: string): number 
   if (!shared) {
     return 0;
   }
-  const indexes = notebook.widgets.map((_, i) => i).filter(i => provenanceOf(notebook, i)?.episode === episode);
+  const indexes = notebook.widgets.map((_, i) => i).filter(i => provenanceAt(notebook, i)?.episode === episode);
   if (indexes.length === 0) {
     return 0;
   }
@@ -40,6 +41,6 @@ export function removeEpisodeCells(notebook: Notebook, episode: string): number 
 /** Gives skipped code cells their visible marker (the class does not survive a reload; the metadata does). */
 export function markSkippedCells(notebook: Notebook): void {
   notebook.widgets.forEach((cell, i) => {
-    cell.toggleClass(SKIPPED_CLASS, provenanceOf(notebook, i)?.skipped === true);
+    cell.toggleClass(SKIPPED_CLASS, provenanceOf(cell.model)?.skipped === true);
   });
 }

@@ -4,36 +4,19 @@
  */
 import { Dialog, InputDialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 
-import { HostError, requestHost } from './api';
-
-interface ModelEntry {
-  name: string;
-  displayName: string;
-  downloaded: boolean;
-  loaded: boolean;
-  sizeBytes?: number;
-}
+import type { ModelEntry, PullState } from '../contract';
+import type { IDatarusClient } from './tokens';
 
 /** The model the dialog offers first: the loaded one, else one already downloaded; never a download by default. */
 export function preselectedModel<T extends Pick<ModelEntry, 'downloaded' | 'loaded'>>(models: readonly T[]): T | undefined {
   return models.find(m => m.loaded) ?? models.find(m => m.downloaded) ?? models[0];
 }
 
-interface PullState {
-  model: string;
-  state: 'downloading' | 'done' | 'failed' | 'cancelled';
-  progress: { downloadedBytes: number; totalBytes: number | null; percent: number | null; bytesPerSecond: number; etaSeconds: number | null } | null;
-  error: string | null;
-}
-
-const post = (endpoint: string, body: unknown) =>
-  requestHost<any>(endpoint, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
-
 function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-export function describePull(p: PullState): string {
+export function describePull(p: Pick<PullState, 'model' | 'progress'>): string {
   const progress = p.progress;
   if (!progress) {
     return `Downloading ${p.model}…`;
@@ -44,11 +27,11 @@ export function describePull(p: PullState): string {
   return `Downloading ${p.model}: ${percent}${size} · ${megabytes(progress.bytesPerSecond)}/s${eta}`;
 }
 
-async function load(name: string, onChange: () => void): Promise<void> {
+async function load(client: IDatarusClient, name: string, onChange: () => void): Promise<void> {
   const id = Notification.emit(`Loading ${name}…`, 'in-progress', { autoClose: false });
   onChange();
   try {
-    await post('models/load', { model: name });
+    await client.loadModel(name);
     Notification.update({ id, message: `${name} is loaded`, type: 'success', autoClose: 4000 });
   } catch (err) {
     Notification.update({ id, message: `${name} could not be loaded: ${(err as Error).message}`, type: 'error', autoClose: false });
@@ -56,18 +39,18 @@ async function load(name: string, onChange: () => void): Promise<void> {
   onChange();
 }
 
-async function download(name: string, onChange: () => void): Promise<void> {
+async function download(client: IDatarusClient, name: string, onChange: () => void): Promise<void> {
   try {
-    await post('models/pull', { model: name });
+    await client.pull(name);
   } catch (err) {
-    await showErrorMessage(`${name} cannot be downloaded here`, err instanceof HostError ? err.message : String(err));
+    await showErrorMessage(`${name} cannot be downloaded here`, (err as Error).message);
     return;
   }
-  const cancel = { label: 'Cancel', callback: () => void post('models/pull/cancel', { model: name }) };
+  const cancel = { label: 'Cancel', callback: () => void client.cancelPull(name) };
   const id = Notification.emit(`Downloading ${name}…`, 'in-progress', { autoClose: false, actions: [cancel] });
   for (;;) {
     await new Promise(r => setTimeout(r, 500));
-    const { pulls } = await requestHost<{ pulls: PullState[] }>('models/pulls');
+    const pulls = await client.pulls();
     const pull = pulls.find(p => p.model === name);
     if (!pull || pull.state === 'downloading') {
       Notification.update({ id, message: pull ? describePull(pull) : `Downloading ${name}…`, type: 'in-progress', actions: [cancel] });
@@ -79,7 +62,7 @@ async function download(name: string, onChange: () => void): Promise<void> {
         message: `${name} is downloaded`,
         type: 'success',
         autoClose: false,
-        actions: [{ label: 'Load it', callback: () => void load(name, onChange) }]
+        actions: [{ label: 'Load it', callback: () => void load(client, name, onChange) }]
       });
     } else {
       Notification.update({ id, message: `${name}: download ${pull.state}. ${pull.error ?? ''}`, type: pull.state === 'cancelled' ? 'warning' : 'error', autoClose: false });
@@ -89,10 +72,10 @@ async function download(name: string, onChange: () => void): Promise<void> {
 }
 
 /** Asks which model, then downloads or loads it. `onChange` refreshes the status bar. */
-export async function manageModels(onChange: () => void): Promise<void> {
+export async function manageModels(client: IDatarusClient, onChange: () => void): Promise<void> {
   let models: ModelEntry[];
   try {
-    models = (await requestHost<{ models: ModelEntry[] }>('models')).models;
+    models = await client.models();
   } catch (err) {
     await showErrorMessage('The model host is not available', (err as Error).message);
     return;
@@ -114,7 +97,7 @@ export async function manageModels(onChange: () => void): Promise<void> {
     return;
   }
   if (model.downloaded) {
-    await load(model.name, onChange);
+    await load(client, model.name, onChange);
     return;
   }
   // A download can be gigabytes: it takes a choice of its own.
@@ -125,6 +108,6 @@ export async function manageModels(onChange: () => void): Promise<void> {
     buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Download' })]
   });
   if (confirm.button.accept) {
-    await download(model.name, onChange);
+    await download(client, model.name, onChange);
   }
 }

@@ -8,7 +8,8 @@ import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 
 import { evaluateSilently } from '../agent/inspect';
 import { runInterruptible } from '../agent/interrupt';
-import type { CodeRunner, ExecutionResult, NbOutput, RunContext } from '../agent/types';
+import type { CodeRunner, ExecutionResult, RunContext } from '../agent/types';
+import { cellOutputs } from './cellContent';
 import { NotebookClosedError, NotebookWriter } from './notebookWriter';
 
 export class NotebookRunner implements CodeRunner {
@@ -48,7 +49,7 @@ export class NotebookRunner implements CodeRunner {
     if (cell.isDisposed || !cell.model) {
       throw new Error('the code cell was deleted while it ran');
     }
-    const outputs = cell.model.outputs.toJSON() as unknown as NbOutput[];
+    const outputs = cellOutputs(cell.model);
     const dead = kernel.isDisposed || kernel.status === 'dead' || kernel.status === 'restarting' || kernel.status === 'autorestarting';
     if (dead && !outputs.some(o => o.output_type === 'error')) {
       outputs.push({ output_type: 'error', ename: 'KernelError', evalue: `the kernel ${kernel.status === 'dead' ? 'died' : 'restarted'} while the cell ran`, traceback: [] });

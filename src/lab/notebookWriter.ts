@@ -6,21 +6,9 @@
  */
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
+import { renderMarkdown } from './cellContent';
+import { markSkippedInMetadata, provenanceMetadata, StepProvenance } from './provenance';
 import { neutralizeRemoteContent } from './safeMarkdown';
-
-export type CellRole = 'thought' | 'code' | 'answer';
-
-export interface Provenance {
-  episode: string;
-  step: number | null;
-  role: CellRole;
-  model: string;
-  created: string;
-  /** On a code cell the user chose not to run. */
-  skipped?: boolean;
-  /** On an answer: false when values it states appear in no output of the episode. */
-  grounded?: boolean;
-}
 
 /** The CSS class of a code cell the user skipped (see `markSkippedCells`). */
 export const SKIPPED_CLASS = 'jp-DatarusSkipped';
@@ -81,11 +69,8 @@ export class NotebookWriter {
     const caution = unsupported.length
       ? `\n\n> **Caution:** no cell printed ${neutralizeRemoteContent(unsupported.join(', '))}. Check this answer against the data before relying on it.`
       : '';
-    const id = this._insert('markdown', `**Answer.** ${neutralizeRemoteContent(text)}${caution}${reasoning}`, { step: null, role: 'answer' });
-    if (unsupported.length) {
-      const cell = this._find(id);
-      cell?.model.setMetadata('datarus', { ...(cell.model.getMetadata('datarus') as Provenance), grounded: false });
-    }
+    const where = { step: null, role: 'answer' as const, ...(unsupported.length ? { grounded: false } : {}) };
+    const id = this._insert('markdown', `**Answer.** ${neutralizeRemoteContent(text)}${caution}${reasoning}`, where);
     this._renderMarkdown(id);
   }
 
@@ -121,8 +106,7 @@ export class NotebookWriter {
     if (!cell) {
       return;
     }
-    const provenance = cell.model.getMetadata('datarus') as Provenance;
-    cell.model.setMetadata('datarus', { ...provenance, skipped: true });
+    markSkippedInMetadata(cell.model);
     cell.addClass(SKIPPED_CLASS);
   }
 
@@ -132,14 +116,17 @@ export class NotebookWriter {
     return cell ? cell.model.sharedModel.getSource() : '';
   }
 
-  private _insert(type: 'markdown' | 'code', source: string, where: { step: number | null; role: CellRole }): string {
+  private _insert(type: 'markdown' | 'code', source: string, where: Pick<StepProvenance, 'step' | 'role' | 'grounded'>): string {
     if (this._panel.isDisposed) {
       throw new NotebookClosedError();
     }
-    const provenance: Provenance = { episode: this._episode, step: where.step, role: where.role, model: this._model, created: new Date().toISOString() };
+    const provenance: StepProvenance = { episode: this._episode, step: where.step, role: where.role, model: this._model, created: new Date().toISOString() };
+    if (where.grounded === false) {
+      provenance.grounded = false;
+    }
     const shared = this._panel.content.model!.sharedModel;
     const index = Math.min(this._next, shared.cells.length);
-    const cell = shared.insertCell(index, { cell_type: type, source, metadata: { datarus: provenance as any } });
+    const cell = shared.insertCell(index, { cell_type: type, source, metadata: provenanceMetadata(provenance) });
     this._next = index + 1;
     // Follow the episode in command mode: in edit mode an active markdown cell would show its source.
     this._panel.content.mode = 'command';
@@ -167,8 +154,8 @@ export class NotebookWriter {
 
   private _renderMarkdown(id: string): void {
     const cell = this._find(id);
-    if (cell && cell.model.type === 'markdown') {
-      (cell as any).rendered = true;
+    if (cell) {
+      renderMarkdown(cell);
     }
   }
 

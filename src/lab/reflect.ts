@@ -10,10 +10,12 @@ import type { NotebookPanel } from '@jupyterlab/notebook';
 
 import { formatCell } from '../agent/context';
 import { HostModel } from '../agent/hostModel';
-import type { AgentModel, NbOutput } from '../agent/types';
+import type { AgentModel } from '../agent/types';
+import { newEpisodeId } from '../episode/ids';
 import { getProfile, parseReflection } from '../protocol';
-import { newEpisodeId } from './analyze';
+import { contextCell, renderMarkdown } from './cellContent';
 import { EpisodeBar } from './episodeBar';
+import { provenanceMetadata } from './provenance';
 import { neutralizeRemoteContent } from './safeMarkdown';
 
 export interface ReflectOptions {
@@ -88,28 +90,15 @@ export async function reflect(
   if (cells.length === 0) {
     throw new Error('select the cells to reflect on first');
   }
-  const text = cells
-    .map(cell =>
-      formatCell(
-        {
-          cellType: cell.model.type as 'code' | 'markdown',
-          source: cell.model.sharedModel.getSource(),
-          outputs: cell.model.type === 'code' ? ((cell.model as any).outputs.toJSON() as NbOutput[]) : undefined
-        },
-        2000
-      )
-    )
-    .join('\n\n');
+  const text = cells.map(cell => formatCell(contextCell(cell.model), 2000)).join('\n\n');
   const notebook = panel.content;
   const last = Math.max(...cells.map(c => notebook.widgets.indexOf(c)));
   const shared = notebook.model!.sharedModel;
-  const id = newEpisodeId().replace('ep-', 'reflect-');
+  const id = newEpisodeId('reflect');
   const cell = shared.insertCell(last + 1, {
     cell_type: 'markdown',
     source: reflectionMarkdown('', '', true),
-    metadata: {
-      datarus: { role: 'reflection', episode: id, reflectsOn: cells.map(c => c.model.id), model: model.name, created: new Date().toISOString() } as any
-    }
+    metadata: provenanceMetadata({ role: 'reflection', episode: id, reflectsOn: cells.map(c => c.model.id), model: model.name, created: new Date().toISOString() })
   });
   if (model instanceof HostModel) {
     await model.waitUntilReady(options.signal, () => cell.setSource(reflectionMarkdown('', '_waiting for the model host to load the model…_', true)));
@@ -150,7 +139,7 @@ export async function reflect(
   }
   const widget = notebook.widgets.find(w => w.model.id === cell.id);
   if (widget) {
-    (widget as any).rendered = true;
+    renderMarkdown(widget);
   }
   return cell.id;
 }

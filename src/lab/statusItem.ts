@@ -5,15 +5,16 @@
 import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
-import { fetchHostProcessState, fetchHostStatus, HostError, HostProcessState } from './api';
+import { HostError } from './client';
 import { describe, restartNote, StatusView, viewOf, withProcessState } from './statusView';
+import type { HostProcessState, IDatarusClient } from './tokens';
 
 export class HostStatusItem extends Widget {
-  constructor(options: { interval: number; fetch?: typeof fetchHostStatus }) {
+  constructor(options: { interval: number; client: Pick<IDatarusClient, 'status' | 'processState'> }) {
     super();
     this.addClass('jp-DatarusStatus');
     this.node.setAttribute('data-datarus-status', 'connecting');
-    this._fetch = options.fetch ?? fetchHostStatus;
+    this._client = options.client;
     this._render({ kind: 'connecting' });
     this._poll = new Poll({
       factory: () => this._refresh(),
@@ -43,11 +44,11 @@ export class HostStatusItem extends Widget {
 
   private async _refresh(): Promise<void> {
     const [status, process] = await Promise.all([
-      this._fetch().then(
+      this._client.status().then(
         (value): StatusView => viewOf(value),
         (err): StatusView => ({ kind: 'error', message: err instanceof HostError ? err.message : String(err) })
       ),
-      fetchHostProcessState()
+      this._client.processState()
     ]);
     this._process = process;
     this._render(withProcessState(status, process));
@@ -65,5 +66,5 @@ export class HostStatusItem extends Widget {
   private _view: StatusView = { kind: 'connecting' };
   private _process: HostProcessState | null = null;
   private readonly _poll: Poll;
-  private readonly _fetch: typeof fetchHostStatus;
+  private readonly _client: Pick<IDatarusClient, 'status' | 'processState'>;
 }

@@ -2,7 +2,21 @@
  * What the status-bar item says for each state of the model host: a short
  * label and a tooltip with the details. Pure, so it is unit-tested.
  */
-import { Backend, HostProcessState, HostStatus } from './api';
+import type { Backend, HostStatus, LoadedModelStatus } from '../contract';
+import type { HostProcessState } from './tokens';
+
+/**
+ * What the status bar reads of the host's status. The model's layer count and
+ * profile, and the list of backends, may be missing: a host older than this
+ * plugin did not report them.
+ */
+export type ShownStatus = Pick<
+  HostStatus,
+  'version' | 'state' | 'error' | 'backend' | 'backendNote' | 'gpu' | 'loadProgress' | 'contextSize' | 'chatWrapper' | 'threads' | 'threadsChosenBy' | 'cores'
+> &
+  Partial<Pick<HostStatus, 'backends'>> & {
+    model: (Omit<LoadedModelStatus, 'totalLayers' | 'promptProfile'> & Partial<Pick<LoadedModelStatus, 'totalLayers' | 'promptProfile'>>) | null;
+  };
 
 const BACKEND_LABELS: Record<Backend, string> = { cpu: 'CPU', cuda: 'CUDA', vulkan: 'Vulkan', metal: 'Metal' };
 
@@ -11,7 +25,7 @@ function backendLabel(backend: Backend | null): string {
 }
 
 /** "Layers on the GPU: 40 of 49 (the rest run on the CPU)" when a model did not fit in VRAM. */
-function layersLine(model: NonNullable<HostStatus['model']>): string | null {
+function layersLine(model: NonNullable<ShownStatus['model']>): string | null {
   const total = model.totalLayers;
   if (!total || model.gpuLayers === 0) {
     return null;
@@ -22,10 +36,10 @@ function layersLine(model: NonNullable<HostStatus['model']>): string | null {
 }
 
 export type StatusView =
-  | { kind: 'ready'; status: HostStatus }
-  | { kind: 'loading'; status: HostStatus }
-  | { kind: 'idle'; status: HostStatus }
-  | { kind: 'error'; message: string; status?: HostStatus }
+  | { kind: 'ready'; status: ShownStatus }
+  | { kind: 'loading'; status: ShownStatus }
+  | { kind: 'idle'; status: ShownStatus }
+  | { kind: 'error'; message: string; status?: ShownStatus }
   | { kind: 'installing'; progress: number }
   | { kind: 'connecting' };
 
@@ -82,7 +96,7 @@ export function withProcessState(view: StatusView, state: HostProcessState | nul
   return state?.runtimeInstall && view.kind === 'error' ? { kind: 'installing', progress: state.runtimeInstall.progress } : view;
 }
 
-export function viewOf(status: HostStatus): StatusView {
+export function viewOf(status: ShownStatus): StatusView {
   if (status.state === 'ready' && status.model) {
     return { kind: 'ready', status };
   }

@@ -128,9 +128,11 @@ describe('generation on the real host', () => {
     const newTokens = u.promptTokens - first.done.usage.promptTokens - first.done.usage.completionTokens;
     expect(u.evaluatedPromptTokens).toBeLessThanOrEqual(newTokens + 2);
     expect(u.evaluatedPromptTokens).toBeLessThan(u.promptTokens / 2);
-    // The same conversation in a fresh episode evaluates everything.
+    // The same conversation in a fresh episode evaluates all but the prefix an earlier prompt shares with it (a warm start).
     const fresh = await stream(host.url, { episodeId: 'kv-fresh', messages: [system, question, assistant, observation], grammar: exactly('x') });
-    expect(fresh.done.usage.evaluatedPromptTokens).toBe(u.promptTokens);
+    const warm = fresh.done.warmStart;
+    expect(fresh.done.usage.evaluatedPromptTokens + warm.loaded + warm.reused).toBe(u.promptTokens);
+    expect(fresh.done.usage.evaluatedPromptTokens).toBeGreaterThan(u.promptTokens / 2);
     await getJson(`${host.url}/api/episodes/kv-fresh`, { method: 'DELETE', headers: HEADERS });
   });
 
@@ -153,7 +155,9 @@ describe('generation on the real host', () => {
     await stream(host.url, { episodeId: 'third', prompt: 'C\n', grammar: exactly('c') });
     const again = await stream(host.url, { episodeId: 'iso-a', prompt: `AAAA question\n${'a'.repeat(150)}\nmore`, grammar: exactly('.') });
     expect(again.done.text).toBe('.');
-    expect(again.done.usage.evaluatedPromptTokens).toBe(again.done.usage.promptTokens);
+    // It gets iso-b's sequence, which held this very prompt: kept, not evaluated again.
+    expect(again.done.warmStart.reused).toBe(again.done.usage.promptTokens);
+    expect(again.done.usage.evaluatedPromptTokens).toBe(0);
     for (const id of ['iso-a', 'iso-b', 'third']) {
       await getJson(`${host.url}/api/episodes/${id}`, { method: 'DELETE', headers: HEADERS });
     }

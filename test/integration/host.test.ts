@@ -110,6 +110,33 @@ describe('datarus serve (standalone)', () => {
     expect(after.body.model.name).toBe('datarus-test-tiny');
   });
 
+  it.each([
+    ['models/pull', { model: 'datarus-test-tiny', url: 5 }, /^body must be \{"model".*: \/url must be string$/],
+    ['models/pull/cancel', {}, /must have required property 'model'/],
+    ['log/episodes', { episode: { id: 7, steps: [] } }, /\/episode\/id must be string/],
+    ['log/feedback', { episodeId: 'ep-a', step: 0, rating: 'meh' }, /\/rating must be equal to one of the allowed values/],
+    ['log/edits', { episodeId: 'ep-a', step: 'one', original: 'a', edited: 'b' }, /\/step must be integer/],
+    ['log/export', { format: 'csv' }, /\/format must be equal to one of the allowed values/],
+    ['generate', { prompt: 'Q', stream: 'yes' }, /^invalid generation request: \/stream must be boolean$/]
+  ])('refuses a %s body its schema does not allow, naming the field', async (endpoint, body, message) => {
+    const response = await api(endpoint, { method: 'POST', body: JSON.stringify(body) });
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('invalid_request');
+    expect(response.body.error.message).toMatch(message);
+  });
+
+  it('refuses an OpenAI chat whose content is not text, and takes null as an absent field', async () => {
+    const v1 = (endpoint: string, body: unknown) =>
+      getJson(`${host.url}/v1/${endpoint}`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+    const image = await v1('chat/completions', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] });
+    expect(image.status).toBe(400);
+    expect(image.body.error).toMatchObject({ code: 'invalid_request', type: 'invalid_request_error' });
+    await waitForStatus(() => api('status'), s => s.state === 'ready');
+    const plain = await api('generate', { method: 'POST', body: JSON.stringify({ prompt: 'Q\n', grammar: 'root ::= "ok"', maxTokens: null, topK: null, stream: false }) });
+    expect(plain.status).toBe(200);
+    expect(plain.body.text).toBe('ok');
+  });
+
   it('answers unknown endpoints and wrong methods with JSON errors', async () => {
     expect((await api('nope')).status).toBe(404);
     const wrongMethod = await api('status', { method: 'POST', body: '{}' });

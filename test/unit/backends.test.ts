@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Backend, describeSelection, parseGpuChoice, platformChain, selectBackend, SelectionDeps } from '../../src/host/backends';
-import { firstErrorLine } from '../../src/host/selftest';
+import { firstErrorLine, withHint } from '../../src/host/selftest';
 import { faultFor } from '../../src/host/selftestChild';
 import { driverVersion, VerdictCache } from '../../src/host/verdicts';
 
@@ -143,6 +143,13 @@ describe('self-test helpers', () => {
     );
     expect(firstErrorLine('just a line\n')).toBe('just a line');
     expect(firstErrorLine('')).toBeNull();
+  });
+
+  it('explains a CUDA abort whose message the abort cut off', () => {
+    const seen = '/home/runner/work/node-llama-cpp/node-llama-cpp/llama/llama.cpp/ggml/src/ggml-cuda/ggml-cuda.cu:108: CUDA error (the process was killed by SIGABRT)';
+    expect(withHint(seen)).toMatch(/^\/home\/runner.*SIGABRT\): .*driver older than the CUDA toolkit/);
+    expect(withHint('no answer within 90 s (the backend hung)')).toBe('no answer within 90 s (the backend hung)');
+    expect(withHint('ggml-cuda.cu:108: CUDA error (exit code 1)')).toBe('ggml-cuda.cu:108: CUDA error (exit code 1)');
   });
 
   it('reads the test-only fault switch per backend', () => {

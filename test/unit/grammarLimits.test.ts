@@ -1,5 +1,6 @@
 import { DATARUS_AGENTIC_GRAMMAR } from '../../src/host/grammar';
 import { checkGrammarLimits, measureGrammar } from '../../src/host/grammarLimits';
+import { ERROR_STATUS } from '../../src/host/routes/errorStatus';
 
 describe('measureGrammar', () => {
   it('measures the built-in grammar as small', () => {
@@ -38,11 +39,12 @@ describe('checkGrammarLimits', () => {
     const grammar = `root ::= ${'('.repeat(65)}"a"{5000}${')'.repeat(65)}`;
     expect(() => checkGrammarLimits(grammar)).toThrow(
       expect.objectContaining({
-        status: 400,
         code: 'invalid_grammar',
         message: 'the grammar is too complex: groups ( ) nested 65 deep (at most 64), a repetition { } of 5000 (at most 1000)'
       })
     );
+    // The HTTP layer's table gives the code its status.
+    expect(ERROR_STATUS.invalid_grammar).toBe(400);
   });
 
   it('takes other limits when given', () => {

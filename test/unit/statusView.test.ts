@@ -1,7 +1,6 @@
-import { HostStatus } from '../../src/lab/api';
-import { describe as describeView, restartNote, viewOf, withProcessState } from '../../src/lab/statusView';
+import { describe as describeView, ShownStatus, restartNote, viewOf, withProcessState } from '../../src/lab/statusView';
 
-const base: HostStatus = {
+const base: ShownStatus = {
   version: '0.1.0',
   state: 'ready',
   error: null,

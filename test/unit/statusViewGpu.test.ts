@@ -1,7 +1,6 @@
-import { HostStatus } from '../../src/lab/api';
-import { describe as describeView, restartNote, viewOf } from '../../src/lab/statusView';
+import { describe as describeView, ShownStatus, restartNote, viewOf } from '../../src/lab/statusView';
 
-const vulkanAfterCuda: HostStatus = {
+const vulkanAfterCuda: ShownStatus = {
   version: '0.1.0',
   state: 'ready',
   error: null,
@@ -37,7 +36,7 @@ describe('status bar on a GPU', () => {
   });
 
   it('an explicit backend that failed shows as an error with the reason', () => {
-    const status: HostStatus = { ...vulkanAfterCuda, state: 'error', backend: null, model: null, error: '--gpu cuda was chosen and did not work (CUDA: …)' };
+    const status: ShownStatus = { ...vulkanAfterCuda, state: 'error', backend: null, model: null, error: '--gpu cuda was chosen and did not work (CUDA: …)' };
     const { label, title } = describeView(viewOf(status));
     expect(label).toBe('Datarus: host down');
     expect(title).toContain('--gpu cuda was chosen and did not work');

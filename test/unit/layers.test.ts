@@ -1,0 +1,100 @@
+/**
+ * Imports point one way (protocol ← episode ← contract ← agent ← {lab, host} ←
+ * {cli, bench}): dependency-cruiser checks src/ against .dependency-cruiser.cjs, and
+ * a small tree with one upward import of each kind shows that every rule bites.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CONFIG = path.join(ROOT, '.dependency-cruiser.cjs');
+const DEPCRUISE = path.join(ROOT, 'node_modules', '.bin', 'depcruise');
+
+interface Violation {
+  from: string;
+  to: string;
+  rule: { name: string; severity: string };
+}
+
+interface CruiseResult {
+  summary: { violations: Violation[]; totalCruised: number };
+}
+
+/** Runs dependency-cruiser over `src` in `cwd`; it exits non-zero when a rule is broken, so read its JSON either way. */
+function cruise(cwd: string): CruiseResult {
+  let out: string;
+  try {
+    out = execFileSync(DEPCRUISE, ['src', '--config', CONFIG, '--output-type', 'json'], { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    out = (err as { stdout?: string }).stdout ?? '';
+    if (!out) {
+      throw err;
+    }
+  }
+  return JSON.parse(out) as CruiseResult;
+}
+
+function edges(violations: Violation[]): string[] {
+  return violations.map(v => `${v.rule.name}: ${v.from} → ${v.to}`);
+}
+
+describe('import direction', () => {
+  jest.setTimeout(300000);
+
+  it('holds for src/', () => {
+    const result = cruise(ROOT);
+    expect(edges(result.summary.violations)).toEqual([]);
+    // It did look: every source module of the project was cruised.
+    expect(result.summary.totalCruised).toBeGreaterThan(100);
+  });
+
+  describe('in a tree with one upward import of each kind', () => {
+    let dir: string;
+    let rules: Record<string, string[]>;
+
+    beforeAll(() => {
+      dir = mkdtempSync(path.join(tmpdir(), 'datarus-layers-'));
+      const files: Record<string, string> = {
+        'src/protocol/parser.ts': "import { recordOf } from '../episode/record';\nexport const parse = recordOf;\n",
+        'src/episode/record.ts': "import type { Turn } from '../agent/turn';\nexport function recordOf(turn?: Turn): string {\n  return String(turn);\n}\n",
+        'src/agent/turn.ts': "import { api } from '../lab/api';\nexport interface Turn {\n  text: string;\n}\nexport const client = api;\n",
+        'src/lab/api.ts': "import { readFileSync } from 'node:fs';\nimport { serve } from '../host/server';\nexport const api = [readFileSync, serve];\n",
+        'src/host/server.ts': "import { plugin } from '../lab/plugin';\nexport const serve = plugin;\n",
+        'src/lab/plugin.ts': 'export const plugin = 1;\n',
+        'src/contract/status.ts': "import type { Turn } from '../agent/turn';\nexport type Status = Turn;\n",
+        'src/contract/events.ts': "import { parse } from '../protocol/parser';\nexport const EVENTS = [parse];\n",
+        'src/cli/index.ts': "import { plugin } from '../lab/plugin';\nexport const cli = plugin;\n",
+        'src/bench/a.ts': "import { b } from './b';\nexport const a = () => b;\n",
+        'src/bench/b.ts': "import { a } from './a';\nexport const b = () => a;\n"
+      };
+      for (const [file, text] of Object.entries(files)) {
+        mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+        writeFileSync(path.join(dir, file), text);
+      }
+      rules = {};
+      for (const v of cruise(dir).summary.violations) {
+        (rules[v.rule.name] ??= []).push(`${v.from} → ${v.to}`);
+      }
+    });
+
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it.each([
+      ['protocol-imports-down-only', 'src/protocol/parser.ts', 'src/episode/record.ts'],
+      ['episode-imports-down-only', 'src/episode/record.ts', 'src/agent/turn.ts'],
+      ['agent-imports-down-only', 'src/agent/turn.ts', 'src/lab/api.ts'],
+      ['lab-imports-down-only', 'src/lab/api.ts', 'src/host/server.ts'],
+      ['host-imports-down-only', 'src/host/server.ts', 'src/lab/plugin.ts'],
+      ['contract-imports-down-only', 'src/contract/status.ts', 'src/agent/turn.ts'],
+      ['contract-types-only', 'src/contract/events.ts', 'src/protocol/parser.ts'],
+      ['node-side-not-lab', 'src/cli/index.ts', 'src/lab/plugin.ts'],
+      ['browser-no-node-builtins', 'src/lab/api.ts', 'fs'],
+      ['no-circular', 'src/bench/a.ts', 'src/bench/b.ts']
+    ])('%s fails on %s → %s', (rule, from, to) => {
+      // A built-in may be reported as `fs` or `node:fs`.
+      expect(rules[rule] ?? []).toContainEqual(expect.stringMatching(new RegExp(`^${from} → (node:)?${to}$`)));
+    });
+  });
+});
