@@ -1,8 +1,10 @@
 /**
- * The notebook context the model reads before the question: recent cells with
- * truncated outputs, and the kernel's DataFrames (names, shapes, dtypes, a few
- * rows), within a budget. Pure: the lab gathers the facts, this formats them.
+ * The notebook context the model reads before the question: the data files the
+ * question names (columns, dtypes, rows), the kernel's DataFrames (names,
+ * shapes, dtypes, a few rows), and recent cells with truncated outputs, within
+ * a budget. Pure: the lab gathers the facts, this formats them.
  */
+import { DataFileInfo, formatDataFiles } from './dataFiles';
 import { renderOutput, truncateMiddle } from './observation';
 import type { NbOutput } from './types';
 
@@ -62,13 +64,15 @@ export function formatCell(cell: ContextCell, outputLimit: number): string {
 }
 
 /**
- * The context text: the kernel's data first (it matters most), then as many of
- * the most recent cells as fit, oldest first. Empty when there is nothing.
+ * The context text: the data files the question names and the kernel's data
+ * first (they matter most), then as many of the most recent cells as fit,
+ * oldest first. Empty when there is nothing.
  */
-export function buildContext(cells: ContextCell[], frames: FrameInfo[], budgetTokens: number): string {
+export function buildContext(cells: ContextCell[], frames: FrameInfo[], budgetTokens: number, files: DataFileInfo[] = []): string {
   const budget = budgetTokens * CHARS_PER_TOKEN;
-  const data = truncateMiddle(formatFrames(frames), Math.floor(budget / 2));
-  let remaining = budget - data.length;
+  const fileText = truncateMiddle(formatDataFiles(files), Math.floor(budget / 4));
+  const data = truncateMiddle(formatFrames(frames), Math.floor(budget / 2) - fileText.length);
+  let remaining = budget - data.length - fileText.length;
   const picked: string[] = [];
   for (let i = cells.length - 1; i >= 0 && remaining > 0; i--) {
     if (!cells[i].source.trim()) {
@@ -85,6 +89,9 @@ export function buildContext(cells: ContextCell[], frames: FrameInfo[], budgetTo
     remaining -= text.length + 2;
   }
   const sections = [];
+  if (fileText) {
+    sections.push(fileText);
+  }
   if (data) {
     sections.push(data);
   }

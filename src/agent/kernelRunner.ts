@@ -6,6 +6,7 @@
  */
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
 
+import { evaluateSilently } from './inspect';
 import { runInterruptible } from './interrupt';
 import type { CodeRunner, ExecutionResult, NbOutput, RunContext } from './types';
 
@@ -33,6 +34,10 @@ export class KernelRunner implements CodeRunner {
     const executionCount = 'execution_count' in reply.content ? reply.content.execution_count : null;
     const kernelLost = ['dead', 'restarting', 'autorestarting'].includes(this._kernel.status);
     return { status, outputs, executionCount, durationMs: Date.now() - started, kernelLost };
+  }
+
+  inspect(expression: string): Promise<string | null> {
+    return evaluateSilently(this._kernel, expression);
   }
 }
 

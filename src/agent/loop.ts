@@ -9,16 +9,23 @@
  * (src/protocol/profiles.ts), and the sha256 of what was sent is recorded with
  * the step. Exports use the same function, so they reproduce every prompt.
  *
+ * A final answer stating values that no observation showed (grounding.ts) is
+ * sent back once with the profile's feedback, and recorded in the episode so the
+ * conversation can be rebuilt; a second such answer is accepted and recorded
+ * as not grounded.
+ *
  * A turn that ends inside a step (cut off at the token limit, or a step never
  * closed) is never run: its code may be half a statement. Only the first step
  * of a reply runs; the stop string `</step>` normally ends the reply there.
  */
 import { DatarusStreamParser, getProfile, parseDatarus, ParseResult, ParsedStep, PYTHON_EXECUTOR, Violation } from '../protocol';
 import { conversation, promptSha256 } from '../episode/conversation';
-import type { Episode, EpisodeStep } from '../episode/types';
+import type { Episode, EpisodeStep, RejectedAnswer } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
+import { columnHint } from './columnHint';
+import { answerSources, checkGrounding } from './grounding';
 import { executionError, observationFor } from './observation';
-import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION } from './stuck';
+import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
 
 export interface AgentLimits {
@@ -48,6 +55,8 @@ export interface AgentHooks {
   /** Asked before each step runs; resolves to run (possibly edited), skip or stop. */
   approve?(step: number, parsed: ParsedStep): Promise<Approval>;
   onStepDone?(step: EpisodeStep): void;
+  /** A final answer was sent back for stating values no output showed; the next turn has the same step number. */
+  onAnswerRejected?(rejected: RejectedAnswer): void;
   onAnswer?(episode: Episode): void;
   onEnd?(episode: Episode): void;
 }
@@ -62,7 +71,7 @@ export interface AgentRunOptions {
   notebook?: string;
   limits?: Partial<AgentLimits>;
   temperature?: number;
-  /** A grammar for every turn, or per turn (tests force exact turns this way). */
+  /** A grammar for every turn, or per model turn counted from 0 (tests force exact turns this way). */
   grammar?: string | ((turn: number) => string | undefined);
   signal?: AbortSignal;
   hooks?: AgentHooks;
@@ -119,8 +128,12 @@ export class AgentLoop {
 
     let consecutiveErrors = 0;
     const sameCode = new RepeatedCode();
+    /** Whether the last step that ran raised an error (a repeat of it would raise it again). */
+    let lastRunFailed = false;
     try {
-      for (let turn = 0; turn < limits.maxSteps; turn++) {
+      // `turn` counts model turns (an answer sent back is one); `index` is the step the turn may become.
+      for (let turn = 0; episode.steps.length < limits.maxSteps; turn++) {
+        const index = episode.steps.length;
         if (signal.aborted) {
           return finish('stopped', 'stopped by the user');
         }
@@ -150,10 +163,10 @@ export class AgentLoop {
               turnAbort.abort();
               return;
             }
-            hooks.onText?.(turn, text);
+            hooks.onText?.(index, text);
             for (const event of parser.feed(text)) {
               if (event.type === 'thought') {
-                hooks.onThought?.(turn, event.text);
+                hooks.onThought?.(index, event.text);
               }
             }
           }
@@ -168,7 +181,23 @@ export class AgentLoop {
         const parsed = parseDatarus(raw);
 
         if (!repetition.repeating && parsed.answer && parsed.steps.length === 0) {
+          const grounding = checkGrounding(parsed.answer.text, answerSources(episode));
+          if (!grounding.grounded && profile.groundingFeedback && !episode.rejectedAnswers?.length) {
+            // Once per episode: values no output showed are sent back to be computed and printed first.
+            const rejected: RejectedAnswer = {
+              afterSteps: index,
+              raw,
+              answer: parsed.answer,
+              unsupported: grounding.unsupported,
+              feedback: profile.groundingFeedback(grounding.unsupported),
+              promptSha256: sent
+            };
+            episode.rejectedAnswers = [rejected];
+            hooks.onAnswerRejected?.(rejected);
+            continue;
+          }
           episode.answer = parsed.answer;
+          episode.answerGrounding = grounding;
           episode.answerPromptSha256 = sent;
           hooks.onAnswer?.(episode);
           return finish('answered');
@@ -214,14 +243,14 @@ export class AgentLoop {
         if (sameCode.repeats(step.code)) {
           // Its output is already in the conversation: running it again would tell the model nothing.
           const times = sameCode.note(step.code);
-          record({ status: 'skipped', observation: SAME_CODE_OBSERVATION });
+          record({ status: 'skipped', observation: lastRunFailed ? SAME_FAILING_CODE_OBSERVATION : SAME_CODE_OBSERVATION });
           if (times >= SAME_CODE_LIMIT) {
             return finish('failed', `the model wrote the same code ${times} times in a row instead of answering`);
           }
           continue;
         }
 
-        const approval = hooks.approve ? await hooks.approve(turn, step) : ({ action: 'run' } as Approval);
+        const approval = hooks.approve ? await hooks.approve(index, step) : ({ action: 'run' } as Approval);
         if (approval.action === 'stop' || signal.aborted) {
           return finish('stopped', 'stopped by the user');
         }
@@ -233,18 +262,21 @@ export class AgentLoop {
         sameCode.note(code);
         const result: ExecutionResult = await this._runner.run(code, {
           episodeId: options.episodeId,
-          step: turn,
+          step: index,
           signal,
           timeoutMs: limits.cellTimeoutMs,
           metadata: { thought: step.thought }
         });
         const error = executionError(result);
+        lastRunFailed = error !== null;
+        const observation = observationFor(result, profile.observationStyle, observationLimit, limits.cellTimeoutMs);
+        const hint = profile.columnHints && !result.kernelLost && !signal.aborted ? await columnHint(this._runner, error) : '';
         record(
           {
             code,
             modelCode: code !== step.code ? step.code : undefined,
             status: result.status,
-            observation: observationFor(result, profile.observationStyle, observationLimit, limits.cellTimeoutMs),
+            observation: hint ? `${observation}\n${hint}` : observation,
             error: error ?? undefined,
             outputs: result.outputs
           },
@@ -255,7 +287,7 @@ export class AgentLoop {
         }
         if (result.kernelLost) {
           // Later steps would run against a fresh kernel without the episode's variables.
-          return finish('failed', `the kernel died or restarted while step ${turn + 1} ran; its variables are gone`);
+          return finish('failed', `the kernel died or restarted while step ${index + 1} ran; its variables are gone`);
         }
         if (error) {
           consecutiveErrors++;

@@ -128,3 +128,8 @@ export function findRepetition(text: string, options: RepetitionOptions = DEFAUL
 export const SAME_CODE_OBSERVATION =
   '[not run: this is the same code as the previous step, whose output is above. ' +
   'If that output answers the question, finish with <stop_analysis>; otherwise write different code.]';
+
+/** The same, when that previous step raised an error: its output is the error, which the same code would raise again. */
+export const SAME_FAILING_CODE_OBSERVATION =
+  '[not run: this is the same code as the previous step, which raised the error above; it would raise it again. ' +
+  'Write different code that avoids the error.]';

@@ -34,6 +34,12 @@ export interface RunContext {
 
 export interface CodeRunner {
   run(code: string, context: RunContext): Promise<ExecutionResult>;
+  /**
+   * The `text/plain` of a Python expression evaluated silently in the same
+   * kernel (no cell, no history), or null when it cannot be; for hints such
+   * as a frame's real columns after a KeyError. Optional: runners without it give no hints.
+   */
+  inspect?(expression: string): Promise<string | null>;
 }
 
 export interface ModelTurnRequest {

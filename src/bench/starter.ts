@@ -1,6 +1,9 @@
 /**
- * `npm run bench:starter`: can a starter model do the job? Ten data questions
- * about CSV files (starterTasks.ts), each a real episode: the agent loop, the
+ * `npm run bench:starter`: can a starter model do the job? Data questions
+ * about CSV files (starterTasks.ts: the original ten, which name the columns
+ * they need, and questions phrased as a user would ask them), each a real
+ * episode with the context Analyze gives (the columns of the data files the
+ * question names, read through the kernel): the agent loop, the
  * model host as a `datarus serve` child, and a fresh ipykernel per question on a
  * Jupyter server started here, reached from Node with @jupyterlab/services. The
  * final answer is checked against the known value. Writes the `starter` entry of
@@ -17,10 +20,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { HostModel } from '../agent/hostModel';
+import { buildContext } from '../agent/context';
+import { describeDataFiles } from '../agent/dataFiles';
 import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
 import { profileNames } from '../protocol';
-import { answerMatches, makeStarterData, StarterTask } from './starterTasks';
+import { answerMatches, makeStarterData, StarterTask, TaskSet } from './starterTasks';
 import { readResults, writePart } from './report';
 import { freePort } from './util';
 
@@ -30,6 +35,8 @@ const VENV_BIN = path.join(ROOT, '.venv', 'bin');
 /** Analyze's defaults (schema/agent.json), except a step cap that keeps a failing question from running for ten minutes. */
 const TEMPERATURE = 0.6;
 const MAX_STEPS = 10;
+/** Analyze's default notebook-context budget in tokens (schema/agent.json). */
+const CONTEXT_TOKENS = 2000;
 /**
  * Per question, in CPU seconds of the host process (`--budget`): on a machine
  * shared with other work, wall time measures the neighbours; the host's CPU
@@ -43,7 +50,13 @@ const CLOCK_TICKS = 100;
 
 interface TaskResult {
   id: string;
+  /** Which set the question is from (absent in results written before there were two). */
+  set?: TaskSet;
   solved: boolean;
+  /** Whether the final answer's values appear in what the episode printed (null: no answer, or measured before the check). */
+  grounded?: boolean | null;
+  /** Answers sent back for stating values no output showed. */
+  sentBack?: number;
   seconds: number;
   /** CPU seconds the host process used during the episode (Linux /proc; null elsewhere). */
   hostCpuSeconds: number | null;
@@ -60,8 +73,12 @@ interface TaskResult {
 interface RunResult {
   model: string;
   prompt: string;
+  /** Solved questions of the original ten. */
   'starter.tasks_solved': number;
   tasks: number;
+  /** Solved user-phrased questions, of `userTasks` run. */
+  'starter.user_tasks_solved': number;
+  userTasks: number;
   medianEpisodeSeconds: number;
   medianHostCpuSeconds: number | null;
   budgetSeconds: number;
@@ -207,16 +224,24 @@ function loadSampler(): { stop(): number } {
   };
 }
 
+const SET_OF = new Map(makeStarterData().tasks.map(t => [t.id, t.set]));
+
 /** A run's totals from its questions (also after questions measured in separate invocations are merged). */
-function summarize(run: Omit<RunResult, 'starter.tasks_solved' | 'tasks' | 'medianEpisodeSeconds' | 'medianHostCpuSeconds' | 'loadAverage'>): RunResult {
+function summarize(
+  run: Omit<RunResult, 'starter.tasks_solved' | 'tasks' | 'starter.user_tasks_solved' | 'userTasks' | 'medianEpisodeSeconds' | 'medianHostCpuSeconds' | 'loadAverage'>
+): RunResult {
   // Solved needs a step that ran without error (also for results written before that rule).
-  const done = run.tasksRun.map(t => ({ ...t, solved: t.solved && t.stepLog.some(s => s.status === 'ok') }));
+  const done = run.tasksRun.map(t => ({ ...t, set: t.set ?? SET_OF.get(t.id) ?? 'original', solved: t.solved && t.stepLog.some(s => s.status === 'ok') }));
   const loads = done.map(t => t.loadAverage);
+  const original = done.filter(t => t.set === 'original');
+  const user = done.filter(t => t.set === 'user');
   return {
     ...run,
     tasksRun: done,
-    'starter.tasks_solved': done.filter(t => t.solved).length,
-    tasks: done.length,
+    'starter.tasks_solved': original.filter(t => t.solved).length,
+    tasks: original.length,
+    'starter.user_tasks_solved': user.filter(t => t.solved).length,
+    userTasks: user.length,
     medianEpisodeSeconds: median(done.map(t => t.seconds)),
     medianHostCpuSeconds: done.every(t => t.hostCpuSeconds !== null) ? median(done.map(t => t.hostCpuSeconds!)) : null,
     loadAverage: { mean: loads.reduce((a, b) => a + b, 0) / loads.length, max: Math.max(...loads) }
@@ -257,9 +282,13 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
         const budget = AbortSignal.any([overBudget.signal, AbortSignal.timeout(WALL_CAP_MS)]);
         const load = loadSampler();
         const started = performance.now();
-        const episode = await new AgentLoop(hostModel, new KernelRunner(kernel)).run({
+        const runner = new KernelRunner(kernel);
+        // What Analyze gives the model before the question: here only the data files it names (the notebook is empty).
+        const context = buildContext([], [], CONTEXT_TOKENS, await describeDataFiles(task.question, e => runner.inspect(e)));
+        const episode = await new AgentLoop(hostModel, runner).run({
           episodeId: `starter-${prompt}-${task.id}`,
           question: task.question,
+          context,
           profile: prompt,
           temperature: TEMPERATURE,
           limits: { maxSteps: MAX_STEPS },
@@ -274,6 +303,9 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
         const answer = episode.answer?.text ?? null;
         const result: TaskResult = {
           id: task.id,
+          set: task.set,
+          grounded: episode.answerGrounding?.grounded ?? null,
+          sentBack: episode.rejectedAnswers?.length ?? 0,
           // A right value from an episode that never ran code successfully is a guess, not an answer.
           solved: answer !== null && answerMatches(answer, task.expected) && episode.steps.some(s => s.status === 'ok'),
           seconds,
@@ -289,7 +321,7 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
         // Saved after every question, so a benchmark cut short keeps what it measured.
         save(summarize({ model: modelName, prompt, budgetSeconds: cpuBudgetSeconds, threads: status.threads, tasksRun: done }));
         process.stderr.write(
-          `${modelName} ${prompt} ${task.id}: ${result.solved ? 'solved' : 'not solved'} in ${seconds.toFixed(1)} s, host CPU ${hostCpuSeconds?.toFixed(1)} s ` +
+          `${modelName} ${prompt} ${task.id}: ${result.solved ? 'solved' : 'not solved'}${result.grounded === false ? ' (ungrounded)' : ''}${result.sentBack ? ' (one answer sent back)' : ''} in ${seconds.toFixed(1)} s, host CPU ${hostCpuSeconds?.toFixed(1)} s ` +
             `(${result.status}${episode.reason ? `: ${episode.reason}` : ''}, ${result.steps} steps) ${JSON.stringify(answer)}\n`
         );
       }
@@ -302,25 +334,46 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
 }
 
 function markdownSection(runs: RunResult[], date: string): string[] {
-  const ids = makeStarterData().tasks.map(t => t.id);
+  const tasks = makeStarterData().tasks;
+  const idsOf = (set: TaskSet) => tasks.filter(t => t.set === set).map(t => t.id);
+  const userRuns = runs.filter(r => r.userTasks > 0);
+  const perQuestion = (set: TaskSet, shown: RunResult[]) => {
+    const ids = idsOf(set);
+    return [
+      `| model · prompt | ${ids.join(' | ')} |`,
+      `|---|${ids.map(() => '---|').join('')}`,
+      ...shown.map(r => {
+        const cells = ids
+          .map(id => r.tasksRun.find(t => t.id === id))
+          .map(t => (t ? `${t.solved ? '✓' : '✗'}${t.grounded === false ? '†' : ''}${t.sentBack ? '↺' : ''} ${t.seconds.toFixed(0)} / ${t.hostCpuSeconds?.toFixed(0) ?? '–'}` : '–'));
+        return `| ${r.model} · ${r.prompt} | ${cells.join(' | ')} |`;
+      })
+    ];
+  };
   return [
     '## Starter model',
     '',
-    `Written by \`npm run bench:starter\` on ${date.slice(0, 10)} (${os.cpus().length} cores). Ten data questions about CSV files the bench`,
-    'writes (sum, group-by maximum, mean, count, maximum, filter, date range, join, most frequent value, mean of',
-    'another file), each a real episode: agent loop, `datarus serve` host, a fresh ipykernel per question. Solved means',
-    `the final answer gives the known value. Analyze's defaults (temperature ${TEMPERATURE}, no grammar), at most ${MAX_STEPS} steps, and a`,
-    `budget of ${cpuBudgetSeconds} CPU seconds of the host process per question (wall time would measure the neighbours).`,
+    `Written by \`npm run bench:starter\` on ${date.slice(0, 10)} (${os.cpus().length} cores). Two sets of data questions about CSV`,
+    'files the bench writes, each a real episode: agent loop, `datarus serve` host, a fresh ipykernel per question.',
+    '**Original ten** (sum, group-by maximum, mean, count, maximum, filter, date range, join, most frequent value, mean',
+    'of another file): each question names the columns it needs. **User-phrased** (`u-…`): asked as a user would, without',
+    'column names, about a shop export whose revenue must be computed as units × unit price (`u-top-region` needs the',
+    'region and its revenue). Each episode gets what Analyze gives the model: the columns, dtypes and row count of the data',
+    'files the question names, read through the kernel. Solved means the final answer gives the known value, and at least',
+    `one step ran without error (a right value guessed without running code does not count). Analyze's defaults (temperature ${TEMPERATURE},`,
+    `no grammar), at most ${MAX_STEPS} steps, and a budget of ${cpuBudgetSeconds} CPU seconds of the host process per question (wall time would`,
+    'measure the neighbours). An answer stating a value no cell printed is sent back once (the answer-grounding check of the',
+    'agent loop); a second one is accepted and marked not grounded.',
     "**The machine was shared with other developers' builds, tests and models during the run: wall times are inflated",
     "by an unknown factor; the load average (1 min, 2 cores) is in the table. The host's CPU seconds per episode do not",
     'depend on the load: divided by the threads the host chose, they estimate the wall time on an idle machine.**',
     '',
-    '| model | prompt | `starter.tasks_solved` (goal ≥ 6/10) | median episode, wall (goal ≤ 90 s) | median host CPU per episode | host threads | load avg mean / max |',
-    '|---|---|---|---|---|---|---|',
+    '| model | prompt | `starter.tasks_solved`, original (goal ≥ 6/10) | `starter.user_tasks_solved`, user-phrased | median episode, wall (goal ≤ 90 s) | median host CPU per episode | host threads | load avg mean / max |',
+    '|---|---|---|---|---|---|---|---|',
     ...runs.map(
       r =>
-        `| ${r.model} | ${r.prompt} | ${r['starter.tasks_solved']}/${r.tasks} | ${r.medianEpisodeSeconds.toFixed(1)} s | ` +
-        `${r.medianHostCpuSeconds?.toFixed(1) ?? '–'} s | ${r.threads} | ` +
+        `| ${r.model} | ${r.prompt} | ${r['starter.tasks_solved']}/${r.tasks} | ${r.userTasks ? `${r['starter.user_tasks_solved']}/${r.userTasks}` : 'not run'} | ` +
+        `${r.medianEpisodeSeconds.toFixed(1)} s | ${r.medianHostCpuSeconds?.toFixed(1) ?? '–'} s | ${r.threads} | ` +
         `${r.loadAverage.mean.toFixed(1)} / ${r.loadAverage.max.toFixed(1)} |`
     ),
     '',
@@ -329,19 +382,23 @@ function markdownSection(runs: RunResult[], date: string): string[] {
     'kernel"); `compact-v2` is the earlier wording of `compact`, whose turn after a step said to answer as soon as an',
     'output did (the 1.5B model then answered from the five rows of `df.head()`); `compact-v3` is the wording after it,',
     'whose worked example printed `df.head()` first and computed in a second step (the 1.5B model still answered after',
-    'the first step, from the five rows). A run of fewer than ten questions is',
-    'one the time available did not let finish. Solved also needs at least one step that ran without error: a right',
-    'value guessed without running code does not count.',
+    'the first step, from the five rows); `compact-v4` is the wording before the answer-grounding check, whose one-step',
+    'worked example computed the answer right after printing the columns (about a city, "Lisbon", which the model once',
+    'copied into an unrelated answer), measured without the data-file context and the column hints; `compact-v5` is',
+    'the wording with the grounding check, the data-file context and the column hints but before its rule to add a',
+    'quantity that is not a column as a new column first, and before a repeat of code that had just raised an error',
+    'was told so (in its three misses the model wrote `df.groupby(…)[col] * df[col2]` or a NameError, then the same',
+    'code again); `compact-v6` is the wording of `compact` before the grounding check stopped counting numbers in',
+    "tracebacks as printed (its `join` answer, 120.0, was a number from an IndexingError's traceback). The `compact`",
+    "run is the first with the host's warm start (the system prompt's state is evaluated once and reused by each",
+    "episode), which is the likely reason its host CPU per episode is about half of the runs before it. A run of",
+    'fewer questions than the set is one the time available did not let finish.',
     '',
-    'Per question (solved ✓, wall seconds / host CPU seconds):',
+    'Per question (✓ solved, † answer not grounded, ↺ an answer was sent back once; wall seconds / host CPU seconds), original ten:',
     '',
-    `| model · prompt | ${ids.join(' | ')} |`,
-    `|---|${ids.map(() => '---|').join('')}`,
-    ...runs.map(r => {
-      const cells = ids.map(id => r.tasksRun.find(t => t.id === id)).map(t => (t ? `${t.solved ? '✓' : '✗'} ${t.seconds.toFixed(0)} / ${t.hostCpuSeconds?.toFixed(0) ?? '–'}` : '–'));
-      return `| ${r.model} · ${r.prompt} | ${cells.join(' | ')} |`;
-    }),
-    ''
+    ...perQuestion('original', runs),
+    '',
+    ...(userRuns.length ? ['User-phrased questions:', '', ...perQuestion('user', userRuns), ''] : [])
   ];
 }
 

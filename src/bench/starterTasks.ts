@@ -1,13 +1,25 @@
 /**
  * The starter benchmark's data questions: CSV files generated from a fixed
- * seed, ten questions about them, the known answers computed here (money in
- * whole cents, so sums are exact), and the check of a model's final answer.
+ * seed, questions about them, the known answers computed here (money in whole
+ * cents, so sums are exact), and the check of a model's final answer.
+ *
+ * Two sets: the `original` ten name the columns they need ("total revenue",
+ * "units"), and the `user` questions are phrased as a user would ask them,
+ * without column names, about a file whose revenue must be computed as units ×
+ * unit price.
  */
 
-export type Expected = { kind: 'number'; value: number } | { kind: 'choice'; value: string; candidates: readonly string[] };
+export type Expected =
+  | { kind: 'number'; value: number }
+  | { kind: 'choice'; value: string; candidates: readonly string[] }
+  /** Every part must be in the answer (a name and its value). */
+  | { kind: 'all'; parts: Expected[] };
+
+export type TaskSet = 'original' | 'user';
 
 export interface StarterTask {
   id: string;
+  set: TaskSet;
   question: string;
   expected: Expected;
 }
@@ -78,7 +90,7 @@ export function makeStarterData(seed = 20241126): StarterData {
     amountCents: 500 + Math.floor(rand() * 49500)
   }));
 
-  const files = {
+  const files: Record<string, string> = {
     'sales.csv': ['sale_id,date,region,product,units,unit_price,revenue', ...sales.map(s => `${s.id},${s.date},${s.region},${s.product},${s.units},${cents(s.unitCents)},${cents(s.revenueCents)}`)].join('\n') + '\n',
     'customers.csv': ['customer_id,segment', ...customers.map(c => `${c.id},${c.segment}`)].join('\n') + '\n',
     'orders.csv': ['order_id,customer_id,order_date,amount', ...orders.map(o => `${o.id},${o.customer},${o.date},${cents(o.amountCents)}`)].join('\n') + '\n'
@@ -89,7 +101,19 @@ export function makeStarterData(seed = 20241126): StarterData {
   const widgets = sales.filter(s => s.product === 'Widget');
   const number = (value: number): Expected => ({ kind: 'number', value });
 
-  const tasks: StarterTask[] = [
+  // A shop's sales as a user's export has them: no revenue column. Drawn after the files above, so they stay the same.
+  const shop = Array.from({ length: 150 }, (_, i) => {
+    const product = pick(weighted);
+    const units = 1 + Math.floor(rand() * 12);
+    return { id: i + 1, date: isoDay(Math.floor(rand() * 120)), region: pick(REGIONS), product: product.name, units, unitCents: product.priceCents };
+  }).sort((a, b) => a.date.localeCompare(b.date) || a.id - b.id);
+  const shopRevenue = (r: (typeof shop)[number]) => r.units * r.unitCents;
+  const shopByRegion = sumBy(shop, r => r.region, shopRevenue);
+  const topRegion = argmax(shopByRegion);
+  files['store_sales.csv'] =
+    ['date,region,product,units,unit_price', ...shop.map(r => `${r.date},${r.region},${r.product},${r.units},${cents(r.unitCents)}`)].join('\n') + '\n';
+
+  const original: Omit<StarterTask, 'set'>[] = [
     { id: 'sum', question: 'What is the total revenue in sales.csv?', expected: number(total(sales)) },
     {
       id: 'groupby-max',
@@ -121,6 +145,30 @@ export function makeStarterData(seed = 20241126): StarterData {
     },
     { id: 'mean-orders', question: 'What is the mean order amount in orders.csv?', expected: number(orders.reduce((s, o) => s + o.amountCents, 0) / orders.length / 100) }
   ];
+  const user: Omit<StarterTask, 'set'>[] = [
+    {
+      id: 'u-top-region',
+      question: 'Using store_sales.csv, which region had the highest total revenue, and how much?',
+      expected: { kind: 'all', parts: [{ kind: 'choice', value: topRegion, candidates: REGIONS }, number(shopByRegion.get(topRegion)! / 100)] }
+    },
+    {
+      id: 'u-best-product',
+      question: 'Which product brought in the most money in store_sales.csv?',
+      expected: { kind: 'choice', value: argmax(sumBy(shop, r => r.product, shopRevenue)), candidates: PRODUCTS.map(p => p.name) }
+    },
+    {
+      id: 'u-west-units',
+      question: 'How many items did we sell in the West? The sales are in store_sales.csv.',
+      expected: number(shop.filter(r => r.region === 'West').reduce((s, r) => s + r.units, 0))
+    },
+    { id: 'u-customers', question: 'How many different customers have ordered from us? See orders.csv.', expected: number(new Set(orders.map(o => o.customer)).size) },
+    {
+      id: 'u-enterprise',
+      question: 'How much did our enterprise customers spend in total? Orders are in orders.csv, customers in customers.csv.',
+      expected: number(orders.filter(o => segmentOf.get(o.customer) === 'Enterprise').reduce((s, o) => s + o.amountCents, 0) / 100)
+    }
+  ];
+  const tasks: StarterTask[] = [...original.map(t => ({ ...t, set: 'original' as const })), ...user.map(t => ({ ...t, set: 'user' as const }))];
   return { files, tasks };
 }
 
@@ -138,12 +186,15 @@ export function numbersIn(text: string): { value: number; decimals: number }[] {
 }
 
 /**
- * Whether a final answer gives the expected value. A number matches when it
+ * Whether a final answer gives the expected value (every part of an `all`). A number matches when it
  * equals the value at the precision it is written with and is within 0.5% of
  * it (so `7` does not pass for 7.23, but `25,865` passes for 25,864.65). A
  * choice matches when the right name is the first of the candidates mentioned.
  */
 export function answerMatches(answer: string, expected: Expected): boolean {
+  if (expected.kind === 'all') {
+    return expected.parts.every(part => answerMatches(answer, part));
+  }
   if (expected.kind === 'number') {
     const v = expected.value;
     return numbersIn(answer).some(({ value, decimals }) => {

@@ -14,7 +14,7 @@ import { ChatMessage, formatAnswer, getProfile, PromptProfile, stepMessage } fro
 import type { Episode, EpisodeStep } from './types';
 
 /** The fields of an episode the conversation depends on. */
-export type ConversationSource = Pick<Episode, 'question' | 'context' | 'promptProfile' | 'steps'>;
+export type ConversationSource = Pick<Episode, 'question' | 'context' | 'promptProfile' | 'steps' | 'rejectedAnswers'>;
 
 /** A turn that did not run its code because of an error or a protocol failure. */
 export function isFailedStep(step: EpisodeStep): boolean {
@@ -46,25 +46,40 @@ function stepTurn(profile: PromptProfile, step: EpisodeStep): ChatMessage {
   return stepMessage(profile, { raw: step.raw, thought: step.thought, code: step.code, modelCode: step.modelCode, observation: step.observation });
 }
 
+/** The system prompt and the first user message: the prompt every episode starts from. */
+export function openingMessages(episode: Pick<Episode, 'question' | 'context' | 'promptProfile'>): ChatMessage[] {
+  const profile = episodeProfile(episode);
+  return [
+    { role: 'system', content: profile.systemPrompt },
+    { role: 'user', content: profile.firstUserMessage(episode.question, episode.context) }
+  ];
+}
+
 /**
  * The messages sent for the turn after `upTo` recorded steps (all of them when
  * omitted): system prompt, first user message, then each step with its
- * follow-up. With `failedAttempts: 'latest'`, a failed turn followed by another
- * failed turn is left out, so only the last of a run of failures stays.
+ * follow-up, and an answer sent back for not being grounded (with its
+ * feedback) where it came. With `failedAttempts: 'latest'`, a failed turn
+ * followed by another failed turn is left out, so only the last of a run of
+ * failures stays.
  */
 export function conversation(episode: ConversationSource, upTo?: number): ChatMessage[] {
   const profile = episodeProfile(episode);
   const steps = upTo === undefined ? episode.steps : episode.steps.filter(s => s.index < upTo);
-  const messages: ChatMessage[] = [
-    { role: 'system', content: profile.systemPrompt },
-    { role: 'user', content: profile.firstUserMessage(episode.question, episode.context) }
-  ];
+  const rejected = (episode.rejectedAnswers ?? []).filter(r => upTo === undefined || r.afterSteps <= upTo);
+  const messages = openingMessages(episode);
+  const pushRejected = (afterSteps: number) => {
+    for (const r of rejected.filter(r => r.afterSteps === afterSteps)) {
+      messages.push({ role: 'assistant', content: r.raw }, { role: 'user', content: r.feedback });
+    }
+  };
+  pushRejected(0);
   steps.forEach((step, i) => {
     const next = steps[i + 1];
-    if (profile.failedAttempts === 'latest' && isFailedStep(step) && next && isFailedStep(next)) {
-      return;
+    if (!(profile.failedAttempts === 'latest' && isFailedStep(step) && next && isFailedStep(next))) {
+      messages.push(stepTurn(profile, step), { role: 'user', content: followUp(profile, step) });
     }
-    messages.push(stepTurn(profile, step), { role: 'user', content: followUp(profile, step) });
+    pushRejected(step.index + 1);
   });
   return messages;
 }

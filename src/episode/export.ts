@@ -21,7 +21,7 @@
  * structural reward of its transcript. Pure: no I/O.
  */
 import { ChatMessage, formatAnswer, formatObservation, formatStep, scoreText } from '../protocol';
-import { conversation, episodeProfile, fullConversation } from './conversation';
+import { conversation, episodeProfile, fullConversation, openingMessages } from './conversation';
 import { nbformatOutputs } from './notebookCells';
 import type { Episode, EpisodeStep, StoredEpisode } from './types';
 
@@ -160,7 +160,9 @@ function base(stored: StoredEpisode) {
     prompt_profile: episodeProfile(e).name,
     status: e.status,
     structural_reward: structuralRewardOf(e),
-    failed_steps: failedSteps(e)
+    failed_steps: failedSteps(e),
+    // Whether the answer's values appear in what the episode printed: null when there is no answer or it was logged before the check.
+    answer_grounded: e.answer ? (e.answerGrounding?.grounded ?? null) : null
   };
 }
 
@@ -180,7 +182,7 @@ export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat
         rows.push({ ...base(s), messages: splitObservationMessages(e) });
         break;
       case 'grpo':
-        rows.push({ ...base(s), prompt: conversation(e, 0), answer: e.answer?.text ?? '', data_files: dataFiles(e) });
+        rows.push({ ...base(s), prompt: openingMessages(e), answer: e.answer?.text ?? '', data_files: dataFiles(e) });
         break;
       case 'dpo': {
         const pair = (step: EpisodeStep, chosen: string, rejected: string) => ({

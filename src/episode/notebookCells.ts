@@ -20,6 +20,8 @@ export type StepProvenance = {
   created: string;
   /** On a code cell the user chose not to run. */
   skipped?: boolean;
+  /** On an answer: false when values it states appear in no output of the episode. */
+  grounded?: boolean;
 };
 
 /** The markdown of a step's thought; `done: false` while it still streams. */
@@ -33,9 +35,13 @@ export function unfinishedThoughtSource(step: number, text: string): string {
 }
 
 /** The markdown of the answer, its reasoning folded away. */
-export function answerSource(text: string, thought: string): string {
+export function answerSource(text: string, thought: string, unsupported: string[] = []): string {
   const reasoning = thought ? `\n\n<details><summary>Reasoning</summary>\n\n${neutralizeRemoteContent(thought)}\n\n</details>` : '';
-  return `**Answer.** ${neutralizeRemoteContent(text)}${reasoning}`;
+  // `unsupported`: values the answer states that no output showed; the cell then carries a caution.
+  const caution = unsupported.length
+    ? `\n\n> **Caution:** no cell printed ${neutralizeRemoteContent(unsupported.join(', '))}. Check this answer against the data before relying on it.`
+    : '';
+  return `**Answer.** ${neutralizeRemoteContent(text)}${caution}${reasoning}`;
 }
 
 /** Outputs as nbformat 4 requires them; image data the log did not keep becomes a short note. */
@@ -95,7 +101,12 @@ export function analyzeNotebook(episode: Episode): object {
     });
   }
   if (episode.answer) {
-    cells.push({ id: id(), cell_type: 'markdown', metadata: meta(null, 'answer', episode.endedAt ?? episode.startedAt), source: answerSource(episode.answer.text, episode.answer.thought) });
+    const unsupported = episode.answerGrounding?.unsupported ?? [];
+    const metadata = meta(null, 'answer', episode.endedAt ?? episode.startedAt);
+    if (episode.answerGrounding?.grounded === false) {
+      metadata.datarus.grounded = false;
+    }
+    cells.push({ id: id(), cell_type: 'markdown', metadata, source: answerSource(episode.answer.text, episode.answer.thought, unsupported) });
   }
   return {
     nbformat: 4,

@@ -57,7 +57,27 @@ export const LOG_RECORD_SCHEMA = {
         steps: { type: 'array', items: step },
         answer: { anyOf: [{ type: 'null' }, { type: 'object', required: ['thought', 'text'] }] },
         promptProfile: { type: 'string' },
-        answerPromptSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }
+        answerPromptSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        answerGrounding: {
+          type: 'object',
+          required: ['grounded', 'unsupported'],
+          properties: { grounded: { type: 'boolean' }, unsupported: { type: 'array', items: { type: 'string' } } }
+        },
+        rejectedAnswers: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['afterSteps', 'raw', 'answer', 'unsupported', 'feedback', 'promptSha256'],
+            properties: {
+              afterSteps: { type: 'integer', minimum: 0 },
+              raw: { type: 'string' },
+              answer: { type: 'object', required: ['thought', 'text'] },
+              unsupported: { type: 'array', items: { type: 'string' } },
+              feedback: { type: 'string' },
+              promptSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }
+            }
+          }
+        }
       }
     },
     episodeId: { type: 'string', minLength: 1 },

@@ -77,6 +77,36 @@ export interface Episode {
   promptProfile?: string;
   /** sha256 of the message list of the turn that wrote the answer. */
   answerPromptSha256?: string;
+  /** The grounding check of the accepted answer; absent in episodes logged before the check. */
+  answerGrounding?: AnswerGrounding;
+  /** Answers sent back once for not being grounded (at most one). */
+  rejectedAnswers?: RejectedAnswer[];
+}
+
+/**
+ * A final answer the loop did not accept because values it states appear in no
+ * output (src/agent/grounding.ts), and the feedback sent back instead. Part of
+ * the conversation: it follows the step it came after.
+ */
+export interface RejectedAnswer {
+  /** How many steps were recorded before it: it comes after step `afterSteps - 1`. */
+  afterSteps: number;
+  /** The model's turn, exactly as generated. */
+  raw: string;
+  answer: ParsedAnswer;
+  /** The values the answer states that no output showed, as written. */
+  unsupported: string[];
+  /** The user turn sent back. */
+  feedback: string;
+  /** sha256 of the message list of the turn that wrote it. */
+  promptSha256: string;
+}
+
+/** Whether the accepted answer's values appear in what the episode printed. */
+export interface AnswerGrounding {
+  grounded: boolean;
+  /** The values it states that no output showed (empty when grounded). */
+  unsupported: string[];
 }
 
 /** An episode from the log, with the feedback and edits recorded about it. */

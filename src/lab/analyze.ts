@@ -6,10 +6,10 @@
  */
 import { Notification } from '@jupyterlab/apputils';
 import type { NotebookPanel } from '@jupyterlab/notebook';
-import type { KernelMessage } from '@jupyterlab/services';
-
 import { buildContext, FrameInfo, FRAMES_EXPRESSION } from '../agent/context';
+import { DataFileInfo, describeDataFiles } from '../agent/dataFiles';
 import { HostModel } from '../agent/hostModel';
+import { evaluateSilently } from '../agent/inspect';
 import { AgentLoop, Approval } from '../agent/loop';
 import type { AgentModel } from '../agent/types';
 import { newEpisodeId } from '../episode/ids';
@@ -115,7 +115,7 @@ export class AnalyzeSession {
           this._bar.text = 'Datarus · waiting for the model host to load the model…';
         });
       }
-      const [context, profile] = await Promise.all([this._context(settings.contextTokenBudget), promptProfileFor(settings, this._model, this._client)]);
+      const [context, profile] = await Promise.all([this._context(question, settings.contextTokenBudget), promptProfileFor(settings, this._model, this._client)]);
       episode = await new AgentLoop(this._model, runner).run({
         episodeId: this.episodeId,
         question,
@@ -173,8 +173,13 @@ export class AnalyzeSession {
             status(step, ' · running');
             return { action: 'run', code: writer.source(id) };
           },
+          onAnswerRejected: rejected => {
+            // The next turn writes the same step number again: stream it afresh.
+            streamingStep = -1;
+            this._bar.text = `Datarus · no cell printed ${rejected.unsupported.join(', ')}: asking the model to compute it`;
+          },
           onAnswer: ep => {
-            writer.answer(ep.answer!.text, ep.answer!.thought);
+            writer.answer(ep.answer!.text, ep.answer!.thought, ep.answerGrounding?.unsupported ?? []);
           }
         }
       });
@@ -254,33 +259,27 @@ export class AnalyzeSession {
     };
   }
 
-  /** Recent cells and the kernel's DataFrames, within the token budget. */
-  private async _context(budget: number): Promise<string> {
+  /** The data files the question names, recent cells and the kernel's DataFrames, within the token budget. */
+  private async _context(question: string, budget: number): Promise<string> {
     const panel = this._panel;
     const end = panel.content.activeCellIndex + 1;
     const cells = panel.content.widgets.slice(0, end).map(widget => contextCell(widget.model));
-    const frames = await this._frames();
-    return buildContext(cells, frames, budget);
-  }
-
-  /** DataFrames in the kernel, from a silent request: no cell, no history entry. */
-  private async _frames(): Promise<FrameInfo[]> {
-    await this._panel.sessionContext.ready;
-    const kernel = this._panel.sessionContext.session?.kernel;
+    await panel.sessionContext.ready;
+    const kernel = panel.sessionContext.session?.kernel;
     if (!kernel) {
-      return [];
+      return buildContext(cells, [], budget);
     }
+    // Silent requests: no cell, no history entry. A kernel that is not Python (or has no pandas) gives no data.
+    const inspect = (expression: string) => evaluateSilently(kernel, expression);
+    const files: DataFileInfo[] = await describeDataFiles(question, inspect);
+    const framesJson = await inspect(FRAMES_EXPRESSION);
+    let frames: FrameInfo[] = [];
     try {
-      const future = kernel.requestExecute({ code: '', silent: true, store_history: false, user_expressions: { frames: FRAMES_EXPRESSION } });
-      const reply = (await future.done) as KernelMessage.IExecuteReplyMsg;
-      const value = (reply.content as any).user_expressions?.frames;
-      if (value?.status !== 'ok') {
-        return [];
-      }
-      return JSON.parse(value.data['text/plain']) as FrameInfo[];
+      frames = framesJson ? (JSON.parse(framesJson) as FrameInfo[]) : [];
     } catch {
-      return []; // not a Python kernel, or pandas-free: the context goes without data
+      frames = [];
     }
+    return buildContext(cells, frames, budget, files);
   }
 
   private readonly _bar: EpisodeBar;

@@ -13,7 +13,9 @@ export function describeEnding(episode: Episode): string {
   const reason = episode.reason?.trim().replace(/\.$/, '');
   switch (episode.status) {
     case 'answered':
-      return `answered after ${stepCount(episode)}`;
+      return episode.answerGrounding?.grounded === false
+        ? `answered after ${stepCount(episode)}, but no cell printed ${episode.answerGrounding.unsupported.join(', ')}`
+        : `answered after ${stepCount(episode)}`;
     case 'error_limit':
       return `stopped: ${reason || 'too many errors in a row'}`;
     case 'step_limit':

@@ -6,6 +6,7 @@
 import type { CodeCell } from '@jupyterlab/cells';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 
+import { evaluateSilently } from '../agent/inspect';
 import { runInterruptible } from '../agent/interrupt';
 import type { CodeRunner, ExecutionResult, RunContext } from '../agent/types';
 import { cellOutputs } from './cellContent';
@@ -55,5 +56,11 @@ export class NotebookRunner implements CodeRunner {
     }
     const status = aborted ? 'aborted' : timedOut ? 'timeout' : ok && !dead ? 'ok' : 'error';
     return { status, outputs, executionCount: cell.model.executionCount, durationMs: Date.now() - started, kernelLost: dead };
+  }
+
+  /** Evaluates silently in the notebook's kernel: nothing appears in the notebook. */
+  async inspect(expression: string): Promise<string | null> {
+    const kernel = this._panel.isDisposed ? null : this._panel.sessionContext.session?.kernel;
+    return kernel ? evaluateSilently(kernel, expression) : null;
   }
 }

@@ -60,8 +60,13 @@ export class NotebookWriter {
     return this._codes.get(step);
   }
 
-  answer(text: string, thought: string): void {
-    const id = this._insert('markdown', answerSource(text, thought), { step: null, role: 'answer' });
+  /**
+   * Inserts the answer cell. `unsupported`: values the answer states that no
+   * output showed; the cell then carries a caution (and `grounded: false`).
+   */
+  answer(text: string, thought: string, unsupported: string[] = []): void {
+    const where = { step: null, role: 'answer' as const, ...(unsupported.length ? { grounded: false } : {}) };
+    const id = this._insert('markdown', answerSource(text, thought, unsupported), where);
     this._renderMarkdown(id);
   }
 
@@ -107,11 +112,14 @@ export class NotebookWriter {
     return cell ? cell.model.sharedModel.getSource() : '';
   }
 
-  private _insert(type: 'markdown' | 'code', source: string, where: Pick<StepProvenance, 'step' | 'role'>): string {
+  private _insert(type: 'markdown' | 'code', source: string, where: Pick<StepProvenance, 'step' | 'role' | 'grounded'>): string {
     if (this._panel.isDisposed) {
       throw new NotebookClosedError();
     }
     const provenance: StepProvenance = { episode: this._episode, step: where.step, role: where.role, model: this._model, created: new Date().toISOString() };
+    if (where.grounded === false) {
+      provenance.grounded = false;
+    }
     const shared = this._panel.content.model!.sharedModel;
     const index = Math.min(this._next, shared.cells.length);
     const cell = shared.insertCell(index, { cell_type: type, source, metadata: provenanceMetadata(provenance) });

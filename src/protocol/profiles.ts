@@ -56,6 +56,8 @@
  *   harness has no notebook to describe.
  * - Consecutive identical messages are not merged (the harness drops the
  *   second; with alternating roles they do not occur).
+ * - Each answer is checked against the outputs (src/agent/grounding.ts) and
+ *   the result recorded, but never sent back: the harness accepts any answer.
  * - After an error the harness re-runs the next step in the same notebook
  *   cell; here every step gets its own cells (a notebook matter, not the
  *   conversation's).
@@ -95,6 +97,17 @@ export interface PromptProfile {
   invalidTurn?(raw: string): string;
   /** The observation a skipped step gets. */
   skippedObservation: string;
+  /**
+   * The user turn that sends back a final answer stating values no output
+   * printed (`unsupported`, as written). Without it the loop accepts such an
+   * answer at once and only records that it is not grounded.
+   */
+  groundingFeedback?(unsupported: string[]): string;
+  /**
+   * After a step fails on a column name, add the kernel's real DataFrame
+   * columns to its observation (src/agent/columnHint.ts).
+   */
+  columnHints?: boolean;
   /** Stop strings sent with every agentic turn. */
   stop: string[];
   /**
@@ -199,6 +212,9 @@ Remember:
   afterCutOff:
     'Your response was cut off before the step was complete, so its code was not run. Please continue the analysis using the XML format with <step> tags, with shorter code.',
   skippedObservation: 'The user chose not to run this code.',
+  // No groundingFeedback: the reference harness never sends an answer back, so an answer
+  // is accepted as written and only recorded as grounded or not. No columnHints either:
+  // observations stay the harness's.
   stop: ['</step>', '</stop_analysis>', '<｜end▁of▁sentence｜>'],
   observationPlacement: 'inside-step',
   observationStyle: 'harness',
@@ -229,6 +245,10 @@ then <answer> with the answer, concise and complete, then </stop_analysis>.`,
     `Write exactly one <step> with <thought>, <action>${PYTHON_EXECUTOR}</action> and non-empty <action_input>, or finish with <stop_analysis>.`,
   afterCutOff: 'Your last turn was cut off before its step was complete, so its code was not run. Write the step again, with shorter code.',
   skippedObservation: '[the user skipped this step]',
+  columnHints: true,
+  groundingFeedback: unsupported =>
+    `Your answer states ${unsupported.join(', ')}, but no output of your code showed ${unsupported.length === 1 ? 'it' : 'them'}. ` +
+    'Write a step that computes the answer from the data and prints it, then give the final answer with the values exactly as printed.',
   stop: ['</step>', '</stop_analysis>'],
   observationPlacement: 'after-step',
   observationStyle: 'notebook',

@@ -126,12 +126,12 @@ describe('episode log through the host', () => {
     }
     execFileSync(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'export', '--format', 'ipynb', '--log', log, '--out', path.join(out, 'ipynb')]);
     const report = JSON.parse(execFileSync(PYTHON, [path.join(ROOT, 'test', 'python', 'validate_exports.py'), out], { encoding: 'utf8', env: { ...process.env, HF_DATASETS_OFFLINE: '1', HF_HUB_OFFLINE: '1' } }));
-    expect(report.datasets.tagged).toEqual({ rows: 2, columns: ['episode_id', 'failed_steps', 'model', 'prompt_profile', 'question', 'status', 'structural_reward', 'text'] });
-    expect(report.datasets.sft).toEqual({ rows: 2, columns: ['episode_id', 'failed_steps', 'messages', 'model', 'prompt_profile', 'status', 'structural_reward'] });
+    expect(report.datasets.tagged).toEqual({ rows: 2, columns: ['answer_grounded', 'episode_id', 'failed_steps', 'model', 'prompt_profile', 'question', 'status', 'structural_reward', 'text'] });
+    expect(report.datasets.sft).toEqual({ rows: 2, columns: ['answer_grounded', 'episode_id', 'failed_steps', 'messages', 'model', 'prompt_profile', 'status', 'structural_reward'] });
     expect(report.datasets['sft-split']).toEqual(report.datasets.sft);
-    expect(report.datasets.grpo).toEqual({ rows: 2, columns: ['answer', 'data_files', 'episode_id', 'failed_steps', 'model', 'prompt', 'prompt_profile', 'status', 'structural_reward'] });
-    expect(report.datasets.dpo).toEqual({ rows: 2, columns: ['chosen', 'episode_id', 'failed_steps', 'model', 'prompt', 'prompt_profile', 'rejected', 'status', 'step', 'structural_reward'] });
-    expect(report.datasets.kto).toEqual({ rows: 3, columns: ['completion', 'episode_id', 'failed_steps', 'label', 'model', 'prompt', 'prompt_profile', 'status', 'step', 'structural_reward'] });
+    expect(report.datasets.grpo).toEqual({ rows: 2, columns: ['answer', 'answer_grounded', 'data_files', 'episode_id', 'failed_steps', 'model', 'prompt', 'prompt_profile', 'status', 'structural_reward'] });
+    expect(report.datasets.dpo).toEqual({ rows: 2, columns: ['answer_grounded', 'chosen', 'episode_id', 'failed_steps', 'model', 'prompt', 'prompt_profile', 'rejected', 'status', 'step', 'structural_reward'] });
+    expect(report.datasets.kto).toEqual({ rows: 3, columns: ['answer_grounded', 'completion', 'episode_id', 'failed_steps', 'label', 'model', 'prompt', 'prompt_profile', 'status', 'step', 'structural_reward'] });
     expect(report.notebooks).toHaveLength(2);
 
     const all = readdirSync(out)

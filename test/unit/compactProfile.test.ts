@@ -2,6 +2,7 @@
  * The `compact` prompt profile for small models: nothing in it is placeholder
  * text a model could echo, and its worked example is itself valid protocol.
  */
+import { checkGrounding } from '../../src/agent/grounding';
 import { COMPACT_PROFILE, getProfile, parseDatarus } from '../../src/protocol';
 
 /** Placeholder wording small models were seen copying word for word. */
@@ -34,11 +35,19 @@ describe('compact prompt profile', () => {
     }
     const final = parseDatarus(prompt.slice(prompt.indexOf('<stop_analysis>'), prompt.indexOf('</stop_analysis>') + '</stop_analysis>'.length));
     expect(final.violations).toEqual([]);
-    // The worked step computes the answer over the whole frame; it never prints a few rows to answer from.
-    expect(steps[0].steps[0].code).toMatch(/print\(df\.columns\.tolist\(\)\)/);
-    expect(steps[0].steps[0].code).toMatch(/value_counts\(\)\.idxmax\(\)/);
-    expect(prompt).not.toMatch(/print\(df\.head\(\)\)/);
-    // The example's answer is a name that no data question of the user's is about, not a number to copy.
-    expect(final.answer?.text).toBe('Lisbon has the most rows in example.csv.');
+    // The step loads the file, prints its columns and types, and computes over all rows.
+    expect(steps[0].steps[0].code).toMatch(/print\(df\.columns\.tolist\(\)\)\nprint\(df\.dtypes\)\n[\s\S]*groupby\(/);
+    expect(prompt).not.toMatch(/head\(\)\)/);
+    // The example's answer is grounded in its own observations, like any answer must be.
+    const observations = [...prompt.matchAll(/<observation>([\s\S]*?)<\/observation>/g)].map(m => m[1]);
+    expect(observations).toHaveLength(1);
+    expect(checkGrounding(final.answer!.text, observations)).toEqual({ grounded: true, unsupported: [] });
+  });
+
+  it('shows no concrete names a model could paste into an unrelated answer', () => {
+    const example = COMPACT_PROFILE.systemPrompt.slice(0, COMPACT_PROFILE.systemPrompt.indexOf('Rules:'));
+    // Capitalized words of the example are the prompt's own English and tags, never data values (a city, a product).
+    const words = new Set([...example.matchAll(/\b[A-Z][a-z]+\b/g)].map(m => m[0]));
+    expect([...words].sort()).toEqual(['Answer', 'First', 'Here', 'Jupyter', 'Python', 'The', 'Which', 'You']);
   });
 });

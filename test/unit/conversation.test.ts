@@ -219,3 +219,77 @@ describe('one conversation for the loop and the exports', () => {
     expect(episode.reason).toMatch(/unknown prompt profile "no-such-profile" \(known: generic, datarus-r1, compact\)/);
   });
 });
+
+describe('an answer whose values no output showed', () => {
+  const GUESS_TEXT = formatAnswer({ thought: 'Probably.', text: 'The mean price is 99.9.' });
+  const GUESS = { text: GUESS_TEXT };
+  const RIGHT = { text: formatAnswer({ thought: 'It printed 12.5.', text: 'The mean price is 12.5.' }) };
+
+  async function run(profile: string, turns: Turn[], outputs: NbOutput[][]) {
+    const model = new ScriptedModel(turns);
+    const runner = new ScriptedRunner(outputs);
+    const episode = await new AgentLoop(model, runner).run({ episodeId: `g-${profile}`, question: 'What is the mean price?', profile });
+    return { episode, model, runner };
+  }
+
+  it.each(['generic', 'compact'])('profile %s: is sent back once with feedback that is part of the record, and every prompt hash matches', async name => {
+    const { episode, model } = await run(name, [step('print(df.shape)'), GUESS, step('print(df.price.mean())'), RIGHT], [[stdout('(4, 2)\n')], [stdout('12.5\n')]]);
+    expect(episode.status).toBe('answered');
+    expect(episode.answer?.text).toBe('The mean price is 12.5.');
+    expect(episode.answerGrounding).toEqual({ grounded: true, unsupported: [] });
+    expect(episode.rejectedAnswers).toHaveLength(1);
+    const [rejected] = episode.rejectedAnswers!;
+    expect(rejected).toMatchObject({ afterSteps: 1, unsupported: ['99.9'], answer: { text: 'The mean price is 99.9.' } });
+    expect(rejected.feedback).toBe(getProfile(name).groundingFeedback!(['99.9']));
+    expect(episode.steps.map(s => s.index)).toEqual([0, 1]);
+    // The turn after the feedback reads the rejected answer and the feedback, in order.
+    const afterFeedback = model.requests[2].messages;
+    expect(afterFeedback.slice(-2)).toEqual([
+      { role: 'assistant', content: GUESS_TEXT },
+      { role: 'user', content: rejected.feedback }
+    ]);
+    const recorded = [episode.steps[0].promptSha256, rejected.promptSha256, episode.steps[1].promptSha256, episode.answerPromptSha256];
+    expect(model.requests.map(r => promptSha256(r.messages))).toEqual(recorded);
+    expect(conversation(episode, 0)).toEqual(model.requests[0].messages);
+    expect(conversation(episode, 1)).toEqual(model.requests[2].messages);
+    expect(conversation(episode)).toEqual(model.requests[3].messages);
+    // Through the log (JSON) and the exports: the same prompts.
+    const logged: Episode = JSON.parse(JSON.stringify(episode));
+    expect(promptSha256(conversation(logged))).toBe(episode.answerPromptSha256);
+    const stored: StoredEpisode = { episode: logged, feedback: [{ step: null, rating: 'up', at: 't' }], edits: [] };
+    const [kto] = exportRows([stored], 'kto') as any[];
+    expect(promptSha256(kto.prompt)).toBe(episode.answerPromptSha256);
+    const [grpo] = exportRows([stored], 'grpo') as any[];
+    expect(promptSha256(grpo.prompt)).toBe(episode.steps[0].promptSha256);
+    expect(grpo.answer_grounded).toBe(true);
+  });
+
+  it('a second ungrounded answer is accepted and recorded as not grounded, also in the exports', async () => {
+    const { episode, model } = await run('generic', [step('print(df.shape)'), GUESS, step('print(df.price.mean())'), GUESS], [[stdout('(4, 2)\n')], [stdout('12.5\n')]]);
+    expect(episode.status).toBe('answered');
+    expect(episode.answer?.text).toBe('The mean price is 99.9.');
+    expect(episode.answerGrounding).toEqual({ grounded: false, unsupported: ['99.9'] });
+    expect(episode.rejectedAnswers).toHaveLength(1);
+    expect(model.requests).toHaveLength(4);
+    const [row] = exportRows([{ episode, feedback: [], edits: [] }], 'sft') as any[];
+    expect(row.answer_grounded).toBe(false);
+    expect(row.messages.slice(0, -1)).toEqual(conversation(episode));
+  });
+
+  it('an answer sent back right away (no step yet) comes before any step, and a rejected turn uses no step', async () => {
+    const { episode, model } = await run('generic', [GUESS, step('print(df.price.mean())'), RIGHT], [[stdout('12.5\n')]]);
+    expect(episode.rejectedAnswers?.[0].afterSteps).toBe(0);
+    expect(episode.steps).toHaveLength(1);
+    expect(conversation(episode, 0)).toEqual(model.requests[1].messages);
+    expect(promptSha256(model.requests[1].messages)).toBe(episode.steps[0].promptSha256);
+    expect(episode.answerGrounding?.grounded).toBe(true);
+  });
+
+  it('datarus-r1 keeps its harness conversation: the answer is accepted at once and only recorded as not grounded', async () => {
+    const { episode, model } = await run('datarus-r1', [step('print(df.shape)'), GUESS], [[stdout('(4, 2)\n')]]);
+    expect(episode.status).toBe('answered');
+    expect(episode.rejectedAnswers).toBeUndefined();
+    expect(episode.answerGrounding).toEqual({ grounded: false, unsupported: ['99.9'] });
+    expect(model.requests).toHaveLength(2);
+  });
+});

@@ -151,7 +151,7 @@ describe('AgentLoop', () => {
   });
 
   it('never runs a step that was not closed, even when its code looks complete', async () => {
-    const model = new ScriptedModel(['<step><thought>t</thought><action>python_executor</action><action_input>print(2)</action_input>', answer('2')]);
+    const model = new ScriptedModel(['<step><thought>t</thought><action>python_executor</action><action_input>print(2)</action_input>', answer('nothing ran')]);
     const runner = new ScriptedRunner([]);
     const episode = await run(model, runner);
     expect(runner.codes).toEqual([]);

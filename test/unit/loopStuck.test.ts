@@ -5,7 +5,7 @@
  */
 import { AgentLoop, AgentRunOptions } from '../../src/agent/loop';
 import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest } from '../../src/agent/types';
-import { SAME_CODE_OBSERVATION } from '../../src/agent/stuck';
+import { SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from '../../src/agent/stuck';
 import { formatAnswer, formatStep } from '../../src/protocol';
 
 /** Replies with the scripted turns in order, cutting each at its stop string like a real server. */
@@ -78,6 +78,15 @@ describe('AgentLoop stuck detection', () => {
     const told = model.requests[2].messages;
     expect(told[told.length - 2].content).toBe(`${step(CODE + '\n')}\n<observation>\n${SAME_CODE_OBSERVATION}\n</observation>`);
     expect(told[told.length - 1].content).toBe('Continue with the analysis.');
+  });
+
+  it('says so when the code repeated is the code that just raised an error', async () => {
+    const model = new ScriptedModel([step(CODE), step(CODE), step('print(1)'), answer('done')]);
+    const failing: CodeRunner = {
+      run: async () => ({ status: 'error', outputs: [{ output_type: 'error', ename: 'ValueError', evalue: 'bad shape', traceback: ['ValueError: bad shape'] }], durationMs: 1 })
+    };
+    const episode = await run(model, failing);
+    expect(episode.steps[1]).toMatchObject({ status: 'skipped', observation: SAME_FAILING_CODE_OBSERVATION });
   });
 
   it('ends the episode the third time the same code comes', async () => {

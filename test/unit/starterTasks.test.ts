@@ -4,12 +4,13 @@
 import { answerMatches, makeStarterData, numbersIn } from '../../src/bench/starterTasks';
 
 describe('starter benchmark data', () => {
-  it('is the same on every run and has ten questions with one right answer each', () => {
+  it('is the same on every run and has ten original and five user-phrased questions with one right answer each', () => {
     const a = makeStarterData();
     const b = makeStarterData();
     expect(a).toEqual(b);
-    expect(a.tasks).toHaveLength(10);
-    expect(new Set(a.tasks.map(t => t.id)).size).toBe(10);
+    expect(a.tasks.filter(t => t.set === 'original')).toHaveLength(10);
+    expect(a.tasks.filter(t => t.set === 'user')).toHaveLength(5);
+    expect(new Set(a.tasks.map(t => t.id)).size).toBe(15);
     expect(a.files['sales.csv'].split('\n')[0]).toBe('sale_id,date,region,product,units,unit_price,revenue');
     expect(a.files['sales.csv'].trim().split('\n')).toHaveLength(201);
   });
@@ -21,6 +22,34 @@ describe('starter benchmark data', () => {
     expect(tasks.find(t => t.id === 'sum')!.expected).toEqual({ kind: 'number', value: total });
     const north = rows.filter(r => r[2] === 'North').length;
     expect(tasks.find(t => t.id === 'count')!.expected).toEqual({ kind: 'number', value: north });
+  });
+});
+
+describe('user-phrased questions', () => {
+  it('name no snake_case column of the files, and the shop file has no revenue column to read', () => {
+    const { files, tasks } = makeStarterData();
+    expect(files['store_sales.csv'].split('\n')[0]).toBe('date,region,product,units,unit_price');
+    const columns = new Set(Object.values(files).flatMap(text => text.split('\n')[0].split(',')));
+    for (const task of tasks.filter(t => t.set === 'user')) {
+      const words = task.question.toLowerCase().match(/[a-z_]+/g)!;
+      expect({ id: task.id, columns: words.filter(w => columns.has(w) && w.includes('_')) }).toEqual({ id: task.id, columns: [] });
+      expect(task.question).not.toMatch(/unit_price|customer_id|amount|revenue column/);
+    }
+  });
+
+  it('computes the top region and its revenue as units × unit price from the CSV text', () => {
+    const { files, tasks } = makeStarterData();
+    const rows = files['store_sales.csv'].trim().split('\n').slice(1).map(l => l.split(','));
+    const byRegion = new Map<string, number>();
+    for (const r of rows) {
+      byRegion.set(r[1], (byRegion.get(r[1]) ?? 0) + Number(r[3]) * Math.round(Number(r[4]) * 100));
+    }
+    const [region, cents] = [...byRegion.entries()].sort((a, b) => b[1] - a[1])[0];
+    const expected = tasks.find(t => t.id === 'u-top-region')!.expected;
+    expect(expected).toEqual({ kind: 'all', parts: [expect.objectContaining({ kind: 'choice', value: region }), { kind: 'number', value: cents / 100 }] });
+    expect(answerMatches(`${region}, with ${(cents / 100).toFixed(2)} in revenue.`, expected)).toBe(true);
+    expect(answerMatches(`${region}, with 50,000 in revenue.`, expected)).toBe(false);
+    expect(answerMatches(`The revenue was ${(cents / 100).toFixed(2)}.`, expected)).toBe(false);
   });
 });
 

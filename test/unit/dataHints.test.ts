@@ -1,0 +1,116 @@
+/**
+ * What the model is told about the data before and after a mistake: the data
+ * files a question names (in the context) and the real columns after a step
+ * fails on a column name (in the observation). The kernel side of both is in
+ * test/integration/grounding.test.ts.
+ */
+import { COLUMNS_EXPRESSION, columnHint, formatColumnHint, isColumnError } from '../../src/agent/columnHint';
+import { buildContext } from '../../src/agent/context';
+import { dataFilesExpression, dataFilesIn, describeDataFiles, formatDataFiles } from '../../src/agent/dataFiles';
+import { AgentLoop } from '../../src/agent/loop';
+import type { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest, NbOutput } from '../../src/agent/types';
+import { formatAnswer, formatStep } from '../../src/protocol';
+
+describe('data files named in a question', () => {
+  it('finds relative data-file names, never paths that leave the folder', () => {
+    expect(dataFilesIn('Using sales.csv, which region had the highest total revenue, and how much?')).toEqual(['sales.csv']);
+    expect(dataFilesIn('Join data/orders.parquet with customers.xlsx and people.tsv; also sales.csv and sales.csv.')).toEqual([
+      'data/orders.parquet',
+      'customers.xlsx',
+      'people.tsv',
+      'sales.csv'
+    ]);
+    expect(dataFilesIn('Read /etc/passwd.csv and ../secret.csv and a/../../b.csv')).toEqual([]);
+    expect(dataFilesIn('What is the mean price?')).toEqual([]);
+  });
+
+  it('passes the names to the kernel as data, not code', () => {
+    const expression = dataFilesExpression(['sales.csv']);
+    expect(expression).toContain('{\'names\': ["sales.csv"]}');
+    expect(expression).toContain('exec(');
+  });
+
+  it('formats columns, dtypes and rows, and says when a file could not be read', () => {
+    const text = formatDataFiles([
+      { name: 'sales.csv', rows: 150, dtypes: { date: 'object', units: 'int64', unit_price: 'float64' }, columns: 3 },
+      { name: 'big.csv', rows: null, dtypes: { a: 'int64' }, columns: 90 },
+      { name: 'bad.xlsx', error: 'ImportError: Missing optional dependency openpyxl' }
+    ]);
+    expect(text).toBe(
+      "Data files named in the question (in the kernel's working folder):\n" +
+        '- sales.csv: 150 rows; columns date: object, units: int64, unit_price: float64\n' +
+        '- big.csv: many rows (too big to count here); columns a: int64, … (90 columns)\n' +
+        '- bad.xlsx: could not be read (ImportError: Missing optional dependency openpyxl)'
+    );
+    expect(formatDataFiles([])).toBe('');
+  });
+
+  it('puts the files first in the context, and asks the kernel nothing when no file is named', async () => {
+    const context = buildContext([{ cellType: 'markdown', source: '# Notes' }], [], 1000, [{ name: 's.csv', rows: 2, dtypes: { x: 'int64' }, columns: 1 }]);
+    expect(context).toBe("Data files named in the question (in the kernel's working folder):\n- s.csv: 2 rows; columns x: int64\n\nRecent notebook cells:\n[markdown]\n# Notes");
+    const asked: string[] = [];
+    expect(await describeDataFiles('What is the mean?', async e => (asked.push(e), '[]'))).toEqual([]);
+    expect(asked).toEqual([]);
+    expect(await describeDataFiles('Mean of s.csv?', async () => 'not json')).toEqual([]);
+    expect(await describeDataFiles('Mean of s.csv?', async () => null)).toEqual([]);
+  });
+});
+
+describe('columns after a step fails on a column name', () => {
+  it('applies to KeyError and to AttributeError on a DataFrame, not to other errors', () => {
+    expect(isColumnError({ ename: 'KeyError', evalue: "'amount'" })).toBe(true);
+    expect(isColumnError({ ename: 'AttributeError', evalue: "'DataFrame' object has no attribute 'quantity'" })).toBe(true);
+    expect(isColumnError({ ename: 'AttributeError', evalue: "'NoneType' object has no attribute 'x'" })).toBe(false);
+    expect(isColumnError({ ename: 'ZeroDivisionError', evalue: 'division by zero' })).toBe(false);
+  });
+
+  it('names each frame and its columns, within a size limit', () => {
+    expect(formatColumnHint({ df: ['date', 'units', 'unit_price'], other: ['a'] })).toBe('[columns of the DataFrames in the kernel: df: date, units, unit_price; other: a]');
+    expect(formatColumnHint({})).toBe('');
+    expect(formatColumnHint({ wide: Array.from({ length: 500 }, (_, i) => `column_${i}`) }).length).toBeLessThanOrEqual(1500);
+  });
+
+  it('asks the runner only when it applies and it can inspect', async () => {
+    const asked: string[] = [];
+    const runner: CodeRunner = { run: async () => ({ status: 'ok', outputs: [], durationMs: 0 }), inspect: async e => (asked.push(e), '{"df": ["units"]}') };
+    expect(await columnHint(runner, null)).toBe('');
+    expect(await columnHint(runner, { ename: 'ValueError', evalue: 'x' })).toBe('');
+    expect(asked).toEqual([]);
+    expect(await columnHint(runner, { ename: 'KeyError', evalue: "'amount'" })).toBe('[columns of the DataFrames in the kernel: df: units]');
+    expect(asked).toEqual([COLUMNS_EXPRESSION]);
+    expect(await columnHint({ run: runner.run }, { ename: 'KeyError', evalue: "'amount'" })).toBe('');
+  });
+});
+
+/** Two scripted turns: a step, then an answer. */
+class TwoTurns implements AgentModel {
+  readonly name = 'scripted';
+  readonly requests: ModelTurnRequest[] = [];
+  private readonly _turns = [formatStep({ thought: 'Sum.', code: "print(df['amount'].sum())" }), formatAnswer({ thought: 'Unknown.', text: 'I could not tell.' })];
+  async complete(request: ModelTurnRequest): Promise<ModelTurn> {
+    this.requests.push(request);
+    const turn = this._turns.shift()!;
+    const stop = request.stop.find(s => turn.includes(s));
+    return { text: stop ? turn.slice(0, turn.indexOf(stop)) : turn, stopString: stop ?? null, stopReason: stop ? 'stop' : 'eos' };
+  }
+}
+
+const keyError: NbOutput = { output_type: 'error', ename: 'KeyError', evalue: "'amount'", traceback: ["KeyError: 'amount'"] };
+const failing: CodeRunner = {
+  run: async (): Promise<ExecutionResult> => ({ status: 'error', outputs: [keyError], durationMs: 1 }),
+  inspect: async () => '{"df": ["date", "region", "units", "unit_price"]}'
+};
+
+describe('the loop adds the columns to the observation', () => {
+  it.each(['generic', 'compact'])('profile %s: the observation after a KeyError names the real columns, and the model reads it', async profile => {
+    const model = new TwoTurns();
+    const episode = await new AgentLoop(model, failing).run({ episodeId: 'k', question: 'What is the total amount?', profile });
+    expect(episode.steps[0].observation).toMatch(/KeyError: 'amount'\n\[columns of the DataFrames in the kernel: df: date, region, units, unit_price\]$/);
+    expect(model.requests[1].messages.map(m => m.content).join('\n')).toContain('df: date, region, units, unit_price');
+  });
+
+  it('datarus-r1: the observation stays the harness one', async () => {
+    const episode = await new AgentLoop(new TwoTurns(), failing).run({ episodeId: 'k', question: 'What is the total amount?', profile: 'datarus-r1' });
+    expect(episode.steps[0].observation).not.toContain('columns of the DataFrames');
+  });
+});
