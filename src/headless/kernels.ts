@@ -22,6 +22,7 @@ import type { Kernel, ServerConnection as ServerConnectionNs, Session } from '@j
 
 import { KernelRunner } from '../agent/kernelRunner';
 import type { CodeRunner } from '../agent/types';
+import { stopChild } from './childProcess';
 import { nodeServerSettings } from './serverSettings';
 
 export interface JupyterEndpoint {
@@ -144,7 +145,7 @@ export class KernelPool {
     let err = '';
     proc.stderr!.on('data', d => (err = (err + d).slice(-20000)));
     const spawnError = new Promise<Error>(resolve => proc.once('error', resolve));
-    const stop = () => stopProcess(proc).then(() => fs.rm(root, { recursive: true, force: true }).catch(() => undefined));
+    const stop = () => stopChild(proc, 15000).then(() => fs.rm(root, { recursive: true, force: true }).catch(() => undefined));
     try {
       const url = await waitForUrl(proc, () => err, spawnError, jupyter);
       const server = await connect({ url, token }, root);
@@ -335,13 +336,3 @@ async function waitAnswering(server: Server, proc: ChildProcess, output: () => s
   }
 }
 
-async function stopProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) {
-    return;
-  }
-  const exited = new Promise(resolve => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
-  await exited;
-  clearTimeout(timer);
-}

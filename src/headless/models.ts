@@ -17,6 +17,7 @@ import { HostModel, ModelError } from '../agent/hostModel';
 import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel, ModelTurn, ModelTurnRequest } from '../agent/types';
 import type { HostStatus } from '../contract';
+import { stopChild } from './childProcess';
 
 /** `fetch` for an HTTP server on a unix socket, answering a web `Response` whose body streams. */
 export function socketFetch(socket: string, token: string): (p: string, init?: RequestInit) => Promise<Response> {
@@ -97,7 +98,7 @@ export async function startEmbeddedHost(options: EmbeddedHostOptions): Promise<M
   proc.stderr!.on('data', d => (err = (err + d).slice(-20000)));
   const request = socketFetch(socket, token);
   const close = async () => {
-    await stopChild(proc);
+    await stopChild(proc, 25000); // the host finishes running generations first
     await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
   };
   try {
@@ -144,16 +145,6 @@ async function waitReady(proc: ChildProcess, request: ReturnType<typeof socketFe
   }
 }
 
-async function stopChild(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) {
-    return;
-  }
-  const exited = new Promise(resolve => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 25000);
-  await exited;
-  clearTimeout(timer);
-}
 
 export interface RemoteOptions {
   baseUrls: string[];

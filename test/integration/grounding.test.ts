@@ -6,8 +6,7 @@
  * real ones; an answer with a number no cell printed is sent back once; every
  * prompt the host received hashes to what the episode recorded.
  */
-import { KernelManager, ServerConnection } from '@jupyterlab/services';
-import WebSocket from 'ws';
+import { KernelManager } from '@jupyterlab/services';
 
 import { buildContext } from '../../src/agent/context';
 import { describeDataFiles } from '../../src/agent/dataFiles';
@@ -16,6 +15,7 @@ import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop } from '../../src/agent/loop';
 import { AgentModel, ModelTurnRequest } from '../../src/agent/types';
 import { conversation, promptSha256 } from '../../src/episode/conversation';
+import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep } from '../../src/protocol';
 import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
 
@@ -31,14 +31,7 @@ describe('grounded answers on the real host and kernel', () => {
   beforeAll(async () => {
     jupyter = await startJupyter();
     kernels = new KernelManager({
-      serverSettings: ServerConnection.makeSettings({
-        baseUrl: `${jupyter.url}/`,
-        wsUrl: jupyter.url.replace('http', 'ws') + '/',
-        token: jupyter.token,
-        appendToken: true,
-        WebSocket: WebSocket as any,
-        fetch: fetch as any
-      })
+      serverSettings: await nodeServerSettings(jupyter.url, jupyter.token)
     });
     await waitForStatus(
       () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } }),
