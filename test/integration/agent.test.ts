@@ -9,9 +9,8 @@ import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop } from '../../src/agent/loop';
 import { AgentModel, ModelTurnRequest } from '../../src/agent/types';
-import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep } from '../../src/protocol';
-import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
+import { getJson, RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels, waitForStatus } from './processes';
 
 jest.setTimeout(400000);
 
@@ -23,20 +22,10 @@ describe('Analyze on the real path', () => {
   let kernels: KernelManager;
 
   beforeAll(async () => {
-    jupyter = await startJupyter();
-    const settings = await nodeServerSettings(jupyter.url, jupyter.token);
-    kernels = new KernelManager({ serverSettings: settings });
-    await waitForStatus(
-      () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } }),
-      s => s.state === 'ready'
-    );
+    ({ jupyter, kernels } = await startJupyterWithKernels());
   });
 
-  afterAll(async () => {
-    await kernels?.shutdownAll().catch(() => undefined);
-    kernels?.dispose();
-    await jupyter?.stop();
-  });
+  afterAll(() => stopJupyterWithKernels(jupyter, kernels));
 
   const hostModel = () =>
     new HostModel((path, init) =>

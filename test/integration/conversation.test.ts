@@ -18,9 +18,8 @@ import { AgentLoop, Approval } from '../../src/agent/loop';
 import { AgentModel, ModelTurnRequest } from '../../src/agent/types';
 import { promptSha256 } from '../../src/episode/conversation';
 import { Episode } from '../../src/episode/types';
-import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep, getProfile, profileNames } from '../../src/protocol';
-import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
+import { getJson, RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels } from './processes';
 
 jest.setTimeout(300000);
 
@@ -48,21 +47,10 @@ describe('one conversation on the real path', () => {
   beforeAll(async () => {
     const logDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-convo-log-'));
     // One thread: no calibration at load (the machine may be busy; speed does not matter here).
-    jupyter = await startJupyter([`--DatarusLabApp.episodes_file=${path.join(logDir, 'episodes.jsonl')}`, '--DatarusLabApp.threads=1']);
-    const settings = await nodeServerSettings(jupyter.url, jupyter.token);
-    kernels = new KernelManager({ serverSettings: settings });
-    await waitForStatus(
-      () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } }),
-      s => s.state === 'ready',
-      240000
-    );
+    ({ jupyter, kernels } = await startJupyterWithKernels([`--DatarusLabApp.episodes_file=${path.join(logDir, 'episodes.jsonl')}`, '--DatarusLabApp.threads=1']));
   });
 
-  afterAll(async () => {
-    await kernels?.shutdownAll().catch(() => undefined);
-    kernels?.dispose();
-    await jupyter?.stop();
-  });
+  afterAll(() => stopJupyterWithKernels(jupyter, kernels));
 
   /** The host as the agent's model, keeping every request the loop sent. */
   const recordingModel = (requests: ModelTurnRequest[]): AgentModel => {

@@ -15,9 +15,8 @@ import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop } from '../../src/agent/loop';
 import { AgentModel, ModelTurnRequest } from '../../src/agent/types';
 import { conversation, promptSha256 } from '../../src/episode/conversation';
-import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep } from '../../src/protocol';
-import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
+import { RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels } from './processes';
 
 jest.setTimeout(400000);
 
@@ -29,22 +28,10 @@ describe('grounded answers on the real host and kernel', () => {
   let kernels: KernelManager;
 
   beforeAll(async () => {
-    jupyter = await startJupyter();
-    kernels = new KernelManager({
-      serverSettings: await nodeServerSettings(jupyter.url, jupyter.token)
-    });
-    await waitForStatus(
-      () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } }),
-      s => s.state === 'ready',
-      240000
-    );
+    ({ jupyter, kernels } = await startJupyterWithKernels());
   });
 
-  afterAll(async () => {
-    await kernels?.shutdownAll().catch(() => undefined);
-    kernels?.dispose();
-    await jupyter?.stop();
-  });
+  afterAll(() => stopJupyterWithKernels(jupyter, kernels));
 
   it('gives the file columns, the real columns after a KeyError, and sends an ungrounded answer back once', async () => {
     const kernel = await kernels.startNew({ name: 'python3' });

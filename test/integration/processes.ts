@@ -9,6 +9,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { KernelManager } from '@jupyterlab/services';
+
+import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { CLI, ROOT, VENV_BIN } from './paths';
 
 export interface Running {
@@ -161,4 +164,27 @@ export async function waitForStatus(get: () => Promise<{ status: number; body: a
     await new Promise(r => setTimeout(r, 200));
   }
   throw new Error(`status never became ready: ${JSON.stringify(last)}`);
+}
+
+/**
+ * A Jupyter server with the extension and a kernel manager on it, returned once
+ * its Datarus host is ready (generous: on a busy machine the host's thread
+ * measurement alone can take a minute).
+ */
+export async function startJupyterWithKernels(extraArgs: string[] = []): Promise<{ jupyter: RunningJupyter; kernels: KernelManager }> {
+  const jupyter = await startJupyter(extraArgs);
+  const kernels = new KernelManager({ serverSettings: await nodeServerSettings(jupyter.url, jupyter.token) });
+  await waitForStatus(
+    () => getJson(`${jupyter.url}/datarus/api/status`, { headers: { Authorization: `token ${jupyter.token}` } }),
+    s => s.state === 'ready',
+    240000
+  );
+  return { jupyter, kernels };
+}
+
+/** Shuts the kernels down and stops the server (either may be missing when the set-up failed). */
+export async function stopJupyterWithKernels(jupyter: RunningJupyter | undefined, kernels: KernelManager | undefined): Promise<void> {
+  await kernels?.shutdownAll().catch(() => undefined);
+  kernels?.dispose();
+  await jupyter?.stop();
 }

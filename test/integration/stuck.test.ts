@@ -8,9 +8,8 @@ import { KernelManager } from '@jupyterlab/services';
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop } from '../../src/agent/loop';
-import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep } from '../../src/protocol';
-import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
+import { getJson, RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels } from './processes';
 
 jest.setTimeout(300000);
 
@@ -27,19 +26,10 @@ describe('stuck detection on the real host and kernel', () => {
   const outputTokens = async (): Promise<number> => (await status()).body.episodes?.outputTokens ?? 0;
 
   beforeAll(async () => {
-    jupyter = await startJupyter();
-    kernels = new KernelManager({
-      serverSettings: await nodeServerSettings(jupyter.url, jupyter.token)
-    });
-    // Generous: on a busy machine the host's thread measurement alone can take a minute.
-    await waitForStatus(status, s => s.state === 'ready', 240000);
+    ({ jupyter, kernels } = await startJupyterWithKernels());
   });
 
-  afterAll(async () => {
-    await kernels?.shutdownAll().catch(() => undefined);
-    kernels?.dispose();
-    await jupyter?.stop();
-  });
+  afterAll(() => stopJupyterWithKernels(jupyter, kernels));
 
   const hostModel = () =>
     new HostModel(
