@@ -19,6 +19,7 @@ import { EpisodeStore } from '../host/episodeStore';
 import { writeExport } from '../host/exportFiles';
 import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
+import { positiveInt } from './arguments';
 import { defaultEpisodesFile, defaultModelsDir } from './jupyterDataDir';
 import { HostServer, Listen } from '../host/server';
 import { HOST_VERSION } from '../host/version';
@@ -28,14 +29,6 @@ import { addHeadlessCommands } from '../headless/commands';
 // sets $DATARUS_MANIFESTS_DIR to the copy it carries next to the bundled host.
 const DEFAULT_MANIFESTS = process.env.DATARUS_MANIFESTS_DIR || path.resolve(__dirname, '..', '..', 'models');
 const DEFAULT_MODELS = defaultModelsDir();
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new InvalidArgumentError('must be a positive integer');
-  }
-  return n;
-}
 
 function gpuChoice(value: string): string {
   try {

@@ -1,30 +1,11 @@
 /** The `run`, `eval` and `rollouts` commands of the `datarus` CLI, with the options they share. */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 
+import { collect, number, positiveInt } from '../cli/arguments';
 import { evalCommand } from './evaluate';
 import { rolloutsCommand } from './rollouts';
 import { runCommand } from './run';
 import type { Write } from './progress';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new InvalidArgumentError('must be a positive integer');
-  }
-  return n;
-}
-
-function number(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n)) {
-    throw new InvalidArgumentError('must be a number');
-  }
-  return n;
-}
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
 
 const stderr: Write = line => process.stderr.write(`${line}\n`);
 
