@@ -8,7 +8,7 @@
  */
 import { KernelManager } from '@jupyterlab/services';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -156,6 +156,29 @@ describe('pip install of the wheel', () => {
     } finally {
       await host.stop();
     }
+  });
+
+  it('`datarus run` from the wheel: an episode with the user\'s model, a private Jupyter from the venv, nothing downloaded', () => {
+    const data = path.join(work, 'numbers.csv');
+    writeFileSync(data, 'n\n1\n2\n3\n');
+    const grammars = path.join(work, 'turns.json');
+    // The venv has no pandas (a user's may not): plain Python reads the copied data file.
+    const code = "print(sum(int(v) for v in open('numbers.csv').read().split()[1:]))";
+    writeFileSync(grammars, JSON.stringify([exactly(formatStep({ thought: 'Add the column up.', code })), exactly(formatAnswer({ thought: 'It printed 6.', text: 'The sum is 6.' }))]));
+    const log = path.join(work, 'run-episodes.jsonl');
+    const result = spawnSync(
+      path.join(bin, 'datarus'),
+      ['run', 'What is the sum of n in numbers.csv?', '--data', data, '--model', userModel, '--threads', '1', '--grammar', grammars, '--log', log],
+      { encoding: 'utf8', cwd: work, env: { ...process.env, ...env, ...OFFLINE, DATARUS_MODEL: undefined }, timeout: 600000 }
+    );
+    if (result.status !== 0) {
+      throw new Error(`datarus run exited with ${result.status}:\n${plain(result.stderr).slice(-3000)}`);
+    }
+    expect(result.stdout.trim()).toBe('The sum is 6.');
+    const records = readFileSync(log, 'utf8').trim().split('\n').map(line => JSON.parse(line));
+    expect(records).toHaveLength(1);
+    expect(records[0].episode).toMatchObject({ status: 'answered', model: 'my-model.gguf', answer: { text: 'The sum is 6.' } });
+    expect(records[0].episode.steps[0]).toMatchObject({ status: 'ok', code, observation: '6' });
   });
 
   async function expectEpisode(jupyter: RunningJupyter): Promise<void> {
