@@ -4,25 +4,16 @@
  */
 import { expect, galata, test } from '@jupyterlab/galata';
 
+import { analyze, exactly } from './helpers';
+
 const CODE = "import pandas as pd; df = pd.DataFrame({'x': [1, 2, 3]}); print(df.x.sum())";
 const STEP = `<step>\n<thought>Build the frame and sum x.</thought>\n<action>python_executor</action>\n<action_input>\n${CODE}\n</action_input>\n</step>`;
 const ANSWER = '<stop_analysis>\n<thought>The printed sum is 6.</thought>\n<answer>The sum of x is 6.</answer>\n</stop_analysis>';
-const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
 const SLOW = '<step>\n<thought>Wait a long time.</thought>\n<action>python_executor</action>\n<action_input>\nimport time; time.sleep(120)\n</action_input>\n</step>';
 
 /** Episodes the host still holds (each Analyze run holds one until its loop ends). */
 async function activeEpisodes(request: any): Promise<number> {
   return (await (await request.get('/datarus/api/status')).json()).episodes?.active ?? 0;
-}
-
-async function analyze(page: any, question: string): Promise<void> {
-  // The first test of a fresh server may find the model still loading (thread calibration takes minutes on a busy machine).
-  await expect(page.locator('.jp-DatarusStatus')).toHaveAttribute('data-datarus-status', 'ready', { timeout: 240000 });
-  await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
-  const dialog = page.locator('.jp-Dialog');
-  await expect(dialog).toBeVisible();
-  await dialog.locator('input').fill(question);
-  await dialog.getByRole('button', { name: 'Analyze' }).click();
 }
 
 test.describe('Analyze', () => {

@@ -6,18 +6,10 @@
  */
 import { expect, galata, test } from '@jupyterlab/galata';
 
-const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
+import { analyze, exactly } from './helpers';
+
 const step = (n: number) => `<step>\n<thought>Print ${n}.</thought>\n<action>python_executor</action>\n<action_input>\nprint(${n} * 111)\n</action_input>\n</step>`;
 const ANSWER = '<stop_analysis>\n<thought>Printed.</thought>\n<answer>All printed.</answer>\n</stop_analysis>';
-
-async function analyze(page: any, question: string): Promise<void> {
-  await expect(page.locator('.jp-DatarusStatus')).toHaveAttribute('data-datarus-status', 'ready', { timeout: 240000 });
-  await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
-  const dialog = page.locator('.jp-Dialog');
-  await expect(dialog).toBeVisible();
-  await dialog.locator('input').fill(question);
-  await dialog.getByRole('button', { name: 'Analyze' }).click();
-}
 
 const output = (page: any, n: number) => page.locator('.jp-CodeCell', { hasText: `print(${n} * 111)` }).locator('.jp-OutputArea-output');
 

@@ -6,15 +6,12 @@
 import { expect, galata, test } from '@jupyterlab/galata';
 import type { Page } from '@playwright/test';
 
-const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
-const step = (thought: string, code: string) => `<step>\n<thought>${thought}</thought>\n<action>python_executor</action>\n<action_input>\n${code}\n</action_input>\n</step>`;
-const answer = (text: string) => `<stop_analysis>\n<thought>Done.</thought>\n<answer>${text}</answer>\n</stop_analysis>`;
+import { answer, bar, exactly, step } from './helpers';
+
 const SLOW = step('Wait a long time.', 'import time; time.sleep(120)');
 const SUM = step('Sum one, two and three.', 'print(1 + 2 + 3)');
 const WHO = step('Say which notebook this is.', 'import time; time.sleep(3); print(who)');
 const FAILING = step('Use a name that does not exist.', 'print(undefined_name)');
-
-const bar = (page: Page) => page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-DatarusEpisodeBar');
 
 /** Analyze in the current notebook, through the command (the dialog has tests of its own). */
 async function analyze(page: Page, question: string): Promise<void> {

@@ -6,10 +6,11 @@
  */
 import { expect, galata, test } from '@jupyterlab/galata';
 
+import { analyze, exactly } from './helpers';
+
 const CODE = "import pandas as pd; df = pd.DataFrame({'x': [1, 2, 3]}); print(df.x.sum())";
 const STEP = `<step>\n<thought>Build the frame and sum x.</thought>\n<action>python_executor</action>\n<action_input>\n${CODE}\n</action_input>\n</step>`;
 const UNGROUNDED = '<stop_analysis>\n<thought>A guess.</thought>\n<answer>The sum of x is 7.</answer>\n</stop_analysis>';
-const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
 
 test.use({
   mockSettings: {
@@ -22,11 +23,7 @@ test.use({
 test('an answer whose value no cell printed is sent back once, then shown with a caution', async ({ page, request, tmpPath }) => {
   test.setTimeout(300000); // may wait for the model to load on a fresh server
   await page.notebook.createNew('grounding.ipynb');
-  await expect(page.locator('.jp-DatarusStatus')).toHaveAttribute('data-datarus-status', 'ready', { timeout: 240000 });
-  await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
-  const dialog = page.locator('.jp-Dialog');
-  await dialog.locator('input').fill('What is the sum of x?');
-  await dialog.getByRole('button', { name: 'Analyze' }).click();
+  await analyze(page, 'What is the sum of x?');
 
   const answer = page.locator('.jp-MarkdownCell', { hasText: 'The sum of x is 7.' });
   await expect(answer).toBeVisible({ timeout: 120000 });

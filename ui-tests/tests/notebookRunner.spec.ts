@@ -7,25 +7,14 @@
  */
 import { expect, galata, test } from '@jupyterlab/galata';
 
-const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
-const step = (thought: string, code: string) =>
-  `<step>\n<thought>${thought}</thought>\n<action>python_executor</action>\n<action_input>\n${code}\n</action_input>\n</step>`;
+import { analyze, exactly, step } from './helpers';
+
 const ANSWER = '<stop_analysis>\n<thought>Seen it.</thought>\n<answer>Done looking.</answer>\n</stop_analysis>';
 
 const settings = (turns: string[], extra: Record<string, unknown> = {}) => ({
   ...galata.DEFAULT_SETTINGS,
   'datarus-jupyterlab:agent': { turnGrammars: turns.map(exactly), approval: 'auto', logEpisodes: true, ...extra }
 });
-
-async function analyze(page: any, question: string): Promise<void> {
-  // On a fresh server the model may still be loading (thread calibration can take minutes on a busy machine).
-  await expect(page.locator('.jp-DatarusStatus')).toHaveAttribute('data-datarus-status', 'ready', { timeout: 240000 });
-  await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
-  const dialog = page.locator('.jp-Dialog');
-  await expect(dialog).toBeVisible();
-  await dialog.locator('input').fill(question);
-  await dialog.getByRole('button', { name: 'Analyze' }).click();
-}
 
 /** The conversation the model was given in the logged episode of `question` (SFT rows: the harness's messages). */
 async function loggedMessages(request: any, question: string): Promise<{ role: string; content: string }[]> {

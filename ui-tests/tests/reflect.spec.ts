@@ -4,8 +4,9 @@
  */
 import { expect, galata, test } from '@jupyterlab/galata';
 
+import { exactly } from './helpers';
+
 const REFLECTION = '<think>\nThe cell builds a frame of three rows and sums x, which prints 6.\n</think>\nThe code is correct: the sum of x is 6.';
-const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
 
 test.describe('Reflect', () => {
   test.use({

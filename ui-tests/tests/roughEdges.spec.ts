@@ -6,23 +6,12 @@
 import { expect, galata, test } from '@jupyterlab/galata';
 import type { Page } from '@playwright/test';
 
-const exactly = (text: string) => `root ::= ${JSON.stringify(text)}`;
-const step = (thought: string, code: string) => `<step>\n<thought>${thought}</thought>\n<action>python_executor</action>\n<action_input>\n${code}\n</action_input>\n</step>`;
-const answer = (text: string) => `<stop_analysis>\n<thought>Done.</thought>\n<answer>${text}</answer>\n</stop_analysis>`;
+import { analyzeFromDialog, answer, bar, exactly, step } from './helpers';
+
 const SUM = step('Sum one, two and three.', 'print(1 + 2 + 3)');
 // Three different failing steps: the same code three times would end the episode as stuck, not at the error limit.
 const FAILING = [1, 2, 3].map(i => step('Use a name that does not exist.', `print(undefined_name_${i})`));
 const REMOTE = 'datarus-remote.invalid';
-
-const bar = (page: Page) => page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-DatarusEpisodeBar');
-
-async function analyzeFromDialog(page: Page, question: string): Promise<void> {
-  await page.locator('.jp-NotebookPanel-toolbar [data-command="datarus:analyze"]').click();
-  const dialog = page.locator('.jp-Dialog');
-  await expect(dialog).toBeVisible();
-  await dialog.locator('input').fill(question);
-  await dialog.getByRole('button', { name: 'Analyze' }).click();
-}
 
 async function roles(page: Page): Promise<string[]> {
   return page.evaluate(() =>
