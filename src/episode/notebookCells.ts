@@ -79,8 +79,8 @@ export function nbformatOutputs(outputs: NbOutput[] | undefined): object[] {
 export function analyzeNotebook(episode: Episode): object {
   let n = 0;
   const id = () => `datarus-${(++n).toString(36).padStart(4, '0')}`;
-  const meta = (step: number | null, role: StepProvenance['role'], created: string, skipped?: boolean) => {
-    const provenance: StepProvenance = { episode: episode.id, step, role, model: episode.model, created, ...(skipped ? { skipped } : {}) };
+  const meta = (step: number | null, role: StepProvenance['role'], created: string, marks: Pick<StepProvenance, 'skipped' | 'grounded'> = {}) => {
+    const provenance: StepProvenance = { episode: episode.id, step, role, model: episode.model, created, ...marks };
     return { datarus: provenance };
   };
   const cells: object[] = [{ id: id(), cell_type: 'markdown', metadata: {}, source: `**Question.** ${neutralizeRemoteContent(episode.question)}` }];
@@ -95,18 +95,19 @@ export function analyzeNotebook(episode: Episode): object {
       id: id(),
       cell_type: 'code',
       execution_count: skipped ? null : ++count,
-      metadata: meta(step.index, 'code', step.startedAt, skipped),
+      metadata: meta(step.index, 'code', step.startedAt, skipped ? { skipped } : {}),
       source: step.code,
       outputs: skipped ? [] : nbformatOutputs(step.outputs)
     });
   }
   if (episode.answer) {
-    const unsupported = episode.answerGrounding?.unsupported ?? [];
-    const metadata = meta(null, 'answer', episode.endedAt ?? episode.startedAt);
-    if (episode.answerGrounding?.grounded === false) {
-      metadata.datarus.grounded = false;
-    }
-    cells.push({ id: id(), cell_type: 'markdown', metadata, source: answerSource(episode.answer.text, episode.answer.thought, unsupported) });
+    const grounding = episode.answerGrounding;
+    cells.push({
+      id: id(),
+      cell_type: 'markdown',
+      metadata: meta(null, 'answer', episode.endedAt ?? episode.startedAt, grounding?.grounded === false ? { grounded: false } : {}),
+      source: answerSource(episode.answer.text, episode.answer.thought, grounding?.unsupported ?? [])
+    });
   }
   return {
     nbformat: 4,
