@@ -19,7 +19,6 @@
  * on one CPU thread takes many minutes. `--gpu cpu` with a small shape
  * (`--layers 2 --embd 512 --ff 1536 --vocab 4096`) is the CPU dry run of the script.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -27,6 +26,7 @@ import { parseArgs } from 'node:util';
 
 import { formatObservation, formatStep } from '../protocol';
 import { writeShapeModel, MODELS_DIR } from './grammarRun';
+import { BenchHost, startBenchHost } from './processes';
 import { writePart } from './report';
 import { streamGenerate, TimedStream } from './util';
 import { benchWarmStart, policyCell, WarmStartBench } from './warmStart';
@@ -34,8 +34,6 @@ import { benchWarmStart, policyCell, WarmStartBench } from './warmStart';
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 type Backend = 'cuda' | 'vulkan' | 'metal' | 'cpu';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'bin', 'datarus.js');
 
 /** Memory bandwidth in GB/s of cards the ceiling is computed for; `--bandwidth-gbs` for others. */
 const BANDWIDTH_GBS: [RegExp, number][] = [
@@ -125,13 +123,7 @@ function median(values: number[]): number {
 
 // ---- the host ------------------------------------------------------------
 
-interface Host {
-  url: string;
-  token: string;
-  proc: ChildProcess;
-}
-
-async function api(host: Host, method: string, endpoint: string, body?: unknown): Promise<any> {
+async function api(host: BenchHost, method: string, endpoint: string, body?: unknown): Promise<any> {
   const response = await fetch(`${host.url}${endpoint}`, {
     method,
     headers: { Authorization: `Bearer ${host.token}`, 'Content-Type': 'application/json' },
@@ -145,55 +137,30 @@ async function startHost(
   modelFile: string,
   backend: Backend,
   { maxEpisodes = 4, contextSize = 8192, promptCache = 'auto' } = {}
-): Promise<{ host: Host; status: any }> {
-  const token = randomBytes(12).toString('hex');
+): Promise<{ host: BenchHost; status: any }> {
   const args = [
-    ...[CLI, 'serve', '--port', '0', '--token', token, '--gpu', backend, '--models-dir', path.dirname(modelFile), '--model', path.basename(modelFile)],
+    ...['--gpu', backend, '--models-dir', path.dirname(modelFile)],
     ...['--max-episodes', String(maxEpisodes), '--context-size', String(contextSize), '--prompt-cache', promptCache]
   ];
   if (backend === 'cpu') {
     args.push('--threads', '1'); // the dry run: no calibration, the shared machine keeps a core
   }
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr!.on('data', d => (err += d));
-  let url: string | null = null;
-  const deadline = Date.now() + 600_000;
-  while (!url) {
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? null;
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`the host did not start:\n${err}`);
+  const host = await startBenchHost(path.basename(modelFile), args, {
+    timeoutMs: 600_000,
+    whileLoading: status => {
+      if (status.backend && status.backend !== backend) {
+        throw new WrongBackendError(`the host runs on ${status.backend}, not ${backend}: stopping (${status.backendNote ?? ''})`);
+      }
+      if (status.state === 'error' || status.state === 'idle') {
+        throw new WrongBackendError(`the host could not load the model on ${backend}: ${status.error}`);
+      }
     }
-    await sleep(50);
-  }
-  const host = { url, token, proc };
-  for (;;) {
-    const status = await api(host, 'GET', '/api/status');
-    if (status.backend && status.backend !== backend) {
-      await stopHost(host);
-      throw new WrongBackendError(`the host runs on ${status.backend}, not ${backend}: stopping (${status.backendNote ?? ''})`);
-    }
-    if (status.state === 'ready') {
-      return { host, status };
-    }
-    if (status.state === 'error' || status.state === 'idle' || Date.now() > deadline) {
-      await stopHost(host);
-      throw new WrongBackendError(`the host could not load the model on ${backend}: ${status.error}`);
-    }
-    await sleep(200);
-  }
-}
-
-async function stopHost(host: Host): Promise<void> {
-  if (host.proc.exitCode !== null) {
-    return;
-  }
-  host.proc.kill('SIGTERM');
-  await new Promise(resolve => host.proc.once('exit', resolve));
+  });
+  return { host, status: await api(host, 'GET', '/api/status') };
 }
 
 /** One `/api/generate` stream, timed as the client sees chunks. */
-const stream = (host: Host, body: object, t0?: number): Promise<TimedStream> => streamGenerate(host, body, t0);
+const stream = (host: BenchHost, body: object, t0?: number): Promise<TimedStream> => streamGenerate(host, body, t0);
 
 const PROMPT = 'Q: describe the data in df, column by column.\nA:';
 
@@ -208,7 +175,7 @@ interface EpisodeFigures {
 }
 
 /** An 8-step episode through the host: tokens evaluated ÷ final context, and TTFT of a new step vs the same prompt fresh. */
-async function episode(host: Host, steps: number): Promise<EpisodeFigures> {
+async function episode(host: BenchHost, steps: number): Promise<EpisodeFigures> {
   const episodeId = `gpu-bench-${randomBytes(4).toString('hex')}`;
   const messages: { role: string; content: string }[] = [
     { role: 'system', content: 'You are Datarus, a data analyst. Answer with <step> blocks.' },
@@ -381,7 +348,7 @@ export async function benchGpu(argv: string[]): Promise<void> {
     try {
       warm = await benchWarmStart(second.host, { profile: 'datarus-r1', groupSize: 8 });
     } finally {
-      await stopHost(second.host);
+      await second.host.stop();
     }
   }
 
@@ -492,7 +459,7 @@ async function hostPart(modelFile: string, options: Options) {
     const vramUsed: number | null = after.gpu ? after.gpu.vramTotalBytes - after.gpu.vramFreeBytes : null;
     return { status, decode, parallel, steps, vramUsed };
   } finally {
-    await stopHost(host);
+    await host.stop();
   }
 }
 
@@ -566,10 +533,6 @@ function gpuMarkdown(r: any): string {
     'if node-llama-cpp or the host runs on another backend than the one named. The group row lists, per member, the',
     "`done` event's `warmStart`: tokens loaded from a saved state / evaluated before the generation / ms waited."
   ].join('\n');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise(r => setTimeout(r, ms));
 }
 
 if (require.main === module) {

@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import type { HostStatus } from '../contract';
 import { freePort } from './util';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -18,8 +19,14 @@ export interface BenchHost {
   stop: () => Promise<void>;
 }
 
+export interface BenchHostOptions {
+  /** Called with each status while the model loads; what it throws stops the host and is rethrown. */
+  whileLoading?: (status: HostStatus) => void;
+  timeoutMs?: number;
+}
+
 /** `datarus serve` with `model` loaded, on a free port. */
-export async function startBenchHost(model: string, extraArgs: string[] = []): Promise<BenchHost> {
+export async function startBenchHost(model: string, extraArgs: string[] = [], { whileLoading, timeoutMs = 300000 }: BenchHostOptions = {}): Promise<BenchHost> {
   const token = randomBytes(12).toString('hex');
   const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'serve', '--port', '0', '--model', model, '--token', token, ...extraArgs], {
     cwd: ROOT,
@@ -27,7 +34,7 @@ export async function startBenchHost(model: string, extraArgs: string[] = []): P
   });
   let err = '';
   proc.stderr!.on('data', d => (err += d));
-  const deadline = Date.now() + 300000;
+  const deadline = Date.now() + timeoutMs;
   let url: string | null = null;
   while (!url) {
     url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? null;
@@ -39,17 +46,7 @@ export async function startBenchHost(model: string, extraArgs: string[] = []): P
   const base = url;
   const request = (p: string, init: RequestInit = {}) =>
     fetch(`${base}/api/${p}`, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: `Bearer ${token}` } });
-  for (;;) {
-    const status = (await (await request('status')).json()) as any;
-    if (status.state === 'ready') {
-      break;
-    }
-    if (status.state === 'idle' || status.state === 'error' || Date.now() > deadline) {
-      throw new Error(`model did not load: ${status.error}`);
-    }
-    await sleep(100);
-  }
-  return {
+  const host: BenchHost = {
     url: base,
     token,
     proc,
@@ -62,6 +59,22 @@ export async function startBenchHost(model: string, extraArgs: string[] = []): P
       }
     }
   };
+  try {
+    for (;;) {
+      const status = (await (await request('status')).json()) as HostStatus;
+      whileLoading?.(status);
+      if (status.state === 'ready') {
+        return host;
+      }
+      if (status.state === 'idle' || status.state === 'error' || Date.now() > deadline) {
+        throw new Error(`model did not load: ${status.error}`);
+      }
+      await sleep(100);
+    }
+  } catch (err) {
+    await host.stop();
+    throw err;
+  }
 }
 
 export interface JupyterProcess {
