@@ -58,7 +58,8 @@ export function addHeadlessCommands(program: Command): void {
       .option('--labels <labels.jsonl>', 'answers: id, common_answers [[name, value], …]')
       .option('--data-dir <dir>', "folder of the tasks' data files (default: the tasks file's folder)")
       .option('-j, --parallel <n>', 'tasks at once', positiveInt, 1)
-      .option('-o, --out <dir>', 'results.jsonl, summary.json and summary.md go here', 'datarus-eval')
+      .option('--votes <n>', 'episodes per task, side by side; the answer most of them give counts', positiveInt, 1)
+      .option('-o, --out <dir>', 'results.jsonl, summary.json and summary.md go here, with accuracy-by-concept.svg', 'datarus-eval')
       .option('-q, --quiet', 'no per-step progress, one line per task')
   ).action(async (tasks: string, opts) => {
     const summary = await evalCommand(tasks, opts, stderr);
