@@ -49,6 +49,21 @@ export interface EpisodeSlots {
   outputTokens: number;
   /** The saved prompt states, when the host keeps them. */
   promptCache: PromptCacheStats | null;
+  /** How generating episodes share batches (see `DecodeStepsMode`). */
+  decodeSteps: DecodeStepStatus;
+}
+
+/**
+ * `together`: episodes generating at once ask for their next tokens at the same moment, so they
+ * share a batch; `apart`: node-llama-cpp's batching alone (kept for measurements).
+ */
+export type DecodeStepsMode = 'together' | 'apart';
+
+export interface DecodeStepStatus {
+  mode: DecodeStepsMode;
+  /** Steps the generating episodes took together, and the episodes in them summed (null when `apart`). */
+  steps: number | null;
+  sequences: number | null;
 }
 
 /** The host's saved prompt states (warm starts for new episodes, one prefill for a group of rollouts). */

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
-import type { Backend, BackendReport, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, PromptCacheMode, ThreadMeasurement } from '../contract';
+import type { Backend, BackendReport, DecodeStepsMode, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, PromptCacheMode, ThreadMeasurement } from '../contract';
 import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend } from './backends';
 import { Generator } from './generator';
 import { DomainError } from './errors';
@@ -55,6 +55,8 @@ export interface EngineOptions {
    * (measured on Vulkan, H100: 4,000-token prefill 182 tokens/s forced on).
    */
   flashAttention?: FlashAttention;
+  /** Whether generating episodes take their decode steps together (default `together`, see decodeSteps.ts). */
+  decodeSteps?: DecodeStepsMode;
 }
 
 export type FlashAttention = 'auto' | boolean;
@@ -236,6 +238,7 @@ export class Engine {
         maxEpisodes: this._options.maxEpisodes ?? DEFAULT_MAX_EPISODES,
         promptCache: this._options.promptCache,
         flashAttention: this._options.flashAttention ?? 'auto',
+        decodeSteps: this._options.decodeSteps,
         defaults: manifest?.sampling ?? {}
       });
       this._loaded = {
