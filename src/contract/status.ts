@@ -107,7 +107,11 @@ export interface StateOperation {
 export interface PromptCachePolicyStatus {
   mode: Exclude<PromptCacheMode, 'off'>;
   device: PromptCacheDevice;
+  /** Evaluating; an evaluation that ran beside other work counts its share of the time. */
   prefillMsPerToken: number | null;
+  /** Evaluations timed, and those of them that shared the context with other work. */
+  evaluationsTimed: number;
+  evaluationsContended: number;
   saveMsPerToken: number | null;
   loadMsPerToken: number | null;
   /** Saves and loads the policy declined (the tokens were evaluated instead). */
