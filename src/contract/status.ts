@@ -3,8 +3,11 @@
  * state, the backend it chose and why, the loaded model, and its threads.
  */
 
-/** The compute backends node-llama-cpp runs on. */
-export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
+/**
+ * The compute backends node-llama-cpp runs on. `cuda12` is its CUDA backend built with CUDA 12,
+ * for drivers older than the toolkit of its main CUDA binary.
+ */
+export type Backend = 'cpu' | 'cuda' | 'cuda12' | 'vulkan' | 'metal';
 
 export type HostState = 'starting' | 'loading' | 'ready' | 'idle' | 'error';
 
