@@ -211,7 +211,7 @@ export function buildProgram(): Command {
         .default('together')
     )
     .addOption(
-      new Option('--gpu <backend>', 'auto (CUDA → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, vulkan, metal, cpu, or a comma-separated list to try in order')
+      new Option('--gpu <backend>', 'auto (CUDA → CUDA 12 → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, cuda12, vulkan, metal, cpu, or a comma-separated list to try in order')
         .env('DATARUS_GPU')
         .argParser(gpuChoice)
         .default('auto')

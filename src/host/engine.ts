@@ -30,7 +30,7 @@ export interface EngineOptions {
    */
   model?: string;
   /**
-   * `auto` tries CUDA → Vulkan → CPU (Metal → CPU on macOS), each GPU backend proven by a
+   * `auto` tries CUDA → CUDA 12 → Vulkan → CPU (Metal → CPU on macOS), each GPU backend proven by a
    * self-test first; a backend name or a comma-separated list tries only those.
    */
   gpu?: string;
