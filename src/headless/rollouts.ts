@@ -27,7 +27,7 @@ import { runEpisode } from './episode';
 import { loadTaskFiles } from './evaluate';
 import { appendJsonLine, readJsonLines } from '../host/jsonl';
 import { episodeProgress, Write } from './progress';
-import { dataContext, eachParallel, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, taskDataFiles, UsageError } from './setup';
+import { headlessContext, eachParallel, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, taskDataFiles, UsageError } from './setup';
 
 export interface RolloutOptions extends HeadlessOptions {
   groupSize: number;
@@ -133,7 +133,7 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
           run = await runEpisode(backend.model, lease.runner, {
             episodeId: randomUUID(),
             question: taskPrompt(task),
-            context: dataContext(files.map(f => f.name)),
+            context: await headlessContext(taskPrompt(task), lease.runner),
             profile: opts.profile ?? backend.profile,
             limits: limitsFrom(opts),
             temperature: opts.temperature ?? 1,
