@@ -60,6 +60,8 @@ class WrongBackendError extends Error {}
 
 type Part = 'inprocess' | 'sweep' | 'host' | 'warm';
 const PARTS: Part[] = ['inprocess', 'sweep', 'host', 'warm'];
+/** The parts of a full run (the flash-attention sweep is optional: it was measured on Vulkan before). */
+const FULL: Part[] = ['inprocess', 'host', 'warm'];
 type PromptCacheMode = 'auto' | 'on' | 'off';
 /** Sequences decoding at once, in-process and through the host. */
 const PARALLEL = [4, 8];
@@ -411,7 +413,7 @@ export async function benchGpu(argv: string[]): Promise<void> {
   const modelFile = path.join(MODELS_DIR, `shape-${shape}.gguf`);
   writeShapeModel(modelFile, ['--layers', String(options.layers), '--embd', String(options.embd), '--ff', String(options.ff), '--vocab', String(options.vocab)]);
   const weightsBytes = statSync(modelFile).size;
-  const all = PARTS.every(part => options.parts.has(part));
+  const all = FULL.every(part => options.parts.has(part));
   process.stderr.write(`bench:gpu on ${options.gpu}: ${shape}, ${(weightsBytes / 1e9).toFixed(2)} GB; parts: ${[...options.parts].join(', ')}\n`);
 
   let local: Awaited<ReturnType<typeof inProcessPart>> | null = null;
@@ -566,7 +568,7 @@ async function hostPart(modelFile: string, options: Options) {
 function gpuMarkdown(r: any): string {
   const f = (n: number | null | undefined, d = 2) => (n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(d));
   const gib = (n: number | null) => (n === null ? '–' : `${(n / 2 ** 30).toFixed(1)} GiB`);
-  const all = PARTS.every(part => r.parts.includes(part));
+  const all = FULL.every(part => r.parts.includes(part));
   const measured = `${r.layersOffloaded ?? r.hostLayersOffloaded} layers offloaded`;
   const load = `load average ${r.loadAverage.start.map((n: number) => n.toFixed(2)).join(' / ')} at the start, ${r.loadAverage.end.map((n: number) => n.toFixed(2)).join(' / ')} at the end`;
   const heading = r.dryRun

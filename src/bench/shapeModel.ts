@@ -16,6 +16,7 @@ export function writeShapeModel(file: string, args: string[]): void {
   }
   const venvPython = path.join(ROOT, '.venv', 'bin', 'python');
   const python = existsSync(venvPython) ? venvPython : 'python3';
-  execFileSync(python, [path.join(ROOT, 'models', 'make_shape_model.py'), file, ...args], { stdio: 'inherit' });
+  // Its messages to stderr: a bench's stdout is its Markdown.
+  execFileSync(python, [path.join(ROOT, 'models', 'make_shape_model.py'), file, ...args], { stdio: ['ignore', 2, 'inherit'] });
 }
 
