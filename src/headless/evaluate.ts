@@ -13,6 +13,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { accuracy, Accuracy, DabenchLabel, DabenchTask, parseLabels, parseTasks, scoreTask, taskPrompt } from './dabench';
+import { deliveredAnswer } from '../episode/answer';
+import { parseAnswerForm } from '../protocol';
 import { runEpisode } from './episode';
 import { appendJsonLine, readJsonLines } from '../host/jsonl';
 import type { KernelPool } from './kernels';
@@ -52,7 +54,12 @@ export interface TaskResult {
   outcome: 'answered' | 'no_answer' | 'error';
   status: string | null;
   reason: string | null;
+  /** The answer delivered (the model's, with the fixes of the asked form applied). */
   answer: string | null;
+  /** What was brought into the asked form without the model (rounding as asked); empty when nothing. */
+  fixes: string[];
+  /** The loop asked for the answer because the episode would have ended without one (why). */
+  answerRequested: string | null;
   predicted: Record<string, string>;
   correctness: Record<string, boolean> | null;
   correct: boolean | null;
@@ -196,6 +203,7 @@ async function runTask(task: DabenchTask, label: DabenchLabel | undefined, ctx: 
       episodeId: randomUUID(),
       question: taskPrompt(task),
       context: await headlessContext(taskPrompt(task), lease.runner),
+      answerForm: parseAnswerForm(task.format, task.constraints),
       profile: ctx.opts.profile ?? ctx.backend.profile,
       limits: limitsFrom(ctx.opts),
       temperature: ctx.opts.temperature,
@@ -215,7 +223,7 @@ async function runTask(task: DabenchTask, label: DabenchLabel | undefined, ctx: 
   if (figures.backendError) {
     return { ...machineryFailed(`the model side failed: ${figures.backendError}`), steps: figures.steps, episodeId: episode.id };
   }
-  const answer = episode.answer?.text ?? null;
+  const answer = deliveredAnswer(episode);
   const score = label ? scoreTask(answer, label) : null;
   return {
     ...blankResult(task),
@@ -223,6 +231,8 @@ async function runTask(task: DabenchTask, label: DabenchLabel | undefined, ctx: 
     status: episode.status,
     reason: episode.reason ?? null,
     answer,
+    fixes: (episode.answerForm?.fixes ?? []).map(f => `${f.name}: ${f.from} → ${f.to} (${f.why})`),
+    answerRequested: episode.answerRequest?.reason ?? null,
     predicted: score?.predicted ?? {},
     correctness: score?.correctness ?? null,
     correct: score ? score.correct : null,
@@ -301,6 +311,8 @@ function blankResult(task: DabenchTask): TaskResult {
     status: null,
     reason: null,
     answer: null,
+    fixes: [],
+    answerRequested: null,
     predicted: {},
     correctness: null,
     correct: null,
