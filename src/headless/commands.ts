@@ -24,7 +24,7 @@ function shared(command: Command): Command {
     .option('--temperature <t>', 'sampling temperature', number)
     .option('-t, --threads <n>', 'embedded host: CPU threads', positiveInt)
     .option('-c, --context-size <n>', 'embedded host: context size in tokens', positiveInt)
-    .addOption(new Option('--gpu <backend>', 'embedded host: auto, cuda, vulkan, metal, cpu').env('DATARUS_GPU'))
+    .addOption(new Option('--gpu <backend>', 'embedded host: auto, cuda, cuda12, vulkan, metal, cpu').env('DATARUS_GPU'))
     .option('--log <file>', "episode log (default: $DATARUS_EPISODES_FILE, else <Jupyter's data dir>/datarus/episodes.jsonl)")
     .option('--no-log', 'do not write the episodes to the episode log')
     .option('--grammar <datarus|file>', 'constrain every turn: datarus (the protocol), a GBNF file, or a JSON list of GBNF per turn (or an object of such lists by task id); the embedded host, llama.cpp servers and datarus serve apply it');
