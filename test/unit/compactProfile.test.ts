@@ -35,8 +35,8 @@ describe('compact prompt profile', () => {
     }
     const final = parseDatarus(prompt.slice(prompt.indexOf('<stop_analysis>'), prompt.indexOf('</stop_analysis>') + '</stop_analysis>'.length));
     expect(final.violations).toEqual([]);
-    // The step loads the file, prints its columns and types, and computes over all rows.
-    expect(steps[0].steps[0].code).toMatch(/print\(df\.columns\.tolist\(\)\)\nprint\(df\.dtypes\)\n[\s\S]*groupby\(/);
+    // The step loads the file, prints its columns, and computes each value over all rows, printed with a label.
+    expect(steps[0].steps[0].code).toMatch(/^import pandas as pd\ndf = pd\.read_csv\("example\.csv"\)\nprint\(df\.columns\.tolist\(\)\)\n[\s\S]*print\("median_score:", median_score\)\nprint\("rows_above_5:", rows_above\)$/);
     expect(prompt).not.toMatch(/head\(\)\)/);
     // The example's answer is grounded in its own observations, like any answer must be.
     const observations = [...prompt.matchAll(/<observation>([\s\S]*?)<\/observation>/g)].map(m => m[1]);
@@ -48,6 +48,6 @@ describe('compact prompt profile', () => {
     const example = COMPACT_PROFILE.systemPrompt.slice(0, COMPACT_PROFILE.systemPrompt.indexOf('Rules:'));
     // Capitalized words of the example are the prompt's own English and tags, never data values (a city, a product).
     const words = new Set([...example.matchAll(/\b[A-Z][a-z]+\b/g)].map(m => m[0]));
-    expect([...words].sort()).toEqual(['Answer', 'First', 'Here', 'Jupyter', 'Python', 'The', 'Which', 'You']);
+    expect([...words].sort()).toEqual(['Answer', 'First', 'Here', 'In', 'Jupyter', 'Python', 'The', 'You']);
   });
 });
