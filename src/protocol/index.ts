@@ -7,3 +7,4 @@ export * from './messages';
 export * from './profiles';
 export * from './reflection';
 export * from './compactPrompt';
+export * from './curriculum';
