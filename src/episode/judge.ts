@@ -121,7 +121,8 @@ export function judgeRequest(episode: Episode): JudgeRequest {
     ],
     grammar: judgeGrammar(steps.length),
     steps,
-    maxTokens: 48 + 32 * steps.length
+    // The longest answer is 44 characters plus 44 a step: enough even at a token a character (a byte-level vocabulary).
+    maxTokens: 64 + 48 * steps.length
   };
 }
 

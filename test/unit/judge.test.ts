@@ -192,7 +192,7 @@ describe('judgeEpisode', () => {
 
     const cut = await judgeEpisode(says('{"steps":[{"step":1,"sound":', 'length'), episode(), { cache });
     expect(cut.verdict).toBeNull();
-    expect(cut.reason).toMatch(/cut off at 112 tokens/);
+    expect(cut.reason).toMatch(/cut off at 160 tokens/);
 
     const failing = new ScriptedJudge(async () => {
       throw new Error('connection refused');
