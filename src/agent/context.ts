@@ -4,7 +4,7 @@
  * shapes, dtypes, a few rows), and recent cells with truncated outputs, within
  * a budget. Pure: the lab gathers the facts, this formats them.
  */
-import { DataFileInfo, formatDataFiles } from './dataFiles';
+import { DataFiles, formatDataFiles } from './dataFiles';
 import { renderOutput, truncateMiddle } from './observation';
 import type { NbOutput } from './types';
 
@@ -64,11 +64,11 @@ export function formatCell(cell: ContextCell, outputLimit: number): string {
 }
 
 /**
- * The context text: the data files the question names and the kernel's data
+ * The context text: the data files and the kernel's data
  * first (they matter most), then as many of the most recent cells as fit,
  * oldest first. Empty when there is nothing.
  */
-export function buildContext(cells: ContextCell[], frames: FrameInfo[], budgetTokens: number, files: DataFileInfo[] = []): string {
+export function buildContext(cells: ContextCell[], frames: FrameInfo[], budgetTokens: number, files: DataFiles = { source: 'question', files: [] }): string {
   const budget = budgetTokens * CHARS_PER_TOKEN;
   const fileText = truncateMiddle(formatDataFiles(files), Math.floor(budget / 4));
   const data = truncateMiddle(formatFrames(frames), Math.floor(budget / 2) - fileText.length);

@@ -1,9 +1,12 @@
 /**
- * Data files a question names, described for the model before it writes any
- * code: columns with dtypes and the row count, read through the kernel (so in
- * the kernel's working folder, wherever the notebook is). A small model that
- * sees `units` and `unit_price` does not guess `amount` and `quantity`.
+ * The data files the model reads about before it writes any code: columns with
+ * dtypes and the row count, read through the kernel (so in the kernel's working
+ * folder, wherever the notebook is). A small model that sees `units` and
+ * `unit_price` does not guess `amount` and `quantity`.
  *
+ * The files the question names; when it names none, the data files in the
+ * working folder (described when there are few, listed by name when there are
+ * many), because users ask "which city sells most?" without naming the file.
  * Only relative names inside the working folder are read (no absolute paths,
  * no `..`), at most a few files, and a big file only in part.
  */
@@ -34,10 +37,36 @@ export function dataFilesIn(question: string): string[] {
   return [...new Set(names)].slice(0, MAX_FILES);
 }
 
-/** Python, run in the kernel: reads each file that exists and describes it. */
+/** The data files found, and whether the question named them or they were found in the working folder. */
+export interface DataFiles {
+  source: 'question' | 'folder';
+  /** The files described (at most MAX_FILES). */
+  files: DataFileInfo[];
+  /** Files in the folder not described because there were too many, in order (at most MAX_LISTED). */
+  listed?: string[];
+  /** How many data files the folder holds, when `source` is `folder`. */
+  total?: number;
+}
+
+/** The extensions read as data, with the dot. */
+const EXTENSIONS = ['.csv', '.tsv', '.parquet', '.xlsx', '.xls'];
+const MAX_LISTED = 20;
+
+/**
+ * Python, run in the kernel: when `names` is None, finds the data files in the
+ * working folder (sorted, hidden files left out); reads each file that exists
+ * and describes it.
+ */
 const DESCRIBE_FILES = `
 import json, os
 import pandas as pd
+listed = None
+total = None
+if names is None:
+    found = sorted(f for f in os.listdir('.') if f.lower().endswith(tuple(${JSON.stringify(EXTENSIONS)})) and not f.startswith('.') and os.path.isfile(f))
+    total = len(found)
+    names = found if total <= ${MAX_FILES} else []
+    listed = [] if total <= ${MAX_FILES} else found[:${MAX_LISTED}]
 out = []
 for name in names:
     if not os.path.isfile(name):
@@ -59,47 +88,60 @@ for name in names:
     except Exception as e:
         info['error'] = (type(e).__name__ + ': ' + str(e))[:200]
     out.append(info)
-result = json.dumps(out)
+result = json.dumps({'files': out, 'listed': listed, 'total': total})
 `;
 
-/** A Python expression (for a silent `user_expressions` request) whose repr is the JSON of the files' descriptions. */
-export function dataFilesExpression(names: string[]): string {
-  return asJsonRepr(`(lambda ns: (exec(${JSON.stringify(DESCRIBE_FILES)}, ns), ns['result'])[1])({'names': ${JSON.stringify(names)}})`);
+/**
+ * A Python expression (for a silent `user_expressions` request) whose repr is
+ * the JSON of the files' descriptions; `null` names: the working folder's data files.
+ */
+export function dataFilesExpression(names: string[] | null): string {
+  return asJsonRepr(`(lambda ns: (exec(${JSON.stringify(DESCRIBE_FILES)}, ns), ns['result'])[1])({'names': ${names === null ? 'None' : JSON.stringify(names)}})`);
 }
 
-export function formatDataFiles(files: DataFileInfo[]): string {
-  if (files.length === 0) {
+function describeFile(f: DataFileInfo): string {
+  if (f.error) {
+    return `- ${f.name}: could not be read (${f.error})`;
+  }
+  const dtypes = Object.entries(f.dtypes ?? {})
+    .map(([c, t]) => `${c}: ${t}`)
+    .join(', ');
+  const more = (f.columns ?? 0) > Object.keys(f.dtypes ?? {}).length ? `, … (${f.columns} columns)` : '';
+  const rows = f.rows === null || f.rows === undefined ? 'many rows (too big to count here)' : `${f.rows} rows`;
+  return `- ${f.name}: ${rows}; columns ${dtypes}${more}`;
+}
+
+export function formatDataFiles(found: DataFiles): string {
+  const { files, listed = [], total = files.length } = found;
+  if (files.length === 0 && listed.length === 0) {
     return '';
   }
-  const parts = files.map(f => {
-    if (f.error) {
-      return `- ${f.name}: could not be read (${f.error})`;
-    }
-    const dtypes = Object.entries(f.dtypes ?? {})
-      .map(([c, t]) => `${c}: ${t}`)
-      .join(', ');
-    const more = (f.columns ?? 0) > Object.keys(f.dtypes ?? {}).length ? `, … (${f.columns} columns)` : '';
-    const rows = f.rows === null || f.rows === undefined ? 'many rows (too big to count here)' : `${f.rows} rows`;
-    return `- ${f.name}: ${rows}; columns ${dtypes}${more}`;
-  });
-  return `Data files named in the question (in the kernel's working folder):\n${parts.join('\n')}`;
+  if (found.source === 'question') {
+    return `Data files named in the question (in the kernel's working folder):\n${files.map(describeFile).join('\n')}`;
+  }
+  if (listed.length > 0) {
+    const rest = total > listed.length ? `, and ${total - listed.length} more` : '';
+    return `Data files in the kernel's working folder (${total}; the question names none): ${listed.join(', ')}${rest}`;
+  }
+  return `Data files in the kernel's working folder:\n${files.map(describeFile).join('\n')}`;
 }
 
 /**
- * The data files the question names, described through `inspect` (a silent
- * evaluation in the kernel); [] when it names none, or none exists, or the
- * kernel cannot say.
+ * The data files for a question, described through `inspect` (a silent
+ * evaluation in the kernel): those it names, else those in the working folder;
+ * none when there are none or the kernel cannot say.
  */
-export async function describeDataFiles(question: string, inspect: (expression: string) => Promise<string | null>): Promise<DataFileInfo[]> {
+export async function describeDataFiles(question: string, inspect: (expression: string) => Promise<string | null>): Promise<DataFiles> {
   const names = dataFilesIn(question);
-  if (names.length === 0) {
-    return [];
-  }
-  const text = await inspect(dataFilesExpression(names)).catch(() => null);
+  const source = names.length > 0 ? 'question' : 'folder';
+  const text = await inspect(dataFilesExpression(names.length > 0 ? names : null)).catch(() => null);
   try {
-    const files = text ? (JSON.parse(text) as DataFileInfo[]) : [];
-    return Array.isArray(files) ? files : [];
+    const parsed = text ? (JSON.parse(text) as { files?: unknown; listed?: unknown; total?: unknown }) : {};
+    const files = Array.isArray(parsed.files) ? (parsed.files as DataFileInfo[]) : [];
+    const listed = Array.isArray(parsed.listed) ? (parsed.listed as string[]).filter(n => typeof n === 'string') : [];
+    const total = typeof parsed.total === 'number' ? parsed.total : files.length;
+    return { source, files, ...(source === 'folder' ? { listed, total } : {}) };
   } catch {
-    return [];
+    return { source, files: [] };
   }
 }

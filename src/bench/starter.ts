@@ -20,8 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { HostModel } from '../agent/hostModel';
-import { buildContext } from '../agent/context';
-import { describeDataFiles } from '../agent/dataFiles';
+import { gatherContext } from '../agent/gatherContext';
 import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
 import { profileNames } from '../protocol';
@@ -35,8 +34,6 @@ const VENV_BIN = path.join(ROOT, '.venv', 'bin');
 /** Analyze's defaults (schema/agent.json), except a step cap that keeps a failing question from running for ten minutes. */
 const TEMPERATURE = 0.6;
 const MAX_STEPS = 10;
-/** Analyze's default notebook-context budget in tokens (schema/agent.json). */
-const CONTEXT_TOKENS = 2000;
 /**
  * Per question, in CPU seconds of the host process (`--budget`): on a machine
  * shared with other work, wall time measures the neighbours; the host's CPU
@@ -283,8 +280,8 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
         const load = loadSampler();
         const started = performance.now();
         const runner = new KernelRunner(kernel);
-        // What Analyze gives the model before the question: here only the data files it names (the notebook is empty).
-        const context = buildContext([], [], CONTEXT_TOKENS, await describeDataFiles(task.question, e => runner.inspect(e)));
+        // What Analyze gives the model before the question in an empty notebook.
+        const context = await gatherContext({ question: task.question, inspect: e => runner.inspect(e) });
         const episode = await new AgentLoop(hostModel, runner).run({
           episodeId: `starter-${prompt}-${task.id}`,
           question: task.question,

@@ -19,7 +19,7 @@ import type { KernelPool } from './kernels';
 import type { ModelBackend } from './models';
 import { episodeProgress, oneLine, Write } from './progress';
 import {
-  dataContext,
+  headlessContext,
   eachParallel,
   GrammarFor,
   HeadlessOptions,
@@ -195,7 +195,7 @@ async function runTask(task: DabenchTask, label: DabenchLabel | undefined, ctx: 
     run = await runEpisode(ctx.backend.model, lease.runner, {
       episodeId: randomUUID(),
       question: taskPrompt(task),
-      context: dataContext(files.map(f => f.name)),
+      context: await headlessContext(taskPrompt(task), lease.runner),
       profile: ctx.opts.profile ?? ctx.backend.profile,
       limits: limitsFrom(ctx.opts),
       temperature: ctx.opts.temperature,

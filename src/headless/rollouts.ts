@@ -35,7 +35,7 @@ import { loadTaskFiles } from './evaluate';
 import { appendJsonLine, readJsonLines } from '../host/jsonl';
 import { Judge, JudgeCliOptions, judgeWanted, startJudge } from './judge';
 import { episodeProgress, Write } from './progress';
-import { dataContext, eachParallel, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, taskDataFiles, UsageError } from './setup';
+import { headlessContext, eachParallel, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, taskDataFiles, UsageError } from './setup';
 
 export interface RolloutOptions extends HeadlessOptions, JudgeCliOptions {
   groupSize: number;
@@ -165,7 +165,7 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
           run = await runEpisode(backend.model, lease.runner, {
             episodeId: randomUUID(),
             question: taskPrompt(task),
-            context: dataContext(files.map(f => f.name)),
+            context: await headlessContext(taskPrompt(task), lease.runner),
             profile: opts.profile ?? backend.profile,
             limits: limitsFrom(opts),
             temperature: opts.temperature ?? 1,

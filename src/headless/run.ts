@@ -13,7 +13,7 @@ import type { Episode } from '../episode/types';
 import { runEpisode } from './episode';
 import type { DataFile } from './kernels';
 import { endLine, episodeProgress, Write } from './progress';
-import { dataContext, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, UsageError, writeWhole } from './setup';
+import { headlessContext, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, UsageError, writeWhole } from './setup';
 
 export interface RunOptions extends HeadlessOptions {
   data?: string[];
@@ -53,7 +53,7 @@ export async function runCommand(question: string, opts: RunOptions, write: Writ
       ({ episode } = await runEpisode(backend.model, lease.runner, {
         episodeId: randomUUID(),
         question,
-        context: dataContext(names),
+        context: await headlessContext(question, lease.runner),
         profile: opts.profile ?? backend.profile,
         notebook: notebook ? path.basename(notebook) : undefined,
         limits: limitsFrom(opts),

@@ -6,7 +6,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
+import { gatherContext } from '../agent/gatherContext';
 import type { AgentLimits } from '../agent/loop';
+import type { CodeRunner } from '../agent/types';
 import type { Episode } from '../episode/types';
 import { Redactor, secretEnvValues } from '../episode/redact';
 import { EpisodeStore } from '../host/episodeStore';
@@ -159,12 +161,12 @@ export async function readGrammarFile(file: string, option: string): Promise<str
   }
 }
 
-/** The line the model reads before the question: the data files in its working folder. */
-export function dataContext(names: string[]): string {
-  if (names.length === 0) {
-    return '';
-  }
-  return `The working folder of the Python kernel holds the data file${names.length > 1 ? 's' : ''} ${names.map(n => `\`${n}\``).join(', ')}.`;
+/**
+ * What the model reads before the question, gathered in the episode's kernel
+ * exactly as Analyze gathers it in a notebook (no cells: a fresh kernel has none).
+ */
+export function headlessContext(question: string, runner: CodeRunner): Promise<string> {
+  return gatherContext({ question, inspect: runner.inspect ? expression => runner.inspect!(expression) : undefined });
 }
 
 /**

@@ -6,8 +6,7 @@
  */
 import { Notification } from '@jupyterlab/apputils';
 import type { NotebookPanel } from '@jupyterlab/notebook';
-import { buildContext, FrameInfo, FRAMES_EXPRESSION } from '../agent/context';
-import { DataFileInfo, describeDataFiles } from '../agent/dataFiles';
+import { gatherContext } from '../agent/gatherContext';
 import { HostModel } from '../agent/hostModel';
 import { evaluateSilently } from '../agent/inspect';
 import { AgentLoop, Approval } from '../agent/loop';
@@ -259,27 +258,16 @@ export class AnalyzeSession {
     };
   }
 
-  /** The data files the question names, recent cells and the kernel's DataFrames, within the token budget. */
+  /** The data files, the kernel's DataFrames and recent cells, within the token budget (gatherContext). */
   private async _context(question: string, budget: number): Promise<string> {
     const panel = this._panel;
     const end = panel.content.activeCellIndex + 1;
     const cells = panel.content.widgets.slice(0, end).map(widget => contextCell(widget.model));
     await panel.sessionContext.ready;
     const kernel = panel.sessionContext.session?.kernel;
-    if (!kernel) {
-      return buildContext(cells, [], budget);
-    }
     // Silent requests: no cell, no history entry. A kernel that is not Python (or has no pandas) gives no data.
-    const inspect = (expression: string) => evaluateSilently(kernel, expression);
-    const files: DataFileInfo[] = await describeDataFiles(question, inspect);
-    const framesJson = await inspect(FRAMES_EXPRESSION);
-    let frames: FrameInfo[] = [];
-    try {
-      frames = framesJson ? (JSON.parse(framesJson) as FrameInfo[]) : [];
-    } catch {
-      frames = [];
-    }
-    return buildContext(cells, frames, budget, files);
+    const inspect = kernel ? (expression: string) => evaluateSilently(kernel, expression) : undefined;
+    return gatherContext({ question, cells, inspect, budgetTokens: budget });
   }
 
   private readonly _bar: EpisodeBar;

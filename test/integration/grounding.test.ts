@@ -8,8 +8,8 @@
  */
 import { KernelManager } from '@jupyterlab/services';
 
-import { buildContext } from '../../src/agent/context';
 import { describeDataFiles } from '../../src/agent/dataFiles';
+import { gatherContext } from '../../src/agent/gatherContext';
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop } from '../../src/agent/loop';
@@ -42,9 +42,15 @@ describe('grounded answers on the real host and kernel', () => {
     const question = 'Using sales.csv, which region had the highest total revenue, and how much?';
     const files = await describeDataFiles(question, e => runner.inspect(e));
     // Text columns are `object` before pandas 3 and `str` from it on.
-    expect(files).toEqual([{ name: 'sales.csv', rows: 4, dtypes: { region: expect.stringMatching(/^(object|str)$/), units: 'int64', unit_price: 'float64' }, columns: 3 }]);
-    const context = buildContext([], [], 1000, files);
-    expect(context).toMatch(/- sales\.csv: 4 rows; columns region: (object|str), units: int64, unit_price: float64/);
+    expect(files).toEqual({
+      source: 'question',
+      files: [{ name: 'sales.csv', rows: 4, dtypes: { region: expect.stringMatching(/^(object|str)$/), units: 'int64', unit_price: 'float64' }, columns: 3 }]
+    });
+    const context = await gatherContext({ question, inspect: e => runner.inspect(e) });
+    expect(context).toMatch(/^Data files named in the question \(in the kernel's working folder\):\n- sales\.csv: 4 rows; columns region: (object|str), units: int64, unit_price: float64/);
+    // A question that names no file gets the working folder's data files, as a newcomer asks it.
+    const unnamed = await gatherContext({ question: 'Which region had the highest total revenue?', inspect: e => runner.inspect(e) });
+    expect(unnamed).toMatch(/^Data files in the kernel's working folder:\n- sales\.csv: 4 rows; columns region: (object|str), units: int64, unit_price: float64/);
 
     const inner = new HostModel(
       (path, init) => fetch(`${jupyter.url}/datarus/api/${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: `token ${jupyter.token}` } }),

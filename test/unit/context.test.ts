@@ -1,4 +1,5 @@
 import { buildContext, ContextCell, FrameInfo } from '../../src/agent/context';
+import { DEFAULT_CONTEXT_TOKENS } from '../../src/agent/gatherContext';
 
 const frame: FrameInfo = { name: 'df', shape: [3, 1], dtypes: { x: 'int64' }, head: '   x\n0  1\n1  2\n2  3' };
 
@@ -25,5 +26,13 @@ describe('notebook context', () => {
 
   it('is empty for an empty notebook', () => {
     expect(buildContext([{ cellType: 'code', source: '  ' }], [], 500)).toBe('');
+  });
+});
+
+describe('the context budget', () => {
+  it('defaults to the Analyze setting\'s default, so every front door reads as much', () => {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const schema = require('../../schema/agent.json');
+    expect(schema.properties.contextTokenBudget.default).toBe(DEFAULT_CONTEXT_TOKENS);
   });
 });

@@ -28,31 +28,45 @@ describe('data files named in a question', () => {
     const expression = dataFilesExpression(['sales.csv']);
     expect(expression).toContain('{\'names\': ["sales.csv"]}');
     expect(expression).toContain('exec(');
+    expect(dataFilesExpression(null)).toContain("{'names': None}");
   });
 
   it('formats columns, dtypes and rows, and says when a file could not be read', () => {
-    const text = formatDataFiles([
-      { name: 'sales.csv', rows: 150, dtypes: { date: 'object', units: 'int64', unit_price: 'float64' }, columns: 3 },
-      { name: 'big.csv', rows: null, dtypes: { a: 'int64' }, columns: 90 },
-      { name: 'bad.xlsx', error: 'ImportError: Missing optional dependency openpyxl' }
-    ]);
+    const text = formatDataFiles({
+      source: 'question',
+      files: [
+        { name: 'sales.csv', rows: 150, dtypes: { date: 'object', units: 'int64', unit_price: 'float64' }, columns: 3 },
+        { name: 'big.csv', rows: null, dtypes: { a: 'int64' }, columns: 90 },
+        { name: 'bad.xlsx', error: 'ImportError: Missing optional dependency openpyxl' }
+      ]
+    });
     expect(text).toBe(
       "Data files named in the question (in the kernel's working folder):\n" +
         '- sales.csv: 150 rows; columns date: object, units: int64, unit_price: float64\n' +
         '- big.csv: many rows (too big to count here); columns a: int64, … (90 columns)\n' +
         '- bad.xlsx: could not be read (ImportError: Missing optional dependency openpyxl)'
     );
-    expect(formatDataFiles([])).toBe('');
+    expect(formatDataFiles({ source: 'question', files: [] })).toBe('');
   });
 
-  it('puts the files first in the context, and asks the kernel nothing when no file is named', async () => {
-    const context = buildContext([{ cellType: 'markdown', source: '# Notes' }], [], 1000, [{ name: 's.csv', rows: 2, dtypes: { x: 'int64' }, columns: 1 }]);
+  it('describes the few data files of the working folder when the question names none, and lists many by name', () => {
+    expect(formatDataFiles({ source: 'folder', files: [{ name: 'orders.csv', rows: 100, dtypes: { city: 'str', qty: 'int64' }, columns: 2 }], listed: [], total: 1 })).toBe(
+      "Data files in the kernel's working folder:\n- orders.csv: 100 rows; columns city: str, qty: int64"
+    );
+    expect(formatDataFiles({ source: 'folder', files: [], listed: ['a.csv', 'b.csv'], total: 25 })).toBe(
+      "Data files in the kernel's working folder (25; the question names none): a.csv, b.csv, and 23 more"
+    );
+    expect(formatDataFiles({ source: 'folder', files: [], listed: [], total: 0 })).toBe('');
+  });
+
+  it('puts the files first in the context, asks the kernel for the folder\'s files when no file is named, and survives a kernel that cannot say', async () => {
+    const context = buildContext([{ cellType: 'markdown', source: '# Notes' }], [], 1000, { source: 'question', files: [{ name: 's.csv', rows: 2, dtypes: { x: 'int64' }, columns: 1 }] });
     expect(context).toBe("Data files named in the question (in the kernel's working folder):\n- s.csv: 2 rows; columns x: int64\n\nRecent notebook cells:\n[markdown]\n# Notes");
     const asked: string[] = [];
-    expect(await describeDataFiles('What is the mean?', async e => (asked.push(e), '[]'))).toEqual([]);
-    expect(asked).toEqual([]);
-    expect(await describeDataFiles('Mean of s.csv?', async () => 'not json')).toEqual([]);
-    expect(await describeDataFiles('Mean of s.csv?', async () => null)).toEqual([]);
+    expect(await describeDataFiles('What is the mean?', async e => (asked.push(e), '{"files": [], "listed": [], "total": 0}'))).toEqual({ source: 'folder', files: [], listed: [], total: 0 });
+    expect(asked).toEqual([dataFilesExpression(null)]);
+    expect(await describeDataFiles('Mean of s.csv?', async () => 'not json')).toEqual({ source: 'question', files: [] });
+    expect(await describeDataFiles('Mean of s.csv?', async () => null)).toEqual({ source: 'question', files: [] });
   });
 });
 

@@ -8,7 +8,9 @@ import { analyzeNotebook } from '../../src/episode/notebookCells';
 import { errorsRecovered } from '../../src/headless/episode';
 import { appendJsonLine, readJsonLines } from '../../src/host/jsonl';
 import { parseJupyterUrl, safeSegment } from '../../src/headless/kernels';
-import { dataContext, fileInside, loadGrammars } from '../../src/headless/setup';
+import { FRAMES_EXPRESSION } from '../../src/agent/context';
+import { dataFilesExpression } from '../../src/agent/dataFiles';
+import { fileInside, headlessContext, loadGrammars } from '../../src/headless/setup';
 
 const stepOf = (index: number, status: EpisodeStep['status'], extra: Partial<EpisodeStep> = {}): EpisodeStep => ({
   index,
@@ -133,9 +135,14 @@ describe('inputs', () => {
     expect(safeSegment('...')).toBe('task');
   });
 
-  it('tells the model which data files its kernel has', () => {
-    expect(dataContext([])).toBe('');
-    expect(dataContext(['a.csv'])).toBe('The working folder of the Python kernel holds the data file `a.csv`.');
-    expect(dataContext(['a.csv', 'b.csv'])).toBe('The working folder of the Python kernel holds the data files `a.csv`, `b.csv`.');
+  it('reads the context through the kernel as Analyze does, and none from a runner that cannot inspect', async () => {
+    const asked: string[] = [];
+    const runner = {
+      run: async () => ({ status: 'ok' as const, outputs: [], durationMs: 0 }),
+      inspect: async (e: string) => (asked.push(e), e === FRAMES_EXPRESSION ? '[]' : '{"files": [{"name": "a.csv", "rows": 2, "dtypes": {"x": "int64"}, "columns": 1}], "listed": [], "total": 1}')
+    };
+    expect(await headlessContext('What is the mean of x?', runner)).toBe("Data files in the kernel's working folder:\n- a.csv: 2 rows; columns x: int64");
+    expect(asked).toEqual([dataFilesExpression(null), FRAMES_EXPRESSION]);
+    expect(await headlessContext('What is the mean of x?', { run: runner.run })).toBe('');
   });
 });
