@@ -42,7 +42,8 @@ For the whole analysis:
 - "answer_follows": every value in the final answer is what the printed outputs show; nothing is invented, guessed or taken from elsewhere. No final answer scores 1.
 - "complete": the analysis did all the question asks (every part, on all the data, within its constraints).
 
-Errors, tracebacks and outputs that contradict a thought lower the scores. Answer with the JSON object only, one entry per step in order.`;
+Errors, tracebacks and outputs that contradict a thought lower the scores. Answer with this JSON object only, one entry per step in order, each letter replaced by its score:
+{"steps":[{"step":1,"sound":S,"uses_observation":U}, …],"answer_follows":A,"complete":C}`;
 
 /** A judged step: the episode's step index and its two scores (1–5). */
 export interface JudgedStep {
