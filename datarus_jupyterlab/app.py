@@ -36,8 +36,8 @@ class DatarusLabApp(ExtensionApp):
     threads = Int(0, config=True, help="CPU threads for the model; 0 lets the host choose: on the CPU it measures 1..cores threads at load and keeps the fastest (fewest within 10%).")
     gpu = Unicode(
         config=True,
-        help="Compute backend: 'auto' (CUDA, then Vulkan, then CPU; Metal then CPU on macOS; each GPU proven by a self-test), "
-        "'cuda', 'vulkan', 'metal', 'cpu', or a comma-separated list to try in order. An explicit choice that fails is reported, not replaced.",
+        help="Compute backend: 'auto' (CUDA, then CUDA 12 on Linux, then Vulkan, then CPU; Metal then CPU on macOS; each GPU proven by a self-test), "
+        "'cuda', 'cuda12', 'vulkan', 'metal', 'cpu', or a comma-separated list to try in order. An explicit choice that fails is reported, not replaced.",
     )
     episodes_file = Unicode(config=True, help="Episode log (JSONL) written when logging is on in the Analyze settings; default: <jupyter data dir>/datarus/episodes.jsonl.")
     log_images = Unicode("reference", config=True, help="Images in logged outputs: 'reference' (hash and size) or 'drop'.")

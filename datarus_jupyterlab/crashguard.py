@@ -4,7 +4,7 @@ A GPU backend can kill the whole host process at model load or at the first
 decode (a CUDA binary built for a newer driver aborts in native code). Restarting
 it on the same backend only repeats the crash, so a host that dies before it has
 said it is ready is restarted at most once per backend; after that the next start
-skips the backend (CUDA → Vulkan → CPU). When no backend is left the host is not
+skips the backend (CUDA → CUDA 12 → Vulkan → CPU). When no backend is left the host is not
 started again and requests fail at once with the reason.
 """
 from __future__ import annotations
@@ -17,11 +17,14 @@ _BACKEND_LINE = re.compile(r"^datarus host backend: (\w+)$")
 _SETTLED_LINE = re.compile(r"^datarus host (ready: |: )")
 
 STARTS_PER_BACKEND = 2  # the first start and one restart
-_LABELS = {"cpu": "CPU", "cuda": "CUDA", "vulkan": "Vulkan", "metal": "Metal"}
+_LABELS = {"cpu": "CPU", "cuda": "CUDA", "cuda12": "CUDA 12", "vulkan": "Vulkan", "metal": "Metal"}
 
 
 def platform_chain(platform: str = sys.platform) -> list[str]:
-    return ["metal", "cpu"] if platform == "darwin" else ["cuda", "vulkan", "cpu"]
+    """The host's `--gpu auto` chain (src/host/backends.ts): node-llama-cpp's CUDA 12 build is Linux only."""
+    if platform == "darwin":
+        return ["metal", "cpu"]
+    return ["cuda", "cuda12", "vulkan", "cpu"] if platform.startswith("linux") else ["cuda", "vulkan", "cpu"]
 
 
 class CrashLoopGuard:

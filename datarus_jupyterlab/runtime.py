@@ -7,6 +7,10 @@ installs that lockfile into ``<jupyter data dir>/datarus/runtime/<version>/``:
 into a temporary folder first, renamed into place only when complete, so a
 crash or a second server starting at the same time never leaves half a
 runtime. After that nothing needs the network.
+
+node-llama-cpp's CUDA 12 build (``@node-llama-cpp/<platform>-cuda-ext``, about
+357 MB) is installed only where an NVIDIA driver is present: elsewhere the
+lockfile is installed without it (``lockfile_for_this_machine``).
 """
 from __future__ import annotations
 
@@ -104,11 +108,52 @@ def find_node(configured: str = "node") -> NodeTools:
     )
 
 
+def nvidia_driver_present() -> bool:
+    """Whether this machine has an NVIDIA driver: its kernel module on Linux, its CUDA driver library on Windows."""
+    if sys.platform.startswith("linux"):
+        return Path("/proc/driver/nvidia/version").exists()
+    if os.name == "nt":
+        return (Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32" / "nvcuda.dll").exists()
+    return False
+
+
+_CUDA_EXT = re.compile(r"^@node-llama-cpp/[\w-]+-cuda-ext$")
+
+
+def lockfile_for_this_machine(lock: dict, with_cuda_ext: bool | None = None) -> dict:
+    """The lockfile npm installs here: without the CUDA 12 build packages unless an NVIDIA driver is present.
+
+    `npm ci` refuses a lockfile that lacks a package some entry depends on, and installs every
+    optional package for the platform, so both the package entries and the edges to them go.
+    """
+    if with_cuda_ext is None:
+        with_cuda_ext = nvidia_driver_present()
+    if with_cuda_ext:
+        return lock
+    packages = {}
+    for key, entry in lock["packages"].items():
+        if _CUDA_EXT.match(key.removeprefix("node_modules/")):
+            continue
+        kept = dict(entry)
+        for field in ("dependencies", "optionalDependencies"):
+            if field in kept:
+                kept[field] = {name: spec for name, spec in kept[field].items() if not _CUDA_EXT.match(name)}
+        packages[key] = kept
+    return {**lock, "packages": packages}
+
+
+def _runtime_lock() -> dict:
+    return lockfile_for_this_machine(json.loads(LOCKFILE.read_text("utf-8")))
+
+
 def runtime_version() -> str:
-    """node-llama-cpp's version and the lockfile's hash: a new lockfile gets a new folder."""
-    lock = LOCKFILE.read_bytes()
-    version = json.loads(lock)["packages"]["node_modules/node-llama-cpp"]["version"]
-    return f"node-llama-cpp-{version}-{hashlib.sha256(lock).hexdigest()[:12]}"
+    """node-llama-cpp's version and the hash of the lockfile installed here: a new lockfile gets a new
+    folder, and so does a driver installed later (the CUDA 12 build then comes with it)."""
+    lock = _runtime_lock()
+    version = lock["packages"]["node_modules/node-llama-cpp"]["version"]
+    digest = hashlib.sha256(LOCKFILE.read_bytes()).hexdigest()[:12]
+    with_ext = any(_CUDA_EXT.match(key.removeprefix("node_modules/")) for key in lock["packages"])
+    return f"node-llama-cpp-{version}-{digest}{'' if with_ext else '-without-cuda-ext'}"
 
 
 def runtime_dir() -> Path:
@@ -143,7 +188,7 @@ def _applies_here(entry: dict) -> bool:
 
 def expected_packages() -> list[str]:
     """The lockfile's package folders npm installs here: what install progress counts."""
-    packages = json.loads(LOCKFILE.read_text("utf-8"))["packages"]
+    packages = _runtime_lock()["packages"]
     return [key for key, entry in packages.items() if key and _applies_here(entry)]
 
 
@@ -192,7 +237,7 @@ def install_runtime(tools: NodeTools, on_progress: Callable[[float], None] = lam
 
 def _npm_ci(tools: NodeTools, work: Path, on_progress: Callable[[float], None]) -> None:
     shutil.copy(HOST_DIR / "package.json", work / "package.json")
-    shutil.copy(LOCKFILE, work / "package-lock.json")
+    (work / "package-lock.json").write_text(json.dumps(_runtime_lock(), indent=2) + "\n", "utf-8")
     expected = expected_packages()
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(tools.node).parent), os.environ.get("PATH", "")])}
     # --ignore-scripts: node-llama-cpp's postinstall would only look for binaries
@@ -244,3 +289,11 @@ def host_env(env: dict[str, str] | None = None) -> dict[str, str]:
     env.setdefault("DATARUS_MODELS_DIR", default_models_dir())
     env.setdefault("DATARUS_EPISODES_FILE", default_episodes_file())
     return env
+
+
+if __name__ == "__main__":
+    # `python -m datarus_jupyterlab.runtime lockfile LOCK`: prints the lockfile to install on this
+    # machine (scripts/setup.sh installs the checkout's packages with it).
+    if len(sys.argv) != 3 or sys.argv[1] != "lockfile":
+        sys.exit("usage: python -m datarus_jupyterlab.runtime lockfile PACKAGE-LOCK.JSON")
+    print(json.dumps(lockfile_for_this_machine(json.loads(Path(sys.argv[2]).read_text("utf-8"))), indent=2))

@@ -45,7 +45,14 @@ fi
 
 if ! stamp node_modules/.package-lock.json package-lock.json; then
   step "Installing npm packages (npm ci)"
+  # node-llama-cpp's CUDA 12 build (@node-llama-cpp/linux-x64-cuda-ext, 357 MB) only where an NVIDIA
+  # driver is present: npm ci takes npm-shrinkwrap.json over package-lock.json, so the lockfile for
+  # this machine (the same rule as the wheel's runtime install) is put there for the install.
+  trap 'rm -f "$ROOT/npm-shrinkwrap.json"' EXIT
+  python -m datarus_jupyterlab.runtime lockfile package-lock.json > npm-shrinkwrap.json
   npm ci --no-audit --no-fund --loglevel=error
+  rm -f npm-shrinkwrap.json
+  trap - EXIT
 fi
 
 step "Building the extension, the model host and the CLI"

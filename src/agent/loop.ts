@@ -12,15 +12,37 @@
  * A final answer stating values that no observation showed (grounding.ts) is
  * sent back once with the profile's feedback, and recorded in the episode so the
  * conversation can be rebuilt; a second such answer is accepted and recorded
- * as not grounded.
+ * as not grounded. When the task states the answer's form (answerForm.ts), an
+ * answer not in it is sent back once the same way; what needs no model
+ * (rounding to the decimals asked) is fixed and recorded.
+ *
+ * An episode that would end without an answer — the model wrote the same code
+ * again and again, or the step or error limit was reached — gets one more turn
+ * that may only be the answer, asked for from the outputs already shown; it
+ * ends without one only when no step printed anything to answer from.
  *
  * A turn that ends inside a step (cut off at the token limit, or a step never
  * closed) is never run: its code may be half a statement. Only the first step
  * of a reply runs; the stop string `</step>` normally ends the reply there.
  */
-import { DatarusStreamParser, getProfile, parseDatarus, ParseResult, ParsedStep, PYTHON_EXECUTOR, Violation } from '../protocol';
+import {
+  AnswerForm,
+  answerTemplate,
+  answerTurnGrammar,
+  checkAnswerForm,
+  DatarusStreamParser,
+  getProfile,
+  parseDatarus,
+  ParseResult,
+  ParsedAnswer,
+  ParsedStep,
+  ANSWER_REQUEST_WHY,
+  AnswerRequestReason,
+  PYTHON_EXECUTOR,
+  Violation
+} from '../protocol';
 import { conversation, promptSha256 } from '../episode/conversation';
-import type { Episode, EpisodeStep, RejectedAnswer } from '../episode/types';
+import type { AnswerRequest, Episode, EpisodeStep, RejectedAnswer } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { columnHint } from './columnHint';
 import { answerSources, checkGrounding } from './grounding';
@@ -71,6 +93,8 @@ export interface AgentRunOptions {
   notebook?: string;
   limits?: Partial<AgentLimits>;
   temperature?: number;
+  /** The form the answer must take (a task's `@name[value]` format), when the task states one. */
+  answerForm?: AnswerForm | null;
   /** A grammar for every turn, or per model turn counted from 0 (tests force exact turns this way). */
   grammar?: string | ((turn: number) => string | undefined);
   signal?: AbortSignal;
@@ -126,36 +150,40 @@ export class AgentLoop {
       return finish('failed', 'the question is empty');
     }
 
+    const form = options.answerForm ?? null;
+    const template = form ? answerTemplate(form) : undefined;
     let consecutiveErrors = 0;
     const sameCode = new RepeatedCode();
     /** Whether the last step that ran raised an error (a repeat of it would raise it again). */
     let lastRunFailed = false;
-    try {
-      // `turn` counts model turns (an answer sent back is one); `index` is the step the turn may become.
-      for (let turn = 0; episode.steps.length < limits.maxSteps; turn++) {
-        const index = episode.steps.length;
-        if (signal.aborted) {
-          return finish('stopped', 'stopped by the user');
-        }
-        const startedAt = iso();
-        const modelStart = now();
-        const parser = new DatarusStreamParser();
-        const grammar = typeof options.grammar === 'function' ? options.grammar(turn) : options.grammar;
-        const messages = conversation(episode);
-        const sent = promptSha256(messages);
-        // A turn that keeps repeating itself is cut off through its own signal, apart from the user's Stop.
-        const repetition = new RepetitionWatch();
-        const turnAbort = new AbortController();
-        const onStop = () => turnAbort.abort();
-        signal.addEventListener('abort', onStop);
-        const reply = await this._model.complete(
+    /** Model turns so far (an answer sent back is one); per-turn grammars count them. */
+    let turn = 0;
+    /** The grammar the loop sets for the next turn when only an answer may follow. */
+    let answerOnly: string | undefined;
+
+    /** One model turn on the conversation recorded so far; `index` is the step it may become. */
+    const modelTurn = async (index: number) => {
+      const parser = new DatarusStreamParser();
+      const given = typeof options.grammar === 'function' ? options.grammar(turn) : options.grammar;
+      turn++;
+      const messages = conversation(episode);
+      const sent = promptSha256(messages);
+      // A turn that keeps repeating itself is cut off through its own signal, apart from the user's Stop.
+      const repetition = new RepetitionWatch();
+      const turnAbort = new AbortController();
+      const onStop = () => turnAbort.abort();
+      signal.addEventListener('abort', onStop);
+      const modelStart = now();
+      let reply;
+      try {
+        reply = await this._model.complete(
           {
             episodeId: options.episodeId,
             messages,
             stop: profile.stop.slice(),
             maxTokens: limits.maxTokensPerTurn,
             temperature: options.temperature,
-            grammar,
+            grammar: given ?? answerOnly,
             signal: turnAbort.signal
           },
           text => {
@@ -171,37 +199,106 @@ export class AgentLoop {
             }
           }
         );
+      } finally {
         signal.removeEventListener('abort', onStop);
-        const modelMs = now() - modelStart;
-        if (signal.aborted || (reply.stopReason === 'abort' && !repetition.repeating)) {
+      }
+      const raw = repetition.repeating ? repetition.kept() : reply.text + (reply.stopString ?? '');
+      return {
+        stopped: signal.aborted || (reply.stopReason === 'abort' && !repetition.repeating),
+        repeating: repetition.repeating,
+        raw,
+        // The turn is judged on the whole text the model returned, whatever was streamed.
+        parsed: parseDatarus(raw),
+        stopReason: reply.stopReason,
+        sent,
+        modelMs: now() - modelStart
+      };
+    };
+
+    const sendBack = (rejected: RejectedAnswer) => {
+      episode.rejectedAnswers = [...(episode.rejectedAnswers ?? []), rejected];
+      hooks.onAnswerRejected?.(rejected);
+    };
+    const sentBackBefore = (kind: 'grounding' | 'form') => (episode.rejectedAnswers ?? []).some(r => (r.kind ?? 'grounding') === kind);
+
+    /**
+     * Accepts a final answer, or sends it back — once for stating values no
+     * output showed, once for not being in the asked form; never after the loop
+     * asked for the answer. True when accepted.
+     */
+    const judge = (answer: ParsedAnswer, raw: string, sent: string): boolean => {
+      const afterSteps = episode.steps.length;
+      const grounding = checkGrounding(answer.text, answerSources(episode));
+      const formed = form ? checkAnswerForm(answer.text, form) : null;
+      const mayRefuse = !episode.answerRequest;
+      if (mayRefuse && !grounding.grounded && profile.groundingFeedback && !sentBackBefore('grounding')) {
+        // Values no output showed are sent back to be computed and printed first: a step must be possible.
+        answerOnly = undefined;
+        sendBack({ afterSteps, raw, answer, kind: 'grounding', unsupported: grounding.unsupported, feedback: profile.groundingFeedback(grounding.unsupported), promptSha256: sent });
+        return false;
+      }
+      if (mayRefuse && formed && formed.problems.length > 0 && profile.formFeedback && !sentBackBefore('form')) {
+        sendBack({ afterSteps, raw, answer, kind: 'form', unsupported: [], problems: formed.problems, feedback: profile.formFeedback(formed.problems, template!), promptSha256: sent });
+        // An answer with none of the fields was written in prose: its next turn may only be the answer in form.
+        // One with some fields lacks values it may still have to compute.
+        const anyField = form!.fields.some(f => answer.text.includes(`@${f.name}[`));
+        answerOnly = anyField ? undefined : answerTurnGrammar(form);
+        return false;
+      }
+      episode.answer = answer;
+      episode.answerGrounding = grounding;
+      episode.answerPromptSha256 = sent;
+      if (formed) {
+        episode.answerForm = { text: formed.text, fixes: formed.fixes, problems: formed.problems };
+      }
+      hooks.onAnswer?.(episode);
+      return true;
+    };
+
+    /**
+     * The episode would end without an answer: one more turn asks for it from
+     * the outputs already shown, unless no step printed anything to answer from.
+     */
+    const askForAnswer = async (reason: AnswerRequestReason, status: Episode['status'], why: string): Promise<Episode> => {
+      const printed = episode.steps.some(s => (s.outputs ?? []).some(o => o.output_type !== 'error'));
+      if (!printed) {
+        return finish(status, `${why}; no step printed anything to answer from`);
+      }
+      const request: AnswerRequest = { afterSteps: episode.steps.length, reason, message: profile.answerRequest(ANSWER_REQUEST_WHY[reason], template) };
+      episode.answerRequest = request;
+      answerOnly = answerTurnGrammar(form);
+      const reply = await modelTurn(episode.steps.length);
+      if (reply.stopped) {
+        return finish('stopped', 'stopped by the user');
+      }
+      const answer = reply.parsed.answer;
+      if (!reply.repeating && answer && answer.text.trim() !== '' && reply.parsed.steps.length === 0 && judge(answer, reply.raw, reply.sent)) {
+        return finish('answered');
+      }
+      request.raw = reply.raw;
+      return finish(status, `${why}; asked for the answer, it wrote none`);
+    };
+
+    try {
+      while (episode.steps.length < limits.maxSteps) {
+        const index = episode.steps.length;
+        if (signal.aborted) {
           return finish('stopped', 'stopped by the user');
         }
-        const raw = repetition.repeating ? repetition.kept() : reply.text + (reply.stopString ?? '');
-        // The turn is judged on the whole text the model returned, whatever was streamed.
-        const parsed = parseDatarus(raw);
-
-        if (!repetition.repeating && parsed.answer && parsed.steps.length === 0) {
-          const grounding = checkGrounding(parsed.answer.text, answerSources(episode));
-          if (!grounding.grounded && profile.groundingFeedback && !episode.rejectedAnswers?.length) {
-            // Once per episode: values no output showed are sent back to be computed and printed first.
-            const rejected: RejectedAnswer = {
-              afterSteps: index,
-              raw,
-              answer: parsed.answer,
-              unsupported: grounding.unsupported,
-              feedback: profile.groundingFeedback(grounding.unsupported),
-              promptSha256: sent
-            };
-            episode.rejectedAnswers = [rejected];
-            hooks.onAnswerRejected?.(rejected);
-            continue;
-          }
-          episode.answer = parsed.answer;
-          episode.answerGrounding = grounding;
-          episode.answerPromptSha256 = sent;
-          hooks.onAnswer?.(episode);
-          return finish('answered');
+        const startedAt = iso();
+        const reply = await modelTurn(index);
+        if (reply.stopped) {
+          return finish('stopped', 'stopped by the user');
         }
+        const { raw, parsed, sent, modelMs } = reply;
+
+        if (!reply.repeating && parsed.answer && parsed.steps.length === 0) {
+          if (judge(parsed.answer, raw, sent)) {
+            return finish('answered');
+          }
+          continue;
+        }
+        answerOnly = undefined;
 
         const step = parsed.steps[0];
         const record = (fields: Partial<EpisodeStep> & Pick<EpisodeStep, 'status' | 'observation'>, kernelMs = 0) => {
@@ -223,7 +320,7 @@ export class AgentLoop {
           return done;
         };
 
-        const invalid = repetition.repeating
+        const invalid = reply.repeating
           ? { cutOff: false, problems: ['it kept repeating the same text and was cut off'] }
           : invalidTurn(parsed, step, reply.stopReason);
         if (invalid) {
@@ -235,7 +332,7 @@ export class AgentLoop {
           });
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
-            return finish('error_limit', `${consecutiveErrors} turns in a row failed`);
+            return askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} turns in a row failed`);
           }
           continue;
         }
@@ -245,7 +342,7 @@ export class AgentLoop {
           const times = sameCode.note(step.code);
           record({ status: 'skipped', observation: lastRunFailed ? SAME_FAILING_CODE_OBSERVATION : SAME_CODE_OBSERVATION });
           if (times >= SAME_CODE_LIMIT) {
-            return finish('failed', `the model wrote the same code ${times} times in a row instead of answering`);
+            return askForAnswer('repeating', 'failed', `the model wrote the same code ${times} times in a row instead of answering`);
           }
           continue;
         }
@@ -292,13 +389,13 @@ export class AgentLoop {
         if (error) {
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
-            return finish('error_limit', `${consecutiveErrors} steps in a row raised errors`);
+            return askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} steps in a row raised errors`);
           }
         } else {
           consecutiveErrors = 0;
         }
       }
-      return finish('step_limit', `no answer after ${limits.maxSteps} steps`);
+      return askForAnswer('step_limit', 'step_limit', `no answer after ${limits.maxSteps} steps`);
     } catch (err) {
       if (signal.aborted) {
         return finish('stopped', 'stopped by the user');

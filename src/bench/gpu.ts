@@ -1,38 +1,44 @@
 /**
- * `npm run bench:gpu -- --gpu cuda|vulkan|metal` (or `npm run bench -- --gpu …`):
+ * `npm run bench:gpu -- --gpu cuda|cuda12|vulkan|metal` (or `npm run bench -- --gpu …`):
  * the model host on a GPU with a model of Datarus-R1-14B's shape, written by
- * models/make_shape_model.py. One run, the GPU named in the output:
+ * models/make_shape_model.py. One run, the GPU and the backend named in the output:
  *
- * - decode tokens/s without a grammar, through the host's stream and in-process (`gpu.stream_vs_inprocess`)
- * - prefill tokens/s of a 4,000-token prompt
- * - 4 episodes streaming at once ÷ one (`gpu.parallel4_vs_single`)
- * - an 8-step episode's prefill ratio; time to first token, new step vs the same prompt fresh
- * - VRAM used; decode tokens/s ÷ the bandwidth ceiling (weights bytes ÷ memory bandwidth)
- * - warm starts on a second host with 8 episode slots (src/bench/warmStart.ts, the datarus-r1 profile):
- *   `host.ttft_fresh_vs_new_step` and `rollouts.group_prefill_ratio` (G = 8) on the GPU
+ * - in-process (`inprocess`): decode tokens/s without a grammar, a 4,000-token prefill, and
+ *   1, 4 and 8 sequences of one context decoding at once, their decode steps together (as the
+ *   host takes them, src/host/decodeSteps.ts) and apart (node-llama-cpp's batching alone), with
+ *   the tokens per batch node-llama-cpp decoded (read from its context: measurement only)
+ * - flash attention on and off beside auto (`sweep`)
+ * - through the host (`host`): decode (`gpu.stream_vs_inprocess`), 4 and 8 episodes streaming at
+ *   once ÷ one (`gpu.parallel4_vs_single`, `gpu.parallel8_vs_single`), an 8-step episode's prefill
+ *   ratio, time to first token of a new step vs the same prompt fresh, VRAM
+ * - `gpu.decode_vs_ceiling`: decode tokens/s ÷ the bandwidth ceiling (weights bytes ÷ memory bandwidth)
+ * - warm starts (`warm`) on a second host with 8 episode slots (src/bench/warmStart.ts, the datarus-r1
+ *   profile): `host.ttft_fresh_vs_new_step` and `rollouts.group_prefill_ratio` (G = 8), once for each
+ *   `--prompt-cache` mode given (`auto,on`: the policy beside always-on states, same machine)
  *
- * `--only inprocess,host,warm` runs only those parts (in-process decode, prefill and the flash-attention
- * sweep; the host's stream, parallel episodes and the 8-step episode; warm starts and the group): `--only host,warm`
- * fits a GPU check in a few minutes. `--prompt-cache auto|on|off` is given to the hosts (default auto, the policy).
- *
- * It stops at once when the backend is not the one it meant to test: a 14B model
- * on one CPU thread takes many minutes. `--gpu cpu` with a small shape
- * (`--layers 2 --embd 512 --ff 1536 --vocab 4096`) is the CPU dry run of the script.
+ * `--only inprocess,sweep,host,warm` runs only those parts. It stops at once when the backend is
+ * not the one it meant to test: a 14B model on one CPU thread takes many minutes. `--gpu cpu` with a
+ * small shape (`--layers 2 --embd 512 --ff 1536 --vocab 4096`) is the CPU dry run of the script; it
+ * writes a section of its own (`gpu-dry-run`), never over a GPU run's.
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import type { Backend } from '../contract';
+import { startLlama } from '../host/backends';
+import { DecodeSteps } from '../host/decodeSteps';
 import { formatObservation, formatStep } from '../protocol';
-import { writeShapeModel, MODELS_DIR } from './grammarRun';
+import { MODELS_DIR, writeShapeModel } from './shapeModel';
 import { BenchHost, startBenchHost } from './processes';
 import { writePart } from './report';
 import { streamGenerate, TimedStream } from './util';
 import { benchWarmStart, policyCell, WarmStartBench } from './warmStart';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
-type Backend = 'cuda' | 'vulkan' | 'metal' | 'cpu';
+const BACKENDS: Backend[] = ['cuda', 'cuda12', 'vulkan', 'metal', 'cpu'];
 
 
 /** Memory bandwidth in GB/s of cards the ceiling is computed for; `--bandwidth-gbs` for others. */
@@ -52,13 +58,19 @@ const BANDWIDTH_GBS: [RegExp, number][] = [
 
 class WrongBackendError extends Error {}
 
-type Part = 'inprocess' | 'host' | 'warm';
-const PARTS: Part[] = ['inprocess', 'host', 'warm'];
+type Part = 'inprocess' | 'sweep' | 'host' | 'warm';
+const PARTS: Part[] = ['inprocess', 'sweep', 'host', 'warm'];
+/** The parts of a full run (the flash-attention sweep is optional: it was measured on Vulkan before). */
+const FULL: Part[] = ['inprocess', 'host', 'warm'];
+type PromptCacheMode = 'auto' | 'on' | 'off';
+/** Sequences decoding at once, in-process and through the host. */
+const PARALLEL = [4, 8];
 
 interface Options {
   gpu: Backend;
   parts: Set<Part>;
-  promptCache: 'auto' | 'on' | 'off';
+  /** The host's `--prompt-cache` modes: the warm part runs once for each. */
+  promptCache: PromptCacheMode[];
   layers: number;
   embd: number;
   ff: number;
@@ -84,17 +96,17 @@ function parseOptions(argv: string[]): Options {
     allowPositionals: true
   });
   const gpu = values.gpu as Backend;
-  if (!['cuda', 'vulkan', 'metal', 'cpu'].includes(gpu)) {
-    throw new Error(`--gpu must be cuda, vulkan, metal or cpu (cpu: the dry run), not "${values.gpu}"`);
+  if (!BACKENDS.includes(gpu)) {
+    throw new Error(`--gpu must be ${BACKENDS.join(', ')} (cpu: the dry run), not "${values.gpu}"`);
   }
   const parts = values.only!.split(',').map(p => p.trim());
   const unknown = parts.filter(p => !PARTS.includes(p as Part));
   if (unknown.length > 0 || parts.length === 0) {
     throw new Error(`--only takes a comma-separated list of ${PARTS.join(', ')}, not "${values.only}"`);
   }
-  const promptCache = values['prompt-cache'] as Options['promptCache'];
-  if (!['auto', 'on', 'off'].includes(promptCache)) {
-    throw new Error(`--prompt-cache must be auto, on or off, not "${promptCache}"`);
+  const promptCache = values['prompt-cache']!.split(',').map(m => m.trim()) as PromptCacheMode[];
+  if (promptCache.length === 0 || promptCache.some(m => !['auto', 'on', 'off'].includes(m))) {
+    throw new Error(`--prompt-cache must be auto, on or off, or a comma-separated list of them, not "${values['prompt-cache']}"`);
   }
   const num = (name: string, v: string | undefined) => {
     const n = Number(v);
@@ -136,7 +148,7 @@ async function api(host: BenchHost, method: string, endpoint: string, body?: unk
 async function startHost(
   modelFile: string,
   backend: Backend,
-  { maxEpisodes = 4, contextSize = 8192, promptCache = 'auto' } = {}
+  { maxEpisodes = 8, contextSize = 8192, promptCache = 'auto' }: { maxEpisodes?: number; contextSize?: number; promptCache?: PromptCacheMode } = {}
 ): Promise<{ host: BenchHost; status: any }> {
   const args = [
     ...['--gpu', backend, '--models-dir', path.dirname(modelFile)],
@@ -210,14 +222,12 @@ async function episode(host: BenchHost, steps: number): Promise<EpisodeFigures> 
 
 // ---- in-process ----------------------------------------------------------
 
-async function inProcess(lib: LlamaModule, modelFile: string, backend: Backend, tokens: number) {
-  const llama = await lib
-    .getLlama({ gpu: backend === 'cpu' ? false : backend, build: 'never', logLevel: lib.LlamaLogLevel.error })
-    .catch(err => {
-      throw new WrongBackendError(`node-llama-cpp cannot start ${backend}: ${err instanceof Error ? err.message : String(err)}; stopping`);
-    });
+async function inProcess(lib: LlamaModule, modelFile: string, backend: Backend, tokens: number, sweep: boolean) {
+  const llama = await startLlama(lib, backend).catch(err => {
+    throw new WrongBackendError(`node-llama-cpp cannot start ${backend}: ${err instanceof Error ? err.message : String(err)}; stopping`);
+  });
   const actual = llama.gpu === false ? 'cpu' : llama.gpu;
-  if (actual !== backend) {
+  if (actual !== (backend === 'cuda12' ? 'cuda' : backend)) {
     await llama.dispose();
     throw new WrongBackendError(`node-llama-cpp chose ${actual}, not ${backend}: stopping`);
   }
@@ -225,16 +235,113 @@ async function inProcess(lib: LlamaModule, modelFile: string, backend: Backend, 
   const vramBefore = backend === 'cpu' ? null : await llama.getVramState();
   const model = await llama.loadModel({ modelPath: modelFile, gpuLayers: backend === 'cpu' ? 0 : 'max' });
   try {
-    // Flash attention forced on, left to llama.cpp, and off: a backend without the kernel runs it on the CPU.
-    const byFlashAttention: Record<FlashAttentionMode, ContextFigures> = {} as Record<FlashAttentionMode, ContextFigures>;
-    for (const mode of FLASH_ATTENTION_MODES) {
+    // Flash attention left to llama.cpp (the host's default), and forced on and off: a backend without the kernel runs it on the CPU.
+    const byFlashAttention: Partial<Record<FlashAttentionMode, ContextFigures>> = {};
+    for (const mode of sweep ? FLASH_ATTENTION_MODES : (['auto'] as FlashAttentionMode[])) {
       byFlashAttention[mode] = await contextFigures(lib, llama, model, backend, tokens, FLASH_ATTENTION_VALUE[mode]);
     }
-    return { gpuName, gpuLayers: model.gpuLayers, totalLayers: model.fileInsights.totalLayers, vramBefore, byFlashAttention };
+    const parallel = await parallelInProcess(lib, model, backend, tokens);
+    return { gpuName, gpuLayers: model.gpuLayers, totalLayers: model.fileInsights.totalLayers, vramBefore, byFlashAttention, parallel };
   } finally {
     await model.dispose();
     await llama.dispose();
   }
+}
+
+interface ParallelRun {
+  sequences: number;
+  /** Tokens of all sequences ÷ the time from the first sequence's first token to the last one's last. */
+  tokensPerSecond: number;
+  /** Tokens per decode batch node-llama-cpp ran while they decoded (batches of more tokens than sequences are prompts). */
+  tokensPerBatch: number;
+  batches: number;
+}
+
+/**
+ * 1, 4 and 8 sequences of one context decoding at once (greedy, end tokens banned, flash attention auto),
+ * their decode steps taken together and apart. The tokens per batch are counted by wrapping the
+ * context's native object: node-llama-cpp's internals, read for this measurement only.
+ */
+async function parallelInProcess(lib: LlamaModule, model: Model, backend: Backend, tokens: number) {
+  const most = Math.max(...PARALLEL);
+  const context = await model.createContext({ contextSize: 2048, sequences: most, flashAttention: 'auto', ...(backend === 'cpu' ? { threads: 1 } : {}) });
+  const batches: number[] = [];
+  const internal = context as unknown as { _ctx: { initBatch(size: number): void } };
+  const native = internal._ctx;
+  internal._ctx = new Proxy(native, {
+    get(target, key) {
+      if (key === 'initBatch') {
+        return (size: number) => {
+          batches.push(size);
+          return target.initBatch(size);
+        };
+      }
+      const value = (target as any)[key];
+      return typeof value === 'function' ? value.bind(target) : value;
+    }
+  });
+  try {
+    const tokenBias = endTokensBanned(lib, model);
+    const runs: Record<'together' | 'apart', ParallelRun[]> = { together: [], apart: [] };
+    const sequences = Array.from({ length: most }, () => context.getSequence());
+    // Apart first: aligning a sequence is for good.
+    for (const mode of ['apart', 'together'] as const) {
+      if (mode === 'together') {
+        const steps = new DecodeSteps();
+        sequences.forEach(sequence => steps.align(sequence));
+      }
+      for (const n of [1, ...PARALLEL]) {
+        batches.length = 0;
+        const timed = await Promise.all(sequences.slice(0, n).map((sequence, i) => timedCompletion(lib, sequence, `${PROMPT} (${i})`, tokens, tokenBias)));
+        const first = Math.min(...timed.map(t => t.first));
+        const last = Math.max(...timed.map(t => t.last));
+        const decodes = batches.filter(size => size <= n);
+        runs[mode].push({
+          sequences: n,
+          tokensPerSecond: (timed.reduce((sum, t) => sum + t.count, 0) - n) / Math.max(1e-6, (last - first) / 1000),
+          tokensPerBatch: decodes.reduce((a, b) => a + b, 0) / Math.max(1, decodes.length),
+          batches: decodes.length
+        });
+      }
+    }
+    const ratio = (mode: 'together' | 'apart', n: number) => runs[mode].find(r => r.sequences === n)!.tokensPerSecond / runs[mode][0].tokensPerSecond;
+    return { runs, vsSingle: Object.fromEntries(PARALLEL.map(n => [n, { together: ratio('together', n), apart: ratio('apart', n) }])) };
+  } finally {
+    internal._ctx = native;
+    await context.dispose();
+  }
+}
+
+function endTokensBanned(lib: LlamaModule, model: Model) {
+  const tokenBias = new lib.TokenBias(model.tokenizer);
+  for (const end of [model.tokens.eos, model.tokens.eot]) {
+    if (end !== null) {
+      tokenBias.set(end, 'never');
+    }
+  }
+  return tokenBias;
+}
+
+/** One greedy completion on `sequence` from scratch: when its first and last tokens came, and how many. */
+async function timedCompletion(lib: LlamaModule, sequence: Sequence, prompt: string, tokens: number, tokenBias: InstanceType<LlamaModule['TokenBias']>) {
+  await sequence.clearHistory();
+  const completion = new lib.LlamaCompletion({ contextSequence: sequence });
+  let first: number | null = null;
+  let last = 0;
+  let count = 0;
+  await completion.generateCompletion(prompt, {
+    maxTokens: tokens,
+    temperature: 0,
+    tokenBias,
+    onToken: t => {
+      const now = performance.now();
+      first ??= now;
+      last = now;
+      count += t.length;
+    }
+  });
+  completion.dispose({ disposeSequence: false });
+  return { first: first ?? last, last, count };
 }
 
 type FlashAttentionMode = 'on' | 'auto' | 'off';
@@ -252,6 +359,7 @@ interface ContextFigures {
 
 type Llama = Awaited<ReturnType<LlamaModule['getLlama']>>;
 type Model = Awaited<ReturnType<Llama['loadModel']>>;
+type Sequence = ReturnType<Awaited<ReturnType<Model['createContext']>>['getSequence']>;
 
 /** Decode (greedy, 3 runs after a warm-up) and a 4,000-token prefill in one context. */
 async function contextFigures(lib: LlamaModule, llama: Llama, model: Model, backend: Backend, tokens: number, flashAttention: 'auto' | boolean): Promise<ContextFigures> {
@@ -260,33 +368,12 @@ async function contextFigures(lib: LlamaModule, llama: Llama, model: Model, back
   try {
     const sequence = context.getSequence();
     // Decode without a grammar: greedy, end tokens banned so every run has the same length.
-    const tokenBias = new lib.TokenBias(model.tokenizer);
-    for (const end of [model.tokens.eos, model.tokens.eot]) {
-      if (end !== null) {
-        tokenBias.set(end, 'never');
-      }
-    }
+    const tokenBias = endTokensBanned(lib, model);
     const decode: number[] = [];
     for (let round = 0; round < 4; round++) {
-      await sequence.clearHistory();
-      const completion = new lib.LlamaCompletion({ contextSequence: sequence });
-      let first: number | null = null;
-      let last = 0;
-      let count = 0;
-      await completion.generateCompletion(PROMPT, {
-        maxTokens: tokens,
-        temperature: 0,
-        tokenBias,
-        onToken: t => {
-          const now = performance.now();
-          first ??= now;
-          last = now;
-          count += t.length;
-        }
-      });
-      completion.dispose({ disposeSequence: false });
+      const { first, last, count } = await timedCompletion(lib, sequence, PROMPT, tokens, tokenBias);
       if (round > 0) {
-        decode.push(((count - 1) * 1000) / Math.max(1e-6, last - (first ?? last))); // round 0 warms up
+        decode.push(((count - 1) * 1000) / Math.max(1e-6, last - first)); // round 0 warms up
       }
     }
     // Prefill: a 4,000-token prompt evaluated at once.
@@ -321,15 +408,16 @@ function bandwidthFor(gpuName: string | null, given: number | null): number | nu
 export async function benchGpu(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
   const dryRun = options.gpu === 'cpu';
+  const loadAtStart = os.loadavg();
   const shape = `${options.layers}l-${options.embd}e-${options.vocab}v`;
   const modelFile = path.join(MODELS_DIR, `shape-${shape}.gguf`);
   writeShapeModel(modelFile, ['--layers', String(options.layers), '--embd', String(options.embd), '--ff', String(options.ff), '--vocab', String(options.vocab)]);
   const weightsBytes = statSync(modelFile).size;
-  const all = PARTS.every(part => options.parts.has(part));
+  const all = FULL.every(part => options.parts.has(part));
   process.stderr.write(`bench:gpu on ${options.gpu}: ${shape}, ${(weightsBytes / 1e9).toFixed(2)} GB; parts: ${[...options.parts].join(', ')}\n`);
 
   let local: Awaited<ReturnType<typeof inProcessPart>> | null = null;
-  if (options.parts.has('inprocess')) {
+  if (options.parts.has('inprocess') || options.parts.has('sweep')) {
     process.stderr.write(`bench:gpu: in-process…\n`);
     local = await inProcessPart(modelFile, options);
   }
@@ -338,29 +426,33 @@ export async function benchGpu(argv: string[]): Promise<void> {
     process.stderr.write(`bench:gpu: through the host…\n`);
     viaHost = await hostPart(modelFile, options);
   }
-  // Warm starts and a group of 8 on a host of their own: 8 slots of 4,096 tokens (about 6 GiB of KV cache at the 14B shape).
-  let warm: WarmStartBench | null = null;
-  let warmStatus: any = null;
+  // Warm starts and a group of 8 on a host of their own: 8 slots of 4,096 tokens (about 6 GiB of KV cache at
+  // the 14B shape), once for each prompt-cache mode, one after another on the same machine.
+  const warm: { mode: PromptCacheMode; result: WarmStartBench; status: any }[] = [];
   if (options.parts.has('warm')) {
-    process.stderr.write(`bench:gpu: warm starts and a group of 8…\n`);
-    const second = await startHost(modelFile, options.gpu, { maxEpisodes: 8, contextSize: 4096, promptCache: options.promptCache });
-    warmStatus = second.status;
-    try {
-      warm = await benchWarmStart(second.host, { profile: 'datarus-r1', groupSize: 8 });
-    } finally {
-      await second.host.stop();
+    for (const mode of options.promptCache) {
+      process.stderr.write(`bench:gpu: warm starts and a group of 8, prompt cache ${mode}…\n`);
+      const second = await startHost(modelFile, options.gpu, { maxEpisodes: 8, contextSize: 4096, promptCache: mode });
+      try {
+        warm.push({ mode, result: await benchWarmStart(second.host, { profile: 'datarus-r1', groupSize: 8 }), status: second.status });
+      } finally {
+        await second.host.stop();
+      }
     }
   }
 
-  const firstStatus = viaHost?.status ?? warmStatus;
+  const firstStatus = viaHost?.status ?? warm[0]?.status ?? null;
   const gpuName = local?.gpuName ?? firstStatus?.gpu?.name ?? null;
   const single = viaHost ? median(viaHost.decode) : null;
   const bandwidth = bandwidthFor(gpuName, options.bandwidthGbs);
   const ceiling = bandwidth ? (bandwidth * 1e9) / weightsBytes : null;
+  const decodeForCeiling = local?.decodeTokensPerSecond ?? single;
+  const primaryWarm = warm.find(w => w.mode === 'auto') ?? warm[0] ?? null;
   const results = {
     date: new Date().toISOString(),
     dryRun,
     note: dryRun ? 'CPU dry run of the script with a small shape: these are not GPU figures' : null,
+    loadAverage: { start: loadAtStart, end: os.loadavg() },
     parts: [...options.parts],
     promptCache: options.promptCache,
     backend: options.gpu,
@@ -369,26 +461,26 @@ export async function benchGpu(argv: string[]): Promise<void> {
     layersOffloaded: local ? `${local.gpuLayers}/${local.totalLayers}` : null,
     hostLayersOffloaded: firstStatus ? `${firstStatus.model?.gpuLayers}/${firstStatus.model?.totalLayers}` : null,
     hostBackends: firstStatus?.backends ?? null,
-    ...(local || viaHost
+    ...(local?.decodeTokensPerSecond !== undefined || viaHost
       ? {
           'gpu.decode_tokens_per_s': { host: single, inProcess: local?.decodeTokensPerSecond ?? null, runs: { host: viaHost?.decode ?? null, inProcess: local?.decodeRuns ?? null } },
-          'gpu.stream_vs_inprocess': single !== null && local ? single / local.decodeTokensPerSecond : null
+          'gpu.stream_vs_inprocess': single !== null && local?.decodeTokensPerSecond ? single / local.decodeTokensPerSecond : null,
+          'gpu.decode_vs_ceiling': { value: ceiling && decodeForCeiling ? decodeForCeiling / ceiling : null, backend: options.gpu, measured: local?.decodeTokensPerSecond ? 'in-process' : 'host stream' }
         }
       : {}),
-    ...(local
+    ...(local?.prefillTokensPerSecond !== undefined ? { 'gpu.prefill_tokens_per_s': local.prefillTokensPerSecond, prefillTokens: local.prefillTokens } : {}),
+    ...(local && options.parts.has('sweep')
       ? {
-          'gpu.prefill_tokens_per_s': local.prefillTokensPerSecond,
-          prefillTokens: local.prefillTokens,
           'gpu.flash_attention': Object.fromEntries(
-            FLASH_ATTENTION_MODES.map(mode => [mode, { decodeTokensPerSecond: local!.byFlashAttention[mode].decodeTokensPerSecond, prefillTokensPerSecond: local!.byFlashAttention[mode].prefillTokensPerSecond }])
-          ),
-          'gpu.decode_vs_bandwidth_ceiling': ceiling ? local.decodeTokensPerSecond / ceiling : null
+            FLASH_ATTENTION_MODES.map(mode => [mode, { decodeTokensPerSecond: local!.byFlashAttention[mode]!.decodeTokensPerSecond, prefillTokensPerSecond: local!.byFlashAttention[mode]!.prefillTokensPerSecond }])
+          )
         }
       : {}),
+    ...(local ? { 'gpu.inprocess_parallel': local.parallel } : {}),
     ...(viaHost
       ? {
-          'gpu.parallel4_vs_single': viaHost.parallel.aggregate / single!,
-          parallel4: viaHost.parallel,
+          ...Object.fromEntries(viaHost.parallel.map(p => [`gpu.parallel${p.sequences}_vs_single`, p.aggregate / single!])),
+          parallel: viaHost.parallel,
           'gpu.prefill_ratio_8_steps': viaHost.steps.ratio,
           'gpu.ttft_new_step_ms': viaHost.steps.ttftNewStepMs,
           'gpu.ttft_fresh_same_prompt_ms': viaHost.steps.ttftFreshMs,
@@ -396,11 +488,11 @@ export async function benchGpu(argv: string[]): Promise<void> {
           episodePolicy: viaHost.steps.policy
         }
       : {}),
-    ...(warm
+    ...(primaryWarm
       ? {
-          'host.ttft_fresh_vs_new_step': warm['host.ttft_fresh_vs_new_step'],
-          'rollouts.group_prefill_ratio': warm['rollouts.group_prefill_ratio'],
-          warmStart: warm
+          'host.ttft_fresh_vs_new_step': primaryWarm.result['host.ttft_fresh_vs_new_step'],
+          'rollouts.group_prefill_ratio': primaryWarm.result['rollouts.group_prefill_ratio'],
+          warmStart: Object.fromEntries(warm.map(w => [w.mode, w.result]))
         }
       : {}),
     'gpu.vram_used_bytes': {
@@ -412,19 +504,22 @@ export async function benchGpu(argv: string[]): Promise<void> {
     ceilingTokensPerSecond: ceiling
   };
   const markdown = gpuMarkdown(results);
-  // A run of some parts only, or with another prompt-cache mode, is kept beside the full run's figures, not over them.
-  writePart(`${all ? 'gpu' : 'gpu-parts'}${options.promptCache === 'auto' ? '' : `-prompt-cache-${options.promptCache}`}`, results, markdown);
+  // A dry run, or a run of some parts only, is kept beside a full GPU run's figures, never over them.
+  writePart(dryRun ? 'gpu-dry-run' : all ? 'gpu' : 'gpu-parts', results, markdown);
   process.stdout.write(markdown + '\n');
 }
 
 async function inProcessPart(modelFile: string, options: Options) {
   const lib = await import('node-llama-cpp');
-  const measured = await inProcess(lib, modelFile, options.gpu, options.tokens);
+  const measured = await inProcess(lib, modelFile, options.gpu, options.tokens, options.parts.has('sweep'));
   // The host's default is `auto`: its figures are the ones compared with the host.
-  const auto = measured.byFlashAttention.auto;
+  const auto = measured.byFlashAttention.auto!;
   return {
-    ...auto,
+    ...(options.parts.has('inprocess') ? auto : {}),
+    vramAfterBytes: auto.vramAfterBytes,
+    vramTotalBytes: auto.vramTotalBytes,
     byFlashAttention: measured.byFlashAttention,
+    parallel: measured.parallel,
     gpuName: measured.gpuName,
     gpuLayers: measured.gpuLayers,
     totalLayers: measured.totalLayers,
@@ -432,9 +527,9 @@ async function inProcessPart(modelFile: string, options: Options) {
   };
 }
 
-/** Decode through the host's stream, 4 episodes at once, and the 8-step episode with its fresh same-prompt request. */
+/** Decode through the host's stream, 4 and 8 episodes at once, and the 8-step episode with its fresh same-prompt request. */
 async function hostPart(modelFile: string, options: Options) {
-  const { host, status } = await startHost(modelFile, options.gpu, { promptCache: options.promptCache });
+  const { host, status } = await startHost(modelFile, options.gpu, { maxEpisodes: Math.max(...PARALLEL), promptCache: options.promptCache[0] });
   try {
     const body = { prompt: PROMPT, maxTokens: options.tokens, temperature: 0 };
     await stream(host, { ...body, maxTokens: 4, episodeId: 'warm-up' });
@@ -442,17 +537,24 @@ async function hostPart(modelFile: string, options: Options) {
     for (let i = 0; i < 3; i++) {
       decode.push((await stream(host, { ...body, episodeId: `single-${i}` })).tokensPerSecond);
     }
-    // Free every slot first: the four parallel episodes then never wait on an eviction.
+    // Free every slot first: the parallel episodes then never wait on an eviction.
     for (const id of ['warm-up', 'single-0', 'single-1', 'single-2']) {
       await api(host, 'DELETE', `/api/episodes/${id}`);
     }
-    // Four episodes at once: tokens of all four ÷ the time from the first request to the last token.
-    const t0 = performance.now();
-    const runs = await Promise.all([0, 1, 2, 3].map(i => stream(host, { ...body, episodeId: `parallel-${i}` }, t0)));
-    const wallSeconds = Math.max(...runs.map(r => r.lastMs)) / 1000;
-    const parallel = { aggregate: runs.reduce((n, r) => n + r.tokens, 0) / wallSeconds, each: runs.map(r => r.tokensPerSecond) };
-    for (let i = 0; i < 4; i++) {
-      await api(host, 'DELETE', `/api/episodes/parallel-${i}`);
+    const parallel = [];
+    for (const n of PARALLEL) {
+      // N episodes at once: tokens of all ÷ the time from the first request to the last token; the host's
+      // decode steps meanwhile: how many episodes each step took together.
+      const before = (await api(host, 'GET', '/api/status')).episodes.decodeSteps;
+      const t0 = performance.now();
+      const runs = await Promise.all(Array.from({ length: n }, (_, i) => stream(host, { ...body, prompt: `${PROMPT} (${i})`, episodeId: `parallel-${n}-${i}` }, t0)));
+      const wallSeconds = Math.max(...runs.map(r => r.lastMs)) / 1000;
+      const after = (await api(host, 'GET', '/api/status')).episodes.decodeSteps;
+      const steps = after.steps === null ? null : { steps: after.steps - before.steps, episodesPerStep: (after.sequences - before.sequences) / Math.max(1, after.steps - before.steps) };
+      parallel.push({ sequences: n, aggregate: runs.reduce((sum, r) => sum + r.tokens, 0) / wallSeconds, each: runs.map(r => r.tokensPerSecond), decodeSteps: steps });
+      for (let i = 0; i < n; i++) {
+        await api(host, 'DELETE', `/api/episodes/parallel-${n}-${i}`);
+      }
     }
     const steps = await episode(host, 8);
     const after = await api(host, 'GET', '/api/status');
@@ -466,43 +568,60 @@ async function hostPart(modelFile: string, options: Options) {
 function gpuMarkdown(r: any): string {
   const f = (n: number | null | undefined, d = 2) => (n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(d));
   const gib = (n: number | null) => (n === null ? '–' : `${(n / 2 ** 30).toFixed(1)} GiB`);
-  const all = PARTS.every(part => r.parts.includes(part));
+  const all = FULL.every(part => r.parts.includes(part));
   const measured = `${r.layersOffloaded ?? r.hostLayersOffloaded} layers offloaded`;
+  const load = `load average ${r.loadAverage.start.map((n: number) => n.toFixed(2)).join(' / ')} at the start, ${r.loadAverage.end.map((n: number) => n.toFixed(2)).join(' / ')} at the end`;
   const heading = r.dryRun
-    ? `**CPU dry run** (${r.date}): the script ran end to end on the CPU with a ${r.shape.layers}-layer, ${r.shape.embd}-wide, ${r.shape.vocab}-token shape. ` +
-      '**These are not GPU figures; the GPU run is pending** (no GPU machine was available to this change). Run ' +
-      '`npm run bench:gpu -- --gpu cuda` (or `vulkan`) on a GPU machine to replace them.'
-    : `Measured ${r.date} on **${r.gpu}** (${r.backend}), Qwen2.5-14B shape (${r.shape.layers} layers, ${(r.shape.weightsBytes / 1e9).toFixed(1)} GB of Q4_K_M-like weights), ` +
-      `${measured}.`;
+    ? `**CPU dry run** (${r.date}; ${load}): the script ran end to end on the CPU with a ${r.shape.layers}-layer, ${r.shape.embd}-wide, ${r.shape.vocab}-token shape. ` +
+      '**These are not GPU figures; the GPU run is pending.** See "GPU run, prepared" below for the command.'
+    : `Measured ${r.date} on **${r.gpu}** with the **${r.backend}** backend, Qwen2.5-14B shape (${r.shape.layers} layers, ${(r.shape.weightsBytes / 1e9).toFixed(1)} GB of Q4_K_M-like weights), ` +
+      `${measured}; ${load}.`;
   const rows: string[] = [];
   if (r['gpu.decode_tokens_per_s']) {
     rows.push(
       `| decode tokens/s without a grammar: host stream / in-process | | ${f(r['gpu.decode_tokens_per_s'].host, 1)} / ${f(r['gpu.decode_tokens_per_s'].inProcess, 1)} |`,
-      `| \`gpu.stream_vs_inprocess\` | ≥ 0.97 | ${f(r['gpu.stream_vs_inprocess'])} |`
+      `| \`gpu.stream_vs_inprocess\` | ≥ 0.97 | ${f(r['gpu.stream_vs_inprocess'])} |`,
+      `| \`gpu.decode_vs_ceiling\` (${r.backend}, ${r['gpu.decode_vs_ceiling'].measured} decode ÷ ${r.bandwidthGBs ? `${r.bandwidthGBs} GB/s` : 'bandwidth unknown'} ÷ weights) | ≥ 0.5 | ${f(r['gpu.decode_vs_ceiling'].value)}${r.ceilingTokensPerSecond ? ` (ceiling ${f(r.ceilingTokensPerSecond, 0)} tokens/s)` : ''} |`
     );
   }
   if (r['gpu.prefill_tokens_per_s'] !== undefined) {
     rows.push(`| prefill tokens/s, ${r.prefillTokens}-token prompt (in-process, flash attention auto) | | ${f(r['gpu.prefill_tokens_per_s'], 0)} |`);
   }
-  if (r['gpu.parallel4_vs_single'] !== undefined) {
+  if (r.parallel) {
+    for (const p of r.parallel) {
+      const steps = p.decodeSteps ? `; ${f(p.decodeSteps.episodesPerStep, 2)} episodes per decode step` : '';
+      rows.push(
+        `| \`gpu.parallel${p.sequences}_vs_single\` (${p.sequences} episodes at once through the host, aggregate ÷ one) | ${p.sequences === 4 ? '≥ 2.5' : ''} | ${f(r[`gpu.parallel${p.sequences}_vs_single`])} (${f(p.aggregate, 1)} tokens/s together${steps}) |`
+      );
+    }
+  }
+  if (r['gpu.inprocess_parallel']) {
+    const ip = r['gpu.inprocess_parallel'];
+    const cell = (mode: 'together' | 'apart') =>
+      ip.runs[mode].map((run: any) => `${run.sequences}: ${f(run.tokensPerSecond, 1)} (${f(run.tokensPerBatch, 1)}/batch)`).join(', ');
+    rows.push(
+      `| in-process, N sequences of one context at once ÷ one: steps together / apart | | ${PARALLEL.map(n => `${n}: ${f(ip.vsSingle[n].together)} / ${f(ip.vsSingle[n].apart)}`).join('; ')} |`,
+      `| in-process tokens/s (tokens per decode batch), steps together | | ${cell('together')} |`,
+      `| the same, steps apart (node-llama-cpp's batching alone) | | ${cell('apart')} |`
+    );
+  }
+  if (r['gpu.prefill_ratio_8_steps'] !== undefined) {
     const fresh = r.freshSamePrompt;
     const ws = fresh?.warmStart;
     rows.push(
-      `| \`gpu.parallel4_vs_single\` (4 episodes at once, aggregate ÷ one) | ≥ 2.5 | ${f(r['gpu.parallel4_vs_single'])} (${f(r.parallel4.aggregate, 1)} tokens/s together) |`,
       `| 8-step episode: tokens evaluated ÷ final context | ≤ 1.05 | ${f(r['gpu.prefill_ratio_8_steps'], 3)} |`,
-      `| time to first token: new step / same prompt, fresh episode (prompt cache ${r.promptCache}) | | ${f(r['gpu.ttft_new_step_ms'], 0)} ms / ${f(r['gpu.ttft_fresh_same_prompt_ms'], 0)} ms |`,
+      `| time to first token: new step / same prompt, fresh episode (prompt cache ${r.promptCache[0]}) | | ${f(r['gpu.ttft_new_step_ms'], 0)} ms / ${f(r['gpu.ttft_fresh_same_prompt_ms'], 0)} ms |`,
       `| the fresh request: prompt tokens; evaluated; loaded / saved in ms; the policy after it | | ${fresh ? `${fresh.promptTokens}; ${fresh.evaluatedPromptTokens}` : '–'}; ${ws ? `${ws.loaded} loaded (${f(ws.loadMs, 0)} ms), saves ${f(ws.saveMs, 0)} ms` : '–'}; ${policyCell(r.episodePolicy)} |`
     );
   }
-  if (r.warmStart) {
-    const w = r.warmStart;
+  for (const [mode, w] of Object.entries<any>(r.warmStart ?? {})) {
     const waited = (w.group.warmStarts ?? []).map((s: any) => (s ? `${s.loaded}/${s.evaluated ?? '?'}/${f(s.waitedMs, 0)}` : '–')).join(', ');
     rows.push(
-      `| \`host.ttft_fresh_vs_new_step\` (new episode with the datarus-r1 system prompt, warm ÷ new step; cold ÷ new step) | ≤ 1.5 | ${f(w['host.ttft_fresh_vs_new_step'])}; cold ${f(w.ttftColdVsNewStep)} (${f(w.ttftNewStepMs, 0)} / ${f(w.ttftNewEpisodeWarmMs, 0)} / ${f(w.ttftNewEpisodeColdMs, 0)} ms) |`,
-      `| \`rollouts.group_prefill_ratio\` (8 new episodes, one new ${w.group.promptTokens}-token prompt, at once) | ≤ 1.1 | ${f(w['rollouts.group_prefill_ratio'], 3)} (${w.group.loadedFromGroupState} loaded the group's state; first tokens after ${f(Math.min(...w.group.ttftMs), 0)}–${f(Math.max(...w.group.ttftMs), 0)} ms) |`,
-      `| the group, each member: tokens loaded / evaluated before the generation / ms waited for another's prefill | | ${waited} |`,
-      `| prompt states: save / load ms per token (KiB per token); decode of new episodes warm ÷ cold | | ${f(w.stateCosts.saveMsPerToken, 4)} / ${f(w.stateCosts.loadMsPerToken, 4)} (${f(w.stateCosts.bytesPerToken === null ? null : w.stateCosts.bytesPerToken / 1024, 0)}); ${f(w['host.warm_vs_cold_decode'])} |`,
-      `| prompt-state policy after the warm starts: evaluating / saving / loading ms per token; saves / loads declined | | ${policyCell(w.policy)} |`
+      `| **prompt cache ${mode}**: \`host.ttft_fresh_vs_new_step\` (new episode with the datarus-r1 system prompt, warm ÷ new step; cold ÷ new step) | ≤ 1.5 | ${f(w['host.ttft_fresh_vs_new_step'])}; cold ${f(w.ttftColdVsNewStep)} (${f(w.ttftNewStepMs, 0)} / ${f(w.ttftNewEpisodeWarmMs, 0)} / ${f(w.ttftNewEpisodeColdMs, 0)} ms) |`,
+      `| prompt cache ${mode}: \`rollouts.group_prefill_ratio\` (8 new episodes, one new ${w.group.promptTokens}-token prompt, at once) | ≤ 1.1 | ${f(w['rollouts.group_prefill_ratio'], 3)} (${w.group.loadedFromGroupState} loaded the group's state; first tokens after ${f(Math.min(...w.group.ttftMs), 0)}–${f(Math.max(...w.group.ttftMs), 0)} ms; a cold new episode: ${f(w.ttftNewEpisodeColdMs, 0)} ms) |`,
+      `| prompt cache ${mode}: the group, each member: tokens loaded / evaluated before the generation / ms waited for another's prefill | | ${waited} |`,
+      `| prompt cache ${mode}: prompt states, save / load ms per token (KiB per token); decode of new episodes warm ÷ cold | | ${f(w.stateCosts.saveMsPerToken, 4)} / ${f(w.stateCosts.loadMsPerToken, 4)} (${f(w.stateCosts.bytesPerToken === null ? null : w.stateCosts.bytesPerToken / 1024, 0)}); ${f(w['host.warm_vs_cold_decode'])} |`,
+      `| prompt cache ${mode}: the policy after the warm starts: evaluating / saving / loading ms per token; saves / loads declined | | ${policyCell(w.policy)} |`
     );
   }
   if (r['gpu.flash_attention']) {
@@ -514,13 +633,8 @@ function gpuMarkdown(r: any): string {
   rows.push(
     `| VRAM: model + 8k context in-process / device in use while the host ran | | ${gib(r['gpu.vram_used_bytes'].model_and_context_in_process)} / ${gib(r['gpu.vram_used_bytes'].device_while_host_ran)} |`
   );
-  if (r['gpu.decode_vs_bandwidth_ceiling'] !== undefined) {
-    rows.push(
-      `| decode ÷ bandwidth ceiling (${r.bandwidthGBs ? `${r.bandwidthGBs} GB/s` : 'bandwidth unknown'}) | | ${f(r['gpu.decode_vs_bandwidth_ceiling'])}${r.ceilingTokensPerSecond ? ` (ceiling ${f(r.ceilingTokensPerSecond, 0)} tokens/s)` : ''} |`
-    );
-  }
   return [
-    `## GPU${all ? '' : `, parts: ${r.parts.join(', ')}`}${r.promptCache === 'auto' ? '' : `, prompt cache ${r.promptCache}`}`,
+    `## GPU${r.dryRun ? ', CPU dry run of the script' : all ? '' : `, parts: ${r.parts.join(', ')}`}`,
     '',
     heading,
     '',
@@ -530,8 +644,10 @@ function gpuMarkdown(r: any): string {
     '',
     'How: `src/bench/gpu.ts`. The model is written by `models/make_shape_model.py` (random weights: its text is noise, its speed',
     "is the shape's). Decode runs are greedy with end tokens banned, 3 runs after a warm-up, median. The script stops at once",
-    'if node-llama-cpp or the host runs on another backend than the one named. The group row lists, per member, the',
-    "`done` event's `warmStart`: tokens loaded from a saved state / evaluated before the generation / ms waited."
+    'if node-llama-cpp or the host runs on another backend than the one named. Episodes at once each get their own prompt;',
+    "the host takes their decode steps together (`--decode-steps together`). In-process, the tokens per batch are read from",
+    "node-llama-cpp's context (prompt batches left out). The group row lists, per member, the `done` event's `warmStart`:",
+    'tokens loaded from a saved state / evaluated before the generation / ms waited.'
   ].join('\n');
 }
 

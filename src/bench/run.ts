@@ -16,7 +16,7 @@ import { measureDecode, measureThreads, tokensForBudget } from '../host/threads'
 import { benchAgent } from './agent';
 import { benchGpu } from './gpu';
 import { benchGrammar, grammarMarkdown } from './grammar';
-import { MODELS_DIR as GENERATED_MODELS_DIR, writeShapeModel } from './grammarRun';
+import { MODELS_DIR as GENERATED_MODELS_DIR, writeShapeModel } from './shapeModel';
 import { readResults, readSections, section } from './report';
 import { agentPathMarkdown, AgentPathBench, benchAgentPath } from './agentPath';
 import { benchClickToFirstCell, benchNotebookSide, NotebookSideBench } from './ui';

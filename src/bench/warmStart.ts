@@ -226,8 +226,9 @@ export function policyCell(policy: any): string {
   }
   const f = (n: number | null) => (n === null ? '–' : n.toFixed(4));
   const stopped = [policy.savesDisabled && `saves stopped: ${policy.savesDisabled}`, policy.loadsDisabled && `loads stopped: ${policy.loadsDisabled}`].filter(Boolean);
+  const contended = typeof policy.evaluationsTimed === 'number' ? ` (evaluations timed beside other work: ${policy.evaluationsContended} of ${policy.evaluationsTimed})` : '';
   return (
-    `${policy.mode}, ${policy.device}: ${f(policy.prefillMsPerToken)} / ${f(policy.saveMsPerToken)} / ${f(policy.loadMsPerToken)}; ` +
+    `${policy.mode}, ${policy.device}: ${f(policy.prefillMsPerToken)} / ${f(policy.saveMsPerToken)} / ${f(policy.loadMsPerToken)}${contended}; ` +
     `${policy.savesSkipped} / ${policy.loadsSkipped}${stopped.length ? ` (${stopped.join('; ')})` : ''}`
   );
 }

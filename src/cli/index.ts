@@ -220,7 +220,12 @@ export function buildProgram(): Command {
       new Option('--flash-attention <mode>', 'flash attention: auto (where the backend runs it), on, off').choices(['auto', 'on', 'off']).default('auto')
     )
     .addOption(
-      new Option('--gpu <backend>', 'auto (CUDA → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, vulkan, metal, cpu, or a comma-separated list to try in order')
+      new Option('--decode-steps <mode>', 'episodes generating at once: together (ask for their next tokens together, one batch), apart (for measurements)')
+        .choices(['together', 'apart'])
+        .default('together')
+    )
+    .addOption(
+      new Option('--gpu <backend>', 'auto (CUDA → CUDA 12 → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, cuda12, vulkan, metal, cpu, or a comma-separated list to try in order')
         .env('DATARUS_GPU')
         .argParser(gpuChoice)
         .default('auto')
@@ -315,6 +320,7 @@ interface ServeOptions {
   /** A mode, false for --no-prompt-cache, undefined (auto) when not given. */
   promptCache?: boolean | 'auto' | 'on' | 'off';
   flashAttention: 'auto' | 'on' | 'off';
+  decodeSteps: 'together' | 'apart';
   gpu: string;
   cpu?: boolean;
   gpuLayers?: number | 'auto';
@@ -372,7 +378,8 @@ async function serve(opts: ServeOptions): Promise<void> {
     contextSize: opts.contextSize,
     maxEpisodes: opts.maxEpisodes,
     promptCache: opts.promptCache,
-    flashAttention: opts.flashAttention === 'auto' ? 'auto' : opts.flashAttention === 'on'
+    flashAttention: opts.flashAttention === 'auto' ? 'auto' : opts.flashAttention === 'on',
+    decodeSteps: opts.decodeSteps
   });
   const store = opts.episodesFile
     ? new EpisodeStore(path.resolve(opts.episodesFile), {

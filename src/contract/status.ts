@@ -3,8 +3,11 @@
  * state, the backend it chose and why, the loaded model, and its threads.
  */
 
-/** The compute backends node-llama-cpp runs on. */
-export type Backend = 'cpu' | 'cuda' | 'vulkan' | 'metal';
+/**
+ * The compute backends node-llama-cpp runs on. `cuda12` is its CUDA backend built with CUDA 12,
+ * for drivers older than the toolkit of its main CUDA binary.
+ */
+export type Backend = 'cpu' | 'cuda' | 'cuda12' | 'vulkan' | 'metal';
 
 export type HostState = 'starting' | 'loading' | 'ready' | 'idle' | 'error';
 
@@ -49,6 +52,21 @@ export interface EpisodeSlots {
   outputTokens: number;
   /** The saved prompt states, when the host keeps them. */
   promptCache: PromptCacheStats | null;
+  /** How generating episodes share batches (see `DecodeStepsMode`). */
+  decodeSteps: DecodeStepStatus;
+}
+
+/**
+ * `together`: episodes generating at once ask for their next tokens at the same moment, so they
+ * share a batch; `apart`: node-llama-cpp's batching alone (kept for measurements).
+ */
+export type DecodeStepsMode = 'together' | 'apart';
+
+export interface DecodeStepStatus {
+  mode: DecodeStepsMode;
+  /** Steps the generating episodes took together, and the episodes in them summed (null when `apart`). */
+  steps: number | null;
+  sequences: number | null;
 }
 
 /** The host's saved prompt states (warm starts for new episodes, one prefill for a group of rollouts). */
@@ -92,7 +110,11 @@ export interface StateOperation {
 export interface PromptCachePolicyStatus {
   mode: Exclude<PromptCacheMode, 'off'>;
   device: PromptCacheDevice;
+  /** Evaluating; an evaluation that ran beside other work counts its share of the time. */
   prefillMsPerToken: number | null;
+  /** Evaluations timed, and those of them that shared the context with other work. */
+  evaluationsTimed: number;
+  evaluationsContended: number;
   saveMsPerToken: number | null;
   loadMsPerToken: number | null;
   /** Saves and loads the policy declined (the tokens were evaluated instead). */

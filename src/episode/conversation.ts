@@ -14,7 +14,7 @@ import { ChatMessage, formatAnswer, getProfile, PromptProfile, stepMessage } fro
 import type { Episode, EpisodeStep } from './types';
 
 /** The fields of an episode the conversation depends on. */
-export type ConversationSource = Pick<Episode, 'question' | 'context' | 'promptProfile' | 'steps' | 'rejectedAnswers'>;
+export type ConversationSource = Pick<Episode, 'question' | 'context' | 'promptProfile' | 'steps' | 'rejectedAnswers' | 'answerRequest'>;
 
 /** A turn that did not run its code because of an error or a protocol failure. */
 export function isFailedStep(step: EpisodeStep): boolean {
@@ -58,8 +58,8 @@ export function openingMessages(episode: Pick<Episode, 'question' | 'context' | 
 /**
  * The messages sent for the turn after `upTo` recorded steps (all of them when
  * omitted): system prompt, first user message, then each step with its
- * follow-up, and an answer sent back for not being grounded (with its
- * feedback) where it came. With `failedAttempts: 'latest'`, a failed turn
+ * follow-up, an answer sent back (with its feedback) where it came, and the
+ * loop's request for the answer at the end when it made one. With `failedAttempts: 'latest'`, a failed turn
  * followed by another failed turn is left out, so only the last of a run of
  * failures stays.
  */
@@ -81,6 +81,17 @@ export function conversation(episode: ConversationSource, upTo?: number): ChatMe
     }
     pushRejected(step.index + 1);
   });
+  const request = episode.answerRequest;
+  if (request && (upTo === undefined || request.afterSteps <= upTo)) {
+    // Added to the last user turn rather than as a turn of its own: chat templates that want
+    // user and assistant turns to alternate accept it.
+    const last = messages[messages.length - 1];
+    if (last.role === 'user') {
+      messages[messages.length - 1] = { role: 'user', content: `${last.content}\n\n${request.message}` };
+    } else {
+      messages.push({ role: 'user', content: request.message });
+    }
+  }
   return messages;
 }
 

@@ -8,6 +8,8 @@
  *
  * Pure: no DOM, no Node.
  */
+import type { AnswerFix } from '../protocol';
+import { deliveredAnswer } from './answer';
 import { neutralizeRemoteContent } from './safeMarkdown';
 import type { Episode, NbOutput } from './types';
 
@@ -35,13 +37,17 @@ export function unfinishedThoughtSource(step: number, text: string): string {
 }
 
 /** The markdown of the answer, its reasoning folded away. */
-export function answerSource(text: string, thought: string, unsupported: string[] = []): string {
+export function answerSource(text: string, thought: string, unsupported: string[] = [], fixes: AnswerFix[] = []): string {
   const reasoning = thought ? `\n\n<details><summary>Reasoning</summary>\n\n${neutralizeRemoteContent(thought)}\n\n</details>` : '';
   // `unsupported`: values the answer states that no output showed; the cell then carries a caution.
   const caution = unsupported.length
     ? `\n\n> **Caution:** no cell printed ${neutralizeRemoteContent(unsupported.join(', '))}. Check this answer against the data before relying on it.`
     : '';
-  return `**Answer.** ${neutralizeRemoteContent(text)}${caution}${reasoning}`;
+  // What the loop brought into the asked form is said, so the reader knows the model wrote it otherwise.
+  const formed = fixes.length
+    ? `\n\n*Brought into the asked form: ${neutralizeRemoteContent(fixes.map(f => `${f.from} → ${f.to} (${f.why})`).join('; '))}.*`
+    : '';
+  return `**Answer.** ${neutralizeRemoteContent(text)}${caution}${formed}${reasoning}`;
 }
 
 /** Outputs as nbformat 4 requires them; image data the log did not keep becomes a short note. */
@@ -106,7 +112,7 @@ export function analyzeNotebook(episode: Episode): object {
       id: id(),
       cell_type: 'markdown',
       metadata: meta(null, 'answer', episode.endedAt ?? episode.startedAt, grounding?.grounded === false ? { grounded: false } : {}),
-      source: answerSource(episode.answer.text, episode.answer.thought, grounding?.unsupported ?? [])
+      source: answerSource(deliveredAnswer(episode) ?? episode.answer.text, episode.answer.thought, grounding?.unsupported ?? [], episode.answerForm?.fixes)
     });
   }
   return {

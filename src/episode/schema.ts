@@ -72,10 +72,31 @@ export const LOG_RECORD_SCHEMA = {
               afterSteps: { type: 'integer', minimum: 0 },
               raw: { type: 'string' },
               answer: { type: 'object', required: ['thought', 'text'] },
+              kind: { enum: ['grounding', 'form'] },
               unsupported: { type: 'array', items: { type: 'string' } },
+              problems: { type: 'array', items: { type: 'string' } },
               feedback: { type: 'string' },
               promptSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }
             }
+          }
+        },
+        answerForm: {
+          type: 'object',
+          required: ['text', 'fixes', 'problems'],
+          properties: {
+            text: { type: 'string' },
+            fixes: { type: 'array', items: { type: 'object', required: ['name', 'from', 'to', 'why'] } },
+            problems: { type: 'array', items: { type: 'string' } }
+          }
+        },
+        answerRequest: {
+          type: 'object',
+          required: ['afterSteps', 'reason', 'message'],
+          properties: {
+            afterSteps: { type: 'integer', minimum: 0 },
+            reason: { enum: ['repeating', 'step_limit', 'error_limit', 'context'] },
+            message: { type: 'string' },
+            raw: { type: 'string' }
           }
         }
       }

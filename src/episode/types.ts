@@ -3,7 +3,7 @@
  * code the user changed it to), observation, error and timings, then the
  * answer. Versioned so that stored episodes can be migrated.
  */
-import type { ParsedAnswer, Violation } from '../protocol';
+import type { AnswerFix, AnswerRequestReason, ParsedAnswer, Violation } from '../protocol';
 
 export const EPISODE_SCHEMA_VERSION = 1;
 
@@ -79,13 +79,42 @@ export interface Episode {
   answerPromptSha256?: string;
   /** The grounding check of the accepted answer; absent in episodes logged before the check. */
   answerGrounding?: AnswerGrounding;
-  /** Answers sent back once for not being grounded (at most one). */
+  /** Answers sent back: once for not being grounded, once for not being in the asked form. */
   rejectedAnswers?: RejectedAnswer[];
+  /** The accepted answer checked against the form the task asked for; absent when it asked none. */
+  answerForm?: AnswerFormRecord;
+  /**
+   * The loop asked for the answer instead of another step (the model kept
+   * writing the same code, or a limit was reached): part of the conversation,
+   * appended to its last user turn.
+   */
+  answerRequest?: AnswerRequest;
+}
+
+/** The answer as delivered: the model's, with the fixes that needed no model (rounding as asked). */
+export interface AnswerFormRecord {
+  /** The answer with the fixes applied; what a scorer and the user read. */
+  text: string;
+  fixes: AnswerFix[];
+  /** What is still not in the asked form. */
+  problems: string[];
+}
+
+export interface AnswerRequest {
+  /** Steps recorded before it. */
+  afterSteps: number;
+  /** Why the loop asked: the model repeated itself, or a limit was reached. */
+  reason: AnswerRequestReason;
+  /** The text added to the last user turn. */
+  message: string;
+  /** The model's turn when it was not an answer (the episode then ended without one). */
+  raw?: string;
 }
 
 /**
- * A final answer the loop did not accept because values it states appear in no
- * output (src/agent/grounding.ts), and the feedback sent back instead. Part of
+ * A final answer the loop did not accept, because values it states appear in no
+ * output (src/agent/grounding.ts) or it is not in the form the task asked for
+ * (src/protocol/answerForm.ts), and the feedback sent back instead. Part of
  * the conversation: it follows the step it came after.
  */
 export interface RejectedAnswer {
@@ -94,8 +123,12 @@ export interface RejectedAnswer {
   /** The model's turn, exactly as generated. */
   raw: string;
   answer: ParsedAnswer;
-  /** The values the answer states that no output showed, as written. */
+  /** `grounding` (absent in logs before answer forms): values no output showed; `form`: not in the asked form. */
+  kind?: 'grounding' | 'form';
+  /** The values the answer states that no output showed, as written (empty for `form`). */
   unsupported: string[];
+  /** For `form`: what was not in the asked form. */
+  problems?: string[];
   /** The user turn sent back. */
   feedback: string;
   /** sha256 of the message list of the turn that wrote it. */

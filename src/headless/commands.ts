@@ -25,7 +25,7 @@ function shared(command: Command): Command {
     .option('--temperature <t>', 'sampling temperature', number)
     .option('-t, --threads <n>', 'embedded host: CPU threads', positiveInt)
     .option('-c, --context-size <n>', 'embedded host: context size in tokens', positiveInt)
-    .addOption(new Option('--gpu <backend>', 'embedded host: auto, cuda, vulkan, metal, cpu').env('DATARUS_GPU'))
+    .addOption(new Option('--gpu <backend>', 'embedded host: auto, cuda, cuda12, vulkan, metal, cpu').env('DATARUS_GPU'))
     .option('--log <file>', "episode log (default: $DATARUS_EPISODES_FILE, else <Jupyter's data dir>/datarus/episodes.jsonl)")
     .option('--no-log', 'do not write the episodes to the episode log')
     .option('--grammar <datarus|file>', 'constrain every turn: datarus (the protocol), a GBNF file, or a JSON list of GBNF per turn (or an object of such lists by task id); the embedded host, llama.cpp servers and datarus serve apply it');
@@ -59,7 +59,8 @@ export function addHeadlessCommands(program: Command): void {
       .option('--labels <labels.jsonl>', 'answers: id, common_answers [[name, value], …]')
       .option('--data-dir <dir>', "folder of the tasks' data files (default: the tasks file's folder)")
       .option('-j, --parallel <n>', 'tasks at once', positiveInt, 1)
-      .option('-o, --out <dir>', 'results.jsonl, summary.json and summary.md go here', 'datarus-eval')
+      .option('--votes <n>', 'episodes per task, side by side; the answer most of them give counts', positiveInt, 1)
+      .option('-o, --out <dir>', 'results.jsonl, summary.json and summary.md go here, with accuracy-by-concept.svg', 'datarus-eval')
       .option('-q, --quiet', 'no per-step progress, one line per task')
   ).action(async (tasks: string, opts) => {
     const summary = await evalCommand(tasks, opts, stderr);

@@ -12,10 +12,13 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
-import { accuracy, Accuracy, DabenchLabel, DabenchTask, parseLabels, parseTasks, scoreTask, taskPrompt } from './dabench';
-import { runEpisode } from './episode';
+import { accuracy, Accuracy, DabenchLabel, DabenchTask, extractAnswers, parseLabels, parseTasks, scoreTask, taskPrompt } from './dabench';
+import { deliveredAnswer } from '../episode/answer';
+import { parseAnswerForm } from '../protocol';
+import { EpisodeFigures, runEpisode } from './episode';
+import type { Episode } from '../episode/types';
 import { appendJsonLine, readJsonLines } from '../host/jsonl';
-import type { KernelPool } from './kernels';
+import type { DataFile, KernelPool } from './kernels';
 import type { ModelBackend } from './models';
 import { episodeProgress, oneLine, Write } from './progress';
 import {
@@ -40,6 +43,8 @@ export interface EvalOptions extends HeadlessOptions {
   labels?: string;
   dataDir?: string;
   parallel: number;
+  /** Episodes per task; the answer most of them give counts (default 1: no vote). */
+  votes?: number;
   out: string;
   quiet?: boolean;
 }
@@ -52,7 +57,16 @@ export interface TaskResult {
   outcome: 'answered' | 'no_answer' | 'error';
   status: string | null;
   reason: string | null;
+  /** The answer delivered (the model's, with the fixes of the asked form applied). */
   answer: string | null;
+  /** What was brought into the asked form without the model (rounding as asked); empty when nothing. */
+  fixes: string[];
+  /** The loop asked for the answer because the episode would have ended without one (why). */
+  answerRequested: string | null;
+  /** With `--votes N`: every episode's delivered answer, and how many agreed with the one that counts. */
+  votes?: { answers: (string | null)[]; agreeing: number };
+  /** The task's concepts (the benchmark's breakdown). */
+  concepts: string[];
   predicted: Record<string, string>;
   correctness: Record<string, boolean> | null;
   correct: boolean | null;
@@ -65,6 +79,29 @@ export interface TaskResult {
   finishedAt: string;
 }
 
+/** Accuracy by question within one group of tasks (a level, a concept). */
+export interface GroupAccuracy {
+  questions: number;
+  right: number;
+  accuracy: number;
+}
+
+/** Accuracy by question for each group the tasks belong to (a task with two concepts counts in both), groups sorted by name. */
+export function breakdown(tasks: DabenchTask[], finished: TaskResult[], groupsOf: (task: DabenchTask) => string[]): Record<string, GroupAccuracy> {
+  const byId = new Map(tasks.map(t => [t.id, t]));
+  const groups = new Map<string, { questions: number; right: number }>();
+  for (const r of finished) {
+    const task = byId.get(r.id);
+    for (const group of task ? groupsOf(task) : []) {
+      const g = groups.get(group) ?? { questions: 0, right: 0 };
+      g.questions++;
+      g.right += r.correct === true ? 1 : 0;
+      groups.set(group, g);
+    }
+  }
+  return Object.fromEntries([...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, g]) => [k, { ...g, accuracy: g.right / g.questions }]));
+}
+
 export interface EvalSummary {
   tasks: number;
   finished: number;
@@ -72,6 +109,14 @@ export interface EvalSummary {
   errors: number;
   /** The benchmark's three accuracies over the labelled tasks that finished; null without labels. */
   accuracy: Accuracy | null;
+  /** The benchmark's breakdowns of accuracy by question; null without labels. */
+  byLevel: Record<string, GroupAccuracy> | null;
+  byConcept: Record<string, GroupAccuracy> | null;
+  /** Share of the finished tasks that ended without an answer. */
+  noAnswerShare: number;
+  /** Completion tokens of every finished task (every vote) per right answer; null without labels or right answers. */
+  tokensPerRightAnswer: number | null;
+  medianSeconds: number;
   meanSteps: number;
   meanCompletionTokens: number;
   errorsRecovered: number;
@@ -116,12 +161,19 @@ export function summarize(tasks: DabenchTask[], results: Map<string, TaskResult>
         .map(r => ({ correctness: r.correctness ?? {}, fraction: r.fraction ?? 0, correct: r.correct === true, predicted: r.predicted }))
     : null;
   const mean = (f: (r: TaskResult) => number) => (finished.length ? finished.reduce((n, r) => n + f(r), 0) / finished.length : 0);
+  const right = finished.filter(r => r.correct === true).length;
+  const seconds = finished.map(r => r.wallSeconds).sort((a, b) => a - b);
   return {
     tasks: tasks.length,
     finished: finished.length,
     answered: finished.filter(r => r.outcome === 'answered').length,
     errors: rows.length - finished.length,
     accuracy: scored ? accuracy(scored) : null,
+    byLevel: labels ? breakdown(tasks, finished, t => (t.level ? [t.level] : [])) : null,
+    byConcept: labels ? breakdown(tasks, finished, t => (Array.isArray(t.concepts) ? t.concepts.filter((c): c is string => typeof c === 'string') : [])) : null,
+    noAnswerShare: finished.length ? finished.filter(r => r.outcome === 'no_answer').length / finished.length : 0,
+    tokensPerRightAnswer: labels && right > 0 ? finished.reduce((n, r) => n + r.completionTokens, 0) / right : null,
+    medianSeconds: seconds.length ? (seconds[(seconds.length - 1) >> 1] + seconds[seconds.length >> 1]) / 2 : 0,
     meanSteps: mean(r => r.steps),
     meanCompletionTokens: mean(r => r.completionTokens),
     errorsRecovered: finished.reduce((n, r) => n + r.errorsRecovered, 0),
@@ -154,12 +206,60 @@ export function summaryMarkdown(summary: EvalSummary): string {
           `| proportional accuracy by sub-question | ${pct(a.proportional)} |`
         ]
       : ['| accuracy | no labels given |']),
+    `| no answer | ${pct(summary.noAnswerShare)} |`,
+    ...(summary.tokensPerRightAnswer !== null ? [`| tokens per right answer | ${summary.tokensPerRightAnswer.toFixed(0)} |`] : []),
+    `| median seconds per task | ${summary.medianSeconds.toFixed(1)} |`,
     `| mean steps | ${summary.meanSteps.toFixed(2)} |`,
     `| mean tokens per solution | ${summary.meanCompletionTokens.toFixed(1)} |`,
     `| errors recovered | ${summary.errorsRecovered} |`,
     `| wall time | ${summary.runSeconds.toFixed(1)} s this run; ${summary.taskSeconds.toFixed(1)} s summed over tasks |`
   );
+  for (const [title, groups] of [
+    ['level', summary.byLevel],
+    ['concept', summary.byConcept]
+  ] as const) {
+    if (groups && Object.keys(groups).length > 0) {
+      lines.push('', `| ${title} | questions | right | accuracy by question |`, '|---|---|---|---|');
+      for (const [name, g] of Object.entries(groups)) {
+        lines.push(`| ${name.replace(/\|/g, '\\|')} | ${g.questions} | ${g.right} | ${pct(g.accuracy)} |`);
+      }
+    }
+  }
+  if (summary.byConcept && Object.keys(summary.byConcept).length > 0) {
+    lines.push('', `![accuracy by concept](${CONCEPT_CHART})`);
+  }
   return lines.join('\n') + '\n';
+}
+
+/** The chart beside summary.md. */
+export const CONCEPT_CHART = 'accuracy-by-concept.svg';
+
+const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** A horizontal bar chart of accuracy by question for each group, as a standalone SVG. */
+export function accuracyChart(groups: Record<string, GroupAccuracy>, title: string): string {
+  const rows = Object.entries(groups);
+  const label = 260;
+  const bar = 360;
+  const height = 24;
+  const top = 40;
+  const total = top + rows.length * height + 30;
+  const parts = rows.map(([name, g], i) => {
+    const y = top + i * height;
+    const w = Math.round(g.accuracy * bar);
+    return (
+      `<text x="${label - 8}" y="${y + 16}" text-anchor="end">${escapeXml(name)}</text>` +
+      `<rect x="${label}" y="${y + 4}" width="${w}" height="${height - 8}" fill="#4c78a8"/>` +
+      `<text x="${label + w + 6}" y="${y + 16}">${(100 * g.accuracy).toFixed(0)}% (${g.right}/${g.questions})</text>`
+    );
+  });
+  const axis = [0, 0.25, 0.5, 0.75, 1]
+    .map(t => `<line x1="${label + t * bar}" y1="${top}" x2="${label + t * bar}" y2="${total - 26}" stroke="#ccc"/><text x="${label + t * bar}" y="${total - 10}" text-anchor="middle">${t * 100}%</text>`)
+    .join('');
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${label + bar + 110}" height="${total}" font-family="sans-serif" font-size="12">` +
+    `<rect width="100%" height="100%" fill="white"/><text x="10" y="22" font-size="14" font-weight="bold">${escapeXml(title)}</text>${axis}${parts.join('')}</svg>\n`
+  );
 }
 
 interface TaskContext {
@@ -173,29 +273,24 @@ interface TaskContext {
   write: Write;
 }
 
-/** Runs one task; null when it was interrupted (no row: the rerun does it again). */
-async function runTask(task: DabenchTask, label: DabenchLabel | undefined, ctx: TaskContext): Promise<TaskResult | null> {
-  const started = Date.now();
-  const machineryFailed = (reason: string): TaskResult => ({ ...blankResult(task), reason, wallSeconds: (Date.now() - started) / 1000 });
-  let files;
-  try {
-    files = await taskDataFiles(task.file_name, ctx.dataDir);
-  } catch (err) {
-    return machineryFailed((err as Error).message);
-  }
+/** One episode of a task in a kernel of its own; null when interrupted. */
+async function runOnce(task: DabenchTask, files: DataFile[], ctx: TaskContext, vote: number): Promise<{ episode: Episode; figures: EpisodeFigures } | { failed: string } | null> {
+  const votes = ctx.opts.votes ?? 1;
+  const name = votes > 1 ? `task ${task.id} #${vote + 1}` : `task ${task.id}`;
   let lease;
   try {
-    lease = await ctx.kernels.open(`task-${task.id}`, files);
+    lease = await ctx.kernels.open(votes > 1 ? `task-${task.id}-${vote}` : `task-${task.id}`, files);
   } catch (err) {
-    return machineryFailed((err as Error).message);
+    return { failed: (err as Error).message };
   }
-  const progress = episodeProgress(ctx.opts.quiet ? () => undefined : ctx.write, `task ${task.id}`);
+  const progress = episodeProgress(ctx.opts.quiet ? () => undefined : ctx.write, name);
   let run;
   try {
     run = await runEpisode(ctx.backend.model, lease.runner, {
       episodeId: randomUUID(),
       question: taskPrompt(task),
       context: await headlessContext(taskPrompt(task), lease.runner),
+      answerForm: parseAnswerForm(task.format, task.constraints),
       profile: ctx.opts.profile ?? ctx.backend.profile,
       limits: limitsFrom(ctx.opts),
       temperature: ctx.opts.temperature,
@@ -207,30 +302,88 @@ async function runTask(task: DabenchTask, label: DabenchLabel | undefined, ctx: 
   } finally {
     await lease.dispose();
   }
-  const { episode, figures } = run;
-  if (episode.status === 'stopped' && ctx.signal.aborted) {
+  if (run.episode.status === 'stopped' && ctx.signal.aborted) {
     return null;
   }
-  await logEpisode(ctx.store, episode, ctx.write);
-  if (figures.backendError) {
-    return { ...machineryFailed(`the model side failed: ${figures.backendError}`), steps: figures.steps, episodeId: episode.id };
+  await logEpisode(ctx.store, run.episode, ctx.write);
+  if (run.figures.backendError) {
+    return { failed: `the model side failed: ${run.figures.backendError}` };
   }
-  const answer = episode.answer?.text ?? null;
+  return run;
+}
+
+/**
+ * The answer most episodes agree on, by the `@name[value]` entries they give
+ * (the whole text when they give none); ties go to the earliest. -1 when none answered.
+ */
+export function majority(answers: (string | null)[]): { chosen: number; agreeing: number } {
+  const keyOf = (answer: string) => {
+    const entries = Object.entries(extractAnswers(answer)).sort(([a], [b]) => a.localeCompare(b));
+    return entries.length ? JSON.stringify(entries) : answer.trim();
+  };
+  const counts = new Map<string, { first: number; count: number }>();
+  answers.forEach((answer, i) => {
+    if (answer === null) {
+      return;
+    }
+    const key = keyOf(answer);
+    const seen = counts.get(key);
+    counts.set(key, seen ? { ...seen, count: seen.count + 1 } : { first: i, count: 1 });
+  });
+  let best = { first: -1, count: 0 };
+  for (const entry of counts.values()) {
+    if (entry.count > best.count) {
+      best = entry;
+    }
+  }
+  return { chosen: best.first, agreeing: best.count };
+}
+
+/** Runs one task (`--votes` episodes of it, the answer most agree on counting); null when interrupted (the rerun does it again). */
+async function runTask(task: DabenchTask, label: DabenchLabel | undefined, ctx: TaskContext): Promise<TaskResult | null> {
+  const started = Date.now();
+  const votes = ctx.opts.votes ?? 1;
+  const machineryFailed = (reason: string): TaskResult => ({ ...blankResult(task), reason, wallSeconds: (Date.now() - started) / 1000 });
+  let files: DataFile[];
+  try {
+    files = await taskDataFiles(task.file_name, ctx.dataDir);
+  } catch (err) {
+    return machineryFailed((err as Error).message);
+  }
+  // The votes run side by side: the host evaluates their shared prompt once and decodes them in one batch.
+  const runs = await Promise.all(Array.from({ length: votes }, (_, vote) => runOnce(task, files, ctx, vote)));
+  if (runs.some(r => r === null)) {
+    return null;
+  }
+  const failed = runs.find((r): r is { failed: string } => r !== null && 'failed' in r);
+  if (failed) {
+    return machineryFailed(failed.failed);
+  }
+  const done = runs as { episode: Episode; figures: EpisodeFigures }[];
+  const answers = done.map(r => deliveredAnswer(r.episode));
+  const { chosen, agreeing } = majority(answers);
+  const { episode } = done[Math.max(chosen, 0)];
+  const answer = chosen >= 0 ? answers[chosen] : null;
   const score = label ? scoreTask(answer, label) : null;
+  const sum = (f: (figures: EpisodeFigures) => number) => done.reduce((n, r) => n + f(r.figures), 0);
   return {
     ...blankResult(task),
     outcome: answer !== null ? 'answered' : 'no_answer',
     status: episode.status,
     reason: episode.reason ?? null,
     answer,
+    fixes: (episode.answerForm?.fixes ?? []).map(f => `${f.name}: ${f.from} → ${f.to} (${f.why})`),
+    answerRequested: episode.answerRequest?.reason ?? null,
     predicted: score?.predicted ?? {},
     correctness: score?.correctness ?? null,
     correct: score ? score.correct : null,
     fraction: score ? score.fraction : null,
-    steps: figures.steps,
-    completionTokens: figures.completionTokens,
-    errorsRecovered: figures.errorsRecovered,
-    wallSeconds: figures.wallSeconds,
+    ...(votes > 1 ? { votes: { answers, agreeing } } : {}),
+    steps: episode.steps.length,
+    // Every vote's tokens count: they are what the answer cost.
+    completionTokens: sum(f => f.completionTokens),
+    errorsRecovered: sum(f => f.errorsRecovered),
+    wallSeconds: (Date.now() - started) / 1000,
     episodeId: episode.id,
     finishedAt: new Date().toISOString()
   };
@@ -256,8 +409,8 @@ export async function evalCommand(tasksFile: string, opts: EvalOptions, write: W
     const grammars = await loadGrammars(opts.grammar);
     const store = await openLog(opts);
     const ctrlC = interruptible(write);
-    const { backend, kernels } = await startBoth(opts, opts.parallel, write);
-    write(`model: ${backend.describe}; kernels: ${kernels.urls.join(', ')}; ${todo.length} task(s), ${opts.parallel} at once`);
+    const { backend, kernels } = await startBoth(opts, opts.parallel * (opts.votes ?? 1), write);
+    write(`model: ${backend.describe}; kernels: ${kernels.urls.join(', ')}; ${todo.length} task(s), ${opts.parallel} at once${(opts.votes ?? 1) > 1 ? `, ${opts.votes} votes each` : ''}`);
     const redactor = new Redactor(secretEnvValues(process.env));
     const ctx: TaskContext = { backend, kernels, store, grammars, opts, dataDir, signal: ctrlC.signal, write };
     try {
@@ -288,6 +441,9 @@ export async function evalCommand(tasksFile: string, opts: EvalOptions, write: W
   const markdown = summaryMarkdown(summary);
   await writeWhole(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   await writeWhole(path.join(out, 'summary.md'), markdown);
+  if (summary.byConcept && Object.keys(summary.byConcept).length > 0) {
+    await writeWhole(path.join(out, CONCEPT_CHART), accuracyChart(summary.byConcept, `Accuracy by concept (${summary.accuracy!.questions} questions)`));
+  }
   process.stdout.write(markdown);
   return summary;
 }
@@ -297,10 +453,13 @@ function blankResult(task: DabenchTask): TaskResult {
   return {
     id: task.id,
     level: task.level ?? null,
+    concepts: Array.isArray(task.concepts) ? task.concepts.filter((c): c is string => typeof c === 'string') : [],
     outcome: 'error',
     status: null,
     reason: null,
     answer: null,
+    fixes: [],
+    answerRequested: null,
     predicted: {},
     correctness: null,
     correct: null,

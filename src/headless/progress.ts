@@ -5,6 +5,7 @@
  * names its task.
  */
 import type { AgentHooks } from '../agent/loop';
+import { deliveredAnswer } from '../episode/answer';
 import type { Episode } from '../episode/types';
 import type { TurnFigures } from './episode';
 
@@ -37,7 +38,7 @@ export function episodeProgress(write: Write, label = ''): { hooks: AgentHooks; 
         const mark = step.status === 'ok' ? '→' : '✗';
         write(`${prefix}  ${mark} ${step.status === 'ok' ? '' : `${step.status}: `}${oneLine(step.observation, 120) || '(no output)'}${speed()}`);
       },
-      onAnswer: (episode: Episode) => write(`${prefix}answer: ${oneLine(episode.answer?.text ?? '', 200)}${speed()}`)
+      onAnswer: (episode: Episode) => write(`${prefix}answer: ${oneLine(deliveredAnswer(episode) ?? '', 200)}${speed()}`)
     }
   };
 }

@@ -26,8 +26,9 @@ import * as path from 'node:path';
 import { fullConversation, conversation } from '../episode/conversation';
 import { exportRows, taggedTranscript } from '../episode/export';
 import { Redactor, secretEnvValues } from '../episode/redact';
+import { deliveredAnswer } from '../episode/answer';
 import type { Episode } from '../episode/types';
-import { scoreText } from '../protocol';
+import { parseAnswerForm, scoreText } from '../protocol';
 import { JudgeResult, judgeRowFields } from '../agent/judge';
 import { DabenchLabel, DabenchTask, scoreTask, taskPrompt } from './dabench';
 import { runEpisode } from './episode';
@@ -60,7 +61,7 @@ export function rolloutReward(episode: Episode, label: DabenchLabel | undefined,
   if (!label) {
     return { reward: structural.score, parts, answer: null };
   }
-  const answer = scoreTask(episode.answer?.text ?? null, label);
+  const answer = scoreTask(deliveredAnswer(episode), label);
   parts.answer = answer.fraction;
   const reward = Math.round(((1 - answerWeight) * structural.score + answerWeight * answer.fraction) * 1e6) / 1e6;
   return { reward, parts, answer };
@@ -166,6 +167,7 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
             episodeId: randomUUID(),
             question: taskPrompt(task),
             context: await headlessContext(taskPrompt(task), lease.runner),
+            answerForm: parseAnswerForm(task.format, task.constraints),
             profile: opts.profile ?? backend.profile,
             limits: limitsFrom(opts),
             temperature: opts.temperature ?? 1,

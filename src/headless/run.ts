@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
+import { deliveredAnswer } from '../episode/answer';
 import { analyzeNotebook } from '../episode/notebookCells';
 import type { Episode } from '../episode/types';
 import { runEpisode } from './episode';
@@ -78,8 +79,9 @@ export async function runCommand(question: string, opts: RunOptions, write: Writ
       await writeWhole(notebook, JSON.stringify(analyzeNotebook(episode), null, 1) + '\n');
       write(`notebook: ${notebook}`);
     }
-    if (episode.answer) {
-      process.stdout.write(`${episode.answer.text.trim()}\n`);
+    const answer = deliveredAnswer(episode);
+    if (answer !== null) {
+      process.stdout.write(`${answer.trim()}\n`);
     }
     return episode;
   } finally {

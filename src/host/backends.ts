@@ -7,15 +7,20 @@
  * driver can JIT). So each GPU backend first runs a self-test in a child
  * process; its verdict is cached, and a rejected backend falls through to the
  * next one in the chain with the reason kept for the status.
+ *
+ * On Linux x64 the chain has two CUDA backends: node-llama-cpp's main CUDA
+ * binary, then its CUDA 12 build (cuda12.ts), which runs where the driver is
+ * older than the main binary's toolkit.
  */
 import type { Llama } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import type { Backend, BackendReport } from '../contract';
+import { registerCuda12Backend } from './cuda12';
 import { SelfTestResult } from './selftest';
 import { Verdict, VerdictCache } from './verdicts';
 
 export type { Backend, BackendReport } from '../contract';
-export const BACKENDS: readonly Backend[] = ['cuda', 'vulkan', 'metal', 'cpu'];
+export const BACKENDS: readonly Backend[] = ['cuda', 'cuda12', 'vulkan', 'metal', 'cpu'];
 
 /** What `--gpu` asked for: the backends to try, in order. */
 export interface GpuChoice {
@@ -30,9 +35,9 @@ export class GpuOptionError extends Error {
   name = 'GpuOptionError';
 }
 
-/** The fallback chain of this platform: CUDA → Vulkan → CPU, or Metal → CPU on macOS. */
+/** The fallback chain of this platform: CUDA → CUDA 12 → Vulkan → CPU on Linux, CUDA → Vulkan → CPU on Windows, Metal → CPU on macOS. */
 export function platformChain(platform: NodeJS.Platform = process.platform): Backend[] {
-  return platform === 'darwin' ? ['metal', 'cpu'] : ['cuda', 'vulkan', 'cpu'];
+  return platform === 'darwin' ? ['metal', 'cpu'] : platform === 'linux' ? ['cuda', 'cuda12', 'vulkan', 'cpu'] : ['cuda', 'vulkan', 'cpu'];
 }
 
 /**
@@ -54,19 +59,39 @@ export function parseGpuChoice(text: string, platform: NodeJS.Platform = process
 
 /** Display names for messages and the status bar. */
 export function backendLabel(backend: Backend): string {
-  return backend === 'cpu' ? 'CPU' : backend === 'cuda' ? 'CUDA' : backend === 'vulkan' ? 'Vulkan' : 'Metal';
+  return BACKEND_LABELS[backend];
 }
+
+const BACKEND_LABELS: Record<Backend, string> = { cpu: 'CPU', cuda: 'CUDA', cuda12: 'CUDA 12', vulkan: 'Vulkan', metal: 'Metal' };
 
 type LlamaLib = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 
+/**
+ * Starts node-llama-cpp on `backend`, prebuilt binaries only: `cuda12` is its CUDA
+ * binary with the CUDA 12 library registered first (cuda12.ts).
+ */
+export async function startLlama(lib: LlamaLib, backend: Backend): Promise<Llama> {
+  if (backend === 'cuda12') {
+    await registerCuda12Backend(await lib.getModuleVersion());
+  }
+  return lib.getLlama({
+    gpu: backend === 'cpu' ? false : backend === 'cuda12' ? 'cuda' : backend,
+    build: 'never', // never compile or download at run time: prebuilt binaries only
+    logLevel: lib.LlamaLogLevel.error
+  });
+}
+
 export interface SelectionDeps {
-  lib: LlamaLib;
+  /** Starts node-llama-cpp on a backend (startLlama). */
+  start: (backend: Backend) => Promise<Llama>;
   cache: VerdictCache;
   /** node-llama-cpp version and driver version: what a cached verdict must match. */
   nodeLlamaCppVersion: string;
   driver: string;
   /** Backends whose prebuilt binary and driver libraries are present. */
   available: ReadonlySet<Backend>;
+  /** Why a backend is not available, where more can be said than that it is absent. */
+  unavailable?: ReadonlyMap<Backend, string>;
   selfTest: (backend: Backend) => Promise<SelfTestResult>;
   /** Called once a backend is chosen, before the model loads (the Jupyter server logs it). */
   onChosen?: (backend: Backend) => void;
@@ -85,7 +110,8 @@ export async function selectBackend(choice: GpuChoice, deps: SelectionDeps): Pro
   const reports: BackendReport[] = [];
   for (const backend of choice.chain) {
     if (backend !== 'cpu' && !deps.available.has(backend)) {
-      reports.push({ name: backend, ok: false, reason: `not available: no ${backendLabel(backend)} device, driver or prebuilt binary found`, cached: false });
+      const why = deps.unavailable?.get(backend) ?? `no ${backendLabel(backend)} device, driver or prebuilt binary found`;
+      reports.push({ name: backend, ok: false, reason: `not available: ${why}`, cached: false });
       continue;
     }
     let cached = false;
@@ -99,11 +125,7 @@ export async function selectBackend(choice: GpuChoice, deps: SelectionDeps): Pro
       cached = verdict.cached;
     }
     try {
-      const llama = await deps.lib.getLlama({
-        gpu: backend === 'cpu' ? false : backend,
-        build: 'never', // never compile or download at run time: prebuilt binaries only
-        logLevel: deps.lib.LlamaLogLevel.error
-      });
+      const llama = await deps.start(backend);
       reports.push({ name: backend, ok: true, reason: null, cached });
       deps.onChosen?.(backend);
       return { llama, backend, reports, error: null };

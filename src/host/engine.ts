@@ -7,15 +7,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
-import type { Backend, BackendReport, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, PromptCacheMode, ThreadMeasurement } from '../contract';
-import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend } from './backends';
+import type { Backend, BackendReport, DecodeStepsMode, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, PromptCacheMode, ThreadMeasurement } from '../contract';
+import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend, startLlama } from './backends';
+import { findCuda12Binaries } from './cuda12';
 import { Generator } from './generator';
 import { DomainError } from './errors';
 import { calibrateThreads, fallbackThreads } from './threads';
 import { DEFAULT_PROFILE_NAME } from '../protocol/profiles';
 import { loadManifests, ManifestError, resolveInside, resolveUserPath } from './manifests';
 import { faultFor } from './selftestFault';
-import { runSelfTest } from './selftest';
+import { runSelfTest, SelfTestResult } from './selftest';
 import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './verdicts';
 
 export type { Backend, EngineStatus } from '../contract';
@@ -29,7 +30,7 @@ export interface EngineOptions {
    */
   model?: string;
   /**
-   * `auto` tries CUDA → Vulkan → CPU (Metal → CPU on macOS), each GPU backend proven by a
+   * `auto` tries CUDA → CUDA 12 → Vulkan → CPU (Metal → CPU on macOS), each GPU backend proven by a
    * self-test first; a backend name or a comma-separated list tries only those.
    */
   gpu?: string;
@@ -38,6 +39,8 @@ export interface EngineOptions {
   /** Where self-test verdicts are cached (default: the user's cache folder). */
   verdictCacheFile?: string;
   selfTestTimeoutMs?: number;
+  /** What the host finds out about backends before loading one (tests give their own). */
+  backendProbe?: BackendProbe;
   /** Told the backend as soon as it is chosen, before the model loads. */
   onBackendChosen?: (backend: Backend) => void;
   threads?: number;
@@ -55,9 +58,17 @@ export interface EngineOptions {
    * (measured on Vulkan, H100: 4,000-token prefill 182 tokens/s forced on).
    */
   flashAttention?: FlashAttention;
+  /** Whether generating episodes take their decode steps together (default `together`, see decodeSteps.ts). */
+  decodeSteps?: DecodeStepsMode;
 }
 
 export type FlashAttention = 'auto' | boolean;
+
+/** The backends present on this machine, and the self-test that proves one in a child process. */
+export interface BackendProbe {
+  available?: ReadonlySet<Backend>;
+  selfTest?: (backend: Backend) => Promise<SelfTestResult>;
+}
 
 /** The loaded model as the engine keeps it: what the status reports, and its manifest. */
 export interface LoadedModelInfo extends Omit<LoadedModelStatus, 'totalLayers' | 'promptProfile'> {
@@ -96,6 +107,7 @@ export class Engine {
         return;
       }
       this._llama = selection.llama;
+      this._backend = selection.backend;
       this._state = 'idle';
     } catch (err) {
       this._fail(err);
@@ -112,27 +124,42 @@ export class Engine {
 
   /** The backend in use, or null before one is chosen. */
   get backend(): Backend | null {
-    const llama = this._llama;
-    return llama ? (llama.gpu === false ? 'cpu' : llama.gpu) : null;
+    return this._llama ? this._backend : null;
   }
 
   private async _selectBackend() {
     const lib = await import('node-llama-cpp');
     const choice = parseGpuChoice(this._options.gpu ?? 'auto');
-    const supported = await lib.getLlamaGpuTypes('supported');
-    const available = new Set<Backend>(supported.filter(type => type !== false) as Backend[]);
-    for (const backend of choice.chain) {
-      if (faultFor(backend)) {
-        available.add(backend); // test-only: a backend whose self-test fails on purpose
+    const nodeLlamaCppVersion = await lib.getModuleVersion();
+    const probe = this._options.backendProbe ?? {};
+    const unavailable = new Map<Backend, string>();
+    let available = probe.available;
+    if (!available) {
+      const supported = new Set<Backend>((await lib.getLlamaGpuTypes('supported')).filter(type => type !== false) as Backend[]);
+      // The CUDA 12 build needs what the CUDA one needs (a driver, CUDA libraries), and its own package.
+      if (supported.has('cuda') && choice.chain.includes('cuda12')) {
+        const binaries = await findCuda12Binaries(nodeLlamaCppVersion);
+        if ('missing' in binaries) {
+          unavailable.set('cuda12', binaries.missing);
+        } else {
+          supported.add('cuda12');
+        }
       }
+      for (const backend of choice.chain) {
+        if (faultFor(backend)) {
+          supported.add(backend); // test-only: a backend whose self-test fails on purpose
+        }
+      }
+      available = supported;
     }
     return selectBackend(choice, {
-      lib,
+      start: backend => startLlama(lib, backend),
       cache: new VerdictCache(this._options.verdictCacheFile ?? path.join(defaultCacheDir(), VERDICT_FILE_NAME)),
-      nodeLlamaCppVersion: await lib.getModuleVersion(),
+      nodeLlamaCppVersion,
       driver: await driverVersion(),
       available,
-      selfTest: backend => runSelfTest(backend, { timeoutMs: this._options.selfTestTimeoutMs }),
+      unavailable,
+      selfTest: probe.selfTest ?? (backend => runSelfTest(backend, { timeoutMs: this._options.selfTestTimeoutMs })),
       onChosen: this._options.onBackendChosen
     });
   }
@@ -236,6 +263,7 @@ export class Engine {
         maxEpisodes: this._options.maxEpisodes ?? DEFAULT_MAX_EPISODES,
         promptCache: this._options.promptCache,
         flashAttention: this._options.flashAttention ?? 'auto',
+        decodeSteps: this._options.decodeSteps,
         defaults: manifest?.sampling ?? {}
       });
       this._loaded = {
@@ -357,6 +385,7 @@ export class Engine {
   private _threadsChosenBy: EngineStatus['threadsChosenBy'];
   private _threadMeasurements: ThreadMeasurement[] = [];
   private _llama: Llama | null = null;
+  private _backend: Backend | null = null;
   private _backendReports: BackendReport[] = [];
   private _model: LlamaModel | null = null;
   private _generator: Generator | null = null;

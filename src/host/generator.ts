@@ -35,7 +35,8 @@ import { BUILTIN_GRAMMARS } from './grammar';
 import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
 import { checkGrammarLimits } from './grammarLimits';
 import { DomainError } from './errors';
-import type { ChatMessage, EpisodeSlots, GenerateRequest, GenerateResult, PromptCacheMode, StopReason } from '../contract';
+import type { ChatMessage, DecodeStepsMode, EpisodeSlots, GenerateRequest, GenerateResult, PromptCacheMode, StopReason } from '../contract';
+import { DecodeSteps } from './decodeSteps';
 import { commonPrefixLength, Preparation, PromptCache } from './promptCache';
 import { KnownSegments, tokenizeKeepingGenerated } from './tokens';
 
@@ -51,6 +52,11 @@ export interface GeneratorOptions {
    */
   promptCache?: boolean | PromptCacheMode;
   flashAttention: 'auto' | boolean;
+  /**
+   * `together` (default): generating episodes ask for their next tokens at the same moment, so
+   * they share a batch (decodeSteps.ts); `apart` leaves the batching to node-llama-cpp alone.
+   */
+  decodeSteps?: DecodeStepsMode;
   /** Sampling defaults from the model's manifest. */
   defaults: { temperature?: number; topP?: number; topK?: number; maxTokens?: number };
 }
@@ -117,6 +123,7 @@ export class Generator {
     private readonly _options: GeneratorOptions
   ) {
     this._chatWrapper = _lib.resolveChatWrapper(_model) ?? new _lib.GeneralChatWrapper();
+    this._decodeSteps = (_options.decodeSteps ?? 'together') === 'together' ? new DecodeSteps() : null;
   }
 
   /** The chat wrapper resolved from the GGUF (its template or architecture). */
@@ -137,7 +144,8 @@ export class Generator {
       contextsCreated: this._contextsCreated,
       evaluatedInputTokens: this._meter.input,
       outputTokens: this._meter.output,
-      promptCache: this._promptCache?.stats() ?? null
+      promptCache: this._promptCache?.stats() ?? null,
+      decodeSteps: this._decodeSteps ? { mode: 'together', ...this._decodeSteps.stats() } : { mode: 'apart', steps: null, sequences: null }
     };
   }
 
@@ -443,6 +451,7 @@ export class Generator {
         sequence = handedOver;
       } else {
         sequence = (await this._context()).getSequence();
+        this._decodeSteps?.align(sequence);
       }
       episode.sequence = sequence;
       return sequence;
@@ -656,6 +665,7 @@ export class Generator {
   private readonly _running = new Set<Promise<void>>();
   private _contextPromise: Promise<LlamaContext> | null = null;
   private _promptCache: PromptCache | null = null;
+  private readonly _decodeSteps: DecodeSteps | null;
   private _contextsCreated = 0;
   private _slotsInUse = 0;
   private _generating = 0;

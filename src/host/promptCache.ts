@@ -186,8 +186,10 @@ export class PromptCache {
         break;
       }
       // Waiting pays only if its state will be saved and loading it will beat evaluating alongside it.
+      // The prefill waited for shares its batches with the other evaluations as this one would: what
+      // waiting adds to it is a load, what evaluating adds is this evaluation.
       const offered = commonPrefixLength(prefill.tokens, tokens, target);
-      if (!this._policy.savesAllowed || !this._policy.shouldLoad(offered, { held: result.reused, queued: this._loading })) {
+      if (!this._policy.savesAllowed || !this._policy.shouldLoad(offered, { held: result.reused })) {
         break;
       }
       prefill.waiters++;
@@ -203,7 +205,7 @@ export class PromptCache {
     const load =
       entry !== null &&
       common >= result.reused + this._minTokens &&
-      this._policy.shouldLoad(entry.tokens.length, { held: result.reused + entry.tokens.length - common, queued: this._loading });
+      this._policy.shouldLoad(entry.tokens.length, { held: result.reused + entry.tokens.length - common, evaluating: this._evaluating });
     const start = load ? common : result.reused;
     const shared = fresh ? this._recent.map(r => commonPrefixLength(r, tokens, target)) : [];
     // The same prompt came before (rollouts sent one after another): its whole state is worth keeping too.
@@ -236,10 +238,7 @@ export class PromptCache {
         if (signal?.aborted || cut <= from) {
           continue;
         }
-        const started = this._now();
-        await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(from, cut));
-        this._policy.recordEvaluation(cut - from, this._now() - started);
-        result.evaluated += cut - from;
+        result.evaluated += await this._evaluate(sequence, tokens.slice(from, cut));
         // A prefix is saved for the next new episode; the whole prompt for those waiting, or when it came before.
         const reuses = cut < target ? 1 : prefill.waiters + (repeated ? 1 : 0);
         if (reuses > 0 && !this._covers(tokens, cut) && this._policy.shouldSave(cut, reuses)) {
@@ -251,6 +250,28 @@ export class PromptCache {
       this._prefills.delete(prefill);
       done();
     }
+  }
+
+  /**
+   * Evaluates `tokens` on the sequence and tells the policy what it cost, with the most work
+   * it shared the context with (other evaluations under way, loads queued); returns their count.
+   */
+  private async _evaluate(sequence: CacheableSequence, tokens: Token[]): Promise<number> {
+    const others = () => this._evaluating + this._loading;
+    const sharedAtStart = others();
+    let contended = sharedAtStart > 0 || this._busyElsewhere();
+    this._evaluating++;
+    const started = this._now();
+    try {
+      await sequence.evaluateWithoutGeneratingNewTokens(tokens);
+    } finally {
+      this._evaluating--;
+    }
+    const ms = this._now() - started;
+    const shared = Math.max(sharedAtStart, others());
+    contended ||= shared > 0 || this._busyElsewhere();
+    this._policy.recordEvaluation(tokens.length, ms, { shared, contended });
+    return tokens.length;
   }
 
   /** Removes every state file and the folder; later `prepare` calls fail. */
@@ -383,6 +404,8 @@ export class PromptCache {
   private readonly _busyElsewhere: () => boolean;
   /** Loads under way: they run one after another in a context. */
   private _loading = 0;
+  /** Evaluations under way: they share the context's batches. */
+  private _evaluating = 0;
   private _entries: Entry[] = [];
   private readonly _prefills = new Set<Prefill>();
   private readonly _recent: Token[][] = [];

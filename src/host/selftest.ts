@@ -27,12 +27,14 @@ export interface SelfTestOptions {
   timeoutMs?: number;
   model?: string;
   env?: NodeJS.ProcessEnv;
+  /** The child program, run as `node <program> <backend> <model>` (default: selftestChild; tests give their own). */
+  program?: string;
 }
 
 export function runSelfTest(backend: Backend, options: SelfTestOptions = {}): Promise<SelfTestResult> {
   const timeoutMs = options.timeoutMs ?? SELFTEST_TIMEOUT_MS;
   return new Promise(resolve => {
-    const child = spawn(process.execPath, [CHILD, backend, options.model ?? SELFTEST_MODEL], {
+    const child = spawn(process.execPath, [options.program ?? CHILD, backend, options.model ?? SELFTEST_MODEL], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: options.env ?? process.env
     });

@@ -7,6 +7,8 @@
  * fail that way for that backend after loading the CPU backend, so CI without a
  * GPU exercises the fallback chain on the real path.
  */
+import type { Backend } from './backends';
+import { startLlama } from './backends';
 import { Fault, faultFor } from './selftestFault';
 
 const SELFTEST_DECODE_TOKENS = 4;
@@ -17,11 +19,7 @@ export { faultFor };
 async function main(backend: string, modelPath: string): Promise<void> {
   const fault = faultFor(backend);
   const lib = await import('node-llama-cpp');
-  const llama = await lib.getLlama({
-    gpu: fault || backend === 'cpu' ? false : (backend as 'cuda' | 'vulkan' | 'metal'),
-    build: 'never',
-    logLevel: lib.LlamaLogLevel.error
-  });
+  const llama = await startLlama(lib, fault ? 'cpu' : (backend as Backend));
   const model = await llama.loadModel({ modelPath, gpuLayers: 'max' });
   const context = await model.createContext({ contextSize: 128, threads: 1 });
   const sequence = context.getSequence();

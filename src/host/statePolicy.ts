@@ -15,6 +15,14 @@
  * a prior by device: on the CPU states are cheap; on a GPU one small probe is
  * allowed, for a prefix whose evaluation is worth saving.
  *
+ * Every operation on a context waits for the others: loads and saves hold the
+ * context's lock, and evaluations of several sequences share its batches. So a
+ * measurement taken while other work ran is divided by the work it shared the
+ * context with (and a save or load then is never judged), and a decision counts
+ * the same work on both sides: a load waits for the loads queued before it, but
+ * so would evaluating instead, which also shares its batches with the other
+ * evaluations under way.
+ *
  * Pure logic: the caller times the operations and reports them.
  */
 import type { PromptCacheDevice, PromptCacheMode, PromptCachePolicyStatus, StateOperation } from '../contract';
@@ -62,20 +70,32 @@ class RunningRate {
 export class StatePolicy {
   constructor(private readonly _options: StatePolicyOptions) {}
 
-  /** An evaluation of `tokens` prompt tokens took `ms`. */
-  recordEvaluation(tokens: number, ms: number): void {
-    if (tokens >= MIN_TIMED_TOKENS) {
-      this._prefill.add(tokens, ms);
+  /**
+   * An evaluation of `tokens` prompt tokens took `ms`, while `shared` other
+   * pieces of work used the context (evaluations under way, loads queued): its
+   * batches carried theirs too, so its own cost is its share. It is `contended`
+   * when anything else ran (another request's decode steps too).
+   */
+  recordEvaluation(tokens: number, ms: number, { shared = 0, contended = shared > 0 }: { shared?: number; contended?: boolean } = {}): void {
+    if (tokens < MIN_TIMED_TOKENS) {
+      return;
     }
+    this._evaluations.timed++;
+    if (contended) {
+      this._evaluations.contended++;
+    }
+    this._prefill.add(tokens, ms / (shared + 1));
   }
 
   /**
    * Whether to load a saved state of `tokens` tokens rather than evaluate what
-   * the sequence lacks of them (it holds `held` already), with `queued` loads
-   * under way (loads into one context run one after another).
+   * the sequence lacks of them (it holds `held` already), with `evaluating`
+   * other evaluations under way. Loads already queued do not count: a load
+   * waits for them (a context runs one operation at a time), but so would the
+   * evaluation, which also shares its batches with the other evaluations.
    */
-  shouldLoad(tokens: number, { held = 0, queued = 0 }: { held?: number; queued?: number } = {}): boolean {
-    const yes = this._shouldLoad(tokens, held, queued);
+  shouldLoad(tokens: number, { held = 0, evaluating = 0 }: { held?: number; evaluating?: number } = {}): boolean {
+    const yes = this._shouldLoad(tokens, held, evaluating);
     if (!yes) {
       this._skipped.load++;
     }
@@ -130,6 +150,8 @@ export class StatePolicy {
       mode: this._options.mode,
       device: this._options.device,
       prefillMsPerToken: this._prefill.msPerToken,
+      evaluationsTimed: this._evaluations.timed,
+      evaluationsContended: this._evaluations.contended,
       saveMsPerToken: this._rates.save.msPerToken,
       loadMsPerToken: this._rates.load.msPerToken,
       savesSkipped: this._skipped.save,
@@ -140,7 +162,7 @@ export class StatePolicy {
     };
   }
 
-  private _shouldLoad(tokens: number, held: number, queued: number): boolean {
+  private _shouldLoad(tokens: number, held: number, evaluating: number): boolean {
     if (this._options.mode === 'on') {
       return true;
     }
@@ -154,7 +176,9 @@ export class StatePolicy {
     if (this._rates.load.msPerToken === null && this._options.device === 'gpu') {
       return this._worthProbing(tokens, evaluation);
     }
-    return (queued + 1) * this.expectedMs('load', tokens)! < evaluation;
+    // Loading: the queued loads, then this one. Evaluating: the same queued loads (they hold the
+    // context's lock), then this evaluation beside the others under way.
+    return this.expectedMs('load', tokens)! < (evaluating + 1) * evaluation;
   }
 
   private _shouldSave(tokens: number, reuses: number): boolean {
@@ -188,6 +212,7 @@ export class StatePolicy {
   private readonly _prefill = new RunningRate();
   private readonly _rates: Record<StateKind, RunningRate> = { save: new RunningRate(), load: new RunningRate() };
   private readonly _skipped: Record<StateKind, number> = { save: 0, load: 0 };
+  private readonly _evaluations = { timed: 0, contended: 0 };
   private readonly _disabled: Record<StateKind, string | null> = { save: null, load: null };
   private readonly _recent: StateOperation[] = [];
 }

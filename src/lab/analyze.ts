@@ -11,6 +11,7 @@ import { HostModel } from '../agent/hostModel';
 import { evaluateSilently } from '../agent/inspect';
 import { AgentLoop, Approval } from '../agent/loop';
 import type { AgentModel } from '../agent/types';
+import { deliveredAnswer } from '../episode/answer';
 import { newEpisodeId } from '../episode/ids';
 import { Episode, EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { DatarusStreamParser, DEFAULT_PROFILE_NAME } from '../protocol';
@@ -178,7 +179,7 @@ export class AnalyzeSession {
             this._bar.text = `Datarus · no cell printed ${rejected.unsupported.join(', ')}: asking the model to compute it`;
           },
           onAnswer: ep => {
-            writer.answer(ep.answer!.text, ep.answer!.thought, ep.answerGrounding?.unsupported ?? []);
+            writer.answer(deliveredAnswer(ep) ?? ep.answer!.text, ep.answer!.thought, ep.answerGrounding?.unsupported ?? [], ep.answerForm?.fixes);
           }
         }
       });

@@ -3,19 +3,30 @@
  * stated once (the loop's reason already says what happened).
  */
 import type { Episode } from '../episode/types';
+import type { AnswerRequestReason } from '../protocol';
 
 function stepCount(episode: Episode): string {
   const steps = episode.steps.filter(s => s.status !== 'invalid').length;
   return `${steps} step${steps === 1 ? '' : 's'}`;
 }
 
+/** Why the loop asked for the answer, in a few words. */
+const ASKED: Record<AnswerRequestReason, string> = {
+  repeating: 'it kept writing the same code',
+  step_limit: 'the step limit was reached',
+  error_limit: 'too many steps failed in a row',
+  context: 'the context was full'
+};
+
 export function describeEnding(episode: Episode): string {
   const reason = episode.reason?.trim().replace(/\.$/, '');
   switch (episode.status) {
-    case 'answered':
+    case 'answered': {
+      const asked = episode.answerRequest ? ` (asked for the answer: ${ASKED[episode.answerRequest.reason]})` : '';
       return episode.answerGrounding?.grounded === false
-        ? `answered after ${stepCount(episode)}, but no cell printed ${episode.answerGrounding.unsupported.join(', ')}`
-        : `answered after ${stepCount(episode)}`;
+        ? `answered after ${stepCount(episode)}${asked}, but no cell printed ${episode.answerGrounding.unsupported.join(', ')}`
+        : `answered after ${stepCount(episode)}${asked}`;
+    }
     case 'error_limit':
       return `stopped: ${reason || 'too many errors in a row'}`;
     case 'step_limit':

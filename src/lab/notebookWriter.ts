@@ -7,6 +7,7 @@
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
 import { answerSource, thoughtSource, unfinishedThoughtSource } from '../episode/notebookCells';
+import type { AnswerFix } from '../protocol';
 import { renderMarkdown } from './cellContent';
 import { markSkippedInMetadata, provenanceMetadata, StepProvenance } from './provenance';
 
@@ -63,10 +64,11 @@ export class NotebookWriter {
   /**
    * Inserts the answer cell. `unsupported`: values the answer states that no
    * output showed; the cell then carries a caution (and `grounded: false`).
+   * `fixes`: what was brought into the asked form without the model.
    */
-  answer(text: string, thought: string, unsupported: string[] = []): void {
+  answer(text: string, thought: string, unsupported: string[] = [], fixes: AnswerFix[] = []): void {
     const where = { step: null, role: 'answer' as const, ...(unsupported.length ? { grounded: false } : {}) };
-    const id = this._insert('markdown', answerSource(text, thought, unsupported), where);
+    const id = this._insert('markdown', answerSource(text, thought, unsupported, fixes), where);
     this._renderMarkdown(id);
   }
 

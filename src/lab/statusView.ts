@@ -18,7 +18,7 @@ export type ShownStatus = Pick<
     model: (Omit<LoadedModelStatus, 'totalLayers' | 'promptProfile'> & Partial<Pick<LoadedModelStatus, 'totalLayers' | 'promptProfile'>>) | null;
   };
 
-const BACKEND_LABELS: Record<Backend, string> = { cpu: 'CPU', cuda: 'CUDA', vulkan: 'Vulkan', metal: 'Metal' };
+const BACKEND_LABELS: Record<Backend, string> = { cpu: 'CPU', cuda: 'CUDA', cuda12: 'CUDA 12', vulkan: 'Vulkan', metal: 'Metal' };
 
 function backendLabel(backend: Backend | null): string {
   return backend ? BACKEND_LABELS[backend] ?? backend : '?';

@@ -8,3 +8,4 @@ export * from './profiles';
 export * from './reflection';
 export * from './compactPrompt';
 export * from './curriculum';
+export * from './answerForm';

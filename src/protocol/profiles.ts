@@ -104,6 +104,18 @@ export interface PromptProfile {
    */
   groundingFeedback?(unsupported: string[]): string;
   /**
+   * The user turn that sends back a final answer not in the form the task
+   * asked for (`problems` says how; `template` is the asked form). Without it
+   * such an answer is accepted and only recorded.
+   */
+  formFeedback?(problems: string[], template: string): string;
+  /**
+   * Added to the last user turn when the loop asks for the answer instead of
+   * another step: `why` says why no more code runs; `template` is the asked
+   * form, when the task gave one.
+   */
+  answerRequest(why: string, template?: string): string;
+  /**
    * After a step fails on a column name, add the kernel's real DataFrame
    * columns to its observation (src/agent/columnHint.ts).
    */
@@ -126,6 +138,17 @@ export interface PromptProfile {
     userMessage(cells: string): string;
   };
 }
+
+/** Why the loop asks for the answer instead of another step. */
+export type AnswerRequestReason = 'repeating' | 'step_limit' | 'error_limit' | 'context';
+
+/** The first words of the loop's request for the answer, by reason (every profile's `answerRequest` gets one). */
+export const ANSWER_REQUEST_WHY: Readonly<Record<AnswerRequestReason, string>> = {
+  repeating: 'You wrote the same code again, so it was not run: its output is already above.',
+  step_limit: 'That was the last step: no more code will run.',
+  error_limit: 'Too many turns in a row failed: no more code will run.',
+  context: "The conversation has reached the model's context limit: no more code will run."
+};
 
 /** A step as it goes back into the conversation. */
 export interface StepTurn {
@@ -212,8 +235,11 @@ Remember:
   afterCutOff:
     'Your response was cut off before the step was complete, so its code was not run. Please continue the analysis using the XML format with <step> tags, with shorter code.',
   skippedObservation: 'The user chose not to run this code.',
-  // No groundingFeedback: the reference harness never sends an answer back, so an answer
-  // is accepted as written and only recorded as grounded or not. No columnHints either:
+  answerRequest: (why, template) =>
+    `${why} Please provide your final answer now using <stop_analysis> tags, based on the observations above.` +
+    (template ? ` Write the answer in exactly this format: ${template}` : ''),
+  // No groundingFeedback or formFeedback: the reference harness never sends an answer back, so an
+  // answer is accepted as written and only recorded as grounded or not. No columnHints either:
   // observations stay the harness's.
   stop: ['</step>', '</stop_analysis>', '<｜end▁of▁sentence｜>'],
   observationPlacement: 'inside-step',
@@ -249,6 +275,13 @@ then <answer> with the answer, concise and complete, then </stop_analysis>.`,
   groundingFeedback: unsupported =>
     `Your answer states ${unsupported.join(', ')}, but no output of your code showed ${unsupported.length === 1 ? 'it' : 'them'}. ` +
     'Write a step that computes the answer from the data and prints it, then give the final answer with the values exactly as printed.',
+  formFeedback: (problems, template) =>
+    `Your answer is not in the form the question asks for: ${problems.join('; ')}. ` +
+    `Write the final <stop_analysis> turn again, with <answer> in exactly this form: ${template} — each value alone in its brackets, rounded as the question says.`,
+  answerRequest: (why, template) =>
+    `${why} Write the final <stop_analysis> turn now: answer the question from the outputs above, with the values exactly as printed` +
+    (template ? `, with <answer> in exactly this form: ${template}` : '') +
+    '. If the outputs do not answer it, say what they do show.',
   stop: ['</step>', '</stop_analysis>'],
   observationPlacement: 'after-step',
   observationStyle: 'notebook',

@@ -47,6 +47,8 @@ describe('GPU backend selection', () => {
     expect(status.backend).toBe('cpu');
     expect(status.backends).toEqual([
       { name: 'cuda', ok: false, cached: false, reason: expect.stringContaining('CUDA error: the provided PTX was compiled with an unsupported toolchain') },
+      // No CUDA libraries here: the CUDA 12 build is not tried (test/integration/backendChain.test.ts tries it).
+      { name: 'cuda12', ok: false, cached: false, reason: expect.stringMatching(/^not available: /) },
       { name: 'vulkan', ok: false, cached: false, reason: expect.stringContaining('exit code 3') },
       { name: 'cpu', ok: true, cached: false, reason: null }
     ]);
@@ -70,7 +72,7 @@ describe('GPU backend selection', () => {
     writeFileSync(verdictFile, JSON.stringify(stored));
     const { status } = await serveOnce([], { DATARUS_CACHE_DIR: cacheDir, DATARUS_TEST_SELFTEST_FAULT: 'cuda:exit,vulkan:exit' });
     expect(status.backends[0]).toMatchObject({ name: 'cuda', ok: false, cached: false, reason: expect.stringContaining('ggml error') });
-    expect(status.backends[1]).toMatchObject({ name: 'vulkan', cached: true });
+    expect(status.backends[2]).toMatchObject({ name: 'vulkan', cached: true });
     const rewritten = JSON.parse(readFileSync(verdictFile, 'utf8'));
     expect(rewritten.verdicts.cuda.nodeLlamaCpp).not.toBe('3.0.0');
   });

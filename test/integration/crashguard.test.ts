@@ -34,19 +34,22 @@ print(json.dumps(out))
 }
 
 describe('crash-loop guard (policy)', () => {
-  it('restarts once per backend, then goes down the chain CUDA → Vulkan → CPU, then stops', () => {
+  it('restarts once per backend, then goes down the chain CUDA → CUDA 12 → Vulkan → CPU, then stops', () => {
     const steps = drive('auto', [
       { backend: 'cuda', settled: false, code: -6 },
       { backend: 'cuda', settled: false, code: -6 },
+      { backend: 'cuda12', settled: false, code: -6 },
+      { backend: 'cuda12', settled: false, code: -6 },
       { backend: 'vulkan', settled: false, code: -11 },
       { backend: 'vulkan', settled: false, code: -11 },
       { backend: 'cpu', settled: false, code: 1 },
       { backend: 'cpu', settled: false, code: 1 }
     ]);
-    expect(steps.map(s => s.startedWith)).toEqual(['auto', 'auto', 'vulkan,cpu', 'vulkan,cpu', 'cpu', 'cpu']);
-    expect(steps[1].note).toBe('The model host died 2 times while starting on CUDA (last exit code -6); it now starts with --gpu vulkan,cpu.');
-    expect(steps[5].next).toBeNull();
-    expect(steps[5].note).toContain('no backend is left to try');
+    expect(steps.map(s => s.startedWith)).toEqual(['auto', 'auto', 'cuda12,vulkan,cpu', 'cuda12,vulkan,cpu', 'vulkan,cpu', 'vulkan,cpu', 'cpu', 'cpu']);
+    expect(steps[1].note).toBe('The model host died 2 times while starting on CUDA (last exit code -6); it now starts with --gpu cuda12,vulkan,cpu.');
+    expect(steps[3].note).toBe('The model host died 2 times while starting on CUDA 12 (last exit code -6); it now starts with --gpu vulkan,cpu.');
+    expect(steps[7].next).toBeNull();
+    expect(steps[7].note).toContain('no backend is left to try');
   });
 
   it('a host that died after it was ready is restarted on the same backend', () => {

@@ -1,14 +1,18 @@
 /**
  * Stuck detection on the real path: the fixture GGUF in the real host (under a
  * real Jupyter server), forced by grammars to repeat one line without end or to
- * write the same step again, with code running in a real ipykernel.
+ * write the same step again, with code running in a real ipykernel; the loop
+ * then asks for the answer under a grammar that allows only an answer (in the
+ * asked form, when there is one).
  */
 import { KernelManager } from '@jupyterlab/services';
 
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop } from '../../src/agent/loop';
-import { formatAnswer, formatStep } from '../../src/protocol';
+import { deliveredAnswer } from '../../src/episode/answer';
+import { conversation, promptSha256 } from '../../src/episode/conversation';
+import { formatAnswer, formatStep, parseAnswerForm } from '../../src/protocol';
 import { getJson, RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels } from './processes';
 
 jest.setTimeout(300000);
@@ -64,20 +68,47 @@ describe('stuck detection on the real host and kernel', () => {
     await kernel.shutdown();
   });
 
-  it('runs a step once when the model writes it three times, and ends the episode', async () => {
+  it('runs a step once when the model writes it three times, then asks for the answer, which the model must give', async () => {
     const kernel = await kernels.startNew({ name: 'python3' });
     const code = "runs = globals().get('runs', 0) + 1\nprint(runs)";
+    const same = exactly(formatStep({ thought: 'Count.', code }));
     const episode = await new AgentLoop(hostModel(), new KernelRunner(kernel)).run({
       episodeId: 'stuck-it-same',
       question: 'Count the runs.',
-      grammar: exactly(formatStep({ thought: 'Count.', code }))
+      // Three forced turns; the fourth is the loop's own: a grammar that allows only the final answer.
+      grammar: turn => (turn < 3 ? same : undefined),
+      limits: { maxTokensPerTurn: 1024 }
     });
-    expect(episode.status).toBe('failed');
-    expect(episode.reason).toBe('the model wrote the same code 3 times in a row instead of answering');
+    expect(episode.status).toBe('answered');
+    expect(episode.answerRequest).toMatchObject({ afterSteps: 3, reason: 'repeating' });
+    expect(episode.answer!.text.length).toBeGreaterThan(0);
     expect(episode.steps.map(s => s.status)).toEqual(['ok', 'skipped', 'skipped']);
+    expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
     const runner = new KernelRunner(kernel);
     const check = await runner.run('print(runs)', { episodeId: 'check', step: 0, signal: new AbortController().signal, timeoutMs: 30000, metadata: {} });
     expect(check.outputs[0].text).toBe('1\n');
+    await kernel.shutdown();
+  });
+
+  it('sends an answer not in the asked form back, and the answer-only grammar gives one in form', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    const form = parseAnswerForm('@total[t] @is_big[b] where "t" is a number rounded to two decimal places and "b" is either "yes" or "no".')!;
+    const turns = [exactly(formatStep({ thought: 'Sum.', code: 'print(sum([1.234, 2.5]))' })), exactly(formatAnswer({ thought: 'It printed it.', text: 'The total is 3.734.' }))];
+    const episode = await new AgentLoop(hostModel(), new KernelRunner(kernel)).run({
+      episodeId: 'form-it',
+      question: 'What is the total, and is it big?',
+      profile: 'compact',
+      answerForm: form,
+      grammar: turn => turns[turn],
+      limits: { maxTokensPerTurn: 1024 }
+    });
+    expect(episode.status).toBe('answered');
+    expect(episode.rejectedAnswers).toEqual([expect.objectContaining({ kind: 'form', afterSteps: 1 })]);
+    // Whatever the random fixture model wrote, the grammar kept it to the asked fields.
+    expect(episode.answer!.text).toMatch(/^@total\[-?\d+(\.\d+)?([eE][-+]?\d+)?\], @is_big\[(yes|no)\]$/);
+    expect(episode.answerForm!.problems).toEqual([]);
+    expect(deliveredAnswer(episode)).toMatch(/^@total\[-?\d+(\.\d{1,2})?(e[-+]?\d+)?\], @is_big\[(yes|no)\]$/);
+    expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
     await kernel.shutdown();
   });
 });

@@ -18,19 +18,15 @@ function tmpFile(name: string): string {
 function deps(overrides: Partial<SelectionDeps> & { failToStart?: Backend[] } = {}): SelectionDeps & { selfTests: Backend[]; started: string[] } {
   const selfTests: Backend[] = [];
   const started: string[] = [];
-  const lib = {
-    LlamaLogLevel: { error: 'error' },
-    getLlama: async ({ gpu }: { gpu: string | false }) => {
-      const name = gpu === false ? 'cpu' : gpu;
-      if (overrides.failToStart?.includes(name as Backend)) {
-        throw new Error(`no ${name} binary`);
-      }
-      started.push(name);
-      return { gpu };
+  const start = async (backend: Backend) => {
+    if (overrides.failToStart?.includes(backend)) {
+      throw new Error(`no ${backend} binary`);
     }
+    started.push(backend);
+    return { gpu: backend === 'cpu' ? false : backend } as unknown as Awaited<ReturnType<SelectionDeps['start']>>;
   };
   return {
-    lib: lib as unknown as SelectionDeps['lib'],
+    start,
     cache: new VerdictCache(tmpFile('verdicts.json')),
     nodeLlamaCppVersion: '3.21.1',
     driver: 'nvidia 580.159.04',
@@ -47,14 +43,16 @@ function deps(overrides: Partial<SelectionDeps> & { failToStart?: Backend[] } = 
 
 describe('parseGpuChoice', () => {
   it('auto is the platform chain and not explicit', () => {
-    expect(parseGpuChoice('auto', 'linux')).toEqual({ chain: ['cuda', 'vulkan', 'cpu'], explicit: false, text: 'auto' });
+    expect(parseGpuChoice('auto', 'linux')).toEqual({ chain: ['cuda', 'cuda12', 'vulkan', 'cpu'], explicit: false, text: 'auto' });
     expect(parseGpuChoice('AUTO', 'darwin').chain).toEqual(['metal', 'cpu']);
+    // node-llama-cpp's CUDA 12 build is used on Linux x64 only.
     expect(platformChain('win32')).toEqual(['cuda', 'vulkan', 'cpu']);
   });
 
   it('a name or a list is explicit and kept in order', () => {
     expect(parseGpuChoice('cpu')).toEqual({ chain: ['cpu'], explicit: true, text: 'cpu' });
     expect(parseGpuChoice('vulkan, cpu').chain).toEqual(['vulkan', 'cpu']);
+    expect(parseGpuChoice('cuda12').chain).toEqual(['cuda12']);
   });
 
   it('refuses unknown names', () => {
@@ -64,12 +62,50 @@ describe('parseGpuChoice', () => {
 });
 
 describe('selectBackend', () => {
+  it('after a CUDA that aborts, tries CUDA 12 with its own self-test, and runs on it when it passes', async () => {
+    const d = deps({ available: new Set<Backend>(['cuda', 'cuda12', 'vulkan']) });
+    const selection = await selectBackend(parseGpuChoice('auto', 'linux'), d);
+    expect(d.selfTests).toEqual(['cuda', 'cuda12']);
+    expect(selection.backend).toBe('cuda12');
+    expect(d.started).toEqual(['cuda12']);
+    expect(selection.reports).toEqual([
+      { name: 'cuda', ok: false, cached: false, reason: 'self-test failed: CUDA error: unsupported toolchain (SIGABRT)' },
+      { name: 'cuda12', ok: true, cached: false, reason: null }
+    ]);
+    expect(describeSelection(selection.reports)).toBe('CUDA rejected: self-test failed: CUDA error: unsupported toolchain (SIGABRT); running on CUDA 12');
+  });
+
+  it('a CUDA 12 that fails its self-test too leaves Vulkan, each with its own reason and cached verdict', async () => {
+    const selfTest = async (backend: Backend) =>
+      backend === 'vulkan' ? { ok: true, reason: null } : { ok: false, reason: `${backend} failed (SIGABRT)` };
+    const first = deps({ available: new Set<Backend>(['cuda', 'cuda12', 'vulkan']), selfTest });
+    const selection = await selectBackend(parseGpuChoice('auto', 'linux'), first);
+    expect(selection.backend).toBe('vulkan');
+    expect(selection.reports.map(r => [r.name, r.reason])).toEqual([
+      ['cuda', 'self-test failed: cuda failed (SIGABRT)'],
+      ['cuda12', 'self-test failed: cuda12 failed (SIGABRT)'],
+      ['vulkan', null]
+    ]);
+    expect(describeSelection(selection.reports)).toMatch(/^CUDA rejected: .*; CUDA 12 rejected: .*; running on Vulkan$/);
+    const again = deps({ available: first.available, cache: first.cache });
+    await selectBackend(parseGpuChoice('auto', 'linux'), again);
+    expect(again.selfTests).toEqual([]);
+  });
+
+  it('says why a backend is not available when it knows more than that it is absent', async () => {
+    const d = deps({ available: new Set<Backend>(['cuda']), unavailable: new Map([['cuda12', 'its package is not installed']]) });
+    const selection = await selectBackend(parseGpuChoice('auto', 'linux'), d);
+    expect(selection.reports[1]).toEqual({ name: 'cuda12', ok: false, cached: false, reason: 'not available: its package is not installed' });
+    expect(selection.reports[2].reason).toBe('not available: no Vulkan device, driver or prebuilt binary found');
+  });
+
   it('skips a CUDA whose self-test fails and runs on Vulkan, with the reason', async () => {
     const d = deps();
     const selection = await selectBackend(parseGpuChoice('auto', 'linux'), d);
     expect(selection.backend).toBe('vulkan');
     expect(selection.reports).toEqual([
       { name: 'cuda', ok: false, cached: false, reason: 'self-test failed: CUDA error: unsupported toolchain (SIGABRT)' },
+      { name: 'cuda12', ok: false, cached: false, reason: 'not available: no CUDA 12 device, driver or prebuilt binary found' },
       { name: 'vulkan', ok: true, cached: false, reason: null }
     ]);
     expect(describeSelection(selection.reports)).toBe('CUDA rejected: self-test failed: CUDA error: unsupported toolchain (SIGABRT); running on Vulkan');
@@ -84,7 +120,7 @@ describe('selectBackend', () => {
     const second = deps({ cache: first.cache });
     const again = await selectBackend(parseGpuChoice('auto', 'linux'), second);
     expect(second.selfTests).toEqual([]);
-    expect(again.reports.map(r => r.cached)).toEqual([true, true]);
+    expect(again.reports.filter(r => r.name !== 'cuda12').map(r => r.cached)).toEqual([true, true]);
 
     const updated = deps({ cache: first.cache, driver: 'nvidia 590.10' });
     await selectBackend(parseGpuChoice('auto', 'linux'), updated);
@@ -102,6 +138,7 @@ describe('selectBackend', () => {
     expect(d.selfTests).toEqual([]);
     expect(selection.reports.map(r => [r.name, r.ok])).toEqual([
       ['cuda', false],
+      ['cuda12', false],
       ['vulkan', false],
       ['cpu', true]
     ]);
@@ -112,7 +149,7 @@ describe('selectBackend', () => {
     const d = deps({ failToStart: ['vulkan'] });
     const selection = await selectBackend(parseGpuChoice('auto', 'linux'), d);
     expect(selection.backend).toBe('cpu');
-    expect(selection.reports[1]).toEqual({ name: 'vulkan', ok: false, cached: false, reason: 'could not start: no vulkan binary' });
+    expect(selection.reports[2]).toEqual({ name: 'vulkan', ok: false, cached: false, reason: 'could not start: no vulkan binary' });
   });
 
   it('an explicit choice that fails gives no backend and says so', async () => {

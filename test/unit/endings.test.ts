@@ -17,6 +17,11 @@ describe('describeEnding', () => {
     expect(describeEnding(episode('answered', [step('ok')]))).toBe('answered after 1 step');
   });
 
+  it('says when the loop had to ask for the answer', () => {
+    const asked = { ...episode('answered', [step('ok'), step('skipped'), step('skipped')]), answerRequest: { afterSteps: 3, reason: 'repeating', message: '…' } } as Episode;
+    expect(describeEnding(asked)).toBe('answered after 3 steps (asked for the answer: it kept writing the same code)');
+  });
+
   it('gives the reason of a stop or a failure', () => {
     expect(describeEnding(episode('stopped', [step('aborted')], 'the kernel restarted'))).toBe('stopped after 1 step: the kernel restarted');
     expect(describeEnding(episode('stopped', []))).toBe('stopped after 0 steps');

@@ -1,12 +1,14 @@
 /**
  * The agent loop noticing it is stuck, with scripted models: the same code
- * again is not run and the third time ends the episode; a turn that keeps
- * repeating itself is cut off mid-stream through the request's signal.
+ * again is not run, and the third time the loop asks for the answer from the
+ * outputs already shown; a turn that keeps repeating itself is cut off
+ * mid-stream through the request's signal.
  */
 import { AgentLoop, AgentRunOptions } from '../../src/agent/loop';
 import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest } from '../../src/agent/types';
 import { SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from '../../src/agent/stuck';
-import { formatAnswer, formatStep } from '../../src/protocol';
+import { conversation, promptSha256 } from '../../src/episode/conversation';
+import { ANSWER_REQUEST_WHY, answerTurnGrammar, formatAnswer, formatStep } from '../../src/protocol';
 
 /** Replies with the scripted turns in order, cutting each at its stop string like a real server. */
 class ScriptedModel implements AgentModel {
@@ -89,14 +91,37 @@ describe('AgentLoop stuck detection', () => {
     expect(episode.steps[1]).toMatchObject({ status: 'skipped', observation: SAME_FAILING_CODE_OBSERVATION });
   });
 
-  it('ends the episode the third time the same code comes', async () => {
-    const model = new ScriptedModel([step(CODE), step(CODE), step(CODE), answer('never asked')]);
+  it('asks for the answer the third time the same code comes, from the outputs already shown', async () => {
+    const model = new ScriptedModel([step(CODE), step(CODE), step(CODE), answer('East, 25864.65.')]);
     const runner = new Runner();
     const episode = await run(model, runner);
-    expect(episode.status).toBe('failed');
-    expect(episode.reason).toBe('the model wrote the same code 3 times in a row instead of answering');
+    expect(episode.status).toBe('answered');
+    expect(episode.answer?.text).toBe('East, 25864.65.');
     expect(runner.codes).toHaveLength(1);
-    expect(model.requests).toHaveLength(3);
+    expect(model.requests).toHaveLength(4);
+    expect(episode.answerRequest).toMatchObject({ afterSteps: 3, reason: 'repeating' });
+    const last = model.requests[3];
+    // One user turn (not two in a row), and the turn may only be an answer.
+    expect(last.messages[last.messages.length - 2].role).toBe('assistant');
+    expect(last.messages[last.messages.length - 1].content).toContain(ANSWER_REQUEST_WHY.repeating);
+    expect(last.grammar).toBe(answerTurnGrammar(null));
+    // The conversation rebuilt from the record is the one the answer was written for.
+    expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
+  });
+
+  it('ends without an answer when the asked turn is not one, and asks nothing when no step printed anything', async () => {
+    const model = new ScriptedModel([step(CODE), step(CODE), step(CODE), step(CODE)]);
+    const episode = await run(model, new Runner());
+    expect(episode.status).toBe('failed');
+    expect(episode.reason).toBe('the model wrote the same code 3 times in a row instead of answering; asked for the answer, it wrote none');
+    expect(episode.answerRequest?.raw).toContain('<step>');
+
+    const silent: CodeRunner = { run: async () => ({ status: 'ok', outputs: [], durationMs: 1 }) };
+    const quiet = new ScriptedModel([step(CODE), step(CODE), step(CODE), answer('never asked')]);
+    const nothing = await run(quiet, silent);
+    expect(nothing.status).toBe('failed');
+    expect(nothing.reason).toBe('the model wrote the same code 3 times in a row instead of answering; no step printed anything to answer from');
+    expect(quiet.requests).toHaveLength(3);
   });
 
   it('compares with the code that ran: a cell the user edited is not run again when the model copies it', async () => {

@@ -30,16 +30,55 @@ class Clock {
   readonly now = (): number => this.ms;
 }
 
+const BATCH = 512;
+
+/**
+ * One context on a scripted device, for simulated contention: one operation at a time, in the
+ * order asked, an evaluation in batches of BATCH tokens, so evaluations side by side share the
+ * batches (turn by turn) and every operation waits for those asked before it, as with llama.cpp.
+ */
+class Device {
+  constructor(private readonly _clock: Clock) {}
+
+  run(ms: number): Promise<void> {
+    return new Promise(done => {
+      this._jobs.push({ ms, done });
+      void this._pump();
+    });
+  }
+
+  private async _pump(): Promise<void> {
+    if (this._running) {
+      return;
+    }
+    this._running = true;
+    while (this._jobs.length > 0) {
+      await new Promise(resolve => setImmediate(resolve)); // what is asked meanwhile joins the queue
+      const job = this._jobs.shift()!;
+      this._clock.ms += job.ms;
+      job.done();
+    }
+    this._running = false;
+  }
+
+  private readonly _jobs: { ms: number; done: () => void }[] = [];
+  private _running = false;
+}
+
 class TimedSequence implements CacheableSequence {
   contextTokens: Token[] = [];
   readonly contextSize = CONTEXT;
   readonly model = MODEL;
   evaluated = 0;
   loads = 0;
+  /** The clock when the sequence last finished an operation. */
+  readyAt = 0;
 
   constructor(
     private readonly _clock: Clock,
-    private readonly _costs: Costs
+    private readonly _costs: Costs,
+    /** Without a device, each operation advances the clock by its own cost at once (no contention). */
+    private readonly _device: Device | null = null
   ) {}
 
   async adaptStateToTokens(tokens: Token[]): Promise<void> {
@@ -47,13 +86,15 @@ class TimedSequence implements CacheableSequence {
   }
 
   async evaluateWithoutGeneratingNewTokens(tokens: Token[]): Promise<void> {
-    this._clock.ms += tokens.length * this._costs.evaluate;
+    for (let from = 0; from < tokens.length; from += BATCH) {
+      await this._cost(Math.min(BATCH, tokens.length - from) * this._costs.evaluate);
+    }
     this.evaluated += tokens.length;
     this.contextTokens = [...this.contextTokens, ...tokens];
   }
 
   async saveStateToFile(file: string): Promise<{ fileSize: number }> {
-    this._clock.ms += this._costs.nextSaveMs ?? this.contextTokens.length * this._costs.save;
+    await this._cost(this._costs.nextSaveMs ?? this.contextTokens.length * this._costs.save);
     delete this._costs.nextSaveMs;
     const text = JSON.stringify(this.contextTokens);
     writeFileSync(file, text);
@@ -62,8 +103,18 @@ class TimedSequence implements CacheableSequence {
 
   async loadStateFromFile(file: string): Promise<void> {
     this.loads++;
-    this.contextTokens = JSON.parse(readFileSync(file, 'utf8'));
-    this._clock.ms += this.contextTokens.length * this._costs.load;
+    const tokens = JSON.parse(readFileSync(file, 'utf8'));
+    await this._cost(tokens.length * this._costs.load);
+    this.contextTokens = tokens;
+  }
+
+  private async _cost(ms: number): Promise<void> {
+    if (this._device) {
+      await this._device.run(ms);
+    } else {
+      this._clock.ms += ms;
+    }
+    this.readyAt = this._clock.ms;
   }
 
   async clearHistory(): Promise<void> {
@@ -192,15 +243,103 @@ describe('the prompt-state policy on a prompt cache', () => {
   });
 });
 
+describe('the prompt-state policy under contention (a scripted device: one operation at a time, evaluations sharing batches)', () => {
+  let cache: PromptCache;
+  let clock: Clock;
+  let device: Device;
+  /** Requests preparing now: the generator's busyElsewhere counts the others. */
+  let preparing = 0;
+  const GPU_LIKE: Costs = { evaluate: 0.2, save: 0.09, load: 0.1 };
+
+  const make = () => {
+    clock = new Clock();
+    device = new Device(clock);
+    preparing = 0;
+    cache = new PromptCache({ model: MODEL, contextSize: CONTEXT, minTokens: 16, mode: 'auto', device: 'gpu', now: clock.now, busyElsewhere: () => preparing > 1 });
+  };
+  afterEach(async () => {
+    await cache.dispose();
+  });
+
+  async function prepare(sequence: TimedSequence, tokens: Token[], boundaries: number[] = []): Promise<void> {
+    preparing++;
+    try {
+      await cache.prepare(sequence, tokens, { boundaries, fresh: true });
+    } finally {
+      preparing--;
+    }
+    expect(sequence.contextTokens).toEqual(tokens.slice(0, -1));
+  }
+
+  /** New episodes of the system prompt, one after another: the policy's estimates, each measured alone. */
+  async function warmUp(): Promise<void> {
+    for (const question of [1, 2, 3]) {
+      await prepare(new TimedSequence(clock, GPU_LIKE, device), prompt(question), [SYSTEM.length]);
+    }
+  }
+
+  /** `count` new episodes at once; each its own prompt, or all one prompt; what they evaluated and when each was ready. */
+  async function atOnce(count: number, samePrompt: boolean): Promise<{ evaluated: number; loads: number; lastReadyMs: number; promptTokens: number }> {
+    const started = clock.ms;
+    const prompts = Array.from({ length: count }, (_, i) => (samePrompt ? prompt(90, run(70_000, 1000)) : prompt(50 + i, run(100_000 + i * 5000, 1000))));
+    const group = prompts.map(() => new TimedSequence(clock, GPU_LIKE, device));
+    await Promise.all(group.map((sequence, i) => prepare(sequence, prompts[i])));
+    return {
+      evaluated: group.reduce((n, s) => n + s.evaluated, 0),
+      loads: group.reduce((n, s) => n + s.loads, 0),
+      lastReadyMs: Math.max(...group.map(s => s.readyAt)) - started,
+      promptTokens: prompts[0].length - 1
+    };
+  }
+
+  it('an evaluation beside others counts its share of the time, not the whole wait', async () => {
+    make();
+    await warmUp();
+    const before = cache.stats().policy;
+    expect(before.prefillMsPerToken).toBeCloseTo(0.2);
+    // Three new prompts at once: each evaluation takes about three times its own cost in wall time.
+    await atOnce(3, false);
+    const after = cache.stats().policy;
+    expect(after.evaluationsContended - before.evaluationsContended).toBe(3);
+    expect(after.prefillMsPerToken).toBeGreaterThan(0.15);
+    expect(after.prefillMsPerToken).toBeLessThan(0.3);
+  });
+
+  it('a group of 8 where a load costs half an evaluation evaluates its prompt once, its first tokens no later than a cold group', async () => {
+    make();
+    await warmUp();
+    const group = await atOnce(8, true);
+    const cold = await atOnce(8, false);
+    // The first evaluates, the seven others wait for it and load its state (one after another).
+    expect(group.loads).toBe(7);
+    expect(group.evaluated / group.promptTokens).toBeLessThanOrEqual(1.1);
+    expect(cold.evaluated / cold.promptTokens).toBeCloseTo(8, 1);
+    expect(group.lastReadyMs).toBeLessThanOrEqual(cold.lastReadyMs);
+    expect(cache.stats().policy.loadsDisabled).toBeNull();
+  });
+});
+
 describe('the state policy', () => {
-  it('counts the loads queued before it: loads into one context run one after another', () => {
+  it('weighs a load against evaluating beside the evaluations under way; the loads queued before it are paid either way', () => {
     const policy = new StatePolicy({ mode: 'auto', device: 'gpu' });
     policy.recordEvaluation(1000, 200);
-    policy.record('load', 1000, 150);
-    expect(policy.shouldLoad(1000)).toBe(true);
-    expect(policy.shouldLoad(1000, { queued: 1 })).toBe(false);
+    policy.record('load', 1000, 250);
+    // A load dearer than evaluating alone…
+    expect(policy.shouldLoad(1000)).toBe(false);
+    // …is cheaper than evaluating beside another evaluation, which shares its batches.
+    expect(policy.shouldLoad(1000, { evaluating: 1 })).toBe(true);
     // Tokens the sequence already holds are not evaluated either way.
-    expect(policy.shouldLoad(1000, { held: 500 })).toBe(false);
+    expect(policy.shouldLoad(1000, { held: 500, evaluating: 1 })).toBe(false);
+  });
+
+  it('takes an evaluation that shared the context as its share, and counts it as contended', () => {
+    const policy = new StatePolicy({ mode: 'auto', device: 'gpu' });
+    policy.recordEvaluation(1000, 200);
+    policy.recordEvaluation(1000, 600, { shared: 2 });
+    policy.recordEvaluation(1000, 200, { contended: true }); // beside decode steps only
+    expect(policy.status()).toMatchObject({ prefillMsPerToken: 0.2, evaluationsTimed: 3, evaluationsContended: 2 });
+    policy.recordEvaluation(100, 900, { shared: 1 }); // too short to time
+    expect(policy.status()).toMatchObject({ prefillMsPerToken: 0.2, evaluationsTimed: 3 });
   });
 
   it('does not take a load that waited behind others for a slow one', () => {

@@ -1,0 +1,199 @@
+/**
+ * The asked form of an answer, on InfiAgent-DABench's own format strings: the
+ * fields, their decimals and allowed values, the check of an answer and what
+ * is brought into form without the model; and the loop sending a badly formed
+ * answer back once.
+ */
+import fc from 'fast-check';
+
+import { AgentLoop } from '../../src/agent/loop';
+import type { AgentModel, CodeRunner, ModelTurn, ModelTurnRequest } from '../../src/agent/types';
+import { conversation, promptSha256 } from '../../src/episode/conversation';
+import { deliveredAnswer } from '../../src/episode/answer';
+import { analyzeNotebook } from '../../src/episode/notebookCells';
+import { scoreTask } from '../../src/headless/dabench';
+import { answerTemplate, answerTurnGrammar, checkAnswerForm, formatAnswer, formatStep, parseAnswerForm } from '../../src/protocol';
+
+// Format strings as the benchmark's dev questions write them.
+const CORRELATION = {
+  format: '@correlation_coefficient[r_value]\n@p_value[p_value]\nwhere "r_value" is a number between -1 and 1, rounded to two decimal places.\nwhere "p_value" is a number between 0 and 1, rounded to four decimal places.',
+  constraints: "Calculate the Pearson correlation coefficient (pearson's r) between \"Pop\" and \"Gdppercap\" columns."
+};
+const NORMALITY = {
+  format: '@norm_test_pvalue[pvalue] @is_normal[isNormal] where "pvalue" is a decimal number rounded to four decimal places and "isNormal" is a boolean value, \'True\' if the age values follow a normal distribution and \'False\' otherwise.',
+  constraints: 'Use the Shapiro-Wilk test to check the normality of the age distribution.'
+};
+const SHARED = {
+  format:
+    '@mean_dem[mean_dem] \n@mean_gop[mean_gop]\n@std_dev_dem[std_dev_dem]\n@dist_dem[dist_dem]\n@dist_gop[dist_gop]\nwhere "mean_dem" and "mean_gop" are numbers representing the mean values, rounded to two decimal places.\nwhere "std_dev_dem" is a number rounded to three decimal places.\nwhere "dist_dem" and "dist_gop" are strings that can either be "Normal" or "Not Normal" based on the conditions specified in the constraints.',
+  constraints: ''
+};
+const IN_CONSTRAINTS = {
+  format: '@mean_total_income[mean] @std_dev_total_income[std_dev] where "mean" and "std_dev" are floats.',
+  constraints: "Calculate the mean and standard deviation using the Panda's DataFrame mean() and std() functions distinctively. Round the results to two decimal places."
+};
+
+describe('parsing the asked form', () => {
+  it('reads each field with the decimals and values its own sentence gives', () => {
+    expect(parseAnswerForm(CORRELATION.format, CORRELATION.constraints)?.fields).toEqual([
+      { name: 'correlation_coefficient', placeholder: 'r_value', decimals: 2, choices: [], numeric: true },
+      { name: 'p_value', placeholder: 'p_value', decimals: 4, choices: [], numeric: true }
+    ]);
+    expect(parseAnswerForm(NORMALITY.format, NORMALITY.constraints)?.fields).toEqual([
+      { name: 'norm_test_pvalue', placeholder: 'pvalue', decimals: 4, choices: [], numeric: true },
+      { name: 'is_normal', placeholder: 'isNormal', decimals: null, choices: ['True', 'False'], numeric: false }
+    ]);
+  });
+
+  it('shares a sentence between fields named together, and takes a rounding rule from the constraints', () => {
+    const shared = parseAnswerForm(SHARED.format)!.fields;
+    expect(shared.map(f => [f.name, f.decimals, f.choices])).toEqual([
+      ['mean_dem', 2, []],
+      ['mean_gop', 2, []],
+      ['std_dev_dem', 3, []],
+      ['dist_dem', null, ['Normal', 'Not Normal']],
+      ['dist_gop', null, ['Normal', 'Not Normal']]
+    ]);
+    expect(parseAnswerForm(IN_CONSTRAINTS.format, IN_CONSTRAINTS.constraints)!.fields.map(f => f.decimals)).toEqual([2, 2]);
+  });
+
+  it('asks nothing of a task without fields, or a user question', () => {
+    expect(parseAnswerForm(undefined)).toBeNull();
+    expect(parseAnswerForm('')).toBeNull();
+    expect(parseAnswerForm('Give the answer in percent.')).toBeNull();
+  });
+});
+
+describe('checking an answer', () => {
+  const correlation = parseAnswerForm(CORRELATION.format, CORRELATION.constraints)!;
+  const normality = parseAnswerForm(NORMALITY.format, NORMALITY.constraints)!;
+
+  it('rounds a printed number to the decimals asked, and says so', () => {
+    const check = checkAnswerForm('@correlation_coefficient[0.2576904] @p_value[0.00012345]', correlation);
+    expect(check.problems).toEqual([]);
+    expect(check.text).toBe('@correlation_coefficient[0.26] @p_value[0.0001]');
+    expect(check.fixes).toEqual([
+      { name: 'correlation_coefficient', from: '0.2576904', to: '0.26', why: 'rounded to 2 decimal places as asked' },
+      { name: 'p_value', from: '0.00012345', to: '0.0001', why: 'rounded to 4 decimal places as asked' }
+    ]);
+  });
+
+  it('keeps only the number of a bracket that holds one, and writes a listed value as the task spells it', () => {
+    const check = checkAnswerForm('@norm_test_pvalue[p = 0.04213] and @is_normal["false"]', normality);
+    expect(check.problems).toEqual([]);
+    expect(check.text).toBe('@norm_test_pvalue[0.0421] and @is_normal[False]');
+  });
+
+  it('names what is missing, what is not a number, and a value that is not one of those listed', () => {
+    expect(checkAnswerForm('The correlation is 0.26.', correlation).problems).toEqual(['it lacks @correlation_coefficient[…], @p_value[…]']);
+    expect(checkAnswerForm('@correlation_coefficient[0.26 or 0.27] @p_value[n/a]', correlation).problems).toEqual([
+      '@correlation_coefficient[…] must hold one number, not "0.26 or 0.27"',
+      '@p_value[…] must hold one number, not "n/a"'
+    ]);
+    expect(checkAnswerForm('@norm_test_pvalue[0.1] @is_normal[maybe]', normality).problems).toEqual(['@is_normal[…] must be one of "True", "False", not "maybe"']);
+    expect(checkAnswerForm('@p_value[0.1] @correlation_coefficient[0.2] @p_value[0.3]', correlation).problems).toEqual([
+      'it gives @p_value[…] 2 times with different values'
+    ]);
+  });
+
+  it('leaves an answer already in form exactly as it is', () => {
+    const answer = 'Yes: @correlation_coefficient[-0.55] @p_value[0.0321]';
+    expect(checkAnswerForm(answer, correlation)).toEqual({ problems: [], fixes: [], text: answer });
+  });
+
+  it('rounds any printed number to at most the decimals asked, within half a unit, and the benchmark scores it as the rounded value', () => {
+    fc.assert(
+      fc.property(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.integer({ min: 0, max: 6 }), (x, decimals) => {
+        const form = parseAnswerForm(`@v[v] where "v" is a number rounded to ${decimals} decimal places.`)!;
+        const printed = String(x);
+        const check = checkAnswerForm(`@v[${printed}]`, form);
+        const value = /@v\[(.*)\]/.exec(check.text)![1];
+        expect(check.problems).toEqual([]);
+        // At most the decimals asked, and within half a unit of the last place of the printed value.
+        expect((value.split('.')[1] ?? '').length).toBeLessThanOrEqual(printed.includes('e') ? Infinity : decimals);
+        if (!printed.includes('e')) {
+          expect(Math.abs(Number(value) - x)).toBeLessThanOrEqual(0.5 * 10 ** -decimals + 1e-9 * Math.max(1, Math.abs(x)));
+          const label = x.toFixed(decimals);
+          expect(scoreTask(check.text, { id: '1', common_answers: [['v', label]] }).correct).toBe(true);
+        }
+      })
+    );
+  });
+});
+
+describe('the answer-only grammar', () => {
+  it('spells each field once, a number where a number is asked and the listed values where they are listed', () => {
+    const grammar = answerTurnGrammar(parseAnswerForm(NORMALITY.format, NORMALITY.constraints));
+    expect(grammar).toContain('answer ::= "@norm_test_pvalue[" number "]" ", " "@is_normal[" ("True" | "False") "]"');
+    expect(grammar).toMatch(/^root ::= "<stop_analysis>\\n<thought>" thought "<\/thought>\\n<answer>" answer "<\/answer>\\n<\/stop_analysis>"$/m);
+    expect(answerTurnGrammar(null)).toContain('answer ::= text');
+  });
+});
+
+/** Replies with scripted turns, cut at their stop strings. */
+class Scripted implements AgentModel {
+  readonly name = 'scripted';
+  readonly requests: ModelTurnRequest[] = [];
+  constructor(private readonly _turns: string[]) {}
+  async complete(request: ModelTurnRequest): Promise<ModelTurn> {
+    this.requests.push(request);
+    const turn = this._turns.shift()!;
+    const stop = request.stop.find(s => turn.includes(s));
+    return { text: stop ? turn.slice(0, turn.indexOf(stop)) : turn, stopString: stop ?? null, stopReason: stop ? 'stop' : 'eos' };
+  }
+}
+
+const printing: CodeRunner = {
+  run: async () => ({ status: 'ok', outputs: [{ output_type: 'stream', name: 'stdout', text: 'r 0.2576904 p 0.0321\n' }], durationMs: 1 })
+};
+
+describe('the loop and the asked form', () => {
+  const form = parseAnswerForm(CORRELATION.format, CORRELATION.constraints)!;
+  const compute = formatStep({ thought: 'Correlate.', code: 'print("r", r, "p", p)' });
+
+  it('sends an answer in prose back once, with the form, and the next turn may only be the answer in form', async () => {
+    const model = new Scripted([compute, formatAnswer({ thought: 'Done.', text: 'r is 0.2576904, p is 0.0321' }), formatAnswer({ thought: 'Done.', text: '@correlation_coefficient[0.2576904], @p_value[0.0321]' })]);
+    const episode = await new AgentLoop(model, printing).run({ episodeId: 'f', question: 'Correlation?', profile: 'compact', answerForm: form });
+    expect(episode.status).toBe('answered');
+    expect(episode.rejectedAnswers).toEqual([
+      expect.objectContaining({ kind: 'form', afterSteps: 1, problems: ['it lacks @correlation_coefficient[…], @p_value[…]'], unsupported: [] })
+    ]);
+    expect(model.requests[2].messages[model.requests[2].messages.length - 1].content).toContain(answerTemplate(form));
+    expect(model.requests[2].grammar).toBe(answerTurnGrammar(form));
+    // Delivered rounded as asked; the model's own answer is kept for training data.
+    expect(episode.answer?.text).toBe('@correlation_coefficient[0.2576904], @p_value[0.0321]');
+    expect(deliveredAnswer(episode)).toBe('@correlation_coefficient[0.26], @p_value[0.0321]');
+    expect(episode.answerForm?.fixes).toHaveLength(1);
+    expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
+    // The answer cell shows the delivered answer and says what was changed.
+    const cells = (analyzeNotebook(episode) as { cells: { source: string }[] }).cells;
+    expect(cells[cells.length - 1].source).toMatch(/^\*\*Answer\.\*\* @correlation_coefficient\[0\.26\], @p_value\[0\.0321\]\n\n\*Brought into the asked form: 0\.2576904 → 0\.26 \(rounded to 2 decimal places as asked\)\.\*/);
+  });
+
+  it('accepts the second badly formed answer and records what is still wrong', async () => {
+    const bad = formatAnswer({ thought: 'Done.', text: '@correlation_coefficient[0.26]' });
+    const model = new Scripted([compute, bad, bad]);
+    const episode = await new AgentLoop(model, printing).run({ episodeId: 'g', question: 'Correlation?', profile: 'compact', answerForm: form });
+    expect(episode.status).toBe('answered');
+    expect(episode.rejectedAnswers).toHaveLength(1);
+    // Some fields were given: the model may still need a step to compute the others.
+    expect(model.requests[2].grammar).toBeUndefined();
+    expect(episode.answerForm?.problems).toEqual(['it lacks @p_value[…]']);
+  });
+
+  it('datarus-r1 only records the check, as its harness never sends an answer back', async () => {
+    const model = new Scripted([compute, formatAnswer({ thought: 'Done.', text: 'r is 0.26' })]);
+    const episode = await new AgentLoop(model, printing).run({ episodeId: 'h', question: 'Correlation?', profile: 'datarus-r1', answerForm: form });
+    expect(episode.status).toBe('answered');
+    expect(episode.rejectedAnswers).toBeUndefined();
+    expect(episode.answerForm?.problems).toEqual(['it lacks @correlation_coefficient[…], @p_value[…]']);
+  });
+
+  it('asks nothing of a question that states no form', async () => {
+    const model = new Scripted([compute, formatAnswer({ thought: 'Done.', text: 'r is 0.2576904' })]);
+    const episode = await new AgentLoop(model, printing).run({ episodeId: 'i', question: 'Correlation?', profile: 'compact' });
+    expect(episode.rejectedAnswers).toBeUndefined();
+    expect(episode.answerForm).toBeUndefined();
+    expect(deliveredAnswer(episode)).toBe('r is 0.2576904');
+  });
+});
