@@ -69,6 +69,17 @@ def _run(argv: list[str], env: dict[str, str]) -> int:
     return 0  # not reached
 
 
+def plain_command(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of `datarus ARGS` for a command that needs no model
+    runtime (`score`, `parse`, `export`): for callers that talk to the CLI, such as the rewards module.
+    Raises runtime.RuntimeUnavailable without Node.js."""
+    tools = runtime.find_node()
+    checkout = _checkout_cli()
+    if checkout is not None:
+        return [tools.node, str(checkout), *args], dict(os.environ)
+    return [tools.node, str(runtime.BUNDLE), *args], runtime.host_env()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:

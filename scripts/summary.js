@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Prints one closing line for the whole test run from jest's and Playwright's JSON reports:
-// "tests: N passed, N failed, N skipped".
+// Prints one closing line for the whole test run from jest's and Playwright's JSON reports and
+// pytest's JUnit XML: "tests: N passed, N failed, N skipped".
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -11,9 +11,18 @@ let failed = 0;
 let skipped = 0;
 const missing = [];
 
-const read = name => {
+const readText = name => {
   try {
-    return JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'));
+    return fs.readFileSync(path.join(dir, name), 'utf8');
+  } catch {
+    missing.push(name);
+    return null;
+  }
+};
+const read = name => {
+  const text = readText(name);
+  try {
+    return text === null ? null : JSON.parse(text);
   } catch {
     missing.push(name);
     return null;
@@ -31,6 +40,19 @@ if (pw) {
   passed += pw.stats.expected;
   failed += pw.stats.unexpected + pw.stats.flaky;
   skipped += pw.stats.skipped;
+}
+// pytest's JUnit XML: one <testsuite> with tests, failures, errors and skipped counts.
+const junit = readText('pytest.xml');
+if (junit !== null) {
+  const suite = /<testsuite\b[^>]*>/.exec(junit);
+  const count = attr => Number((new RegExp(`\\b${attr}="(\\d+)"`).exec(suite ? suite[0] : '') || [])[1] || 0);
+  if (!suite) {
+    missing.push('pytest.xml');
+  } else {
+    passed += count('tests') - count('failures') - count('errors') - count('skipped');
+    failed += count('failures') + count('errors');
+    skipped += count('skipped');
+  }
 }
 // Coverage of src/ by the jest run (code run in jest's own process: the host and CLI that the
 // integration tests start as child processes are exercised but not counted).

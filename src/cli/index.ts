@@ -16,11 +16,16 @@ import { Redactor, secretEnvValues } from '../episode/redact';
 import { downloadFile } from '../host/download';
 import { DomainError } from '../host/errors';
 import { EpisodeStore } from '../host/episodeStore';
+import { readEpisodeLog } from '../headless/episodeLog';
+import { addJudgeOptions, judgeAnnotations, judgeWanted } from '../headless/judge';
+import { judgeLogCommand, JudgeLogOptions } from '../headless/judgeLog';
+import { UsageError } from '../headless/setup';
+import { scoreBatch } from './scoreBatch';
 import { writeExport } from '../host/exportFiles';
 import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
-import { positiveInt } from './arguments';
-import { defaultEpisodesFile, defaultModelsDir } from './jupyterDataDir';
+import { collect, positiveInt } from './arguments';
+import { defaultModelsDir } from './jupyterDataDir';
 import { HostServer, Listen } from '../host/server';
 import { HOST_VERSION } from '../host/version';
 import { addHeadlessCommands } from '../headless/commands';
@@ -84,16 +89,35 @@ export function buildProgram(): Command {
       process.stdout.write(JSON.stringify(reasoning ? { ...shown, reasoning } : shown, null, 2) + '\n');
     });
 
-  program
-    .command('score')
-    .description('print the structural reward of a transcript and its parts (stdin when no file)')
-    .argument('[file]', 'transcript file; - or nothing reads stdin')
-    .option('--harness-observations', 'accept <observation> after a step as written by the harness')
-    .action(async (file: string | undefined, opts: { harnessObservations?: boolean }) => {
-      const result = parseDatarus(await readInput(file), { harnessObservations: opts.harnessObservations });
-      const reward = structuralReward(result);
-      process.stdout.write(JSON.stringify({ ...reward, violations: result.violations }, null, 2) + '\n');
-    });
+  addJudgeOptions(
+    program
+      .command('score')
+      .description('print the structural reward of a transcript and its parts (stdin when no file); --batch: JSON lines in and out; --judge: the judge\'s scores of logged episodes')
+      .argument('[file]', 'transcript file; - or nothing reads stdin')
+      .option('--harness-observations', 'accept <observation> after a step as written by the harness')
+      .option('--batch', 'score JSON lines from stdin, one answer line each ({"text", "label_answers"?, "progress"?, …}; see datarus_jupyterlab.rewards)')
+      .option('--log <file>', "with --judge: the episode log (default: $DATARUS_EPISODES_FILE, else <Jupyter's data dir>/datarus/episodes.jsonl)")
+      .option('--episode <id>', 'with --judge: this episode of the log (repeatable; default every one)', collect),
+    true
+  ).action(async (file: string | undefined, opts: JudgeLogOptions & { harnessObservations?: boolean; batch?: boolean }) => {
+    if (judgeWanted(opts)) {
+      if (file !== undefined || opts.batch) {
+        throw new UsageError('--judge scores logged episodes (--log, --episode): it takes no transcript file and no --batch');
+      }
+      await judgeLogCommand(opts, line => process.stdout.write(`${line}\n`), line => process.stderr.write(`${line}\n`));
+      return;
+    }
+    if (opts.batch) {
+      if (file !== undefined) {
+        throw new UsageError('--batch reads JSON lines from stdin: it takes no file');
+      }
+      await scoreBatch(process.stdin, process.stdout);
+      return;
+    }
+    const result = parseDatarus(await readInput(file), { harnessObservations: opts.harnessObservations });
+    const reward = structuralReward(result);
+    process.stdout.write(JSON.stringify({ ...reward, violations: result.violations }, null, 2) + '\n');
+  });
 
   const models = program.command('models').description('model manifests and their files');
   models
@@ -124,45 +148,31 @@ export function buildProgram(): Command {
       await pull(name, opts);
     });
 
-  program
-    .command('export')
-    .description('export logged episodes as training data (JSONL, or a folder of notebooks for ipynb)')
-    .requiredOption('-f, --format <format>', `one of ${EXPORT_FORMATS.join(', ')}`)
-    .requiredOption('-o, --out <path>', 'file to write (a folder for ipynb); never overwritten')
-    .option('--log <file>', "episode log (default: $DATARUS_EPISODES_FILE, else <Jupyter's data dir>/datarus/episodes.jsonl)")
-    .option('--since <date>', 'episodes started at or after this ISO date')
-    .option('--until <date>', 'episodes started at or before this ISO date')
-    .option('--notebook <path>', 'episodes of this notebook')
-    .option('--model <name>', 'episodes of this model')
-    .option('--feedback <kind>', 'up, down (episode rating) or rated (any feedback)')
-    .option('--min-reward <score>', 'structural reward at least this', parseFloat)
-    .option('--finished', 'only answered episodes')
-    .option('--unfinished', 'only episodes that did not answer')
-    .option('--include-unanswered', 'sft: also episodes that did not answer (by default SFT takes answered episodes only)')
-    .action(async opts => {
-      if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
-        throw new DomainError('invalid_request', `unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
-      }
-      const log = path.resolve(opts.log ?? (await defaultEpisodesFile()));
-      const exists = await fs.stat(log).then(
-        s => s.isFile(),
-        () => false
-      );
-      if (!exists) {
-        throw new DomainError(
-          'no_log',
-          `no episode log at ${log}: nothing was exported. Episodes are logged when "Log episodes" is on in ` +
-            "JupyterLab's Settings → Datarus Lab: Analyze; pass --log FILE if the log is elsewhere."
-        );
-      }
-      const store = new EpisodeStore(log, { redactor: new Redactor(secretEnvValues(process.env)), images: 'reference', maxOutputChars: 20000 });
-      const { episodes, skipped, migrated } = await store.read();
-      for (const s of skipped) {
-        process.stderr.write(`warning: ${log} line ${s.line} skipped: ${s.reason}\n`);
-      }
-      if (migrated) {
-        process.stderr.write(`note: ${migrated} line(s) of an older log format were migrated on read (the log itself is unchanged)\n`);
-      }
+  addJudgeOptions(
+    program
+      .command('export')
+      .description('export logged episodes as training data (JSONL, or a folder of notebooks for ipynb)')
+      .requiredOption('-f, --format <format>', `one of ${EXPORT_FORMATS.join(', ')}`)
+      .requiredOption('-o, --out <path>', 'file to write (a folder for ipynb); never overwritten')
+      .option('--log <file>', "episode log (default: $DATARUS_EPISODES_FILE, else <Jupyter's data dir>/datarus/episodes.jsonl)")
+      .option('--since <date>', 'episodes started at or after this ISO date')
+      .option('--until <date>', 'episodes started at or before this ISO date')
+      .option('--notebook <path>', 'episodes of this notebook')
+      .option('--model <name>', 'episodes of this model')
+      .option('--feedback <kind>', 'up, down (episode rating) or rated (any feedback)')
+      .option('--min-reward <score>', 'structural reward at least this', parseFloat)
+      .option('--finished', 'only answered episodes')
+      .option('--unfinished', 'only episodes that did not answer')
+      .option('--include-unanswered', 'sft: also episodes that did not answer (by default SFT takes answered episodes only)'),
+    true
+  ).action(async opts => {
+    if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
+      throw new DomainError('invalid_request', `unknown format "${opts.format}": use one of ${EXPORT_FORMATS.join(', ')}`);
+    }
+    const stderr = (line: string) => process.stderr.write(`${line}\n`);
+    const { episodes, redactor } = await readEpisodeLog(opts.log, stderr);
+    const annotate = judgeWanted(opts) ? judgeAnnotations(opts, stderr) : undefined;
+    try {
       const summary = await writeExport(
         episodes,
         opts.format,
@@ -177,10 +187,14 @@ export function buildProgram(): Command {
           finished: opts.finished ? true : opts.unfinished ? false : undefined,
           includeUnanswered: opts.includeUnanswered === true
         },
-        store.redactor // every string is redacted again: older logs may hold secrets
+        redactor, // every string is redacted again: older logs may hold secrets
+        annotate?.annotate
       );
-      process.stderr.write(`wrote ${summary.rows} ${opts.format} row(s) from ${summary.episodes} episode(s) to ${summary.path}\n`);
-    });
+      stderr(`wrote ${summary.rows} ${opts.format} row(s) from ${summary.episodes} episode(s) to ${summary.path}`);
+    } finally {
+      await annotate?.close();
+    }
+  });
 
   program
     .command('serve')

@@ -53,14 +53,14 @@ export function failedSteps(episode: Episode): number {
 }
 
 /** Steps that were really executed (not protocol failures, not skipped). */
-function executed(episode: Episode): EpisodeStep[] {
+export function executedSteps(episode: Episode): EpisodeStep[] {
   return episode.steps.filter(s => s.status !== 'invalid' && s.status !== 'skipped');
 }
 
 /** The whole episode as Datarus-tagged text: steps with their observations, then the answer. */
 export function taggedTranscript(episode: Episode): string {
   const parts: string[] = [];
-  for (const step of executed(episode)) {
+  for (const step of executedSteps(episode)) {
     parts.push(formatStep({ thought: step.thought, code: step.code }), formatObservation(step.observation));
   }
   if (episode.answer) {
@@ -84,7 +84,7 @@ export function splitObservationMessages(episode: Episode): ChatMessage[] {
     { role: 'system', content: profile.systemPrompt },
     { role: 'user', content: profile.firstUserMessage(episode.question, episode.context) }
   ];
-  for (const step of executed(episode)) {
+  for (const step of executedSteps(episode)) {
     messages.push({ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) });
     const next = step.error ? profile.afterError(step.error.ename) : profile.afterStep;
     messages.push({ role: 'user', content: `${formatObservation(step.observation)}\n${next}` });
@@ -100,7 +100,7 @@ const DATA_FILE = /\b(?:read_(?:csv|parquet|json|excel|feather|table|sql)|open|l
 /** Data files the episode's code read, for reward functions that check the analysis against the data. */
 export function dataFiles(episode: Episode): string[] {
   const files = new Set<string>();
-  for (const step of executed(episode)) {
+  for (const step of executedSteps(episode)) {
     for (const match of step.code.matchAll(DATA_FILE)) {
       files.add(match[1]);
     }
@@ -152,7 +152,13 @@ export function selectEpisodes(stored: StoredEpisode[], filters: ExportFilters =
   });
 }
 
-function base(stored: StoredEpisode) {
+/**
+ * Fields to add to an episode's rows, by episode id (the judge's
+ * `reward_parts` and `judge`, from `datarus export --judge`).
+ */
+export type RowAnnotations = ReadonlyMap<string, Record<string, unknown>>;
+
+function baseFields(stored: StoredEpisode, annotations?: RowAnnotations) {
   const e = stored.episode;
   return {
     episode_id: e.id,
@@ -162,31 +168,33 @@ function base(stored: StoredEpisode) {
     structural_reward: structuralRewardOf(e),
     failed_steps: failedSteps(e),
     // Whether the answer's values appear in what the episode printed: null when there is no answer or it was logged before the check.
-    answer_grounded: e.answer ? (e.answerGrounding?.grounded ?? null) : null
+    answer_grounded: e.answer ? (e.answerGrounding?.grounded ?? null) : null,
+    ...annotations?.get(e.id)
   };
 }
 
 /** Rows of a JSONL format (every format but `ipynb`). */
-export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat, 'ipynb'>): object[] {
+export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat, 'ipynb'>, annotations?: RowAnnotations): object[] {
   const rows: object[] = [];
   for (const s of stored) {
     const e = s.episode;
+    const common = baseFields(s, annotations);
     switch (format) {
       case 'tagged':
-        rows.push({ ...base(s), question: e.question, text: taggedTranscript(e) });
+        rows.push({ ...common, question: e.question, text: taggedTranscript(e) });
         break;
       case 'sft':
-        rows.push({ ...base(s), messages: fullConversation(e) });
+        rows.push({ ...common, messages: fullConversation(e) });
         break;
       case 'sft-split':
-        rows.push({ ...base(s), messages: splitObservationMessages(e) });
+        rows.push({ ...common, messages: splitObservationMessages(e) });
         break;
       case 'grpo':
-        rows.push({ ...base(s), prompt: openingMessages(e), answer: e.answer?.text ?? '', data_files: dataFiles(e) });
+        rows.push({ ...common, prompt: openingMessages(e), answer: e.answer?.text ?? '', data_files: dataFiles(e) });
         break;
       case 'dpo': {
         const pair = (step: EpisodeStep, chosen: string, rejected: string) => ({
-          ...base(s),
+          ...common,
           step: step.index,
           prompt: conversation(e, step.index),
           chosen: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: chosen }) }],
@@ -210,13 +218,13 @@ export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat
         for (const f of s.feedback) {
           if (f.step === null) {
             if (e.answer) {
-              rows.push({ ...base(s), step: -1, prompt: conversation(e), completion: [{ role: 'assistant', content: formatAnswer(e.answer) }], label: f.rating === 'up' });
+              rows.push({ ...common, step: -1, prompt: conversation(e), completion: [{ role: 'assistant', content: formatAnswer(e.answer) }], label: f.rating === 'up' });
             }
             continue;
           }
           const step = e.steps.find(st => st.index === f.step);
           if (step && step.status !== 'invalid') {
-            rows.push({ ...base(s), step: f.step, prompt: conversation(e, f.step), completion: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) }], label: f.rating === 'up' });
+            rows.push({ ...common, step: f.step, prompt: conversation(e, f.step), completion: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: step.code }) }], label: f.rating === 'up' });
           }
         }
         break;
@@ -226,14 +234,14 @@ export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat
 }
 
 /** One episode as an nbformat 4.5 notebook, with provenance on every cell. */
-export function toNotebook(stored: StoredEpisode): object {
+export function toNotebook(stored: StoredEpisode, annotations?: RowAnnotations): object {
   const e = stored.episode;
   let n = 0;
   const id = () => `datarus-${(++n).toString(36).padStart(4, '0')}`;
   const provenance = (step: number | null, role: string) => ({ datarus: { episode: e.id, step, role, model: e.model } });
   const cells: object[] = [{ id: id(), cell_type: 'markdown', metadata: provenance(null, 'question'), source: `**Question.** ${e.question}` }];
   let count = 0;
-  for (const step of executed(e)) {
+  for (const step of executedSteps(e)) {
     cells.push({ id: id(), cell_type: 'markdown', metadata: provenance(step.index, 'thought'), source: `**Step ${step.index + 1}** · ${step.thought}` });
     cells.push({ id: id(), cell_type: 'code', execution_count: ++count, metadata: provenance(step.index, 'code'), source: step.code, outputs: nbformatOutputs(step.outputs) });
   }
@@ -246,7 +254,7 @@ export function toNotebook(stored: StoredEpisode): object {
     metadata: {
       kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' },
       language_info: { name: 'python' },
-      datarus: { ...base(stored), question: e.question, startedAt: e.startedAt }
+      datarus: { ...baseFields(stored, annotations), question: e.question, startedAt: e.startedAt }
     },
     cells
   };

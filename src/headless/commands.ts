@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 
 import { collect, number, positiveInt } from '../cli/arguments';
 import { evalCommand } from './evaluate';
+import { addJudgeOptions } from './judge';
 import { rolloutsCommand } from './rollouts';
 import { runCommand } from './run';
 import type { Write } from './progress';
@@ -68,7 +69,7 @@ export function addHeadlessCommands(program: Command): void {
     }
   });
 
-  shared(
+  addJudgeOptions(shared(
     program
       .command('rollouts')
       .description('G scored episodes per task, written as GRPO rows with a group id; resumable')
@@ -80,7 +81,7 @@ export function addHeadlessCommands(program: Command): void {
       .option('-j, --parallel <n>', 'episodes at once', positiveInt, 1)
       .option('-o, --out <file>', 'JSONL file of GRPO rows (appended to; a rerun skips what it holds)', 'rollouts.jsonl')
       .option('-q, --quiet', 'no per-step progress, one line per rollout')
-  ).action(async (tasks: string, opts) => {
+  )).action(async (tasks: string, opts) => {
     await rolloutsCommand(tasks, opts, stderr);
   });
 }

@@ -9,6 +9,12 @@
  * labels are given, `(1 − w)·structural + w·answer` with `answer` the share of
  * the task's `@name[value]` answers that are right (`--answer-weight`, w = 0.5).
  *
+ * With `--judge`, each rollout is also scored by the judge (src/agent/judge.ts):
+ * `reward_parts.hrm_step` and `hrm_episode` (null, with `judge.reason`, when the
+ * judge gave no score; the row is written all the same). `reward` stays as above:
+ * the curriculum that mixes in the judge's scores is applied when training, with
+ * the trainer's step (`curriculumReward`, src/protocol/curriculum.ts).
+ *
  * The G episodes of a task start from the same messages, and a group's
  * rollouts are sent together, so a host that keeps evaluated prompts can
  * evaluate that prompt once for the group. Rows are appended one complete line
@@ -23,14 +29,16 @@ import { Redactor, secretEnvValues } from '../episode/redact';
 import { deliveredAnswer } from '../episode/answer';
 import type { Episode } from '../episode/types';
 import { parseAnswerForm, scoreText } from '../protocol';
+import { JudgeResult, judgeRowFields } from '../agent/judge';
 import { DabenchLabel, DabenchTask, scoreTask, taskPrompt } from './dabench';
 import { runEpisode } from './episode';
 import { loadTaskFiles } from './evaluate';
 import { appendJsonLine, readJsonLines } from '../host/jsonl';
+import { Judge, JudgeCliOptions, judgeWanted, startJudge } from './judge';
 import { episodeProgress, Write } from './progress';
 import { headlessContext, eachParallel, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, taskDataFiles, UsageError } from './setup';
 
-export interface RolloutOptions extends HeadlessOptions {
+export interface RolloutOptions extends HeadlessOptions, JudgeCliOptions {
   groupSize: number;
   labels?: string;
   dataDir?: string;
@@ -42,8 +50,8 @@ export interface RolloutOptions extends HeadlessOptions {
 
 export interface RewardParts {
   structural: number;
-  /** The structural reward's own parts (well_formed, final_answer, …). */
-  [part: string]: number;
+  /** The structural reward's own parts (well_formed, final_answer, …), `answer`, and the judge's (null when absent). */
+  [part: string]: number | null;
 }
 
 /** The reward of one rollout and its parts. */
@@ -60,10 +68,22 @@ export function rolloutReward(episode: Episode, label: DabenchLabel | undefined,
 }
 
 /** One GRPO row: the export's row for the episode, plus the group, the completion and the reward. */
-export function rolloutRow(episode: Episode, task: DabenchTask, rollout: number, groupSize: number, label: DabenchLabel | undefined, answerWeight: number): object {
+export function rolloutRow(
+  episode: Episode,
+  task: DabenchTask,
+  rollout: number,
+  groupSize: number,
+  label: DabenchLabel | undefined,
+  answerWeight: number,
+  judged?: JudgeResult
+): object {
   const [row] = exportRows([{ episode, feedback: [], edits: [] }], 'grpo') as Record<string, unknown>[];
   const prompt = conversation(episode, 0);
   const { reward, parts, answer } = rolloutReward(episode, label, answerWeight);
+  const judgeFields = judged ? judgeRowFields(judged) : null;
+  if (judgeFields) {
+    Object.assign(parts, judgeFields.parts);
+  }
   return {
     ...row,
     group_id: `task-${task.id}`,
@@ -78,7 +98,8 @@ export function rolloutRow(episode: Episode, task: DabenchTask, rollout: number,
     predicted_answers: answer ? answer.predicted : null,
     label_answers: label ? Object.fromEntries(label.common_answers) : null,
     steps: episode.steps.length,
-    stop_reason: episode.reason ?? null
+    stop_reason: episode.reason ?? null,
+    ...(judgeFields ? { judge: judgeFields.judge } : {})
   };
 }
 
@@ -119,6 +140,17 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
   const redactor = new Redactor(secretEnvValues(process.env));
   const ctrlC = interruptible(write);
   const { backend, kernels } = await startBoth(opts, opts.parallel, write);
+  let judge: Judge | null = null;
+  if (judgeWanted(opts)) {
+    try {
+      judge = await startJudge(opts, write, backend);
+    } catch (err) {
+      await kernels.close();
+      await backend.close();
+      ctrlC.release();
+      throw err;
+    }
+  }
   write(`model: ${backend.describe}; ${jobs.length} rollout(s), ${opts.parallel} at once`);
   let written = 0;
   const failures: string[] = [];
@@ -154,11 +186,16 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
         if (run.figures.backendError) {
           throw new Error(`the model side failed: ${run.figures.backendError}`);
         }
-        const row = rolloutRow(run.episode, task, rollout, opts.groupSize, labels?.get(task.id), opts.answerWeight);
+        const judged = judge ? await judge.judge(run.episode, ctrlC.signal) : undefined;
+        if (ctrlC.interrupted() && judged && !judged.verdict) {
+          return; // stopped while judging: a rerun runs it again, judged
+        }
+        const row = rolloutRow(run.episode, task, rollout, opts.groupSize, labels?.get(task.id), opts.answerWeight, judged);
         // Training data never carries secrets: every string of the row is redacted, as `datarus export` does.
         await appendJsonLine(out, redactor.value(row));
         written++;
-        write(`${name}: ${run.episode.status} · reward ${(row as { reward: number }).reward.toFixed(3)}`);
+        const judgedText = !judged ? '' : judged.verdict ? ` · hrm_step ${judged.verdict.hrm_step?.toFixed(3) ?? '—'} · hrm_episode ${judged.verdict.hrm_episode.toFixed(3)}` : ` · no judge score (${judged.reason})`;
+        write(`${name}: ${run.episode.status} · reward ${(row as { reward: number }).reward.toFixed(3)}${judgedText}`);
       } catch (err) {
         if (!ctrlC.interrupted()) {
           failures.push(`${name}: ${(err as Error).message}`);
@@ -168,6 +205,7 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
     });
   } finally {
     ctrlC.release();
+    await judge?.close();
     await kernels.close();
     await backend.close();
   }

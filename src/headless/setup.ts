@@ -125,12 +125,7 @@ export async function loadGrammars(value: string | undefined): Promise<GrammarFo
   if (value === 'datarus') {
     return () => 'datarus';
   }
-  let text: string;
-  try {
-    text = await fs.readFile(value, 'utf8');
-  } catch (err) {
-    throw new UsageError(`--grammar: cannot read ${value}: ${(err as Error).message}`);
-  }
+  const text = await readGrammarFile(value, '--grammar');
   if (!value.endsWith('.json')) {
     return () => text;
   }
@@ -155,6 +150,15 @@ export async function loadGrammars(value: string | undefined): Promise<GrammarFo
     return id => byTask.get(id) ?? byTask.get('*');
   }
   throw new UsageError(`--grammar: ${value} must hold a list or an object`);
+}
+
+/** A grammar file's text, or a usage error naming the option. */
+export async function readGrammarFile(file: string, option: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${option}: cannot read ${file}: ${(err as Error).message}`);
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
-import { exportRows, ExportFilters, ExportFormat, filtersFor, selectEpisodes, toNotebook } from '../episode/export';
+import { exportRows, ExportFilters, ExportFormat, filtersFor, RowAnnotations, selectEpisodes, toNotebook } from '../episode/export';
 import type { Redactor } from '../episode/redact';
 import type { StoredEpisode } from '../episode/types';
 import type { ExportSummary } from '../contract';
@@ -40,18 +40,21 @@ export async function writeExport(
   format: ExportFormat,
   target: string,
   filters: ExportFilters,
-  redactor: Redactor
+  redactor: Redactor,
+  /** Fields to add to the selected episodes' rows (the judge's scores), asked once the selection is known. */
+  annotate?: (selected: StoredEpisode[]) => Promise<RowAnnotations>
 ): Promise<ExportSummary> {
   const episodes = selectEpisodes(stored, filtersFor(format, filters));
   if (episodes.length === 0) {
     throw nothingToExport(stored, format, 0, target);
   }
+  const annotations = annotate ? await annotate(episodes) : undefined;
   if (format === 'ipynb') {
     await fs.mkdir(target, { recursive: true });
     for (const s of episodes) {
       const file = path.join(target, `${s.episode.id.replace(/[^A-Za-z0-9._-]/g, '_')}.ipynb`);
       try {
-        await fs.writeFile(file, JSON.stringify(redactor.value(toNotebook(s)), null, 1) + '\n', { flag: 'wx' });
+        await fs.writeFile(file, JSON.stringify(redactor.value(toNotebook(s, annotations)), null, 1) + '\n', { flag: 'wx' });
       } catch (err) {
         await fs.unlink(file).catch(() => undefined);
         throw diskError(err, file);
@@ -59,7 +62,7 @@ export async function writeExport(
     }
     return { format, path: target, rows: episodes.length, episodes: episodes.length };
   }
-  const rows = redactor.value(exportRows(episodes, format));
+  const rows = redactor.value(exportRows(episodes, format, annotations));
   if (rows.length === 0) {
     throw nothingToExport(stored, format, episodes.length, target);
   }

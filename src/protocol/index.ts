@@ -7,4 +7,5 @@ export * from './messages';
 export * from './profiles';
 export * from './reflection';
 export * from './compactPrompt';
+export * from './curriculum';
 export * from './answerForm';

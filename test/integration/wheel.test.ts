@@ -84,6 +84,17 @@ describe('pip install of the wheel', () => {
     expect(size).toBeLessThan(20e6);
   });
 
+  it("scores TRL completions with the wheel's bundled CLI (datarus_jupyterlab.rewards), no runtime installed", () => {
+    const step = '<step>\\n<thought>Sum.</thought>\\n<action>python_executor</action>\\n<action_input>\\nprint(6)\\n</action_input>\\n</step>';
+    const answer = '<stop_analysis>\\n<thought>It printed 6.</thought>\\n<answer>@total[6]</answer>\\n</stop_analysis>';
+    const script = [
+      'from datarus_jupyterlab.rewards import answer_reward, structural_reward',
+      `good = "${step}\\n${answer}"`,
+      'print(structural_reward(completions=[good, "just prose"]), answer_reward(completions=[good], label_answers=[{"total": "6"}]))'
+    ].join('\n');
+    expect(run(path.join(bin, 'python'), ['-c', script], env).trim()).toBe('[1, 0] [1]');
+  });
+
   it('is enabled and OK in `jupyter server extension list` and `jupyter labextension list`', () => {
     const server = spawnSync(path.join(bin, 'jupyter'), ['server', 'extension', 'list'], { encoding: 'utf8', env: { ...process.env, ...env } });
     expect(plain(server.stdout + server.stderr)).toMatch(/datarus_jupyterlab enabled[\s\S]*datarus_jupyterlab\s+\S+\s+OK/);

@@ -120,7 +120,7 @@ async function exportLog(store: EpisodeStore, { format, filters, path: target }:
   if (target === undefined || target === null) {
     const selected = selectEpisodes(episodes, filtersFor(format, chosen));
     // Redacted again: the log may predate a secret format, or have been written without redaction.
-    return store.redactor.value(format === 'ipynb' ? { notebooks: selected.map(toNotebook) } : { rows: exportRows(selected, format) });
+    return store.redactor.value(format === 'ipynb' ? { notebooks: selected.map(s => toNotebook(s)) } : { rows: exportRows(selected, format) });
   }
   const root = path.join(path.dirname(store.file), 'exports');
   const resolved = path.resolve(root, target);

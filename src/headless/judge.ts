@@ -1,0 +1,183 @@
+/**
+ * The judge from the command line (`datarus score --judge`, `rollouts --judge`,
+ * `export --judge`): its options, the model it asks (the embedded host, or an
+ * OpenAI-compatible server with `--judge-url`), and the file its verdicts are
+ * cached in, by key (src/episode/judge.ts), so a log judged twice asks once.
+ */
+import { Command, Option } from 'commander';
+import * as path from 'node:path';
+
+import { DEFAULT_JUDGE_TIMEOUT_MS, judgeEpisode, JudgeCache, JudgeResult, judgeRowFields } from '../agent/judge';
+import { RowAnnotations, structuralRewardOf } from '../episode/export';
+import { JUDGE_RUBRIC_VERSION, JudgeVerdict } from '../episode/judge';
+import type { Episode, StoredEpisode } from '../episode/types';
+import { defaultEpisodesFile } from '../cli/jupyterDataDir';
+import { positiveInt } from '../cli/arguments';
+import { appendJsonLine, readJsonLines } from '../host/jsonl';
+import { ModelBackend, remoteBackend, startEmbeddedHost } from './models';
+import type { Write } from './progress';
+import { readGrammarFile, UsageError } from './setup';
+
+export interface JudgeCliOptions {
+  judge?: boolean;
+  judgeUrl?: string;
+  judgeModel?: string;
+  judgeTimeout?: number;
+  judgeGrammar?: string;
+  /** A file, or false with `--no-judge-cache`. */
+  judgeCache?: string | false;
+  threads?: number;
+  contextSize?: number;
+  gpu?: string;
+}
+
+/** The judge's options, the same on every command that takes `--judge`. */
+export function addJudgeOptions(command: Command, embeddedHostOptions = false): Command {
+  command
+    .option('--judge', 'add the judge\'s scores (reward_parts.hrm_step, hrm_episode): the embedded host, or --judge-url')
+    .option('--judge-url <url>', 'an OpenAI-compatible server (…/v1) as the judge (implies --judge); its key from $DATARUS_JUDGE_API_KEY')
+    .option('--judge-model <name|path>', 'the judge model: a manifest name or .gguf for the embedded host, or the model to ask --judge-url for')
+    .option('--judge-timeout <s>', `seconds the judge may take per episode before its score is left out (default ${DEFAULT_JUDGE_TIMEOUT_MS / 1000})`, positiveInt)
+    .option('--judge-grammar <file>', "GBNF the judge's answer is held to instead of the rubric's own (it must still give the rubric's JSON)")
+    .option('--judge-cache <file>', "where verdicts are kept by episode hash (default: judge-cache.jsonl beside the episode log)")
+    .option('--no-judge-cache', 'ask the judge again for every episode, and keep nothing');
+  if (embeddedHostOptions) {
+    command
+      .option('-t, --threads <n>', 'embedded host: CPU threads', positiveInt)
+      .option('-c, --context-size <n>', 'embedded host: context size in tokens', positiveInt)
+      .addOption(new Option('--gpu <backend>', 'embedded host: auto, cuda, vulkan, metal, cpu').env('DATARUS_GPU'));
+  }
+  return command;
+}
+
+export function judgeWanted(opts: JudgeCliOptions): boolean {
+  return opts.judge === true || opts.judgeUrl !== undefined;
+}
+
+interface CacheLine {
+  key?: unknown;
+  rubric?: unknown;
+  verdict?: unknown;
+}
+
+function isVerdict(value: unknown): value is JudgeVerdict {
+  const v = value as JudgeVerdict | null;
+  return !!v && typeof v === 'object' && typeof v.hrm_episode === 'number' && (v.hrm_step === null || typeof v.hrm_step === 'number') && Array.isArray(v.steps);
+}
+
+/** Verdicts in a JSONL file, one a line, appended as they come (crash-safe); unreadable lines are skipped. */
+export class JudgeCacheFile implements JudgeCache {
+  private constructor(
+    readonly file: string,
+    private readonly _verdicts: Map<string, JudgeVerdict>
+  ) {}
+
+  static async open(file: string, write: Write): Promise<JudgeCacheFile> {
+    const lines = await readJsonLines<CacheLine>(file, (line, reason) => write(`note: ${file} line ${line} skipped: ${reason}`));
+    const verdicts = new Map<string, JudgeVerdict>();
+    for (const line of lines) {
+      if (typeof line.key === 'string' && line.rubric === JUDGE_RUBRIC_VERSION && isVerdict(line.verdict)) {
+        verdicts.set(line.key, line.verdict);
+      }
+    }
+    return new JudgeCacheFile(file, verdicts);
+  }
+
+  get size(): number {
+    return this._verdicts.size;
+  }
+
+  get(key: string): JudgeVerdict | undefined {
+    return this._verdicts.get(key);
+  }
+
+  async set(key: string, verdict: JudgeVerdict): Promise<void> {
+    this._verdicts.set(key, verdict);
+    await appendJsonLine(this.file, { key, rubric: JUDGE_RUBRIC_VERSION, at: new Date().toISOString(), verdict });
+  }
+}
+
+export interface Judge {
+  describe: string;
+  judge(episode: Episode, signal?: AbortSignal): Promise<JudgeResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the judge: `--judge-url` (a remote server), else `reuse` (the model
+ * the command already runs, when no other judge model is named), else an
+ * embedded host with `--judge-model` (or $DATARUS_MODEL, or the host's default).
+ */
+export async function startJudge(opts: JudgeCliOptions, write: Write, reuse?: ModelBackend): Promise<Judge> {
+  let grammar: string | undefined;
+  if (opts.judgeGrammar) {
+    grammar = await readGrammarFile(opts.judgeGrammar, '--judge-grammar');
+  }
+  let cache: JudgeCacheFile | undefined;
+  if (opts.judgeCache !== false) {
+    const file = path.resolve(opts.judgeCache ?? path.join(path.dirname(await defaultEpisodesFile()), 'judge-cache.jsonl'));
+    cache = await JudgeCacheFile.open(file, write);
+  }
+  let backend: ModelBackend;
+  let owned = true;
+  if (opts.judgeUrl !== undefined) {
+    if (!/^https?:\/\//.test(opts.judgeUrl)) {
+      throw new UsageError(`--judge-url must be an http(s) URL: ${opts.judgeUrl}`);
+    }
+    const apiKey = process.env.DATARUS_JUDGE_API_KEY ?? process.env.DATARUS_API_KEY ?? process.env.OPENAI_API_KEY;
+    backend = await remoteBackend({ baseUrls: [opts.judgeUrl], apiKey, model: opts.judgeModel, log: write });
+  } else if (reuse && opts.judgeModel === undefined) {
+    backend = reuse;
+    owned = false;
+  } else {
+    backend = await startEmbeddedHost({
+      model: opts.judgeModel ?? process.env.DATARUS_MODEL,
+      threads: opts.threads,
+      contextSize: opts.contextSize,
+      gpu: opts.gpu,
+      maxEpisodes: 1,
+      log: write
+    });
+  }
+  const timeoutMs = opts.judgeTimeout !== undefined ? opts.judgeTimeout * 1000 : undefined;
+  write(`judge: ${backend.describe}, rubric ${JUDGE_RUBRIC_VERSION}${cache ? `, cache ${cache.file} (${cache.size} verdict(s))` : ', no cache'}`);
+  return {
+    describe: backend.describe,
+    judge: (episode, signal) => judgeEpisode(backend.model, episode, { timeoutMs, grammar, cache, signal }),
+    close: async () => {
+      if (owned) {
+        await backend.close();
+      }
+    }
+  };
+}
+
+/**
+ * For `datarus export --judge`: the judge's fields of each exported episode's
+ * rows (`reward_parts` with the structural reward beside `hrm_step` and
+ * `hrm_episode`, and `judge`). The judge starts once the selection is known.
+ */
+export function judgeAnnotations(opts: JudgeCliOptions, write: Write): { annotate: (selected: StoredEpisode[]) => Promise<RowAnnotations>; close(): Promise<void> } {
+  let judge: Judge | null = null;
+  return {
+    annotate: async selected => {
+      judge = await startJudge(opts, write);
+      const annotations = new Map<string, Record<string, unknown>>();
+      let absent = 0;
+      for (const { episode } of selected) {
+        const result = await judge.judge(episode);
+        const { parts, judge: about } = judgeRowFields(result);
+        annotations.set(episode.id, { reward_parts: { structural: structuralRewardOf(episode), ...parts }, judge: about });
+        if (!result.verdict) {
+          absent++;
+          write(`episode ${episode.id}: no judge score (${result.reason})`);
+        }
+      }
+      write(`judged ${selected.length - absent} of ${selected.length} episode(s)`);
+      return annotations;
+    },
+    close: async () => {
+      await judge?.close();
+    }
+  };
+}
