@@ -3,21 +3,34 @@
  * generator whose tokens take a scripted time to decode, consumed the way
  * LlamaCompletion consumes them (one token, some work, the next). The log
  * records when each sequence asks for a decode, so a step taken together shows
- * as the sequences asking in the same tick.
+ * as the sequences asking in the same tick. Time is jest's fake clock, moved a
+ * millisecond at a time, so the runs do not depend on the machine's load.
  */
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 
 import { DecodeSteps, SequenceEvaluate } from '../../src/host/decodeSteps';
 
-const tick = () => new Promise<void>(resolve => setImmediate(resolve));
 const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
+
+beforeEach(() => jest.useFakeTimers());
+afterEach(() => jest.useRealTimers());
+
+/** Moves the fake clock a millisecond at a time (with the promise jobs in between) until `work` settles. */
+async function drive<T>(work: Promise<T>): Promise<T> {
+  let settled = false;
+  void work.finally(() => (settled = true)).catch(() => undefined);
+  for (let ms = 0; !settled && ms < 10000; ms++) {
+    await jest.advanceTimersByTimeAsync(1);
+  }
+  return work;
+}
 
 /** A sequence whose every decode takes `decodeMs`; `asks` logs [tick, name] each time it asks for a decode. */
 class ScriptedSequence {
   constructor(
     readonly name: string,
     private readonly _decodeMs: number,
-    private readonly _log: { tick: number; asks: [number, string][] }
+    private readonly _log: { readonly tick: number; asks: [number, string][] }
   ) {}
 
   evaluate: SequenceEvaluate = ((tokens: Token[]) => this._tokens(tokens)) as unknown as SequenceEvaluate;
@@ -48,16 +61,16 @@ async function consume(sequence: { evaluate: SequenceEvaluate }, count: number, 
   return out;
 }
 
+/** The log, whose tick is the fake clock's millisecond. */
 function logger() {
-  const log = { tick: 0, asks: [] as [number, string][] };
-  let running = true;
-  void (async () => {
-    while (running) {
-      await tick();
-      log.tick++;
-    }
-  })();
-  return { log, stop: () => (running = false) };
+  const start = Date.now();
+  const log = {
+    get tick() {
+      return Date.now() - start;
+    },
+    asks: [] as [number, string][]
+  };
+  return { log, stop: () => undefined };
 }
 
 /** The ticks in which `name` asked for a decode after its first (its prompt). */
@@ -72,7 +85,7 @@ describe('decode steps taken together', () => {
     const b = new ScriptedSequence('b', 5, log);
     steps.align(a);
     steps.align(b);
-    const [fromA, fromB] = await Promise.all([consume(a, 12), consume(b, 6, 3)]);
+    const [fromA, fromB] = await drive(Promise.all([consume(a, 12), consume(b, 6, 3)]));
     stop();
     expect(fromA).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     expect(fromB).toEqual([2, 3, 4, 5, 6, 7]);
@@ -86,7 +99,7 @@ describe('decode steps taken together', () => {
 
   it('without alignment the same sequences drift apart (what the alignment is for)', async () => {
     const { log, stop } = logger();
-    await Promise.all([consume(new ScriptedSequence('a', 2, log), 12), consume(new ScriptedSequence('b', 5, log), 6, 3)]);
+    await drive(Promise.all([consume(new ScriptedSequence('a', 2, log), 12), consume(new ScriptedSequence('b', 5, log), 6, 3)]));
     stop();
     const aTicks = new Set(asksOf(log.asks, 'a'));
     expect(asksOf(log.asks, 'b').filter(t => !aTicks.has(t)).length).toBeGreaterThan(2);
@@ -100,7 +113,7 @@ describe('decode steps taken together', () => {
       steps.align(s);
     }
     const late = sleep(8).then(() => consume(c, 4));
-    const [fromA, fromB, fromC] = await Promise.all([consume(a, 12), consume(b, 3), late]);
+    const [fromA, fromB, fromC] = await drive(Promise.all([consume(a, 12), consume(b, 3), late]));
     stop();
     expect([fromA.length, fromB.length, fromC.length]).toEqual([12, 3, 4]);
     // Once c has its first token, its later asks fall in ticks where a asks too.
@@ -116,7 +129,7 @@ describe('decode steps taken together', () => {
     const wrapped = a.evaluate;
     steps.align(a);
     expect(a.evaluate).toBe(wrapped);
-    expect(await consume(a, 5)).toEqual([2, 3, 4, 5, 6]);
+    expect(await drive(consume(a, 5))).toEqual([2, 3, 4, 5, 6]);
     stop();
     expect(steps.stats()).toEqual({ steps: 4, sequences: 4 });
   });
