@@ -93,7 +93,10 @@ test.describe('Error limit', () => {
     await analyzeFromDialog(page, 'Fail three times.');
     await expect(bar(page)).toHaveAttribute('data-outcome', 'error_limit', { timeout: 120000 });
     const label = bar(page).locator('.jp-DatarusEpisodeBar-label');
-    await expect(label).toHaveText('Datarus · stopped: 3 steps in a row raised errors');
+    // Nothing was printed, so no answer was asked for, and the sentence says why.
+    await expect(label).toHaveText(
+      'Datarus · stopped: 3 steps in a row raised errors; no step printed anything to answer from'
+    );
     // The kernel name keeps its place in the toolbar.
     const toolbar = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar');
     await expect(toolbar.getByRole('button', { name: 'Python 3 (ipykernel)', exact: true })).toBeVisible();
