@@ -95,6 +95,33 @@ describe('datarus run', () => {
     expect(seen.provenance.every((p: any) => p.episode === episode.id && p.model === 'datarus-test-tiny' && typeof p.created === 'string')).toBe(true);
   });
 
+  it('exits 4 with the caution on stdout when the answer states what no output showed', async () => {
+    const grammars = path.join(dir, 'ungrounded.json');
+    // The model insists on a number its code never printed (the last grammar repeats for every later turn).
+    writeFileSync(grammars, JSON.stringify([step('Count rows.', 'print(12)'), answer('I guess.', 'There are 9999 rows.')]));
+    const result = await datarus(['run', 'How many rows?', '--no-log', '--grammar', grammars, ...HOST]);
+    expect(result.code).toBe(4);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      'There are 9999 rows.',
+      'Caution: no output of the code showed 9999. Check this answer against the data before relying on it.'
+    ]);
+  });
+
+  it('exits 3 when the episode ends without an answer, printing nothing on stdout', async () => {
+    const grammars = path.join(dir, 'no-answer.json');
+    writeFileSync(grammars, JSON.stringify([step('Count rows.', 'print(12)')]));
+    const result = await datarus(['run', 'How many rows?', '--no-log', '--max-steps', '1', '--grammar', grammars, ...HOST]);
+    expect(result.stderr).toMatch(/episode ended: step_limit/);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe('');
+  });
+
+  it('names a missing model file in one line, before starting anything', async () => {
+    const result = await datarus(['run', 'Anything?', '--model', '/no/such/model.gguf']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('datarus: model: no file "/no/such/model.gguf" (given by --model)');
+  });
+
   it('refuses a missing data file before starting anything', async () => {
     const result = await datarus(['run', 'Anything?', '--data', path.join(dir, 'absent.csv'), ...HOST]);
     expect(result.code).toBe(1);
