@@ -47,6 +47,9 @@ export async function runCommand(question: string, opts: RunOptions, write: Writ
   const ctrlC = interruptible(write);
   const { backend, kernels } = await startBoth(opts, 1, write);
   write(`model: ${backend.describe}; kernels: ${kernels.urls.join(', ')}`);
+  if (opts.profile && opts.profile !== backend.profile) {
+    write(`prompt profile: ${opts.profile} (--profile)${backend.profile ? `, not the model's ${backend.profile}` : ''}`);
+  }
   try {
     const lease = await kernels.open('run', files);
     let episode: Episode;
