@@ -45,9 +45,10 @@ export interface BenchHostOptions {
 /** `datarus serve` with `model` loaded, on a free port. */
 export async function startBenchHost(model: string, extraArgs: string[] = [], { whileLoading, timeoutMs = 300000 }: BenchHostOptions = {}): Promise<BenchHost> {
   const token = randomBytes(12).toString('hex');
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'serve', '--port', '0', '--model', model, '--token', token, ...extraArgs], {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'serve', '--port', '0', '--model', model, ...extraArgs], {
     cwd: ROOT,
-    env: benchHostEnv(),
+    // The token goes through the environment: argv is readable by every user (ps, /proc).
+    env: { ...benchHostEnv(), DATARUS_HOST_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe']
   });
   const exited = () => proc.exitCode !== null || proc.signalCode !== null;

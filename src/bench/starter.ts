@@ -128,9 +128,9 @@ async function waitReady(check: () => Promise<string | null>, proc: ChildProcess
 
 async function startHost(model: string): Promise<Child> {
   const token = randomBytes(12).toString('hex');
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--model', model, '--token', token, '--max-episodes', '2'], {
+  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--model', model, '--max-episodes', '2'], {
     cwd: ROOT,
-    env: benchHostEnv(),
+    env: { ...benchHostEnv(), DATARUS_HOST_TOKEN: token },
     stdio: ['ignore', 'ignore', 'pipe']
   });
   children.add(proc);

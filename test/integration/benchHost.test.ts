@@ -2,6 +2,7 @@
  * The benchmarks' model host on a fresh clone: it finds the checkout's models (models/cache) as the
  * scripts do, and a host that exits says why instead of "fetch failed".
  */
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 import { benchHostEnv, CHECKOUT_MODELS_DIR, startBenchHost } from '../../src/bench/processes';
@@ -27,6 +28,9 @@ describe('the benchmark host', () => {
     try {
       const status = await (await host.request('status')).json();
       expect(status.model.name).toBe('datarus-test-tiny');
+      // The token reaches the host through its environment, not its argv (readable by every user).
+      const argv = readFileSync(`/proc/${host.proc.pid}/cmdline`, 'utf8');
+      expect(argv).not.toContain(host.token);
     } finally {
       await host.stop();
     }
@@ -34,7 +38,7 @@ describe('the benchmark host', () => {
 
   it('a host that exits says why, with the end of its stderr', async () => {
     await expect(startBenchHost('no-such-model', ['--threads', '1'])).rejects.toThrow(
-      /the model host exited with code 3:[\s\S]*unknown model "no-such-model"/
+      /the model host exited with code 3:[\s\S]*could not load the model "no-such-model"/
     );
   });
 });
