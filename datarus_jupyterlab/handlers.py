@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import aiohttp
 import tornado.iostream
@@ -14,6 +15,21 @@ from .host import HostProcess, HostUnavailable
 _SKIPPED_HEADERS = {"connection", "transfer-encoding", "content-length", "keep-alive", "server", "date"}
 
 
+class _ErrorsAsDebug:
+    """A logger whose error() is debug(). Jupyter's request log writes every 5xx at error level, with the
+    request's headers; a 503 that says "installing the model runtime 40%" is the expected answer while it installs
+    (the status bar polls it), so it is no error in the server's log."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+
+    def error(self, msg: object, *args: object, **kwargs: object) -> None:
+        self._log.debug(msg, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._log, name)
+
+
 class HostProxyHandler(APIHandler):
     """Forwards a request to the model host and streams its answer back as it comes."""
 
@@ -21,6 +37,12 @@ class HostProxyHandler(APIHandler):
         self.host = host
         self.prefix = prefix
         self._upstream: aiohttp.ClientResponse | None = None
+        self._expected_failure = False
+
+    @property
+    def log(self) -> logging.Logger:
+        # jupyter_server's log_request logs through handler.log at the level the status gives.
+        return _ErrorsAsDebug(super().log) if self._expected_failure else super().log  # type: ignore[return-value]
 
     @tornado.web.authenticated
     async def get(self, path: str) -> None:
@@ -47,6 +69,7 @@ class HostProxyHandler(APIHandler):
                 self._upstream = await self.host.open(method, f"{self.prefix}/{path}", self.request.body or None, headers)
                 break
             except HostUnavailable as err:
+                self._expected_failure = err.expected
                 return self._fail(503, "host_unavailable", str(err))
             except (aiohttp.ClientError, OSError) as err:
                 # A host that just died refuses the connection before its exit is seen: start a new one, once.

@@ -27,7 +27,12 @@ INSTALL_RETRY_SECONDS = 60.0
 
 
 class HostUnavailable(Exception):
-    """The host cannot be reached; the message says why and what to do."""
+    """The host cannot be reached; the message says why and what to do. `expected`: a state that passes by
+    itself (the runtime installing), not a fault to log."""
+
+    def __init__(self, message: str, *, expected: bool = False) -> None:
+        super().__init__(message)
+        self.expected = expected
 
 
 class HostProcess:
@@ -196,7 +201,7 @@ class HostProcess:
             self.install_progress = 0.0
             self._install = asyncio.ensure_future(asyncio.to_thread(runtime.install_runtime, tools, self._set_install_progress))
         if not self._install.done():
-            raise HostUnavailable(f"installing the model runtime {round((self.install_progress or 0) * 100)}%")
+            raise HostUnavailable(f"installing the model runtime {round((self.install_progress or 0) * 100)}%", expected=True)
         install, self._install = self._install, None
         self.install_progress = None
         try:

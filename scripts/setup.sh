@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything Datarus Lab needs, from scratch or incrementally:
-# Python venv (.venv) with JupyterLab and ipykernel, npm packages, the build,
+# Python venv (.venv) with JupyterLab, ipykernel and the kernel's data stack (pandas, numpy, scipy,
+# scikit-learn, statsmodels, matplotlib, seaborn), npm packages, the build,
 # the extension installed in development mode, the starter model and the test
 # fixture. With --test it also installs Debian's Chromium for the UI tests.
 # Safe to run again: finished steps are skipped.
@@ -39,8 +40,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 stamp() { [ -f "$1" ] && [ -z "$(find "${@:2}" -newer "$1" 2>/dev/null | head -n 1)" ]; }
 
 if ! stamp .venv/.datarus-deps pyproject.toml scripts/setup.sh; then
-  step "Installing JupyterLab, ipykernel and the Python test tools"
-  pip install -q "jupyterlab>=4.6,<5" "ipykernel>=6" "gguf==0.19.0" "numpy>=1.26" "pandas>=2" "nbformat>=5" "aiohttp>=3.9" "datasets>=3" "build>=1" "pytest>=8" "pytest-jupyter[server]>=0.10"
+  step "Installing JupyterLab, ipykernel, the kernel's data stack and the Python test tools"
+  # The kernel's data stack (the .venv's kernel is also the one `datarus run`'s private Jupyter starts):
+  # what the wheel declares, plus seaborn, which benchmark and user questions reach for.
+  pip install -q "jupyterlab>=4.6,<5" "ipykernel>=6" "gguf==0.19.0" "numpy>=1.26" "pandas>=2" "scipy>=1.11" "scikit-learn>=1.3" "statsmodels>=0.14" "matplotlib>=3.7" "seaborn>=0.13" "nbformat>=5" "aiohttp>=3.9" "datasets>=3" "build>=1" "pytest>=8" "pytest-jupyter[server]>=0.10"
 fi
 
 if ! stamp node_modules/.package-lock.json package-lock.json; then

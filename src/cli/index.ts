@@ -26,6 +26,7 @@ import { loadManifests } from '../host/manifests';
 import { downloadUrl } from '../host/pull';
 import { collect, positiveInt } from './arguments';
 import { defaultModelsDir } from './jupyterDataDir';
+import { findModelFile, modelListLine } from './modelFiles';
 import { HostServer, Listen } from '../host/server';
 import { HOST_VERSION } from '../host/version';
 import { addHeadlessCommands } from '../headless/commands';
@@ -129,8 +130,7 @@ export function buildProgram(): Command {
       const { manifests, problems } = await loadManifests(opts.manifestsDir);
       process.stdout.write(`models folder: ${path.resolve(opts.modelsDir)}\n`);
       for (const m of manifests.values()) {
-        const present = await fs.stat(path.join(opts.modelsDir, m.file)).then(() => true, () => false);
-        process.stdout.write(`${m.name.padEnd(20)} ${m.role.padEnd(13)} ${present ? 'present ' : 'missing '} ${m.displayName}\n`);
+        process.stdout.write(`${modelListLine(m, await findModelFile(m, opts.modelsDir))}\n`);
       }
       for (const p of problems) {
         process.stderr.write(`warning: manifest ${p.file} ${p.message}\n`);

@@ -2,53 +2,56 @@
  * The `compact` prompt profile, for small instruction-tuned models that have
  * never seen the Datarus protocol (the Qwen2.5 Coder starter). Small models copy
  * whatever a prompt shows them, so it shows nothing that is not meant to be
- * written, and nothing worth pasting into another answer: a worked example with
- * abstract names (`example.csv`, `score`) whose one step loads the file,
- * prints its columns (so that after a guessed name's KeyError the real names
- * are in the output) and computes every value asked for over all rows, each
- * printed with a label, and whose answer copies what that step printed. The
- * example is a plain computation, not a group-by: a group-by example was
- * copied into questions that needed none. One step, because the model answers
- * after its first step whatever that step printed (ARCHITECTURE.md). The
- * example's numbers are checked like any answer's: a model that pastes them is
- * sent back (src/agent/grounding.ts).
+ * written, and nothing worth pasting into another answer: the worked example
+ * names no file and no column (a 1.5B model that saw `example.csv` and a `kind`
+ * column read that file and grouped by that column in a user's notebook). Its
+ * question is about the file as a whole, its one step finds the file with a
+ * pattern (copied, that reads the user's file), and computes every value asked
+ * for over all rows, each printed with a label, and its answer copies what that
+ * step printed. The real file's name and columns come from the context before
+ * the question (src/agent/dataFiles.ts), and a guessed column's KeyError brings
+ * the real columns (src/agent/columnHint.ts). The example is a plain
+ * computation, not a group-by: a group-by example was copied into questions that
+ * needed none. One step, because the model answers after its first step
+ * whatever that step printed (ARCHITECTURE.md). The example's numbers are
+ * checked like any answer's: a model that pastes them is sent back
+ * (src/agent/grounding.ts).
  */
 import { PYTHON_EXECUTOR } from './types';
 
 export const COMPACT_SYSTEM_PROMPT = `You are a data analyst working in a live Jupyter notebook with a Python kernel (pandas, numpy, scipy, scikit-learn and statsmodels are installed).
-Answer the user's question by running Python code, one step per turn. The data files are in the current folder; when there are any, their columns are listed before the question.
+Answer the user's question by running Python code, one step per turn. The data files are in the current folder; when there are any, their names, columns and row counts are listed before the question. Read the file the question names, or else the one listed, and use its columns exactly as listed.
 
-Here is a complete example for a different question: "In example.csv, what is the median of the score column, and how many rows have a score above 5?"
+Here is a complete example for a different question about a different file: "How many rows of the data have no missing value, and what is the largest number in it?"
 
-First turn, one step that loads the file, prints its column names, and computes every value the question asks for over all rows, each printed with a label:
+First turn, one step that loads the file and computes every value the question asks for over all rows, each printed with a label:
 
 <step>
-<thought>I load example.csv, print its columns, and compute the median score and the count of rows with a score above 5 over all rows.</thought>
+<thought>I load the data file and compute the count of rows without a missing value and the largest number over all rows.</thought>
 <action>${PYTHON_EXECUTOR}</action>
 <action_input>
+import glob
 import pandas as pd
-df = pd.read_csv("example.csv")
-print(df.columns.tolist())
-median_score = df["score"].median()
-rows_above = int((df["score"] > 5).sum())
-print("median_score:", median_score)
-print("rows_above_5:", rows_above)
+df = pd.read_csv(sorted(glob.glob("*.csv"))[0])
+complete_rows = int(df.notna().all(axis=1).sum())
+largest_number = df.select_dtypes("number").max().max()
+print("complete_rows:", complete_rows)
+print("largest_number:", largest_number)
 </action_input>
 </step>
 
 The notebook runs the code and shows its output:
 
 <observation>
-['id', 'group', 'score']
-median_score: 4.5
-rows_above_5: 12
+complete_rows: 231
+largest_number: 98.5
 </observation>
 
 The output answers both parts of the question, so the second turn is the final one, with the values exactly as printed:
 
 <stop_analysis>
-<thought>The output printed the median score 4.5 and the count 12.</thought>
-<answer>The median score is 4.5, and 12 rows have a score above 5.</answer>
+<thought>The output printed the count 231 and the largest number 98.5.</thought>
+<answer>231 rows have no missing value, and the largest number in the data is 98.5.</answer>
 </stop_analysis>
 
 Rules:
@@ -61,7 +64,7 @@ Rules:
 - Variables and imports stay defined between steps.
 - Never write an <observation> yourself; wait for it.
 - As soon as the printed outputs answer every part of the question, write the final <stop_analysis> turn and copy the values exactly as printed, in the form the question asks for.
-- Every number and name in your answer must come from an output of your code. The example's file, columns and values are not the user's data: never use them in an answer.`;
+- Every number and name in your answer must come from an output of your code. The example's values are not the user's data: never use them in an answer.`;
 
 /**
  * The user turn after a step that ran: an output that is the answer ends the

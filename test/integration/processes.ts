@@ -84,14 +84,14 @@ export async function freePort(): Promise<number> {
 }
 
 /** A real Jupyter server with Datarus Lab enabled, the host loading `model`; from `venvBin` (default: the checkout's .venv). */
-export async function startJupyter(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, venvBin = VENV_BIN): Promise<RunningJupyter> {
+export async function startJupyter(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, venvBin = VENV_BIN, app: 'server' | 'lab' = 'server'): Promise<RunningJupyter> {
   const token = `test-${Math.random().toString(36).slice(2)}`;
   const rootDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-jupyter-'));
   const port = await freePort();
   const proc = spawn(
     path.join(venvBin, 'jupyter'),
     [
-      'server',
+      app,
       '--no-browser',
       `--ServerApp.port=${port}`,
       '--ServerApp.port_retries=0',

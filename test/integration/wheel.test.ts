@@ -1,8 +1,10 @@
 /**
- * Datarus Lab as a user installs it: the sdist and the wheel are built from
- * this checkout, the wheel is installed into a fresh venv outside it, and
- * `jupyter server` from that venv runs an episode with a model the user points
- * to (DATARUS_MODEL, outside any models folder). The host's native runtime is
+ * Datarus Lab as a user installs it, the README's "Install (users)" commands:
+ * the sdist and the wheel are built from this checkout, the wheel alone is
+ * installed into a fresh venv outside it (`pip install` of the .whl, nothing
+ * else by hand: its dependencies bring JupyterLab, ipykernel and the data
+ * stack), and `jupyter lab` from that venv runs an episode with a model the
+ * user points to (DATARUS_MODEL, outside any models folder). The host's native runtime is
  * installed on the first start (from the npm registry or the local npm cache)
  * and reused, with no network, on the second.
  */
@@ -49,7 +51,8 @@ describe('pip install of the wheel', () => {
     wheel = path.join(work, 'dist', readdirSync(path.join(work, 'dist')).find(f => f.endsWith('.whl'))!);
     execFileSync(PYTHON, ['-m', 'venv', path.join(work, 'venv')], { stdio: 'inherit' });
     bin = path.join(work, 'venv', 'bin');
-    execFileSync(path.join(bin, 'pip'), ['install', '-q', '--disable-pip-version-check', wheel, 'jupyterlab>=4.6,<5', 'ipykernel>=6'], { stdio: 'inherit' });
+    // Exactly the README's `v/bin/pip install dist/….whl`: no package named besides the wheel.
+    execFileSync(path.join(bin, 'pip'), ['install', '-q', '--disable-pip-version-check', wheel], { stdio: 'inherit' });
     // The user's own model, where no models folder is.
     userModel = path.join(work, 'my models', 'my-model.gguf');
     mkdirSync(path.dirname(userModel));
@@ -95,6 +98,12 @@ describe('pip install of the wheel', () => {
     expect(run(path.join(bin, 'python'), ['-c', script], env).trim()).toBe('[1, 0] [1]');
   });
 
+  it("brings the kernel and the data stack the agent assumes (the wheel's dependencies)", () => {
+    const modules = ['jupyterlab', 'ipykernel', 'pandas', 'numpy', 'scipy', 'sklearn', 'statsmodels', 'matplotlib.pyplot'];
+    const script = `import importlib\nfor m in ${JSON.stringify(modules)}: importlib.import_module(m)\nprint('ok')`;
+    expect(run(path.join(bin, 'python'), ['-c', script], env).trim()).toBe('ok');
+  });
+
   it('is enabled and OK in `jupyter server extension list` and `jupyter labextension list`', () => {
     const server = spawnSync(path.join(bin, 'jupyter'), ['server', 'extension', 'list'], { encoding: 'utf8', env: { ...process.env, ...env } });
     expect(plain(server.stdout + server.stderr)).toMatch(/datarus_jupyterlab enabled[\s\S]*datarus_jupyterlab\s+\S+\s+OK/);
@@ -102,8 +111,8 @@ describe('pip install of the wheel', () => {
     expect(plain(lab.stdout + lab.stderr)).toMatch(/datarus-jupyterlab v\S+ enabled\s+OK/);
   });
 
-  it('installs the runtime on first use, runs an episode with the user\'s model, and starts again offline', async () => {
-    const first = await startJupyter([], env, bin);
+  it('`jupyter lab` installs the runtime on first use, runs an episode with the user\'s model, and starts again offline', async () => {
+    const first = await startJupyter([], env, bin, 'lab');
     let sawProgress = false;
     try {
       const headers = { Authorization: `token ${first.token}` };
@@ -173,7 +182,7 @@ describe('pip install of the wheel', () => {
     const data = path.join(work, 'numbers.csv');
     writeFileSync(data, 'n\n1\n2\n3\n');
     const grammars = path.join(work, 'turns.json');
-    // The venv has no pandas (a user's may not): plain Python reads the copied data file.
+    // Plain Python reads the copied data file (the scripted step needs nothing from the data stack).
     const code = "print(sum(int(v) for v in open('numbers.csv').read().split()[1:]))";
     writeFileSync(grammars, JSON.stringify([exactly(formatStep({ thought: 'Add the column up.', code })), exactly(formatAnswer({ thought: 'It printed 6.', text: 'The sum is 6.' }))]));
     const log = path.join(work, 'run-episodes.jsonl');
@@ -189,7 +198,9 @@ describe('pip install of the wheel', () => {
     const records = readFileSync(log, 'utf8').trim().split('\n').map(line => JSON.parse(line));
     expect(records).toHaveLength(1);
     expect(records[0].episode).toMatchObject({ status: 'answered', model: 'my-model.gguf', answer: { text: 'The sum is 6.' } });
-    expect(records[0].episode.steps[0]).toMatchObject({ status: 'ok', code, observation: '6' });
+    // The user's file is the fixture renamed: it gets the datarus-r1 profile (its manifest's, found by sha256, or
+    // its GGUF name's), whose observations keep the reference harness's trailing newline.
+    expect(records[0].episode.steps[0]).toMatchObject({ status: 'ok', code, observation: '6\n' });
   });
 
   async function expectEpisode(jupyter: RunningJupyter): Promise<void> {

@@ -139,3 +139,28 @@ async def test_a_host_that_crashes_at_start_moves_down_the_backend_chain(crashin
     assert state["gpu"] == "cuda12,vulkan,cpu"
     assert "died 2 times while starting on CUDA" in state["crashNote"]
     assert state["starts"] == 3
+
+
+async def test_the_runtime_installs_503_is_no_error_in_the_log_but_a_real_failure_is(jp_fetch, jp_serverapp, monkeypatch, caplog):
+    host = datarus_app(jp_serverapp).host
+    from datarus_jupyterlab.host import HostUnavailable
+
+    failure = HostUnavailable("installing the model runtime 40%", expected=True)
+
+    async def unavailable():
+        raise failure
+
+    monkeypatch.setattr(host, "ensure_started", unavailable)
+    caplog.set_level("DEBUG")
+    installing = await jp_fetch("datarus", "api", "status", raise_error=False)
+    assert installing.code == 503
+    assert json.loads(installing.body)["error"]["message"] == "installing the model runtime 40%"
+    logged = [r for r in caplog.records if "/datarus/api/status" in r.getMessage()]
+    assert logged and all(r.levelname == "DEBUG" for r in logged)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+    caplog.clear()
+    failure = HostUnavailable("Installing the model runtime failed.")
+    broken = await jp_fetch("datarus", "api", "status", raise_error=False)
+    assert broken.code == 503
+    assert [r.levelname for r in caplog.records if "/datarus/api/status" in r.getMessage()] == ["ERROR"]

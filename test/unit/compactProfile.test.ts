@@ -35,8 +35,8 @@ describe('compact prompt profile', () => {
     }
     const final = parseDatarus(prompt.slice(prompt.indexOf('<stop_analysis>'), prompt.indexOf('</stop_analysis>') + '</stop_analysis>'.length));
     expect(final.violations).toEqual([]);
-    // The step loads the file, prints its columns, and computes each value over all rows, printed with a label.
-    expect(steps[0].steps[0].code).toMatch(/^import pandas as pd\ndf = pd\.read_csv\("example\.csv"\)\nprint\(df\.columns\.tolist\(\)\)\n[\s\S]*print\("median_score:", median_score\)\nprint\("rows_above_5:", rows_above\)$/);
+    // The step loads the file (found by a pattern, not a name) and computes each value over all rows, printed with a label.
+    expect(steps[0].steps[0].code).toMatch(/^import glob\nimport pandas as pd\ndf = pd\.read_csv\(sorted\(glob\.glob\("\*\.csv"\)\)\[0\]\)\n[\s\S]*print\("complete_rows:", complete_rows\)\nprint\("largest_number:", largest_number\)$/);
     expect(prompt).not.toMatch(/head\(\)\)/);
     // The example's answer is grounded in its own observations, like any answer must be.
     const observations = [...prompt.matchAll(/<observation>([\s\S]*?)<\/observation>/g)].map(m => m[1]);
@@ -48,6 +48,18 @@ describe('compact prompt profile', () => {
     const example = COMPACT_PROFILE.systemPrompt.slice(0, COMPACT_PROFILE.systemPrompt.indexOf('Rules:'));
     // Capitalized words of the example are the prompt's own English and tags, never data values (a city, a product).
     const words = new Set([...example.matchAll(/\b[A-Z][a-z]+\b/g)].map(m => m[0]));
-    expect([...words].sort()).toEqual(['Answer', 'First', 'Here', 'In', 'Jupyter', 'Python', 'The', 'You']);
+    expect([...words].sort()).toEqual(['Answer', 'First', 'Here', 'How', 'Jupyter', 'Python', 'Read', 'The', 'You']);
+  });
+
+  it("names no file and no column a model could copy: the example's code indexes no column and reads no named file", () => {
+    const prompt = COMPACT_PROFILE.systemPrompt;
+    const example = prompt.slice(prompt.indexOf('Here is a complete example'), prompt.indexOf('Rules:'));
+    // A file name: a word with a data extension (the glob pattern "*.csv" is none).
+    expect(example.match(/\b[\w-]+\.(csv|tsv|parquet|xlsx|xls)\b/gi)).toBeNull();
+    const code = parseDatarus(example.slice(example.indexOf('<step>'), example.indexOf('</step>') + '</step>'.length)).steps[0].code;
+    // A column: df["x"], df['x'], df.x (methods aside), or a list of names printed in the observation.
+    expect(code).not.toMatch(/df\[\s*["']/);
+    expect(code.match(/\bdf\.(\w+)/g)!.map(m => m.slice(3)).filter(a => !['notna', 'select_dtypes'].includes(a))).toEqual([]);
+    expect(example).not.toMatch(/\[\s*'[^']*'\s*,/);
   });
 });
