@@ -46,6 +46,7 @@ import type { AnswerRequest, Episode, EpisodeStep, RejectedAnswer } from '../epi
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { columnHint } from './columnHint';
 import { answerSources, checkGrounding } from './grounding';
+import { kernelInstalls } from './kernelInstalls';
 import { executionError, observationFor } from './observation';
 import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
@@ -332,7 +333,7 @@ export class AgentLoop {
           });
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
-            return askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} turns in a row failed`);
+            return await askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} turns in a row failed`);
           }
           continue;
         }
@@ -342,12 +343,15 @@ export class AgentLoop {
           const times = sameCode.note(step.code);
           record({ status: 'skipped', observation: lastRunFailed ? SAME_FAILING_CODE_OBSERVATION : SAME_CODE_OBSERVATION });
           if (times >= SAME_CODE_LIMIT) {
-            return askForAnswer('repeating', 'failed', `the model wrote the same code ${times} times in a row instead of answering`);
+            return await askForAnswer('repeating', 'failed', `the model wrote the same code ${times} times in a row instead of answering`);
           }
           continue;
         }
 
-        const approval = hooks.approve ? await hooks.approve(index, step) : ({ action: 'run' } as Approval);
+        // What runs, and what the user is asked to approve: installs go to the kernel's own interpreter.
+        const kernelCode = kernelInstalls(step.code);
+        const proposed = kernelCode.rewrites.length > 0 ? { ...step, code: kernelCode.code } : step;
+        const approval = hooks.approve ? await hooks.approve(index, proposed) : ({ action: 'run' } as Approval);
         if (approval.action === 'stop' || signal.aborted) {
           return finish('stopped', 'stopped by the user');
         }
@@ -355,7 +359,7 @@ export class AgentLoop {
           record({ status: 'skipped', observation: profile.skippedObservation });
           continue;
         }
-        const code = approval.code ?? step.code;
+        const code = approval.code ?? proposed.code;
         sameCode.note(code);
         const result: ExecutionResult = await this._runner.run(code, {
           episodeId: options.episodeId,
@@ -372,6 +376,7 @@ export class AgentLoop {
           {
             code,
             modelCode: code !== step.code ? step.code : undefined,
+            ...(kernelCode.rewrites.length > 0 ? { rewrites: kernelCode.rewrites } : {}),
             status: result.status,
             observation: hint ? `${observation}\n${hint}` : observation,
             error: error ?? undefined,
@@ -389,13 +394,13 @@ export class AgentLoop {
         if (error) {
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
-            return askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} steps in a row raised errors`);
+            return await askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} steps in a row raised errors`);
           }
         } else {
           consecutiveErrors = 0;
         }
       }
-      return askForAnswer('step_limit', 'step_limit', `no answer after ${limits.maxSteps} steps`);
+      return await askForAnswer('step_limit', 'step_limit', `no answer after ${limits.maxSteps} steps`);
     } catch (err) {
       if (signal.aborted) {
         return finish('stopped', 'stopped by the user');
