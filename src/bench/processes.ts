@@ -128,10 +128,11 @@ export async function spawnJupyter(
   const root = options.root ?? mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-'));
   const proc = spawn(
     path.join(ROOT, '.venv', 'bin', 'jupyter'),
-    [app, '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--IdentityProvider.token=${token}`, `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True', ...(options.args ?? [])],
+    [app, '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True', ...(options.args ?? [])],
     {
       // The checkout's models (models/cache), as scripts/lab.sh uses them, unless the caller says otherwise.
-      env: { ...process.env, DATARUS_MODELS_DIR: path.join(ROOT, 'models', 'cache'), ...options.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` },
+      // The token in the environment, not on the command line that every local user can read.
+      env: { ...process.env, DATARUS_MODELS_DIR: path.join(ROOT, 'models', 'cache'), ...options.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}`, JUPYTER_TOKEN: token },
       stdio: 'ignore'
     }
   );

@@ -162,9 +162,9 @@ async function startJupyter(root: string): Promise<Child> {
   const token = randomBytes(12).toString('hex');
   const proc = spawn(
     path.join(VENV_BIN, 'jupyter'),
-    ['server', '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--IdentityProvider.token=${token}`, `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True'],
+    ['server', '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True'],
     // Kernels started without a path run in the server's working folder: it must be the one with the CSV files.
-    { cwd: root, env: { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH}` }, stdio: ['ignore', 'ignore', 'pipe'] }
+    { cwd: root, env: { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH}`, JUPYTER_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] }
   );
   children.add(proc);
   let err = '';

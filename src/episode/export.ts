@@ -22,7 +22,7 @@
  */
 import { ChatMessage, formatAnswer, formatObservation, formatStep, scoreText } from '../protocol';
 import { conversation, episodeProfile, fullConversation, openingMessages } from './conversation';
-import { nbformatOutputs } from './notebookCells';
+import { answerSource, nbformatOutputs, questionSource, thoughtSource } from './notebookCells';
 import type { Episode, EpisodeStep, StoredEpisode } from './types';
 
 export const EXPORT_FORMATS = ['tagged', 'sft', 'sft-split', 'grpo', 'dpo', 'kto', 'ipynb'] as const;
@@ -240,14 +240,14 @@ export function toNotebook(stored: StoredEpisode, annotations?: RowAnnotations):
   let n = 0;
   const id = () => `datarus-${(++n).toString(36).padStart(4, '0')}`;
   const provenance = (step: number | null, role: string) => ({ datarus: { episode: e.id, step, role, model: e.model } });
-  const cells: object[] = [{ id: id(), cell_type: 'markdown', metadata: provenance(null, 'question'), source: `**Question.** ${e.question}` }];
+  const cells: object[] = [{ id: id(), cell_type: 'markdown', metadata: provenance(null, 'question'), source: questionSource(e.question) }];
   let count = 0;
   for (const step of executedSteps(e)) {
-    cells.push({ id: id(), cell_type: 'markdown', metadata: provenance(step.index, 'thought'), source: `**Step ${step.index + 1}** · ${step.thought}` });
+    cells.push({ id: id(), cell_type: 'markdown', metadata: provenance(step.index, 'thought'), source: thoughtSource(step.index, step.thought, true) });
     cells.push({ id: id(), cell_type: 'code', execution_count: ++count, metadata: provenance(step.index, 'code'), source: step.code, outputs: nbformatOutputs(step.outputs) });
   }
   if (e.answer) {
-    cells.push({ id: id(), cell_type: 'markdown', metadata: provenance(null, 'answer'), source: `**Answer.** ${e.answer.text}` });
+    cells.push({ id: id(), cell_type: 'markdown', metadata: provenance(null, 'answer'), source: answerSource(e.answer.text, '') });
   }
   return {
     nbformat: 4,

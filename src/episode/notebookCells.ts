@@ -10,7 +10,7 @@
  */
 import type { AnswerFix } from '../protocol';
 import { deliveredAnswer } from './answer';
-import { neutralizeRemoteContent } from './safeMarkdown';
+import { MarkdownPart, safeMarkdown, untrusted } from './safeMarkdown';
 import type { Episode, NbOutput } from './types';
 
 /** The provenance of a cell of an Analyze episode (`metadata.datarus`): a step's thought or code, or the answer (step null). */
@@ -28,26 +28,34 @@ export type StepProvenance = {
 
 /** The markdown of a step's thought; `done: false` while it still streams. */
 export function thoughtSource(step: number, text: string, done: boolean): string {
-  return `**Step ${step + 1}** · ${done ? '' : '_thinking…_ '}${neutralizeRemoteContent(text)}`.trimEnd();
+  return safeMarkdown([`**Step ${step + 1}** · ${done ? '' : '_thinking…_ '}`, untrusted(text)]).trimEnd();
 }
 
 /** A thought cut off before its step was complete. */
 export function unfinishedThoughtSource(step: number, text: string): string {
-  return `**Step ${step + 1}** · ${neutralizeRemoteContent(text)} _(stopped before this step was complete)_`;
+  return safeMarkdown([`**Step ${step + 1}** · `, untrusted(text), ' _(stopped before this step was complete)_']);
 }
 
 /** The markdown of the answer, its reasoning folded away. */
 export function answerSource(text: string, thought: string, unsupported: string[] = [], fixes: AnswerFix[] = []): string {
-  const reasoning = thought ? `\n\n<details><summary>Reasoning</summary>\n\n${neutralizeRemoteContent(thought)}\n\n</details>` : '';
+  const parts: MarkdownPart[] = ['**Answer.** ', untrusted(text)];
   // `unsupported`: values the answer states that no output showed; the cell then carries a caution.
-  const caution = unsupported.length
-    ? `\n\n> **Caution:** no cell printed ${neutralizeRemoteContent(unsupported.join(', '))}. Check this answer against the data before relying on it.`
-    : '';
+  if (unsupported.length) {
+    parts.push('\n\n> **Caution:** no cell printed ', untrusted(unsupported.join(', ')), '. Check this answer against the data before relying on it.');
+  }
   // What the loop brought into the asked form is said, so the reader knows the model wrote it otherwise.
-  const formed = fixes.length
-    ? `\n\n*Brought into the asked form: ${neutralizeRemoteContent(fixes.map(f => `${f.from} → ${f.to} (${f.why})`).join('; '))}.*`
-    : '';
-  return `**Answer.** ${neutralizeRemoteContent(text)}${caution}${formed}${reasoning}`;
+  if (fixes.length) {
+    parts.push('\n\n*Brought into the asked form: ', untrusted(fixes.map(f => `${f.from} → ${f.to} (${f.why})`).join('; ')), '.*');
+  }
+  if (thought) {
+    parts.push('\n\n<details><summary>Reasoning</summary>\n\n', untrusted(thought), '\n\n</details>');
+  }
+  return safeMarkdown(parts);
+}
+
+/** The question as the first cell of an episode's notebook. */
+export function questionSource(question: string): string {
+  return safeMarkdown(['**Question.** ', untrusted(question)]);
 }
 
 /** Outputs as nbformat 4 requires them; image data the log did not keep becomes a short note. */
@@ -89,7 +97,7 @@ export function analyzeNotebook(episode: Episode): object {
     const provenance: StepProvenance = { episode: episode.id, step, role, model: episode.model, created, ...marks };
     return { datarus: provenance };
   };
-  const cells: object[] = [{ id: id(), cell_type: 'markdown', metadata: {}, source: `**Question.** ${neutralizeRemoteContent(episode.question)}` }];
+  const cells: object[] = [{ id: id(), cell_type: 'markdown', metadata: {}, source: questionSource(episode.question) }];
   let count = 0;
   for (const step of episode.steps) {
     if (step.status === 'invalid') {

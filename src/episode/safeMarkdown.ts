@@ -2,44 +2,166 @@
  * Model-written markdown goes into cells that JupyterLab renders at once. Its
  * sanitizer keeps `<img src="https://…">` and markdown images, so a model (or a
  * prompt injected through the data it read) could make the browser fetch any
- * URL the moment a cell renders. Before the text reaches a cell, every image
- * and every other raw HTML tag outside a short list of inert ones is turned
- * into visible text. Code spans and fenced blocks are left alone: nothing in
- * them renders as HTML.
+ * URL the moment a cell renders. Before the text reaches a cell, every `<` and
+ * every image `![` of the model's text is turned into visible text unless
+ * `marked` (the parser JupyterLab renders with) reads it as part of code.
+ *
+ * Code is decided by `marked`'s own lexer, on the whole cell as it will be
+ * rendered (the cell builders' own wording around the model's text changes
+ * what is code: text after `**Answer.** ` does not start a line). Each `<`,
+ * `"` and `![` of the model's text is first replaced by a character of its own that
+ * means nothing to markdown, the cell is lexed, and the characters found in
+ * code tokens go back as they were; every other one is escaped (`"` because
+ * JupyterLab puts math back into the HTML unescaped, so `$…"…$` in a URL could
+ * add attributes to its link). The result is
+ * lexed again: if it still holds an image or HTML the cell builders did not
+ * write, every `<` and `![` of the model's text is escaped, code or not.
  */
+// `marked` is an ES module: the Node build (CommonJS) loads it with require(), which Node 20.19 and
+// later do; the bundled host carries it inside the bundle.
+// @ts-ignore TS1479 in the Node build only (the browser build and the tests resolve it as they are)
+import { Lexer, type Token, walkTokens } from 'marked';
 
-/** Tags that load nothing and run nothing; they pass when they carry no attributes (`<a>` may carry `href`). */
-const INERT_TAGS = new Set([
-  'b', 'i', 'em', 'strong', 'code', 'pre', 'kbd', 'sub', 'sup', 'br', 'hr', 'p', 'ul', 'ol', 'li',
-  'blockquote', 'details', 'summary', 'span', 'div', 'small', 'mark', 'del', 'ins', 's', 'u',
-  'table', 'thead', 'tbody', 'tr', 'th', 'td', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6'
-]);
-
-const TAG = /<(\/?)([A-Za-z][A-Za-z0-9-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>/g;
-const SAFE_HREF = /^\s*href\s*=\s*(?:"(?:https?:|mailto:|#)[^"]*"|'(?:https?:|mailto:|#)[^']*')\s*$/i;
-/** `![alt](url)`, `![alt][ref]`, `![alt]`: every markdown image, whatever its URL. */
-const MARKDOWN_IMAGE = /!\[/g;
-/** Fenced blocks and code spans, which render as text already. */
-const CODE = /(^|\n)( {0,3})(`{3,}|~{3,})[^\n]*\n[\s\S]*?(?:\n\2?\3[`~]*[ \t]*(?=\n|$)|$)|(`+)[^`]*?\4(?!`)/g;
-
-function neutralizeProse(text: string): string {
-  return text
-    .replace(TAG, (tag: string, closing: string, name: string, attributes: string) => {
-      const lower = name.toLowerCase();
-      const inert = INERT_TAGS.has(lower) && attributes.trim().replace(/\/$/, '').trim() === '';
-      const link = lower === 'a' && (closing !== '' || SAFE_HREF.test(attributes));
-      return inert || link ? tag : `&lt;${tag.slice(1)}`;
-    })
-    .replace(MARKDOWN_IMAGE, '!\\[');
+/** Text the model (or data) wrote, as opposed to the cell builders' own markdown. */
+export interface Untrusted {
+  readonly untrusted: string;
 }
 
-/** The markdown with no element that could load a remote resource when rendered. */
-export function neutralizeRemoteContent(markdown: string): string {
-  let result = '';
-  let last = 0;
-  for (const match of markdown.matchAll(CODE)) {
-    result += neutralizeProse(markdown.slice(last, match.index)) + match[0];
-    last = match.index! + match[0].length;
+/** A piece of a cell: the builders' markdown (a string) or text the model wrote. */
+export type MarkdownPart = string | Untrusted;
+
+export function untrusted(text: string): Untrusted {
+  return { untrusted: text };
+}
+
+/** What escapes a `<` or `![` the model wrote outside code. */
+const ESCAPED: Record<string, string> = { '<': '&lt;', '!': '\\!', '"': '&quot;' };
+
+/**
+ * JupyterLab takes math (`$…$`, `\\(…\\)`, `\begin{…}`) out of the text before
+ * `marked` sees it, which can take a backtick away from a code span; code that
+ * holds such a delimiter is therefore not trusted to stay code.
+ */
+const MATH_DELIMITER = /\$|\\\\|\\(?:begin|end)\{/;
+
+/** Characters that mean nothing to markdown and are not in `text`: one per replaced `<` or `!`. */
+function* markers(text: string): Generator<string> {
+  const used = new Set(text.match(/[\uE000-\uF8FF]|[\u{F0000}-\u{10FFFD}]/gu) ?? []);
+  for (const [from, to] of [
+    [0xe000, 0xf8ff],
+    [0xf0000, 0xffffd],
+    [0x100000, 0x10fffd]
+  ]) {
+    for (let code = from; code <= to; code++) {
+      const marker = String.fromCodePoint(code);
+      if (!used.has(marker)) {
+        yield marker;
+      }
+    }
   }
-  return result + neutralizeProse(markdown.slice(last));
+}
+
+function lex(markdown: string): Token[] {
+  return Lexer.lex(markdown, { gfm: true });
+}
+
+/**
+ * The characters of `markdown` that `marked` reads as code. A fence's info
+ * string is not among them: it becomes a class attribute, into which JupyterLab
+ * puts math back unescaped.
+ */
+function codeCharacters(markdown: string): Set<string> {
+  const inCode = new Set<string>();
+  walkTokens(lex(markdown), token => {
+    if ((token.type === 'code' || token.type === 'codespan') && !MATH_DELIMITER.test(token.raw)) {
+      const fenced = token.type === 'code' && token.codeBlockStyle !== 'indented';
+      for (const character of fenced ? token.raw.slice(token.raw.indexOf('\n') + 1) : token.raw) {
+        inCode.add(character);
+      }
+    }
+  });
+  return inCode;
+}
+
+/** A `<` or `!` preceded by an odd run of backslashes is already text. */
+function escapedByBackslash(text: string, index: number): boolean {
+  let run = 0;
+  while (index - run - 1 >= 0 && text[index - run - 1] === '\\') {
+    run++;
+  }
+  return run % 2 === 1;
+}
+
+/** Every `<` and `![` the model wrote, escaped whatever `marked` makes of it. */
+function escapeAll(text: string): string {
+  return text.replace(/</g, '&lt;').replace(/"/g, '&quot;').replace(/!\[/g, '!\\[');
+}
+
+/** Whether the rendered cell would hold an image, or HTML other than the builders' own tags. */
+function loadsOrInjects(markdown: string, ownTags: string[]): boolean {
+  let found = false;
+  walkTokens(lex(markdown), token => {
+    if (token.type === 'image') {
+      found = true;
+    } else if (token.type === 'html') {
+      const rest = ownTags.reduce((raw, tag) => raw.split(tag).join(''), token.raw);
+      found ||= rest.includes('<');
+    }
+  });
+  return found;
+}
+
+/** The cell's markdown, in which no text the model wrote becomes an HTML element or an image. */
+export function safeMarkdown(parts: readonly MarkdownPart[]): string {
+  const all = parts.map(p => (typeof p === 'string' ? p : p.untrusted)).join('');
+  const next = markers(all);
+  type Replaced = { text: string; replaced: Map<number, string> };
+  const pieces: (string | Replaced)[] = [];
+  let marked = '';
+  for (const part of parts) {
+    if (typeof part === 'string') {
+      pieces.push(part);
+      marked += part;
+      continue;
+    }
+    const text = part.untrusted;
+    const replaced = new Map<number, string>();
+    let out = '';
+    for (let i = 0; i < text.length; i++) {
+      const candidate = text[i] === '<' || text[i] === '"' || (text[i] === '!' && text[i + 1] === '[');
+      const marker = candidate ? next.next().value : undefined;
+      if (candidate && marker === undefined) {
+        // More brackets than markers: escape them all.
+        return parts.map(p => (typeof p === 'string' ? p : escapeAll(p.untrusted))).join('');
+      }
+      if (marker !== undefined) {
+        replaced.set(i, marker);
+      }
+      out += marker ?? text[i];
+    }
+    pieces.push({ text, replaced });
+    marked += out;
+  }
+  const inCode = codeCharacters(marked);
+  const result = pieces
+    .map(piece => {
+      if (typeof piece === 'string') {
+        return piece;
+      }
+      let out = '';
+      for (let i = 0; i < piece.text.length; i++) {
+        const marker = piece.replaced.get(i);
+        const character = piece.text[i];
+        out += marker === undefined || inCode.has(marker) || escapedByBackslash(piece.text, i) ? character : ESCAPED[character];
+      }
+      return out;
+    })
+    .join('');
+  const ownTags = parts.flatMap(p => (typeof p === 'string' ? (p.match(/<[^<>]*>/g) ?? []) : []));
+  return loadsOrInjects(result, ownTags) ? parts.map(p => (typeof p === 'string' ? p : escapeAll(p.untrusted))).join('') : result;
+}
+
+/** Model-written markdown standing alone, with no element that could load a remote resource when rendered. */
+export function neutralizeRemoteContent(markdown: string): string {
+  return safeMarkdown([untrusted(markdown)]);
 }

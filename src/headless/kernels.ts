@@ -131,7 +131,6 @@ export class KernelPool {
         '--no-browser',
         `--ServerApp.port=${port}`,
         '--ServerApp.ip=127.0.0.1',
-        `--IdentityProvider.token=${token}`,
         `--ServerApp.root_dir=${root}`,
         '--ServerApp.allow_root=True',
         // Should this process be killed outright, the server and its kernels do not stay forever:
@@ -140,7 +139,8 @@ export class KernelPool {
         '--MappingKernelManager.cull_interval=300',
         '--ServerApp.shutdown_no_activity_timeout=600'
       ],
-      { cwd: root, env: { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, '.jupyter-config') }, stdio: ['ignore', 'ignore', 'pipe'] }
+      // The token goes through the environment: the command line is readable by every local user (ps, /proc/PID/cmdline).
+      { cwd: root, env: { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, '.jupyter-config'), JUPYTER_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] }
     );
     let err = '';
     proc.stderr!.on('data', d => (err = (err + d).slice(-20000)));

@@ -15,7 +15,7 @@ import { newEpisodeId } from '../episode/ids';
 import { getProfile, parseReflection } from '../protocol';
 import { contextCell, renderMarkdown } from './cellContent';
 import { EpisodeBar } from './episodeBar';
-import { neutralizeRemoteContent } from '../episode/safeMarkdown';
+import { MarkdownPart, safeMarkdown, untrusted } from '../episode/safeMarkdown';
 import { provenanceMetadata } from './provenance';
 
 export interface ReflectOptions {
@@ -38,11 +38,15 @@ export interface Reflection {
 
 /** The markdown of a reflection: reasoning folded away, the answer in view. */
 export function reflectionMarkdown(thinking: string, answer: string, streaming: boolean, stopped = false): string {
-  thinking = neutralizeRemoteContent(thinking);
-  answer = neutralizeRemoteContent(answer);
-  const reasoning = thinking ? `<details${streaming && !answer ? ' open' : ''}><summary>Reasoning</summary>\n\n${thinking}\n\n</details>\n\n` : '';
-  const end = stopped ? ' _(stopped before the reflection was complete)_' : '';
-  return `${reasoning}**Reflection.** ${answer || (streaming ? '_thinking…_' : '')}${end}`.trim();
+  const parts: MarkdownPart[] = [];
+  if (thinking) {
+    parts.push(`<details${streaming && !answer ? ' open' : ''}><summary>Reasoning</summary>\n\n`, untrusted(thinking), '\n\n</details>\n\n');
+  }
+  parts.push('**Reflection.** ', answer ? untrusted(answer) : streaming ? '_thinking…_' : '');
+  if (stopped) {
+    parts.push(' _(stopped before the reflection was complete)_');
+  }
+  return safeMarkdown(parts).trim();
 }
 
 /** The reflection bar of each notebook: a new reflection replaces the last one's. */

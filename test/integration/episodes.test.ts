@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -231,6 +231,13 @@ describe('episode log through the host', () => {
     expect(readFileSync(path.join(out, 'up.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
     expect(() => cli(['--format', 'tagged', '--out', path.join(out, 'up.jsonl')])).toThrow(/already exists: nothing was overwritten/);
     expect(readFileSync(path.join(out, 'up.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
+    // A repeated notebook export is refused and every notebook of the first one is still there, as it was.
+    cli(['--format', 'ipynb', '--out', path.join(out, 'nb')]);
+    const notebooks = () => readdirSync(path.join(out, 'nb')).map(f => [f, readFileSync(path.join(out, 'nb', f), 'utf8')]);
+    const first = notebooks();
+    expect(first.length).toBeGreaterThan(0);
+    expect(() => cli(['--format', 'ipynb', '--out', path.join(out, 'nb')])).toThrow(/already exists: nothing was overwritten/);
+    expect(notebooks()).toEqual(first);
   });
 
   it('exports through the API only inside the exports folder', async () => {
@@ -242,6 +249,20 @@ describe('episode log through the host', () => {
     expect(existsSync(path.join(dir, 'exports', 'run1', 'sft.jsonl'))).toBe(true);
     const again = await post('export', { format: 'sft', path: 'run1/sft.jsonl' });
     expect(again.status).toBe(409);
+    // Notebooks: the refused repeat keeps every notebook the first export wrote.
+    expect((await post('export', { format: 'ipynb', path: 'nb' })).status).toBe(200);
+    const notebooks = () => readdirSync(path.join(dir, 'exports', 'nb')).map(f => [f, readFileSync(path.join(dir, 'exports', 'nb', f), 'utf8')]);
+    const first = notebooks();
+    expect((await post('export', { format: 'ipynb', path: 'nb' })).status).toBe(409);
+    expect(notebooks()).toEqual(first);
+    // A symlinked folder inside the exports folder that points outside it is outside.
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'datarus-elsewhere-'));
+    symlinkSync(elsewhere, path.join(dir, 'exports', 'linked'));
+    const linked = await post('export', { format: 'sft', path: 'linked/sft.jsonl' });
+    expect([linked.status, linked.body.error.code]).toEqual([400, 'path_outside']);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    const nul = await post('export', { format: 'sft', path: 'a\u0000.jsonl' });
+    expect([nul.status, nul.body.error.code]).toEqual([400, 'invalid_request']);
     const rows = await post('export', { format: 'grpo' });
     expect(rows.body.rows).toHaveLength(2);
   });

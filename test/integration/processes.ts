@@ -96,7 +96,6 @@ export async function startJupyter(extraArgs: string[] = [], env: NodeJS.Process
       `--ServerApp.port=${port}`,
       '--ServerApp.port_retries=0',
       '--ServerApp.ip=127.0.0.1',
-      `--IdentityProvider.token=${token}`,
       `--ServerApp.root_dir=${rootDir}`,
       '--ServerApp.allow_root=True',
       ...extraArgs
@@ -108,7 +107,9 @@ export async function startJupyter(extraArgs: string[] = [], env: NodeJS.Process
         PATH: `${venvBin}:${process.env.PATH}`,
         DATARUS_MODEL: 'datarus-test-tiny',
         JUPYTER_CONFIG_DIR: path.join(rootDir, '.jupyter-config'),
-        ...env
+        ...env,
+        // Not on the command line, as the product does it.
+        JUPYTER_TOKEN: token
       },
       stdio: ['ignore', 'pipe', 'pipe']
     }

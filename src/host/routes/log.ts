@@ -10,8 +10,7 @@ import { EXPORT_FORMATS, exportRows, ExportFilters, filtersFor, selectEpisodes, 
 import type { Episode } from '../../episode/types';
 import { DomainError } from '../errors';
 import type { EpisodeStore } from '../episodeStore';
-import { writeExport } from '../exportFiles';
-import { isInside } from '../manifests';
+import { exportTarget, writeExport } from '../exportFiles';
 import { bodySchema, Nullable, NullableOptionals, Route, route, sendJson, withoutNulls } from './route';
 
 /** Only the episode's outline is checked here: the store validates the whole record before writing it. */
@@ -123,9 +122,5 @@ async function exportLog(store: EpisodeStore, { format, filters, path: target }:
     return store.redactor.value(format === 'ipynb' ? { notebooks: selected.map(s => toNotebook(s)) } : { rows: exportRows(selected, format) });
   }
   const root = path.join(path.dirname(store.file), 'exports');
-  const resolved = path.resolve(root, target);
-  if (!isInside(root, resolved) || resolved === root) {
-    throw new DomainError('path_outside', `"${target}" is outside the exports folder ${root}`);
-  }
-  return writeExport(episodes, format, resolved, chosen, store.redactor);
+  return writeExport(episodes, format, await exportTarget(root, target), chosen, store.redactor);
 }
