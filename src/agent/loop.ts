@@ -46,6 +46,7 @@ import type { AnswerRequest, Episode, EpisodeStep, RejectedAnswer } from '../epi
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { columnHint } from './columnHint';
 import { answerSources, checkGrounding } from './grounding';
+import { kernelInstalls } from './kernelInstalls';
 import { executionError, observationFor } from './observation';
 import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
@@ -347,7 +348,10 @@ export class AgentLoop {
           continue;
         }
 
-        const approval = hooks.approve ? await hooks.approve(index, step) : ({ action: 'run' } as Approval);
+        // What runs, and what the user is asked to approve: installs go to the kernel's own interpreter.
+        const kernelCode = kernelInstalls(step.code);
+        const proposed = kernelCode.rewrites.length > 0 ? { ...step, code: kernelCode.code } : step;
+        const approval = hooks.approve ? await hooks.approve(index, proposed) : ({ action: 'run' } as Approval);
         if (approval.action === 'stop' || signal.aborted) {
           return finish('stopped', 'stopped by the user');
         }
@@ -355,7 +359,7 @@ export class AgentLoop {
           record({ status: 'skipped', observation: profile.skippedObservation });
           continue;
         }
-        const code = approval.code ?? step.code;
+        const code = approval.code ?? proposed.code;
         sameCode.note(code);
         const result: ExecutionResult = await this._runner.run(code, {
           episodeId: options.episodeId,
@@ -372,6 +376,7 @@ export class AgentLoop {
           {
             code,
             modelCode: code !== step.code ? step.code : undefined,
+            ...(kernelCode.rewrites.length > 0 ? { rewrites: kernelCode.rewrites } : {}),
             status: result.status,
             observation: hint ? `${observation}\n${hint}` : observation,
             error: error ?? undefined,

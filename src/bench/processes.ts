@@ -10,6 +10,23 @@ import { freePort } from './util';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
+/** The checkout's models, where scripts/setup.sh puts them. */
+export const CHECKOUT_MODELS_DIR = path.join(ROOT, 'models', 'cache');
+
+/**
+ * The environment a benchmark's host runs in: the checkout's models folder unless $DATARUS_MODELS_DIR
+ * names another, as scripts/lab.sh and scripts/test.sh do (the host's own default is Jupyter's data folder).
+ */
+export function benchHostEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, DATARUS_MODELS_DIR: env.DATARUS_MODELS_DIR || CHECKOUT_MODELS_DIR };
+}
+
+/** Why a host process ended, with the end of what it wrote on stderr. */
+export function hostExitReport(proc: ChildProcess, stderr: string): string {
+  const how = proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with code ${proc.exitCode}`;
+  return `the model host ${how}:\n${stderr.trim().split('\n').slice(-15).join('\n')}`;
+}
+
 export interface BenchHost {
   url: string;
   token: string;
@@ -28,17 +45,23 @@ export interface BenchHostOptions {
 /** `datarus serve` with `model` loaded, on a free port. */
 export async function startBenchHost(model: string, extraArgs: string[] = [], { whileLoading, timeoutMs = 300000 }: BenchHostOptions = {}): Promise<BenchHost> {
   const token = randomBytes(12).toString('hex');
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'serve', '--port', '0', '--model', model, '--token', token, ...extraArgs], {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'serve', '--port', '0', '--model', model, ...extraArgs], {
     cwd: ROOT,
+    // The token goes through the environment: argv is readable by every user (ps, /proc).
+    env: { ...benchHostEnv(), DATARUS_HOST_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe']
   });
+  const exited = () => proc.exitCode !== null || proc.signalCode !== null;
   let err = '';
   proc.stderr!.on('data', d => (err += d));
   const deadline = Date.now() + timeoutMs;
   let url: string | null = null;
   while (!url) {
     url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? null;
-    if (Date.now() > deadline || proc.exitCode !== null) {
+    if (exited()) {
+      throw new Error(hostExitReport(proc, err));
+    }
+    if (Date.now() > deadline) {
       throw new Error(`host did not start:\n${err}`);
     }
     await sleep(50);
@@ -53,21 +76,27 @@ export async function startBenchHost(model: string, extraArgs: string[] = [], { 
     request,
     stop: async () => {
       if (proc.exitCode === null) {
-        const exited = new Promise(resolve => proc.once('exit', resolve));
+        const gone = new Promise(resolve => proc.once('exit', resolve));
         proc.kill('SIGTERM');
-        await exited;
+        await gone;
       }
     }
   };
   try {
     for (;;) {
-      const status = (await (await request('status')).json()) as HostStatus;
+      // A host that exits while loading (a model it cannot find) says why, not "fetch failed".
+      const status = (await request('status')
+        .then(r => r.json())
+        .catch(async fetchError => {
+          await sleep(500); // the refused connection may come before the exit event
+          throw new Error(exited() ? hostExitReport(proc, err) : `the model host did not answer: ${(fetchError as Error).message}`);
+        })) as HostStatus;
       whileLoading?.(status);
       if (status.state === 'ready') {
         return host;
       }
       if (status.state === 'idle' || status.state === 'error' || Date.now() > deadline) {
-        throw new Error(`model did not load: ${status.error}`);
+        throw new Error(`model did not load: ${status.error}\n${err.trim().split('\n').slice(-15).join('\n')}`);
       }
       await sleep(100);
     }

@@ -26,6 +26,7 @@ import { AgentLoop } from '../agent/loop';
 import { profileNames } from '../protocol';
 import { answerMatches, makeStarterData, StarterTask, TaskSet } from './starterTasks';
 import { readResults, writePart } from './report';
+import { benchHostEnv } from './processes';
 import { freePort } from './util';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -127,8 +128,9 @@ async function waitReady(check: () => Promise<string | null>, proc: ChildProcess
 
 async function startHost(model: string): Promise<Child> {
   const token = randomBytes(12).toString('hex');
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--model', model, '--token', token, '--max-episodes', '2'], {
+  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--model', model, '--max-episodes', '2'], {
     cwd: ROOT,
+    env: { ...benchHostEnv(), DATARUS_HOST_TOKEN: token },
     stdio: ['ignore', 'ignore', 'pipe']
   });
   children.add(proc);

@@ -35,8 +35,22 @@ export interface LoadedModelStatus {
   trainContextSize: number;
   gpuLayers: number;
   totalLayers: number;
-  /** The prompt profile its manifest names (`generic` when it names none). */
+  /** The prompt profile its manifest names, or the one chosen from its GGUF metadata (see `settings`). */
   promptProfile: string;
+  /** Where its profile, context and sampling came from, and why. */
+  settings: ModelSettingsOrigin;
+}
+
+/** Where a loaded model's settings came from (src/host/modelSettings.ts). */
+export interface ModelSettingsOrigin {
+  /** `manifest`: a manifest named or matched the file; `metadata`: chosen from the GGUF's own metadata. */
+  source: 'manifest' | 'metadata';
+  /** The manifest whose settings are used, or null. */
+  manifest: string | null;
+  /** One line for the user: "manifest qwen2.5-coder-1.5b (file name and size match)". */
+  reason: string;
+  /** Settings the host was given that replace the chosen ones ("context size 4096"). */
+  overridden: string[];
 }
 
 /** The generator's episodes and what it has evaluated so far. */

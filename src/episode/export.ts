@@ -200,7 +200,8 @@ export function exportRows(stored: StoredEpisode[], format: Exclude<ExportFormat
           chosen: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: chosen }) }],
           rejected: [{ role: 'assistant', content: formatStep({ thought: step.thought, code: rejected }) }]
         });
-        // Edits made at approval time (the cell ran edited) and edits made afterwards are both preferences.
+        // Edits made at approval time (the cell ran edited), the harness's rewrites (a `%pip` for a `!pip`) and
+        // edits made afterwards are all preferences.
         for (const step of e.steps) {
           if (step.modelCode !== undefined && step.modelCode !== step.code) {
             rows.push(pair(step, step.code, step.modelCode));

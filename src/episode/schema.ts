@@ -16,6 +16,10 @@ const step = {
     thought: { type: 'string' },
     code: { type: 'string' },
     modelCode: { type: 'string' },
+    rewrites: {
+      type: 'array',
+      items: { type: 'object', required: ['from', 'to', 'why'], properties: { from: { type: 'string' }, to: { type: 'string' }, why: { type: 'string' } } }
+    },
     status: { enum: ['ok', 'error', 'timeout', 'aborted', 'skipped', 'invalid'] },
     observation: { type: 'string' },
     error: { type: 'object', required: ['ename', 'evalue'], properties: { ename: { type: 'string' }, evalue: { type: 'string' } } },

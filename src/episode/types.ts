@@ -33,8 +33,10 @@ export interface EpisodeStep {
   thought: string;
   /** The code that ran (after any edit by the user). */
   code: string;
-  /** What the model wrote, when the user edited it before running. */
+  /** What the model wrote, when the user edited it or the harness rewrote it (`rewrites`) before running. */
   modelCode?: string;
+  /** Lines the harness rewrote before running (a `pip` from PATH made `%pip`, src/agent/kernelInstalls.ts). */
+  rewrites?: CodeRewrite[];
   /** `skipped`: the user chose not to run it; `invalid`: the turn broke the protocol and nothing ran. */
   status: 'ok' | 'error' | 'timeout' | 'aborted' | 'skipped' | 'invalid';
   observation: string;
@@ -56,6 +58,13 @@ export interface EpisodeStep {
   endedAt: string;
   modelMs: number;
   kernelMs: number;
+}
+
+/** A line of the model's code the harness changed before it ran, and why. */
+export interface CodeRewrite {
+  from: string;
+  to: string;
+  why: string;
 }
 
 export interface Episode {

@@ -6,6 +6,7 @@ import { evalCommand } from './evaluate';
 import { addJudgeOptions } from './judge';
 import { rolloutsCommand } from './rollouts';
 import { runCommand } from './run';
+import { RUN_EXIT_HELP } from './runExit';
 import type { Write } from './progress';
 
 const stderr: Write = line => process.stderr.write(`${line}\n`);
@@ -46,9 +47,10 @@ export function addHeadlessCommands(program: Command): void {
       .argument('<question>', 'the question')
       .option('-d, --data <file>', 'a data file to put in the kernel\'s working folder (repeatable)', collect)
       .option('--notebook <file.ipynb>', 'also write the episode as a notebook, as Analyze writes it (never overwrites)')
+      .addHelpText('after', `\n${RUN_EXIT_HELP}`)
   ).action(async (question: string, opts) => {
-    const episode = await runCommand(question, opts, stderr);
-    process.exitCode = process.exitCode || (episode.status === 'answered' ? 0 : 1);
+    const { end } = await runCommand(question, opts, stderr);
+    process.exitCode = process.exitCode || end.code;
   });
 
   shared(

@@ -268,6 +268,10 @@ async function connect(endpoint: JupyterEndpoint, localRoot: string | null): Pro
   const settings = await nodeServerSettings(endpoint.url, endpoint.token);
   const kernelManager = new KernelManager({ serverSettings: settings });
   const sessions = new SessionManager({ kernelManager, serverSettings: settings });
+  // Disposed before their first poll (the model failed to start, say), the managers reject `ready`;
+  // nobody waits on it then, and an unhandled rejection would end the process with a stack trace.
+  sessions.ready.catch(() => undefined);
+  kernelManager.ready.catch(() => undefined);
   return new Server(endpoint, localRoot, sessions, kernelManager, settings);
 }
 

@@ -17,6 +17,7 @@ import { HostModel, ModelError } from '../agent/hostModel';
 import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel, ModelTurn, ModelTurnRequest } from '../agent/types';
 import type { HostStatus } from '../contract';
+import { describeSettings } from '../host/modelSettings';
 import { stopChild } from './childProcess';
 
 /** `fetch` for an HTTP server on a unix socket, answering a web `Response` whose body streams. */
@@ -104,6 +105,10 @@ export async function startEmbeddedHost(options: EmbeddedHostOptions): Promise<M
   try {
     const status = await waitReady(proc, request, () => err, options.log);
     const name = status.model?.name ?? 'embedded';
+    if (status.model?.settings) {
+      // Which profile and context the model runs with, and why: a file given by path may match no manifest.
+      options.log(describeSettings({ promptProfile: status.model.promptProfile, contextSize: status.contextSize, settings: status.model.settings }));
+    }
     return {
       model: new HostModel(request, name),
       profile: status.model?.promptProfile,

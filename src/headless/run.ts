@@ -8,12 +8,12 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
-import { deliveredAnswer } from '../episode/answer';
 import { analyzeNotebook } from '../episode/notebookCells';
 import type { Episode } from '../episode/types';
 import { runEpisode } from './episode';
 import type { DataFile } from './kernels';
 import { endLine, episodeProgress, Write } from './progress';
+import { RunEnd, runEnd } from './runExit';
 import { headlessContext, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, UsageError, writeWhole } from './setup';
 
 export interface RunOptions extends HeadlessOptions {
@@ -21,7 +21,8 @@ export interface RunOptions extends HeadlessOptions {
   notebook?: string;
 }
 
-export async function runCommand(question: string, opts: RunOptions, write: Write): Promise<Episode> {
+/** Runs the episode, prints its answer (and a caution) on stdout, and says which exit code fits (runExit.ts). */
+export async function runCommand(question: string, opts: RunOptions, write: Write): Promise<{ episode: Episode; end: RunEnd }> {
   if (question.trim() === '') {
     throw new UsageError('the question is empty');
   }
@@ -46,6 +47,9 @@ export async function runCommand(question: string, opts: RunOptions, write: Writ
   const ctrlC = interruptible(write);
   const { backend, kernels } = await startBoth(opts, 1, write);
   write(`model: ${backend.describe}; kernels: ${kernels.urls.join(', ')}`);
+  if (opts.profile && opts.profile !== backend.profile) {
+    write(`prompt profile: ${opts.profile} (--profile)${backend.profile ? `, not the model's ${backend.profile}` : ''}`);
+  }
   try {
     const lease = await kernels.open('run', files);
     let episode: Episode;
@@ -67,9 +71,9 @@ export async function runCommand(question: string, opts: RunOptions, write: Writ
     } finally {
       await lease.dispose();
     }
-    const end = endLine(episode);
-    if (end) {
-      write(end);
+    const ending = endLine(episode);
+    if (ending) {
+      write(ending);
     }
     await logEpisode(store, episode, write);
     if (store) {
@@ -79,11 +83,11 @@ export async function runCommand(question: string, opts: RunOptions, write: Writ
       await writeWhole(notebook, JSON.stringify(analyzeNotebook(episode), null, 1) + '\n');
       write(`notebook: ${notebook}`);
     }
-    const answer = deliveredAnswer(episode);
-    if (answer !== null) {
-      process.stdout.write(`${answer.trim()}\n`);
+    const end = runEnd(episode, ctrlC.interrupted());
+    for (const line of end.stdout) {
+      process.stdout.write(`${line}\n`);
     }
-    return episode;
+    return { episode, end };
   } finally {
     ctrlC.release();
     await kernels.close();

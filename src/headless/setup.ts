@@ -12,7 +12,8 @@ import type { CodeRunner } from '../agent/types';
 import type { Episode } from '../episode/types';
 import { Redactor, secretEnvValues } from '../episode/redact';
 import { EpisodeStore } from '../host/episodeStore';
-import { defaultEpisodesFile } from '../cli/jupyterDataDir';
+import { defaultEpisodesFile, defaultModelsDir } from '../cli/jupyterDataDir';
+import { resolveUserPath } from '../host/manifests';
 import { DataFile, JupyterEndpoint, KernelPool, parseJupyterUrl } from './kernels';
 import { ModelBackend, remoteBackend, startEmbeddedHost } from './models';
 import type { Write } from './progress';
@@ -58,8 +59,15 @@ export async function startModel(opts: HeadlessOptions, parallel: number, write:
     }
     return remoteBackend({ baseUrls: opts.baseUrl, apiKey, model: opts.model, log: write });
   }
+  const model = opts.model ?? process.env.DATARUS_MODEL;
+  if (model?.endsWith('.gguf')) {
+    // Said before anything starts, in one line: the file the user gave is not there.
+    await resolveUserPath(defaultModelsDir(), model).catch((err: Error) => {
+      throw new UsageError(`model: ${err.message} (given by ${opts.model ? '--model' : '$DATARUS_MODEL'})`);
+    });
+  }
   return startEmbeddedHost({
-    model: opts.model ?? process.env.DATARUS_MODEL,
+    model,
     threads: opts.threads,
     contextSize: opts.contextSize,
     gpu: opts.gpu,

@@ -13,8 +13,8 @@ import { findCuda12Binaries } from './cuda12';
 import { Generator } from './generator';
 import { DomainError } from './errors';
 import { calibrateThreads, fallbackThreads } from './threads';
-import { DEFAULT_PROFILE_NAME } from '../protocol/profiles';
 import { loadManifests, ManifestError, resolveInside, resolveUserPath } from './manifests';
+import { ChosenSettings, fileSha256, ggufFacts, matchManifest, settingsFromManifest, settingsFromMetadata } from './modelSettings';
 import { faultFor } from './selftestFault';
 import { runSelfTest, SelfTestResult } from './selftest';
 import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './verdicts';
@@ -70,8 +70,8 @@ export interface BackendProbe {
   selfTest?: (backend: Backend) => Promise<SelfTestResult>;
 }
 
-/** The loaded model as the engine keeps it: what the status reports, and its manifest. */
-export interface LoadedModelInfo extends Omit<LoadedModelStatus, 'totalLayers' | 'promptProfile'> {
+/** The loaded model as the engine keeps it: what the status reports, and the manifest whose settings it has. */
+export interface LoadedModelInfo extends Omit<LoadedModelStatus, 'totalLayers'> {
   manifest: ModelManifest | null;
 }
 
@@ -237,6 +237,10 @@ export class Engine {
       });
       const stat = await fs.stat(modelPath);
       await checkGgufHeader(modelPath, stat.size);
+      // A file given by path gets its manifest's settings when one describes it.
+      const match = manifest
+        ? { manifest, how: 'name' }
+        : await matchManifest(this._manifests.values(), { name: path.basename(modelPath), sizeBytes: stat.size }, () => fileSha256(modelPath));
       // The current model stays loaded until the new one is: a bad file never leaves the host without a model.
       const model = await this._llama.loadModel({
         modelPath,
@@ -248,7 +252,11 @@ export class Engine {
       });
       await this._unload();
       this._model = model;
-      this._contextSize = Math.min(contextSize ?? this._options.contextSize ?? manifest?.contextSize ?? 4096, model.trainContextSize);
+      const chosen: ChosenSettings = match
+        ? settingsFromManifest(match)
+        : settingsFromMetadata(ggufFacts(model.fileInfo.metadata, model.trainContextSize, stat.size));
+      const givenContext = contextSize ?? this._options.contextSize;
+      this._contextSize = Math.min(givenContext ?? chosen.contextSize, model.trainContextSize);
       const lib = await import('node-llama-cpp');
       if (!this._options.threads && model.gpuLayers === 0) {
         // On the CPU the thread count decides the speed: measure, do not guess.
@@ -264,15 +272,17 @@ export class Engine {
         promptCache: this._options.promptCache,
         flashAttention: this._options.flashAttention ?? 'auto',
         decodeSteps: this._options.decodeSteps,
-        defaults: manifest?.sampling ?? {}
+        defaults: chosen.sampling
       });
       this._loaded = {
         name: manifest?.name ?? path.basename(modelPath),
         path: modelPath,
         sizeBytes: stat.size,
-        manifest,
+        manifest: match?.manifest ?? null,
         trainContextSize: model.trainContextSize,
-        gpuLayers: model.gpuLayers
+        gpuLayers: model.gpuLayers,
+        promptProfile: chosen.promptProfile,
+        settings: { ...chosen.origin, overridden: givenContext ? [`context size ${givenContext}`] : [] }
       };
       this._loadProgress = 1;
       this._state = 'ready';
@@ -308,7 +318,8 @@ export class Engine {
             trainContextSize: loaded.trainContextSize,
             gpuLayers: loaded.gpuLayers,
             totalLayers: this._model?.fileInsights.totalLayers ?? loaded.gpuLayers,
-            promptProfile: loaded.manifest?.promptProfile ?? DEFAULT_PROFILE_NAME
+            promptProfile: loaded.promptProfile,
+            settings: loaded.settings
           }
         : null,
       loadProgress: this._loadProgress,

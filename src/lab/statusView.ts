@@ -15,7 +15,7 @@ export type ShownStatus = Pick<
   'version' | 'state' | 'error' | 'backend' | 'backendNote' | 'gpu' | 'loadProgress' | 'contextSize' | 'chatWrapper' | 'threads' | 'threadsChosenBy' | 'cores'
 > &
   Partial<Pick<HostStatus, 'backends'>> & {
-    model: (Omit<LoadedModelStatus, 'totalLayers' | 'promptProfile'> & Partial<Pick<LoadedModelStatus, 'totalLayers' | 'promptProfile'>>) | null;
+    model: (Omit<LoadedModelStatus, 'totalLayers' | 'promptProfile' | 'settings'> & Partial<Pick<LoadedModelStatus, 'totalLayers' | 'promptProfile' | 'settings'>>) | null;
   };
 
 const BACKEND_LABELS: Record<Backend, string> = { cpu: 'CPU', cuda: 'CUDA', cuda12: 'CUDA 12', vulkan: 'Vulkan', metal: 'Metal' };
@@ -72,6 +72,7 @@ export function describe(view: StatusView): { label: string; title: string } {
         layersLine(s.model!),
         s.gpu ? `Free VRAM: ${(s.gpu.vramFreeBytes / 2 ** 30).toFixed(1)} GiB of ${(s.gpu.vramTotalBytes / 2 ** 30).toFixed(1)}` : null,
         `Context: ${s.contextSize} tokens`,
+        settingsLine(s.model!),
         s.chatWrapper ? `Chat template: ${s.chatWrapper}` : null,
         `Host ${s.version}`,
         s.backendNote
@@ -79,6 +80,15 @@ export function describe(view: StatusView): { label: string; title: string } {
       return { label: `Datarus: ${s.model!.name} · ${backendLabel(s.backend)}`, title: lines.join('\n') };
     }
   }
+}
+
+/** Which profile and context the model runs with, and why (its manifest, or its GGUF metadata). */
+function settingsLine(model: NonNullable<ShownStatus['model']>): string | null {
+  if (!model.settings) {
+    return null; // a host from before settings were reported
+  }
+  const overridden = model.settings.overridden.length ? `; given: ${model.settings.overridden.join(', ')}` : '';
+  return `Settings: profile ${model.promptProfile ?? 'generic'} — ${model.settings.reason}${overridden}`;
 }
 
 /** A line saying the host crashed and was restarted, for the tooltip; empty when it never did. */

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { formatAnswer, formatStep } from '../../src/protocol';
-import { CLI, MODELS_DIR, PYTHON, ROOT } from './paths';
+import { CLI, FIXTURE, MODELS_DIR, PYTHON, ROOT } from './paths';
 import { getJson, Running, RunningJupyter, startHost, startJupyter, waitForStatus } from './processes';
 
 jest.setTimeout(900000);
@@ -77,8 +77,12 @@ describe('datarus run', () => {
     const result = await datarus(['run', 'How many units did North sell?', '--data', path.join(FIXTURES, 'sales.csv'), '--notebook', notebook, '--log', log, '--grammar', grammars, ...HOST]);
     expect(result.stderr).toMatch(/step 1 · Sum North units and count rows\./);
     expect(result.stderr).toMatch(/→ 12 12 \(\d+ tokens, [\d.]+ tokens\/s\)/);
-    expect(result.code).toBe(0);
-    expect(result.stdout.trim()).toBe('@north_units[12] @row_count[11]');
+    // The row count it states (11) is not what the code printed (12): the answer comes with the caution.
+    expect(result.code).toBe(4);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      '@north_units[12] @row_count[11]',
+      'Caution: no output of the code showed 11. Check this answer against the data before relying on it.'
+    ]);
 
     const records = readFileSync(log, 'utf8').trim().split('\n').map(line => JSON.parse(line));
     expect(records).toHaveLength(1);
@@ -93,6 +97,52 @@ describe('datarus run', () => {
     expect(seen.answer).toContain('**Answer.** @north_units[12] @row_count[11]');
     expect(seen.answer).toContain('<summary>Reasoning</summary>');
     expect(seen.provenance.every((p: any) => p.episode === episode.id && p.model === 'datarus-test-tiny' && typeof p.created === 'string')).toBe(true);
+  });
+
+  it('exits 4 with the caution on stdout when the answer states what no output showed', async () => {
+    const grammars = path.join(dir, 'ungrounded.json');
+    // The model insists on a number its code never printed (the last grammar repeats for every later turn).
+    writeFileSync(grammars, JSON.stringify([step('Count rows.', 'print(12)'), answer('I guess.', 'There are 9999 rows.')]));
+    const result = await datarus(['run', 'How many rows?', '--no-log', '--grammar', grammars, ...HOST]);
+    expect(result.code).toBe(4);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      'There are 9999 rows.',
+      'Caution: no output of the code showed 9999. Check this answer against the data before relying on it.'
+    ]);
+  });
+
+  it('exits 3 when the episode ends without an answer, printing nothing on stdout', async () => {
+    const grammars = path.join(dir, 'no-answer.json');
+    // A step that prints nothing, at the step limit: there is nothing to ask an answer from.
+    writeFileSync(grammars, JSON.stringify([step('Count rows.', 'rows = 12')]));
+    const result = await datarus(['run', 'How many rows?', '--no-log', '--max-steps', '1', '--grammar', grammars, ...HOST]);
+    expect(result.stderr).toMatch(/episode ended: step_limit/);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe('');
+  });
+
+  it("a .gguf given by path runs with its manifest's settings; an unknown file with its metadata's; and says which", async () => {
+    const grammars = path.join(dir, 'settings.json');
+    writeFileSync(grammars, JSON.stringify([step('Count rows.', 'print(12)'), answer('It printed 12.', 'There are 12 rows.')]));
+    const byPath = await datarus(['run', 'How many rows?', '--no-log', '--grammar', grammars, '--model', FIXTURE, '--threads', '1']);
+    expect(byPath.code).toBe(0);
+    expect(byPath.stderr).toContain('model settings: profile generic, context 8192 tokens — manifest datarus-test-tiny (file name match)');
+
+    const unknown = path.join(dir, 'my-model.gguf');
+    copyFileSync(FIXTURE, unknown);
+    const mine = await datarus(['run', 'How many rows?', '--no-log', '--grammar', grammars, '--model', unknown, '--threads', '1', '--context-size', '4096', '--profile', 'generic']);
+    expect(mine.code).toBe(0);
+    // The fixture's GGUF names itself datarus-test-tiny: a Datarus model's profile, unless --profile says otherwise.
+    expect(mine.stderr).toMatch(
+      /model settings: profile datarus-r1, context 4096 tokens — no manifest describes this file; from its GGUF metadata \(llama, datarus-test-tiny\): profile datarus-r1 \(its name "datarus-test-tiny" is a Datarus model's\), context \d+ of \d+ trained, default sampling, its own chat template; given on the command line: context size 4096/
+    );
+    expect(mine.stderr).toContain("prompt profile: generic (--profile), not the model's datarus-r1");
+  });
+
+  it('names a missing model file in one line, before starting anything', async () => {
+    const result = await datarus(['run', 'Anything?', '--model', '/no/such/model.gguf']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('datarus: model: no file "/no/such/model.gguf" (given by --model)');
   });
 
   it('refuses a missing data file before starting anything', async () => {
@@ -244,8 +294,12 @@ describe('the remote path', () => {
     const result = await datarus(['run', 'How many units did North sell?', '--data', path.join(FIXTURES, 'sales.csv'), '--base-url', 'http://127.0.0.1:9/v1', '--base-url', `${host.url}/v1`, '--api-key', TOKEN, '--grammar', grammars, '--log', log, '--jupyter-url', `${jupyter.url}/?token=${jupyter.token}`]);
     expect(result.stderr).toContain(`model: datarus-test-tiny on 2 servers; kernels: ${jupyter.url}/`);
     expect(result.stderr).toMatch(/model server http:\/\/127\.0\.0\.1:9\/v1 is unreachable, skipping it/);
-    expect(result.code).toBe(0);
-    expect(result.stdout.trim()).toBe('@north_units[12] @row_count[11]');
+    // The row count it states (11) is not what the code printed (12): the answer comes with the caution.
+    expect(result.code).toBe(4);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      '@north_units[12] @row_count[11]',
+      'Caution: no output of the code showed 11. Check this answer against the data before relying on it.'
+    ]);
     const episode = JSON.parse(readFileSync(log, 'utf8').trim()).episode;
     expect(episode).toMatchObject({ status: 'answered', model: 'datarus-test-tiny' });
     expect(episode.steps[0].observation).toBe('12 12');

@@ -64,6 +64,29 @@ function run(model: AgentModel, runner: CodeRunner, extra: Partial<AgentRunOptio
 }
 
 describe('AgentLoop', () => {
+  it("runs a model-written `!pip install` as `%pip` (the kernel's interpreter), asks approval for that, and records both", async () => {
+    const model = new ScriptedModel([step('!pip install openpyxl\nprint(1)'), answer('It printed 1.')]);
+    const runner = new ScriptedRunner([{ outputs: [stdout('1\n')] }]);
+    const approved: string[] = [];
+    const episode = await run(model, runner, {
+      hooks: {
+        approve: async (_i, parsed) => {
+          approved.push(parsed.code);
+          return { action: 'run' };
+        }
+      }
+    });
+    expect(approved).toEqual(['%pip install openpyxl\nprint(1)']);
+    expect(runner.codes).toEqual(['%pip install openpyxl\nprint(1)']);
+    expect(episode.steps[0]).toMatchObject({
+      code: '%pip install openpyxl\nprint(1)',
+      modelCode: '!pip install openpyxl\nprint(1)',
+      rewrites: [{ from: '!pip install openpyxl', to: '%pip install openpyxl' }]
+    });
+    // The model reads back the code that ran.
+    expect(model.requests[1].messages[2].content).toContain('%pip install openpyxl');
+  });
+
   it('runs steps, feeds observations back, and ends with the answer', async () => {
     const model = new ScriptedModel([step('print(6)'), answer('The sum is 6.')]);
     const runner = new ScriptedRunner([{ outputs: [stdout('6\n')] }]);

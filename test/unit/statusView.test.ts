@@ -25,6 +25,14 @@ describe('status bar text', () => {
     expect(title).toContain('Chat template: Gemma');
   });
 
+  it('says which settings the model runs with and why', () => {
+    const settings = { source: 'metadata' as const, manifest: null, reason: 'no manifest describes this file; from its GGUF metadata (qwen2, Mine)', overridden: ['context size 4096'] };
+    const { title } = describeView(viewOf({ ...base, model: { ...base.model!, promptProfile: 'compact', settings } }));
+    expect(title).toContain('Settings: profile compact — no manifest describes this file; from its GGUF metadata (qwen2, Mine); given: context size 4096');
+    // A host from before settings were reported: no line rather than a wrong one.
+    expect(describeView(viewOf(base)).title).not.toContain('Settings:');
+  });
+
   it('shows the GPU and its free memory', () => {
     const view = viewOf({ ...base, backend: 'cuda', backendNote: null, gpu: { name: 'NVIDIA H100', vramFreeBytes: 40 * 2 ** 30, vramTotalBytes: 80 * 2 ** 30 } });
     const { label, title } = describeView(view);

@@ -1,0 +1,106 @@
+import type { ModelManifest } from '../../src/contract';
+import { ggufFacts, matchManifest, parseSizeLabel, settingsFromManifest, settingsFromMetadata, UNKNOWN_MODEL_CONTEXT } from '../../src/host/modelSettings';
+
+const manifest = (over: Partial<ModelManifest>): ModelManifest => ({
+  name: 'qwen2.5-coder-1.5b',
+  displayName: 'Qwen2.5 Coder 1.5B',
+  role: 'starter',
+  file: 'qwen2.5-coder-1.5b-instruct-q4_k_m.gguf',
+  sizeBytes: 1117320768,
+  sha256: 'cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046',
+  source: { kind: 'pypi' },
+  contextSize: 8192,
+  sampling: { temperature: 0.2, topP: 0.8, topK: 20, maxTokens: 1024 },
+  stopStrings: ['</step>'],
+  promptProfile: 'compact',
+  ...over
+});
+
+const tiny = manifest({ name: 'datarus-test-tiny', file: 'datarus-test-tiny.gguf', sizeBytes: undefined, sha256: undefined, promptProfile: undefined, contextSize: 8192 });
+const starter = manifest({});
+const noHash = () => Promise.reject(new Error('must not hash'));
+
+describe('a GGUF given by path is matched to its manifest', () => {
+  it('by file name and size, without reading the file', async () => {
+    const match = await matchManifest([tiny, starter], { name: starter.file, sizeBytes: starter.sizeBytes! }, noHash);
+    expect(match).toEqual({ manifest: starter, how: 'file name and size' });
+    const settings = settingsFromManifest(match!);
+    expect(settings).toMatchObject({ promptProfile: 'compact', contextSize: 8192, sampling: starter.sampling });
+    expect(settings.origin).toEqual({ source: 'manifest', manifest: 'qwen2.5-coder-1.5b', reason: 'manifest qwen2.5-coder-1.5b (file name and size match)' });
+  });
+
+  it('by file name alone when the manifest gives no size; the profile defaults to generic', async () => {
+    const match = await matchManifest([tiny, starter], { name: 'datarus-test-tiny.gguf', sizeBytes: 123 }, noHash);
+    expect(match?.how).toBe('file name');
+    expect(settingsFromManifest(match!).promptProfile).toBe('generic');
+  });
+
+  it('a renamed copy by size and sha256', async () => {
+    let hashed = 0;
+    const sha = async () => {
+      hashed++;
+      return starter.sha256!;
+    };
+    const match = await matchManifest([tiny, starter], { name: 'my-model.gguf', sizeBytes: starter.sizeBytes! }, sha);
+    expect(match).toEqual({ manifest: starter, how: 'size and sha256' });
+    expect(hashed).toBe(1);
+  });
+
+  it('nothing for a same-named file of another size, or a same-sized file with another hash', async () => {
+    expect(await matchManifest([starter], { name: starter.file, sizeBytes: 5 }, noHash)).toBeNull();
+    expect(await matchManifest([starter], { name: 'other.gguf', sizeBytes: starter.sizeBytes! }, async () => '00'.repeat(32))).toBeNull();
+    expect(await matchManifest([starter], { name: 'other.gguf', sizeBytes: 7 }, noHash)).toBeNull();
+  });
+});
+
+describe('a file no manifest describes gets settings from its GGUF metadata', () => {
+  const metadata = (general: object, extra: object = {}) => ({ general, tokenizer: { chat_template: '{% for m in messages %}…' }, ...extra });
+
+  it('reads architecture, name, size label, chat template, trained context and general.sampling', () => {
+    const facts = ggufFacts(metadata({ architecture: 'qwen2', name: 'Qwen2.5 7B Instruct', size_label: '7.6B', sampling: { temp: 0.7, top_p: 0.8, top_k: 20 } }, { qwen2: { context_length: 32768 } }), 4096, 4.7e9);
+    expect(facts).toEqual({
+      architecture: 'qwen2',
+      name: 'Qwen2.5 7B Instruct',
+      sizeLabel: '7.6B',
+      hasChatTemplate: true,
+      trainContextSize: 32768,
+      fileSizeBytes: 4.7e9,
+      sampling: { temperature: 0.7, topP: 0.8, topK: 20 }
+    });
+    const settings = settingsFromMetadata(facts);
+    expect(settings).toMatchObject({ promptProfile: 'generic', contextSize: UNKNOWN_MODEL_CONTEXT, sampling: { temperature: 0.7, topP: 0.8, topK: 20 } });
+    expect(settings.origin.source).toBe('metadata');
+    expect(settings.origin.reason).toBe(
+      'no manifest describes this file; from its GGUF metadata (qwen2, Qwen2.5 7B Instruct): profile generic (7.6B parameters), context 8192 of 32768 trained, sampling from general.sampling, its own chat template'
+    );
+  });
+
+  it('a small model gets the compact profile, by size label or else by file size', () => {
+    const small = settingsFromMetadata(ggufFacts(metadata({ architecture: 'qwen2', name: 'Mine', size_label: '1.5B' }, { qwen2: { context_length: 32768 } }), 32768, 1.1e9));
+    expect(small.promptProfile).toBe('compact');
+    expect(small.sampling).toEqual({});
+    const unlabelled = settingsFromMetadata(ggufFacts(metadata({ architecture: 'llama' }), 2048, 0.6e9));
+    expect(unlabelled).toMatchObject({ promptProfile: 'compact', contextSize: 2048 });
+    expect(unlabelled.origin.reason).toContain('0.6 GB: a small model');
+    expect(settingsFromMetadata(ggufFacts(metadata({ architecture: 'llama' }), 8192, 9e9)).promptProfile).toBe('generic');
+  });
+
+  it('a Datarus model by its name gets the datarus-r1 profile', () => {
+    const settings = settingsFromMetadata(ggufFacts(metadata({ architecture: 'qwen2', name: 'Datarus R1 14B Preview', size_label: '14B' }, { qwen2: { context_length: 32768 } }), 32768, 9e9));
+    expect(settings.promptProfile).toBe('datarus-r1');
+  });
+
+  it('says when the file has no chat template', () => {
+    const facts = ggufFacts({ general: { architecture: 'llama' } }, 4096, 1e6);
+    expect(facts.hasChatTemplate).toBe(false);
+    expect(settingsFromMetadata(facts).origin.reason).toContain('no chat template in the file');
+  });
+
+  it('parses size labels', () => {
+    expect(parseSizeLabel('1.5B')).toBe(1.5e9);
+    expect(parseSizeLabel('270M')).toBe(2.7e8);
+    expect(parseSizeLabel('8x7B')).toBe(5.6e10);
+    expect(parseSizeLabel('large')).toBeNull();
+    expect(parseSizeLabel(null)).toBeNull();
+  });
+});
