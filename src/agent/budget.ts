@@ -9,43 +9,41 @@
  * stay rare: a cut changes the prompt from that point on, and the host
  * evaluates everything after it again.
  *
- * Pure: the counting is the model's (or the character estimate here).
+ * The counting is the model side's (the host's tokenizer); without a count there is no budget.
  */
 import { conversation } from '../episode/conversation';
-import type { Episode, ObservationCut } from '../episode/types';
+import type { Episode, EpisodeStep, ObservationCut } from '../episode/types';
 import type { ChatMessage } from './messages';
 
-/** Characters per token assumed when the model cannot count: few, so the estimate errs long. */
-export const ESTIMATE_CHARS_PER_TOKEN = 3;
-/** Tokens a chat template adds around each message, in the estimate. */
-const MESSAGE_OVERHEAD_TOKENS = 8;
 /** An observation cut to its head and tail keeps about this many characters. */
 export const SHORTENED_OBSERVATION_CHARS = 600;
 /** A one-line observation keeps at most this many characters of its first line. */
-const LINE_CHARS = 160;
+const LINE_CHARS = 100;
 /** A cut brings the prompt down to this share of what fits, so the next turns need none. */
 export const CUT_TARGET = 0.7;
 
-/** Tokens of a message list by its characters, when the model cannot count. */
-export function estimateTokens(messages: ChatMessage[]): number {
-  return messages.reduce((sum, m) => sum + Math.ceil(m.content.length / ESTIMATE_CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS, 0);
+/** An observation as a cut leaves it, and how many of its characters were left out. */
+export interface Shortened {
+  observation: string;
+  cutChars: number;
 }
 
-/** Head and tail of a long observation, with how much was cut between. */
-export function shortenObservation(text: string, limit = SHORTENED_OBSERVATION_CHARS): string {
+/** Head and tail of a long observation, with how much was cut between; null when it is short enough. */
+export function shortenObservation(text: string, limit = SHORTENED_OBSERVATION_CHARS): Shortened | null {
   if (text.length <= limit) {
-    return text;
+    return null;
   }
   const head = Math.ceil(limit * 0.6);
   const tail = limit - head;
-  return `${text.slice(0, head)}\n… ${text.length - limit} characters cut …\n${text.slice(text.length - tail)}`;
+  const cutChars = text.length - limit;
+  return { observation: `${text.slice(0, head)}\n… ${cutChars} characters cut …\n${text.slice(text.length - tail)}`, cutChars };
 }
 
-/** The first non-blank line of an observation, saying how much was cut. */
-export function observationLine(text: string): string {
+/** The first non-blank line of an observation, saying how much was cut; null when that is all of it. */
+export function observationLine(text: string): Shortened | null {
   const first = (text.split('\n').find(line => line.trim() !== '') ?? '').slice(0, LINE_CHARS);
-  const cut = text.length - first.length;
-  return cut > 0 ? `${first} … ${cut} characters cut …` : text;
+  const cutChars = text.length - first.length;
+  return cutChars > 0 ? { observation: `${first} … ${cutChars} characters cut …`, cutChars } : null;
 }
 
 /** The observation of each step the conversation shows now (its latest cut, or as recorded). */
@@ -72,20 +70,21 @@ export function planCuts(episode: Episode, excessChars: number, all = false): Ob
   const steps = episode.steps.filter(s => s.status !== 'invalid');
   const cuts: ObservationCut[] = [];
   let saved = 0;
-  const cut = (step: number, kind: ObservationCut['kind'], observation: string) => {
-    const before = current.get(step)!;
-    if (observation.length >= before.length) {
+  // Each cut is made from the recorded observation, so its "N characters cut" counts from what ran.
+  const cut = (step: EpisodeStep, kind: ObservationCut['kind'], shorten: (text: string) => Shortened | null) => {
+    const before = current.get(step.index)!;
+    const made = shorten(step.observation);
+    if (!made || made.observation.length >= before.length) {
       return;
     }
-    const recorded = episode.steps.find(s => s.index === step)!.observation;
-    cuts.push({ afterSteps: episode.steps.length, step, kind, observation, cutChars: recorded.length - observation.length });
-    saved += before.length - observation.length;
-    current.set(step, observation);
+    cuts.push({ afterSteps: episode.steps.length, step: step.index, kind, ...made });
+    saved += before.length - made.observation.length;
+    current.set(step.index, made.observation);
   };
   const older = all ? steps : steps.slice(0, -1);
   const plan: Array<() => void> = [
-    ...steps.map(step => () => cut(step.index, 'shortened', shortenObservation(current.get(step.index)!))),
-    ...older.map(step => () => cut(step.index, 'line', observationLine(current.get(step.index)!)))
+    ...steps.map(step => () => cut(step, 'shortened', text => shortenObservation(text))),
+    ...older.map(step => () => cut(step, 'line', observationLine))
   ];
   for (const next of plan) {
     if (saved >= excessChars) {
@@ -97,10 +96,29 @@ export function planCuts(episode: Episode, excessChars: number, all = false): Ob
   return cuts.filter((c, i) => !cuts.slice(i + 1).some(later => later.step === c.step));
 }
 
+/** The share of the context at most kept free for a turn's reply. */
+export const REPLY_SHARE = 0.25;
+
+/**
+ * Tokens kept free for the turn's reply: its `maxTokens`, but at most a
+ * quarter of the context (a 2,048-token turn limit would otherwise leave no
+ * room at all in a 2,048-token context; the host stops a reply where the
+ * context ends).
+ */
+export function replyReserve(maxTokens: number, contextSize: number): number {
+  return Math.max(1, Math.min(maxTokens, Math.floor(contextSize * REPLY_SHARE)));
+}
+
+/** A prompt's size and the context it must fit, as the model side counts them (null: no budget). */
+export interface PromptSize {
+  tokens: number;
+  contextSize: number | null;
+}
+
 /** What the budget decided for the next turn. */
 export type BudgetCheck =
   | { fits: true; tokens: number; contextSize: number | null }
-  | { fits: false; tokens: number; contextSize: number };
+  | { fits: false; tokens: number; contextSize: number; reserve: number };
 
 /**
  * Brings the next prompt within the context, cutting observations and
@@ -111,11 +129,11 @@ export type BudgetCheck =
 export async function fitToContext(
   episode: Episode,
   maxTokens: number,
-  count: (messages: ChatMessage[]) => Promise<{ tokens: number; contextSize: number | null }>,
+  count: (messages: ChatMessage[]) => Promise<PromptSize>,
   { all = false }: { all?: boolean } = {}
 ): Promise<BudgetCheck> {
   // One token for the BOS the host may put in front.
-  const room = (contextSize: number) => contextSize - 1 - maxTokens;
+  const room = (contextSize: number) => contextSize - 1 - replyReserve(maxTokens, contextSize);
   for (let round = 0; ; round++) {
     const messages = conversation(episode);
     const { tokens, contextSize } = await count(messages);
@@ -129,17 +147,8 @@ export async function fitToContext(
     const excess = Math.ceil((tokens - Math.max(0, target)) * charsPerToken);
     const cuts = round < 8 ? planCuts(episode, excess, all) : [];
     if (cuts.length === 0) {
-      return { fits: false, tokens, contextSize };
+      return { fits: false, tokens, contextSize, reserve: replyReserve(maxTokens, contextSize) };
     }
     episode.observationCuts = [...(episode.observationCuts ?? []), ...cuts];
   }
-}
-
-/** Characters the budget left out of what the model read, over the whole episode. */
-export function charactersCut(episode: Pick<Episode, 'steps' | 'observationCuts'>): number {
-  const latest = new Map<number, number>();
-  for (const cut of episode.observationCuts ?? []) {
-    latest.set(cut.step, cut.cutChars);
-  }
-  return [...latest.values()].reduce((a, b) => a + b, 0);
 }
