@@ -60,9 +60,10 @@ function currentObservations(episode: Pick<Episode, 'steps' | 'observationCuts'>
 
 /**
  * The next cuts that remove about `excessChars` characters from the
- * conversation: observations shortened oldest first, then older ones reduced
- * to one line. Empty when nothing is left to cut. The latest step keeps more
- * than one line (its output is what the model answers from) unless `all`.
+ * conversation: older observations shortened oldest first, then reduced to
+ * one line, and only then the latest step's shortened (its output is what the
+ * model goes on from; it keeps more than one line unless `all`). Empty when
+ * nothing is left to cut.
  */
 export function planCuts(episode: Episode, excessChars: number, all = false): ObservationCut[] {
   const current = currentObservations(episode);
@@ -81,10 +82,13 @@ export function planCuts(episode: Episode, excessChars: number, all = false): Ob
     saved += before.length - made.observation.length;
     current.set(step.index, made.observation);
   };
-  const older = all ? steps : steps.slice(0, -1);
+  const older = steps.slice(0, -1);
+  const latest = steps.slice(-1);
   const plan: Array<() => void> = [
-    ...steps.map(step => () => cut(step, 'shortened', text => shortenObservation(text))),
-    ...older.map(step => () => cut(step, 'line', observationLine))
+    ...older.map(step => () => cut(step, 'shortened', text => shortenObservation(text))),
+    ...older.map(step => () => cut(step, 'line', observationLine)),
+    ...latest.map(step => () => cut(step, 'shortened', text => shortenObservation(text))),
+    ...(all ? latest : []).map(step => () => cut(step, 'line', observationLine))
   ];
   for (const next of plan) {
     if (saved >= excessChars) {
