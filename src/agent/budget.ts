@@ -17,6 +17,8 @@ import type { ChatMessage } from './messages';
 
 /** An observation cut to its head and tail keeps about this many characters. */
 export const SHORTENED_OBSERVATION_CHARS = 600;
+/** The latest observation, when even its head and tail do not fit, keeps this many (small contexts). */
+export const TIGHT_OBSERVATION_CHARS = 200;
 /** A one-line observation keeps at most this many characters of its first line. */
 const LINE_CHARS = 100;
 /** A cut brings the prompt down to this share of what fits, so the next turns need none. */
@@ -61,8 +63,9 @@ function currentObservations(episode: Pick<Episode, 'steps' | 'observationCuts'>
 /**
  * The next cuts that remove about `excessChars` characters from the
  * conversation: older observations shortened oldest first, then reduced to
- * one line, and only then the latest step's shortened (its output is what the
- * model goes on from; it keeps more than one line unless `all`). Empty when
+ * one line, and only then the latest step's shortened, to 600 and then 200
+ * characters (its output is what the model goes on from; it keeps more than
+ * one line unless `all`). Empty when
  * nothing is left to cut.
  */
 export function planCuts(episode: Episode, excessChars: number, all = false): ObservationCut[] {
@@ -88,6 +91,7 @@ export function planCuts(episode: Episode, excessChars: number, all = false): Ob
     ...older.map(step => () => cut(step, 'shortened', text => shortenObservation(text))),
     ...older.map(step => () => cut(step, 'line', observationLine)),
     ...latest.map(step => () => cut(step, 'shortened', text => shortenObservation(text))),
+    ...latest.map(step => () => cut(step, 'shortened', text => shortenObservation(text, TIGHT_OBSERVATION_CHARS))),
     ...(all ? latest : []).map(step => () => cut(step, 'line', observationLine))
   ];
   for (const next of plan) {

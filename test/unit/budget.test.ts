@@ -106,6 +106,8 @@ describe('cutting an observation', () => {
     expect(first.map(c => [c.step, c.kind])).toEqual([[0, 'shortened']]);
     const all = planCuts(episode, 1e9);
     expect(all.map(c => [c.step, c.kind])).toEqual([[0, 'line'], [1, 'line'], [2, 'shortened']]);
+    // The latest keeps its head and tail, at the tighter size when nothing else is left.
+    expect(all[2].observation).toContain(`… ${table(2).length - 200} characters cut …`);
     const saves = table(0).length - shortenObservation(table(0))!.observation.length;
     expect(planCuts(episode, saves + 1).map(c => [c.step, c.kind])).toEqual([[0, 'shortened'], [1, 'shortened']]);
     expect(planCuts(episode, 1e9, true).map(c => [c.step, c.kind])).toEqual([[0, 'line'], [1, 'line'], [2, 'line']]);
