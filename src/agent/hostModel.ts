@@ -3,9 +3,9 @@
  * streamed as server-sent events, one episode id per agent episode so the host
  * keeps the episode's KV cache between steps.
  */
-import { ErrorBody, ErrorCode, GENERATE_EVENT, GenerateRequest, GenerateResult, HostStatus } from '../contract';
+import { ChatMessage, CountTokensRequest, CountTokensResult, ErrorBody, ErrorCode, GENERATE_EVENT, GenerateRequest, GenerateResult, HostStatus } from '../contract';
 import { errorMessage, readEvents } from './sse';
-import type { AgentModel, ModelTurn, ModelTurnRequest } from './types';
+import type { AgentModel, ModelTurn, ModelTurnRequest, PromptCount } from './types';
 
 /** Sends a request to the host API: `path` is relative to `/datarus/api` (or a standalone host's `/api`). */
 export type HostRequest = (path: string, init: RequestInit) => Promise<Response>;
@@ -137,6 +137,21 @@ export class HostModel implements AgentModel {
       }
       await new Promise(resolve => setTimeout(resolve, BUSY_RETRY_MS));
       request.signal?.throwIfAborted();
+    }
+  }
+
+  /** `POST tokens`: the host counts with the loaded model's tokenizer; null when it cannot answer. */
+  async countTokens(episodeId: string, messages: ChatMessage[]): Promise<PromptCount | null> {
+    const count: CountTokensRequest = { episodeId, messages };
+    try {
+      const response = await this._request('tokens', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(count) });
+      if (!response.ok) {
+        return null;
+      }
+      const result = (await response.json()) as CountTokensResult;
+      return typeof result?.tokens === 'number' && typeof result.contextSize === 'number' ? result : null;
+    } catch {
+      return null;
     }
   }
 

@@ -21,6 +21,13 @@
  * that may only be the answer, asked for from the outputs already shown; it
  * ends without one only when no step printed anything to answer from.
  *
+ * Before each turn the prompt is counted against the model's context
+ * (budget.ts): when it and the reply would not fit, the oldest observations
+ * are shortened, then older ones cut to one line, each cut recorded in the
+ * episode so every prompt rebuilds; when even that does not fit, the model is
+ * asked for its answer. Without a count (a model side that cannot count) there
+ * is no budget.
+ *
  * A turn that ends inside a step (cut off at the token limit, or a step never
  * closed) is never run: its code may be half a statement. Only the first step
  * of a reply runs; the stop string `</step>` normally ends the reply there.
@@ -44,9 +51,11 @@ import {
 import { conversation, promptSha256 } from '../episode/conversation';
 import type { AnswerRequest, Episode, EpisodeStep, RejectedAnswer } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
+import { fitToContext, PromptSize } from './budget';
 import { columnHint } from './columnHint';
 import { answerSources, checkGrounding } from './grounding';
 import { kernelInstalls } from './kernelInstalls';
+import type { ChatMessage } from './messages';
 import { executionError, observationFor } from './observation';
 import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
@@ -66,6 +75,9 @@ export const DEFAULT_LIMITS: AgentLimits = {
   cellTimeoutMs: 120000,
   maxTokensPerTurn: 2048
 };
+
+/** The fewest tokens an answer turn is sent with when the context has no room for its whole `maxTokens`. */
+const MIN_ANSWER_TOKENS = 64;
 
 /** What the user decided about a step before it runs. */
 export type Approval = { action: 'run'; code?: string } | { action: 'skip' } | { action: 'stop' };
@@ -162,8 +174,12 @@ export class AgentLoop {
     /** The grammar the loop sets for the next turn when only an answer may follow. */
     let answerOnly: string | undefined;
 
+    /** The next prompt's tokens and the context, as the model side counts them; no count, no budget. */
+    const countPrompt = async (messages: ChatMessage[]): Promise<PromptSize> =>
+      (await this._model.countTokens?.(options.episodeId, messages)) ?? { tokens: 0, contextSize: null };
+
     /** One model turn on the conversation recorded so far; `index` is the step it may become. */
-    const modelTurn = async (index: number) => {
+    const modelTurn = async (index: number, maxTokens = limits.maxTokensPerTurn) => {
       const parser = new DatarusStreamParser();
       const given = typeof options.grammar === 'function' ? options.grammar(turn) : options.grammar;
       turn++;
@@ -182,7 +198,7 @@ export class AgentLoop {
             episodeId: options.episodeId,
             messages,
             stop: profile.stop.slice(),
-            maxTokens: limits.maxTokensPerTurn,
+            maxTokens,
             temperature: options.temperature,
             grammar: given ?? answerOnly,
             signal: turnAbort.signal
@@ -268,7 +284,20 @@ export class AgentLoop {
       const request: AnswerRequest = { afterSteps: episode.steps.length, reason, message: profile.answerRequest(ANSWER_REQUEST_WHY[reason], template) };
       episode.answerRequest = request;
       answerOnly = answerTurnGrammar(form);
-      const reply = await modelTurn(episode.steps.length);
+      // The answer may come from one-line outputs: every step's may be cut now, the latest one's too.
+      const fit = await fitToContext(episode, limits.maxTokensPerTurn, countPrompt, { all: true });
+      let maxTokens = limits.maxTokensPerTurn;
+      if (!fit.fits) {
+        const left = fit.contextSize - 1 - fit.tokens;
+        if (left < MIN_ANSWER_TOKENS) {
+          return finish(
+            status,
+            `${why}; even with every output cut to one line, asking for the answer takes ${fit.tokens} tokens of the ${fit.contextSize} the model's context holds`
+          );
+        }
+        maxTokens = left;
+      }
+      const reply = await modelTurn(episode.steps.length, maxTokens);
       if (reply.stopped) {
         return finish('stopped', 'stopped by the user');
       }
@@ -285,6 +314,14 @@ export class AgentLoop {
         const index = episode.steps.length;
         if (signal.aborted) {
           return finish('stopped', 'stopped by the user');
+        }
+        const fit = await fitToContext(episode, limits.maxTokensPerTurn, countPrompt);
+        if (!fit.fits) {
+          const size = `${fit.tokens} tokens, with ${fit.reserve} kept for the reply, in a context of ${fit.contextSize}`;
+          if (episode.steps.length === 0) {
+            return finish('failed', `the question and its context do not fit the model's context (${size}); shorten them or load the model with a larger context`);
+          }
+          return askForAnswer('context', 'failed', `the conversation no longer fits the model's context with every older output cut (${size})`);
         }
         const startedAt = iso();
         const reply = await modelTurn(index);

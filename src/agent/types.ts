@@ -62,8 +62,19 @@ export interface ModelTurn {
   tokensPerSecond?: number | null;
 }
 
+/** A prompt's size in tokens and the context it must fit, as the model side counts them. */
+export interface PromptCount {
+  tokens: number;
+  contextSize: number;
+}
+
 export interface AgentModel {
   readonly name: string;
+  /**
+   * Counts a prompt's tokens (null when this model cannot); the loop keeps its
+   * conversation within the context with it, and estimates from characters without it.
+   */
+  countTokens?(episodeId: string, messages: ChatMessage[]): Promise<PromptCount | null>;
   complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn>;
   /** Frees what the model side keeps for an episode (its KV cache). */
   endEpisode?(episodeId: string): Promise<void>;

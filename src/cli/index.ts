@@ -23,6 +23,7 @@ import { UsageError } from '../headless/setup';
 import { scoreBatch } from './scoreBatch';
 import { writeExport } from '../host/exportFiles';
 import { loadManifests } from '../host/manifests';
+import { describeSettings } from '../host/modelSettings';
 import { downloadUrl } from '../host/pull';
 import { collect, positiveInt } from './arguments';
 import { defaultModelsDir } from './jupyterDataDir';
@@ -209,7 +210,7 @@ export function buildProgram(): Command {
     .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
     .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
     .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
-    .option('-c, --context-size <n>', 'context size in tokens (default: the manifest\'s)', positiveInt)
+    .option('-c, --context-size <n>', 'context size in tokens (default: the trained context as far as half the free memory holds its KV cache, at most the manifest\'s)', positiveInt)
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
     .addOption(
       new Option('--prompt-cache <mode>', 'saved prompt states for new episodes: auto (where this host measures them faster than evaluating), on, off')
@@ -440,6 +441,10 @@ async function serve(opts: ServeOptions): Promise<void> {
         ? `datarus host: ${status.error}\n`
         : `datarus host ready: backend ${status.backend}, model ${status.model?.name ?? '(none)'}, ${status.threads} threads\n`
     );
+    if (status.model) {
+      // Which settings and why, the chosen context size among them.
+      process.stderr.write(`datarus host ${describeSettings({ promptProfile: status.model.promptProfile, contextSize: status.contextSize, settings: status.model.settings })}\n`);
+    }
     // Like other local model servers, a model that cannot load ends `serve`,
     // rather than leaving a server that answers 503 to everything.
     if (opts.model && !status.model && !opts.stayUpOnLoadError) {

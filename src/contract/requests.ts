@@ -12,6 +12,20 @@ import type { ModelEntry, PullState } from './models';
  * answer streams as server-sent events (generate.ts), or with `"stream": false` is the
  * `GenerateResult` as one JSON object.
  */
+/** `POST /api/tokens`: how many tokens a chat prompt takes with the loaded model, and the context it must fit. */
+export interface CountTokensRequest {
+  /** The episode whose generated text the prompt repeats: its exact tokens are counted. */
+  episodeId?: string;
+  messages: ChatMessage[];
+}
+
+export interface CountTokensResult {
+  /** Tokens of the prompt as `generate` would evaluate it. */
+  tokens: number;
+  /** The loaded model's context: a turn fits when `tokens + 1 + maxTokens` is at most this. */
+  contextSize: number;
+}
+
 export interface GenerateRequest {
   episodeId?: string;
   messages?: ChatMessage[];

@@ -14,7 +14,7 @@ import { ChatMessage, formatAnswer, getProfile, PromptProfile, stepMessage } fro
 import type { Episode, EpisodeStep } from './types';
 
 /** The fields of an episode the conversation depends on. */
-export type ConversationSource = Pick<Episode, 'question' | 'context' | 'promptProfile' | 'steps' | 'rejectedAnswers' | 'answerRequest'>;
+export type ConversationSource = Pick<Episode, 'question' | 'context' | 'promptProfile' | 'steps' | 'rejectedAnswers' | 'answerRequest' | 'observationCuts'>;
 
 /** A turn that did not run its code because of an error or a protocol failure. */
 export function isFailedStep(step: EpisodeStep): boolean {
@@ -38,12 +38,12 @@ function followUp(profile: PromptProfile, step: EpisodeStep): string {
 }
 
 /** The assistant message for a recorded step. */
-function stepTurn(profile: PromptProfile, step: EpisodeStep): ChatMessage {
+function stepTurn(profile: PromptProfile, step: EpisodeStep, observation = step.observation): ChatMessage {
   if (step.status === 'invalid') {
     // Nothing ran: the model's text goes back as it was written.
     return { role: 'assistant', content: profile.invalidTurn ? profile.invalidTurn(step.raw) : step.raw };
   }
-  return stepMessage(profile, { raw: step.raw, thought: step.thought, code: step.code, modelCode: step.modelCode, observation: step.observation });
+  return stepMessage(profile, { raw: step.raw, thought: step.thought, code: step.code, modelCode: step.modelCode, observation });
 }
 
 /** The system prompt and the first user message: the prompt every episode starts from. */
@@ -59,7 +59,8 @@ export function openingMessages(episode: Pick<Episode, 'question' | 'context' | 
  * The messages sent for the turn after `upTo` recorded steps (all of them when
  * omitted): system prompt, first user message, then each step with its
  * follow-up, an answer sent back (with its feedback) where it came, and the
- * loop's request for the answer at the end when it made one. With `failedAttempts: 'latest'`, a failed turn
+ * loop's request for the answer at the end when it made one. Observations the
+ * loop shortened for the token budget before that turn read as shortened. With `failedAttempts: 'latest'`, a failed turn
  * followed by another failed turn is left out, so only the last of a run of
  * failures stays.
  */
@@ -73,11 +74,18 @@ export function conversation(episode: ConversationSource, upTo?: number): ChatMe
       messages.push({ role: 'assistant', content: r.raw }, { role: 'user', content: r.feedback });
     }
   };
+  // The latest cut of each step made before this turn; later ones replace earlier ones.
+  const shortened = new Map<number, string>();
+  for (const cut of episode.observationCuts ?? []) {
+    if (upTo === undefined || cut.afterSteps <= upTo) {
+      shortened.set(cut.step, cut.observation);
+    }
+  }
   pushRejected(0);
   steps.forEach((step, i) => {
     const next = steps[i + 1];
     if (!(profile.failedAttempts === 'latest' && isFailedStep(step) && next && isFailedStep(next))) {
-      messages.push(stepTurn(profile, step), { role: 'user', content: followUp(profile, step) });
+      messages.push(stepTurn(profile, step, shortened.get(step.index)), { role: 'user', content: followUp(profile, step) });
     }
     pushRejected(step.index + 1);
   });

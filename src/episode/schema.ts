@@ -102,6 +102,20 @@ export const LOG_RECORD_SCHEMA = {
             message: { type: 'string' },
             raw: { type: 'string' }
           }
+        },
+        observationCuts: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['afterSteps', 'step', 'kind', 'observation', 'cutChars'],
+            properties: {
+              afterSteps: { type: 'integer', minimum: 0 },
+              step: { type: 'integer', minimum: 0 },
+              kind: { enum: ['shortened', 'line'] },
+              observation: { type: 'string' },
+              cutChars: { type: 'integer', minimum: 0 }
+            }
+          }
         }
       }
     },

@@ -98,6 +98,26 @@ export interface Episode {
    * appended to its last user turn.
    */
   answerRequest?: AnswerRequest;
+  /**
+   * Observations the loop shortened so the conversation fits the model's
+   * context, in the order made: from turn `afterSteps` on, the step's
+   * observation reads `observation`. Part of the conversation.
+   */
+  observationCuts?: ObservationCut[];
+}
+
+/** One observation shortened for the token budget (src/agent/budget.ts). */
+export interface ObservationCut {
+  /** Steps recorded when the cut was made: every prompt from then on carries it. */
+  afterSteps: number;
+  /** The step whose observation was shortened. */
+  step: number;
+  /** `shortened`: head and tail kept; `line`: reduced to its first line. */
+  kind: 'shortened' | 'line';
+  /** The observation the model reads from then on. */
+  observation: string;
+  /** Characters of the recorded observation left out. */
+  cutChars: number;
 }
 
 /** The answer as delivered: the model's, with the fixes that needed no model (rounding as asked). */

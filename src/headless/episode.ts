@@ -5,7 +5,8 @@
  */
 import { AgentLoop, AgentRunOptions } from '../agent/loop';
 import { ModelError } from '../agent/hostModel';
-import type { AgentModel, CodeRunner, ModelTurn, ModelTurnRequest } from '../agent/types';
+import type { ChatMessage } from '../agent/messages';
+import type { AgentModel, CodeRunner, ModelTurn, ModelTurnRequest, PromptCount } from '../agent/types';
 import type { Episode } from '../episode/types';
 
 export interface TurnFigures {
@@ -47,6 +48,10 @@ export class MeteredModel implements AgentModel {
     const seconds = (Date.now() - started) / 1000;
     this._onTurn({ step: this.turns - 1, completionTokens: tokens, tokensPerSecond: turn.tokensPerSecond ?? (seconds > 0 ? tokens / seconds : null) });
     return turn;
+  }
+
+  async countTokens(episodeId: string, messages: ChatMessage[]): Promise<PromptCount | null> {
+    return (await this._inner.countTokens?.(episodeId, messages)) ?? null;
   }
 
   endEpisode(episodeId: string): Promise<void> {

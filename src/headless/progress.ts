@@ -6,6 +6,7 @@
  */
 import type { AgentHooks } from '../agent/loop';
 import { deliveredAnswer } from '../episode/answer';
+import { shortenedNote } from '../episode/cuts';
 import type { Episode } from '../episode/types';
 import type { TurnFigures } from './episode';
 
@@ -43,7 +44,11 @@ export function episodeProgress(write: Write, label = ''): { hooks: AgentHooks; 
   };
 }
 
-/** The line that ends an episode that did not answer. */
+/** The line that ends an episode that did not answer, or whose outputs were shortened to fit the context. */
 export function endLine(episode: Episode): string {
-  return episode.status === 'answered' ? '' : `episode ended: ${episode.status}${episode.reason ? ` (${episode.reason})` : ''}`;
+  const shortened = shortenedNote(episode);
+  if (episode.status === 'answered') {
+    return shortened ? `note: ${shortened}` : '';
+  }
+  return `episode ended: ${episode.status}${episode.reason ? ` (${episode.reason})` : ''}${shortened ? `; ${shortened}` : ''}`;
 }

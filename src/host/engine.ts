@@ -14,7 +14,7 @@ import { Generator } from './generator';
 import { DomainError } from './errors';
 import { calibrateThreads, fallbackThreads } from './threads';
 import { loadManifests, ManifestError, resolveInside, resolveUserPath } from './manifests';
-import { ChosenSettings, fileSha256, ggufFacts, matchManifest, settingsFromManifest, settingsFromMetadata } from './modelSettings';
+import { ChosenSettings, chooseContextSize, fileSha256, ggufFacts, kvBytesPerToken, matchManifest, settingsFromManifest, settingsFromMetadata } from './modelSettings';
 import { faultFor } from './selftestFault';
 import { runSelfTest, SelfTestResult } from './selftest';
 import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './verdicts';
@@ -256,7 +256,18 @@ export class Engine {
         ? settingsFromManifest(match)
         : settingsFromMetadata(ggufFacts(model.fileInfo.metadata, model.trainContextSize, stat.size));
       const givenContext = contextSize ?? this._options.contextSize;
-      this._contextSize = Math.min(givenContext ?? chosen.contextSize, model.trainContextSize);
+      // The settings' context is a ceiling: the trained context and the memory free for the KV cache choose below it.
+      const onGpu = model.gpuLayers > 0;
+      const free = onGpu ? await this._llama.getVramState().then(v => v.free, () => null) : os.freemem();
+      const context = chooseContextSize({
+        trainContextSize: model.trainContextSize,
+        ceiling: chosen.contextSize,
+        kvBytesPerToken: kvBytesPerToken(model.fileInfo.metadata),
+        slots: this._options.maxEpisodes ?? DEFAULT_MAX_EPISODES,
+        freeBytes: free,
+        memory: onGpu ? 'VRAM' : 'RAM'
+      });
+      this._contextSize = givenContext ? Math.min(givenContext, model.trainContextSize || givenContext) : context.contextSize;
       const lib = await import('node-llama-cpp');
       if (!this._options.threads && model.gpuLayers === 0) {
         // On the CPU the thread count decides the speed: measure, do not guess.
@@ -282,7 +293,11 @@ export class Engine {
         trainContextSize: model.trainContextSize,
         gpuLayers: model.gpuLayers,
         promptProfile: chosen.promptProfile,
-        settings: { ...chosen.origin, overridden: givenContext ? [`context size ${givenContext}`] : [] }
+        settings: {
+          ...chosen.origin,
+          reason: givenContext ? chosen.origin.reason : `${chosen.origin.reason}; ${context.reason}`,
+          overridden: givenContext ? [`context size ${givenContext}`] : []
+        }
       };
       this._loadProgress = 1;
       this._state = 'ready';

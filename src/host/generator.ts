@@ -353,6 +353,21 @@ export class Generator {
     this._grammars.clear();
   }
 
+  /**
+   * Tokens a chat prompt takes, counted as `generate` counts them (with the
+   * episode's generated text as the tokens it produced), so the agent can keep
+   * its conversation within the context before sending a turn.
+   */
+  countTokens(messages: ChatMessage[], episodeId?: string): number {
+    // Too long to tokenize safely (see _checkPromptLength): a lower bound, over the context, is enough to cut by.
+    const chars = messages.reduce((sum, m) => sum + m.content.length, 0);
+    if (chars > this._options.contextSize * MAX_PROMPT_CHARS_PER_TOKEN) {
+      return Math.ceil(chars / MAX_PROMPT_CHARS_PER_TOKEN);
+    }
+    const known = (episodeId !== undefined ? this._episodes.get(episodeId)?.known : undefined) ?? new Map();
+    return this._tokenize(this.renderChat(messages), known).length;
+  }
+
   /** Refuses, before tokenizing, prompts too long for any tokenization to fit the context. */
   private _checkPromptLength(request: GenerateRequest): void {
     const chars = request.messages ? request.messages.reduce((sum, m) => sum + m.content.length, 0) : request.prompt!.length;

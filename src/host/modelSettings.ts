@@ -173,3 +173,77 @@ export function describeSettings(s: { promptProfile: string; contextSize: number
   const overridden = s.settings.overridden.length > 0 ? `; given on the command line: ${s.settings.overridden.join(', ')}` : '';
   return `model settings: profile ${s.promptProfile}, context ${s.contextSize ?? '?'} tokens — ${s.settings.reason}${overridden}`;
 }
+
+/**
+ * KV cache bytes one token takes (keys and values of every layer, f16), from
+ * the GGUF's shape; null when the metadata lacks it. Qwen2.5-1.5B: 28 KiB;
+ * the 14B shape: 192 KiB.
+ */
+export function kvBytesPerToken(metadata: unknown): number | null {
+  const meta = (metadata ?? {}) as Record<string, any>;
+  const arch = meta.general?.architecture;
+  const shape = typeof arch === 'string' ? (meta[arch] as Record<string, any> | undefined) : undefined;
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : null);
+  const layers = n(shape?.block_count);
+  const heads = n(shape?.attention?.head_count);
+  const embedding = n(shape?.embedding_length);
+  if (!layers || !heads || !embedding) {
+    return null;
+  }
+  const kvHeads = n(shape?.attention?.head_count_kv) ?? heads;
+  const keyLength = n(shape?.attention?.key_length) ?? embedding / heads;
+  const valueLength = n(shape?.attention?.value_length) ?? keyLength;
+  return layers * kvHeads * (keyLength + valueLength) * 2;
+}
+
+/** At most this share of the free memory goes to the KV cache: the model's compute buffers and the kernel need the rest. */
+export const KV_MEMORY_SHARE = 0.5;
+/** The smallest context chosen for memory: below it no episode of a few steps fits. */
+export const MIN_CHOSEN_CONTEXT = 2048;
+
+export interface ContextFacts {
+  /** The model's trained context; null or 0 when unknown. */
+  trainContextSize: number | null;
+  /** The manifest's `contextSize` (or the metadata's choice): a ceiling. */
+  ceiling: number;
+  /** KV cache bytes a token takes (kvBytesPerToken); null when unknown. */
+  kvBytesPerToken: number | null;
+  /** Sequences of the context (episodes at once): each has the whole context size. */
+  slots: number;
+  /** Memory free for the KV cache (VRAM when the model is on a GPU, else RAM); null when unknown. */
+  freeBytes: number | null;
+  /** Where `freeBytes` is, for the reason ("RAM", "VRAM"). */
+  memory: string;
+}
+
+const GIB = 1024 ** 3;
+const gib = (bytes: number) => `${(bytes / GIB).toFixed(1)} GiB`;
+
+/**
+ * The context size for a model: its trained context, no more than the
+ * ceiling, and no more than half the free memory holds as KV cache for every
+ * slot (rounded down to a multiple of 1,024, at least 2,048). The reason says
+ * which bound decided.
+ */
+export function chooseContextSize(f: ContextFacts): { contextSize: number; reason: string } {
+  const trained = f.trainContextSize && f.trainContextSize > 0 ? f.trainContextSize : null;
+  let contextSize = Math.min(trained ?? UNKNOWN_MODEL_CONTEXT, f.ceiling);
+  let why =
+    trained === null
+      ? `trained context unknown, ${contextSize}`
+      : contextSize < trained
+        ? `the ceiling ${f.ceiling} below the trained ${trained}`
+        : `the trained context${f.ceiling > trained ? ` (ceiling ${f.ceiling})` : ''}`;
+  if (f.kvBytesPerToken !== null && f.freeBytes !== null) {
+    const perToken = f.kvBytesPerToken * Math.max(1, f.slots);
+    const fits = Math.max(MIN_CHOSEN_CONTEXT, Math.floor((f.freeBytes * KV_MEMORY_SHARE) / perToken / 1024) * 1024);
+    if (fits < contextSize) {
+      contextSize = fits;
+      why = `what half of the ${gib(f.freeBytes)} ${f.memory} free holds (below ${trained ?? 'the ceiling'})`;
+    }
+    why += `; KV cache ${f.slots} × ${contextSize} tokens × ${Math.round(f.kvBytesPerToken / 1024)} KiB = ${gib(perToken * contextSize)} of ${gib(f.freeBytes)} ${f.memory} free`;
+  } else {
+    why += f.kvBytesPerToken === null ? '; KV cache size unknown' : `; free ${f.memory} unknown`;
+  }
+  return { contextSize, reason: `context ${contextSize} chosen: ${why}` };
+}

@@ -2,6 +2,7 @@
  * How an ended episode is described to the user: one sentence, the reason
  * stated once (the loop's reason already says what happened).
  */
+import { shortenedNote } from '../episode/cuts';
 import type { Episode } from '../episode/types';
 import type { AnswerRequestReason } from '../protocol';
 
@@ -18,7 +19,14 @@ const ASKED: Record<AnswerRequestReason, string> = {
   context: 'the context was full'
 };
 
+/** The ending, and that outputs were shortened to fit the context when they were. */
 export function describeEnding(episode: Episode): string {
+  const shortened = shortenedNote(episode);
+  const ending = endingOf(episode);
+  return shortened && episode.status !== 'running' ? `${ending}; ${shortened}` : ending;
+}
+
+function endingOf(episode: Episode): string {
   const reason = episode.reason?.trim().replace(/\.$/, '');
   switch (episode.status) {
     case 'answered': {

@@ -1,5 +1,5 @@
 import type { ModelManifest } from '../../src/contract';
-import { ggufFacts, matchManifest, parseSizeLabel, settingsFromManifest, settingsFromMetadata, UNKNOWN_MODEL_CONTEXT } from '../../src/host/modelSettings';
+import { chooseContextSize, ggufFacts, kvBytesPerToken, matchManifest, parseSizeLabel, settingsFromManifest, settingsFromMetadata, UNKNOWN_MODEL_CONTEXT } from '../../src/host/modelSettings';
 
 const manifest = (over: Partial<ModelManifest>): ModelManifest => ({
   name: 'qwen2.5-coder-1.5b',
@@ -102,5 +102,41 @@ describe('a file no manifest describes gets settings from its GGUF metadata', ()
     expect(parseSizeLabel('8x7B')).toBe(5.6e10);
     expect(parseSizeLabel('large')).toBeNull();
     expect(parseSizeLabel(null)).toBeNull();
+  });
+});
+
+describe('the context size is chosen from the trained context and the memory free for the KV cache', () => {
+  /** Qwen2.5-Coder-1.5B's shape as its GGUF states it. */
+  const starterShape = { general: { architecture: 'qwen2' }, qwen2: { block_count: 28, embedding_length: 1536, context_length: 32768, attention: { head_count: 12, head_count_kv: 2 } } };
+  const GiB = 1024 ** 3;
+
+  it('reads the KV cache size a token takes from the GGUF shape (starter 28 KiB, the 14B shape 192 KiB)', () => {
+    expect(kvBytesPerToken(starterShape)).toBe(28 * 1024);
+    const shape14b = { general: { architecture: 'qwen2' }, qwen2: { block_count: 48, embedding_length: 5120, attention: { head_count: 40, head_count_kv: 8 } } };
+    expect(kvBytesPerToken(shape14b)).toBe(192 * 1024);
+    expect(kvBytesPerToken({ general: { architecture: 'llama' } })).toBeNull();
+  });
+
+  it('takes the trained context when memory holds it, the manifest being a ceiling', () => {
+    const facts = { trainContextSize: 32768, ceiling: 32768, kvBytesPerToken: 28 * 1024, slots: 4, freeBytes: 16 * GiB, memory: 'RAM' };
+    expect(chooseContextSize(facts)).toEqual({
+      contextSize: 32768,
+      reason: 'context 32768 chosen: the trained context; KV cache 4 × 32768 tokens × 28 KiB = 3.5 GiB of 16.0 GiB RAM free'
+    });
+    expect(chooseContextSize({ ...facts, ceiling: 16384 })).toMatchObject({ contextSize: 16384, reason: expect.stringContaining('the ceiling 16384 below the trained 32768') });
+  });
+
+  it('chooses less when half the free memory cannot hold the KV cache of every slot, never below 2,048', () => {
+    const facts = { trainContextSize: 32768, ceiling: 32768, kvBytesPerToken: 192 * 1024, slots: 4, freeBytes: 8 * GiB, memory: 'VRAM' };
+    // Half of 8 GiB over 4 slots × 192 KiB: 5,461 tokens, rounded down to 5,120.
+    const chosen = chooseContextSize(facts);
+    expect(chosen.contextSize).toBe(5120);
+    expect(chosen.reason).toMatch(/^context 5120 chosen: what half of the 8\.0 GiB VRAM free holds \(below 32768\); KV cache 4 × 5120 tokens × 192 KiB = 3\.8 GiB/);
+    expect(chooseContextSize({ ...facts, freeBytes: 0.5 * GiB }).contextSize).toBe(2048);
+  });
+
+  it('a model whose trained context or shape is unknown gets 8,192 under its ceiling, and says so', () => {
+    const chosen = chooseContextSize({ trainContextSize: 0, ceiling: 32768, kvBytesPerToken: null, slots: 4, freeBytes: 16 * GiB, memory: 'RAM' });
+    expect(chosen).toEqual({ contextSize: UNKNOWN_MODEL_CONTEXT, reason: `context ${UNKNOWN_MODEL_CONTEXT} chosen: trained context unknown, ${UNKNOWN_MODEL_CONTEXT}; KV cache size unknown` });
   });
 });

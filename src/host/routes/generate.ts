@@ -6,7 +6,7 @@
  */
 import type { ErrorObject, JSONSchemaType } from 'ajv';
 
-import { GENERATE_EVENT, GenerateRequest } from '../../contract';
+import { CountTokensRequest, CountTokensResult, GENERATE_EVENT, GenerateRequest } from '../../contract';
 import type { Engine } from '../engine';
 import { formatAjvErrors } from '../manifests';
 import { abortOnDisconnect, sendGenerateEvent, startEventStream } from '../sse';
@@ -67,6 +67,14 @@ export const generateBody = bodySchema<GenerateBody>(
   describeGenerateErrors
 );
 
+const countBody = bodySchema<CountTokensRequest>({
+  description: 'invalid token count request',
+  type: 'object',
+  additionalProperties: false,
+  required: ['messages'],
+  properties: { episodeId: generateProperties.episodeId as never, messages: { ...(generateProperties.messages as object), nullable: false } as never }
+});
+
 /** The generator's request: the body without `stream` and without its null fields. */
 export function toGenerateRequest({ stream: _stream, ...body }: GenerateBody): GenerateRequest {
   return withoutNulls<GenerateRequest>(body);
@@ -112,6 +120,11 @@ export function generateRoutes(engine: Engine): Route[] {
         sendGenerateEvent(res, { event: GENERATE_EVENT.error, data: errorEvent(err) });
       }
       res.end();
+    }),
+    route('POST', /^\/api\/tokens$/, countBody, async ({ res, body }) => {
+      const generator = engine.generator;
+      const result: CountTokensResult = { tokens: generator.countTokens(body.messages, body.episodeId), contextSize: generator.contextSize };
+      sendJson(res, 200, result);
     }),
     // Neither reads a body: the episode is in the path.
     route('POST', /^\/api\/episodes\/([^/]+)\/cancel$/, null, async ({ res, params: [id] }) =>
