@@ -6,6 +6,7 @@
  */
 import { Notification } from '@jupyterlab/apputils';
 import type { NotebookPanel } from '@jupyterlab/notebook';
+import { describeRisks, kernelPolicy } from '../agent/codePolicy';
 import { gatherContext } from '../agent/gatherContext';
 import { HostModel } from '../agent/hostModel';
 import { evaluateSilently } from '../agent/inspect';
@@ -28,6 +29,7 @@ import type { IDatarusClient } from './tokens';
 export type AnalyzeSettings = Pick<
   AgentSettings,
   | 'approval'
+  | 'allowedRisks'
   | 'maxSteps'
   | 'maxConsecutiveErrors'
   | 'cellTimeoutSeconds'
@@ -123,6 +125,8 @@ export class AnalyzeSession {
         context,
         notebook: panel.context.path,
         signal: this._abort.signal,
+        // Checked in the kernel before every cell runs, under either approval mode.
+        policy: kernelPolicy(expression => runner.inspect(expression), settings.allowedRisks ?? []),
         temperature: settings.temperature,
         limits: {
           maxSteps: settings.maxSteps,
@@ -153,14 +157,15 @@ export class AnalyzeSession {
             writer.thought(step, thought, true);
             writer.renderThought(step);
           },
-          approve: async (step, parsed): Promise<Approval> => {
+          approve: async (step, parsed, risks): Promise<Approval> => {
             const id = writer.code(step, parsed.code);
-            if (allowRest) {
+            if (allowRest && risks.length === 0) {
               return { action: 'run', code: parsed.code };
             }
-            status(step, ' · waiting for you');
+            const risk = risks.length > 0 ? describeRisks(risks) : undefined;
+            status(step, risk ? ' · waiting for you: this cell needs your approval' : ' · waiting for you');
             this._approving = true;
-            const choice = await this._bar.askApproval();
+            const choice = await this._bar.askApproval(risk);
             this._approving = false;
             if (choice === 'stop') {
               return { action: 'stop' };
