@@ -5,7 +5,7 @@
  * their category; ordinary analysis (pandas, matplotlib, scipy, files in the working folder) must not be.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -142,6 +142,16 @@ describe('the code policy classifies a step in a real Python', () => {
 
   it.each(HARMLESS.map((code, i) => [i, code] as const))('leaves ordinary analysis %i alone', i => {
     expect(harmless[i]).toEqual([]);
+  });
+
+  it('flags none of 60 typical analysis steps (test/fixtures/policy/analysis-snippets.txt, separated by ---)', () => {
+    const text = readFileSync(path.join(__dirname, '..', 'fixtures', 'policy', 'analysis-snippets.txt'), 'utf8');
+    const snippets = text.split('\n---\n').map(s => s.trim()).filter(Boolean);
+    expect(snippets.length).toBeGreaterThanOrEqual(60);
+    const flagged = classifyAll(snippets)
+      .map((findings, i) => ({ code: snippets[i], findings }))
+      .filter(f => f.findings.length > 0);
+    expect(flagged).toEqual([]);
   });
 
   it('names the address a connection goes to, and the line', () => {
