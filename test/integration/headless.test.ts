@@ -88,7 +88,7 @@ describe('datarus run', () => {
     expect(records).toHaveLength(1);
     const episode = records[0].episode;
     expect(episode).toMatchObject({ status: 'answered', model: 'datarus-test-tiny', answer: { text: '@north_units[12] @row_count[11]' } });
-    expect(episode.context).toMatch(/^Data files in the kernel's working folder:\n- sales\.csv: 12 rows; columns region: (object|str), price: float64, units: int64/);
+    expect(episode.context).toMatch(/\n<data>\nData files in the kernel's working folder:\n- 'sales\.csv': 12 rows; columns 'region': (object|str), 'price': float64, 'units': int64/);
     expect(episode.steps[0]).toMatchObject({ status: 'ok', observation: '12 12' });
 
     const seen = python('validate_headless.py', 'notebook', notebook);
