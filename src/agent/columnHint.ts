@@ -6,6 +6,7 @@
  * Works with any runner that can inspect (notebook or Node kernel).
  */
 import { asJsonRepr } from './inspect';
+import { cleanLine, pyRepr } from './untrusted';
 import type { CodeRunner } from './types';
 
 /** At most this many frames and columns a frame are named, so the hint stays short. */
@@ -15,7 +16,7 @@ const MAX_HINT = 1500;
 
 /** Python: JSON of {frame name: [column names]} for the DataFrames in the kernel's globals. */
 export const COLUMNS_EXPRESSION = asJsonRepr(
-  "__import__('json').dumps(dict(list({k: [str(c) for c in list(v.columns)[:" +
+  "__import__('json').dumps(dict(list({k: [str(c)[:200] for c in list(v.columns)[:" +
     MAX_COLUMNS +
     "]] for k, v in list(globals().items()) if not k.startswith('_') and type(v).__name__ == 'DataFrame'}.items())[:" +
     MAX_FRAMES +
@@ -33,7 +34,8 @@ export function formatColumnHint(frames: Record<string, string[]>): string {
   if (names.length === 0) {
     return '';
   }
-  const text = names.map(([name, columns]) => `${name}: ${columns.join(', ')}`).join('; ');
+  // Column names are data (a header can hold anything): quoted as Python writes them.
+  const text = names.map(([name, columns]) => `${cleanLine(String(name), 80)}: ${(Array.isArray(columns) ? columns : []).map(c => pyRepr(String(c))).join(', ')}`).join('; ');
   const line = `[columns of the DataFrames in the kernel: ${text}]`;
   return line.length > MAX_HINT ? `${line.slice(0, MAX_HINT - 2)}…]` : line;
 }

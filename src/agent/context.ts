@@ -6,6 +6,7 @@
  */
 import { DataFiles, formatDataFiles } from './dataFiles';
 import { renderOutput, truncateMiddle } from './observation';
+import { cleanLine, cleanText, fenceData, pyRepr } from './untrusted';
 import type { NbOutput } from './types';
 
 export interface ContextCell {
@@ -32,6 +33,12 @@ export const FRAMES_EXPRESSION =
   "'head': v.head(3).to_string(max_cols=12, max_colwidth=30)} for k, v in list(globals().items()) " +
   "if not k.startswith('_') and type(v).__name__ == 'DataFrame'][:10]))";
 
+/** A frame's name is a Python identifier; its first rows a bounded table. */
+const MAX_NAME_CHARS = 80;
+const MAX_HEAD_CHARS = 1200;
+
+const FENCE_CHARS = fenceData('x').length - 1;
+
 /** About four characters a token for English and code: the budget is in tokens, the cut in characters. */
 const CHARS_PER_TOKEN = 4;
 
@@ -40,10 +47,11 @@ export function formatFrames(frames: FrameInfo[]): string {
     return '';
   }
   const parts = frames.map(f => {
-    const dtypes = Object.entries(f.dtypes)
-      .map(([c, t]) => `${c}: ${t}`)
+    const dtypes = Object.entries(f.dtypes ?? {})
+      .map(([c, t]) => `${pyRepr(c)}: ${cleanLine(String(t), 40)}`)
       .join(', ');
-    return `- ${f.name}: shape ${f.shape.join('×')}; columns ${dtypes}\n${indent(f.head)}`;
+    const shape = Array.isArray(f.shape) ? f.shape.map(Number).join('×') : '?';
+    return `- ${cleanLine(String(f.name), MAX_NAME_CHARS)}: shape ${shape}; columns ${dtypes}\n${indent(cleanText(String(f.head ?? ''), MAX_HEAD_CHARS))}`;
   });
   return `DataFrames in the kernel:\n${parts.join('\n')}`;
 }
@@ -56,23 +64,26 @@ function indent(text: string): string {
 }
 
 export function formatCell(cell: ContextCell, outputLimit: number): string {
+  const source = cleanText(cell.source, 20000).trim();
   if (cell.cellType !== 'code') {
-    return `[markdown]\n${cell.source.trim()}`;
+    return `[markdown]\n${source}`;
   }
-  const output = (cell.outputs ?? []).map(renderOutput).filter(Boolean).join('\n').trim();
-  return `[code]\n${cell.source.trim()}${output ? `\n[output]\n${truncateMiddle(output, outputLimit)}` : ''}`;
+  const output = cleanText((cell.outputs ?? []).map(renderOutput).filter(Boolean).join('\n'), 20000).trim();
+  return `[code]\n${source}${output ? `\n[output]\n${truncateMiddle(output, outputLimit)}` : ''}`;
 }
 
 /**
  * The context text: the data files and the kernel's data
  * first (they matter most), then as many of the most recent cells as fit,
- * oldest first. Empty when there is nothing.
+ * oldest first, fenced as data (untrusted.ts). Empty when there is nothing.
  */
 export function buildContext(cells: ContextCell[], frames: FrameInfo[], budgetTokens: number, files: DataFiles = { source: 'question', files: [] }): string {
-  const budget = budgetTokens * CHARS_PER_TOKEN;
+  // The fence and its notice count against the budget too.
+  const budget = budgetTokens * CHARS_PER_TOKEN - FENCE_CHARS;
   const fileText = truncateMiddle(formatDataFiles(files), Math.floor(budget / 4));
   const data = truncateMiddle(formatFrames(frames), Math.floor(budget / 2) - fileText.length);
-  let remaining = budget - data.length - fileText.length;
+  const cellsHeading = 'Recent notebook cells:\n';
+  let remaining = budget - data.length - fileText.length - cellsHeading.length - 4;
   const picked: string[] = [];
   for (let i = cells.length - 1; i >= 0 && remaining > 0; i--) {
     if (!cells[i].source.trim()) {
@@ -96,7 +107,7 @@ export function buildContext(cells: ContextCell[], frames: FrameInfo[], budgetTo
     sections.push(data);
   }
   if (picked.length) {
-    sections.push(`Recent notebook cells:\n${picked.join('\n\n')}`);
+    sections.push(`${cellsHeading}${picked.join('\n\n')}`);
   }
-  return sections.join('\n\n');
+  return fenceData(sections.join('\n\n'));
 }

@@ -11,6 +11,7 @@
  * no `..`), at most a few files, and a big file only in part.
  */
 import { asJsonRepr } from './inspect';
+import { cleanLine, pyRepr } from './untrusted';
 
 export interface DataFileInfo {
   name: string;
@@ -83,7 +84,7 @@ for name in names:
         else:
             df = pd.read_csv(name, sep='\\t' if ext == 'tsv' else ',', nrows=rows)
         info['rows'] = len(df) if whole or ext == 'parquet' else None
-        info['dtypes'] = {str(c): str(t) for c, t in list(df.dtypes.items())[:${MAX_COLUMNS}]}
+        info['dtypes'] = {str(c)[:200]: str(t)[:40] for c, t in list(df.dtypes.items())[:${MAX_COLUMNS}]}
         info['columns'] = len(df.columns)
     except Exception as e:
         info['error'] = (type(e).__name__ + ': ' + str(e))[:200]
@@ -99,16 +100,17 @@ export function dataFilesExpression(names: string[] | null): string {
   return asJsonRepr(`(lambda ns: (exec(${JSON.stringify(DESCRIBE_FILES)}, ns), ns['result'])[1])({'names': ${names === null ? 'None' : JSON.stringify(names)}})`);
 }
 
+/** Names are quoted as Python writes them (a header can hold anything, newlines and requests included). */
 function describeFile(f: DataFileInfo): string {
   if (f.error) {
-    return `- ${f.name}: could not be read (${f.error})`;
+    return `- ${pyRepr(String(f.name))}: could not be read (${cleanLine(String(f.error), 200)})`;
   }
   const dtypes = Object.entries(f.dtypes ?? {})
-    .map(([c, t]) => `${c}: ${t}`)
+    .map(([c, t]) => `${pyRepr(c)}: ${cleanLine(String(t), 40)}`)
     .join(', ');
   const more = (f.columns ?? 0) > Object.keys(f.dtypes ?? {}).length ? `, … (${f.columns} columns)` : '';
   const rows = f.rows === null || f.rows === undefined ? 'many rows (too big to count here)' : `${f.rows} rows`;
-  return `- ${f.name}: ${rows}; columns ${dtypes}${more}`;
+  return `- ${pyRepr(String(f.name))}: ${rows}; columns ${dtypes}${more}`;
 }
 
 export function formatDataFiles(found: DataFiles): string {
@@ -121,7 +123,7 @@ export function formatDataFiles(found: DataFiles): string {
   }
   if (listed.length > 0) {
     const rest = total > listed.length ? `, and ${total - listed.length} more` : '';
-    return `Data files in the kernel's working folder (${total}; the question names none): ${listed.join(', ')}${rest}`;
+    return `Data files in the kernel's working folder (${total}; the question names none): ${listed.map(n => pyRepr(n)).join(', ')}${rest}`;
   }
   return `Data files in the kernel's working folder:\n${files.map(describeFile).join('\n')}`;
 }

@@ -52,6 +52,8 @@ import { conversation, promptSha256 } from '../episode/conversation';
 import type { AnswerRequest, Episode, EpisodeStep, RejectedAnswer } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { fitToContext, PromptSize } from './budget';
+import type { CodePolicy, RiskFinding } from './codePolicy';
+import { refusedObservation } from './codePolicy';
 import { columnHint } from './columnHint';
 import { answerSources, checkGrounding } from './grounding';
 import { kernelInstalls } from './kernelInstalls';
@@ -79,16 +81,22 @@ export const DEFAULT_LIMITS: AgentLimits = {
 /** The fewest tokens an answer turn is sent with when the context has no room for its whole `maxTokens`. */
 const MIN_ANSWER_TOKENS = 64;
 
-/** What the user decided about a step before it runs. */
-export type Approval = { action: 'run'; code?: string } | { action: 'skip' } | { action: 'stop' };
+/**
+ * What the user decided about a step before it runs; `refuse` is the policy's
+ * answer where nobody can approve (headless): `observation` tells the model why.
+ */
+export type Approval = { action: 'run'; code?: string } | { action: 'skip' } | { action: 'stop' } | { action: 'refuse'; observation: string };
 
 export interface AgentHooks {
   /** Text of the turn as it streams in. */
   onText?(step: number, text: string): void;
   /** The thought of a step, as soon as its tag closes. */
   onThought?(step: number, thought: string): void;
-  /** Asked before each step runs; resolves to run (possibly edited), skip or stop. */
-  approve?(step: number, parsed: ParsedStep): Promise<Approval>;
+  /**
+   * Asked before each step runs; resolves to run (possibly edited), skip, stop or refuse.
+   * `risks`: what the code policy found that needs approval (empty when nothing, or no policy).
+   */
+  approve?(step: number, parsed: ParsedStep, risks: RiskFinding[]): Promise<Approval>;
   onStepDone?(step: EpisodeStep): void;
   /** A final answer was sent back for stating values no output showed; the next turn has the same step number. */
   onAnswerRejected?(rejected: RejectedAnswer): void;
@@ -112,6 +120,11 @@ export interface AgentRunOptions {
   grammar?: string | ((turn: number) => string | undefined);
   signal?: AbortSignal;
   hooks?: AgentHooks;
+  /**
+   * Classifies each step before it runs (codePolicy.ts); its findings go to `hooks.approve`.
+   * Without an `approve` hook a step with findings is refused: nobody could approve it.
+   */
+  policy?: CodePolicy;
   /** Clock, for deterministic tests. */
   now?: () => number;
 }
@@ -388,12 +401,27 @@ export class AgentLoop {
         // What runs, and what the user is asked to approve: installs go to the kernel's own interpreter.
         const kernelCode = kernelInstalls(step.code);
         const proposed = kernelCode.rewrites.length > 0 ? { ...step, code: kernelCode.code } : step;
-        const approval = hooks.approve ? await hooks.approve(index, proposed) : ({ action: 'run' } as Approval);
+        const risks = options.policy && !signal.aborted ? await options.policy.check(proposed.code) : [];
+        const withRisks = risks.length > 0 ? { risks } : {};
+        const approval: Approval = hooks.approve
+          ? await hooks.approve(index, proposed, risks)
+          : risks.length > 0
+            ? { action: 'refuse', observation: refusedObservation(risks, 'Nobody is here to approve such a step.') }
+            : { action: 'run' };
         if (approval.action === 'stop' || signal.aborted) {
           return finish('stopped', 'stopped by the user');
         }
         if (approval.action === 'skip') {
-          record({ status: 'skipped', observation: profile.skippedObservation });
+          record({ status: 'skipped', observation: profile.skippedObservation, ...withRisks });
+          continue;
+        }
+        if (approval.action === 'refuse') {
+          record({ status: 'skipped', refused: true, observation: approval.observation, ...withRisks });
+          // A model that keeps writing what is refused ends like one whose steps keep failing.
+          consecutiveErrors++;
+          if (consecutiveErrors >= limits.maxConsecutiveErrors) {
+            return askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} turns in a row failed or were refused`);
+          }
           continue;
         }
         const code = approval.code ?? proposed.code;
@@ -414,6 +442,7 @@ export class AgentLoop {
             code,
             modelCode: code !== step.code ? step.code : undefined,
             ...(kernelCode.rewrites.length > 0 ? { rewrites: kernelCode.rewrites } : {}),
+            ...withRisks,
             status: result.status,
             observation: hint ? `${observation}\n${hint}` : observation,
             error: error ?? undefined,

@@ -20,6 +20,11 @@ const step = {
       type: 'array',
       items: { type: 'object', required: ['from', 'to', 'why'], properties: { from: { type: 'string' }, to: { type: 'string' }, why: { type: 'string' } } }
     },
+    risks: {
+      type: 'array',
+      items: { type: 'object', required: ['category', 'reason'], properties: { category: { type: 'string' }, reason: { type: 'string' }, line: { type: ['integer', 'null'] } } }
+    },
+    refused: { type: 'boolean' },
     status: { enum: ['ok', 'error', 'timeout', 'aborted', 'skipped', 'invalid'] },
     observation: { type: 'string' },
     error: { type: 'object', required: ['ename', 'evalue'], properties: { ename: { type: 'string' }, evalue: { type: 'string' } } },

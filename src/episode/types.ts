@@ -37,7 +37,14 @@ export interface EpisodeStep {
   modelCode?: string;
   /** Lines the harness rewrote before running (a `pip` from PATH made `%pip`, src/agent/kernelInstalls.ts). */
   rewrites?: CodeRewrite[];
-  /** `skipped`: the user chose not to run it; `invalid`: the turn broke the protocol and nothing ran. */
+  /**
+   * What the code policy found in the step that needed the user's approval (src/agent/codePolicy.ts);
+   * absent when it found nothing or did not look.
+   */
+  risks?: RiskFinding[];
+  /** The step was not run because the policy's findings were not approved (headless: nobody to approve). */
+  refused?: boolean;
+  /** `skipped`: the user chose not to run it, or it was refused; `invalid`: the turn broke the protocol and nothing ran. */
   status: 'ok' | 'error' | 'timeout' | 'aborted' | 'skipped' | 'invalid';
   observation: string;
   error?: { ename: string; evalue: string };
@@ -58,6 +65,22 @@ export interface EpisodeStep {
   endedAt: string;
   modelMs: number;
   kernelMs: number;
+}
+
+/**
+ * What the code policy looks for in a model-written step: network access, processes and shell
+ * escapes, package installs, writes or deletes outside the working folder, credential reads, code
+ * the policy cannot read (built at run time, native code, interpreter internals), and `unchecked`
+ * when the kernel could not classify the step at all.
+ */
+export type RiskCategory = 'network' | 'subprocess' | 'install' | 'write_outside' | 'credentials' | 'dynamic' | 'unchecked';
+
+export interface RiskFinding {
+  category: RiskCategory;
+  /** Said to the user and the model: "opens a network connection to 127.0.0.1:30758 (socket.connect)". */
+  reason: string;
+  /** Line of the step's code, when known. */
+  line?: number | null;
 }
 
 /** A line of the model's code the harness changed before it ran, and why. */

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 
 import { collect, number, positiveInt } from '../cli/arguments';
+import { APPROVE_HELP, APPROVE_MODES, DEFAULT_APPROVE_MODE } from './approval';
 import { evalCommand } from './evaluate';
 import { addJudgeOptions } from './judge';
 import { rolloutsCommand } from './rollouts';
@@ -29,6 +30,7 @@ function shared(command: Command): Command {
     .addOption(new Option('--gpu <backend>', 'embedded host: auto, cuda, cuda12, vulkan, metal, cpu').env('DATARUS_GPU'))
     .option('--log <file>', "episode log (default: $DATARUS_EPISODES_FILE, else <Jupyter's data dir>/datarus/episodes.jsonl)")
     .option('--no-log', 'do not write the episodes to the episode log')
+    .addOption(new Option('--approve <mode>', APPROVE_HELP).choices(APPROVE_MODES).default(DEFAULT_APPROVE_MODE))
     .option('--grammar <datarus|file>', 'constrain every turn: datarus (the protocol), a GBNF file, or a JSON list of GBNF per turn (or an object of such lists by task id); the embedded host, llama.cpp servers and datarus serve apply it');
 }
 

@@ -3,11 +3,13 @@
  * token counts metered on the way (the loop records steps, not tokens), and
  * the figures a run reports about it.
  */
+import { kernelPolicy } from '../agent/codePolicy';
 import { AgentLoop, AgentRunOptions } from '../agent/loop';
 import { ModelError } from '../agent/hostModel';
 import type { ChatMessage } from '../agent/messages';
 import type { AgentModel, CodeRunner, ModelTurn, ModelTurnRequest, PromptCount } from '../agent/types';
 import type { Episode } from '../episode/types';
+import { ApproveMode, DEFAULT_APPROVE_MODE, headlessApproval } from './approval';
 
 export interface TurnFigures {
   step: number;
@@ -80,15 +82,19 @@ export function errorsRecovered(episode: Episode): number {
   return recovered;
 }
 
-export interface RunEpisodeOptions extends Omit<AgentRunOptions, 'now'> {
+export interface RunEpisodeOptions extends Omit<AgentRunOptions, 'now' | 'policy'> {
   onTurn?: (figures: TurnFigures) => void;
+  /** Which steps need approval, which nobody gives headless (approval.ts); default `risky`. */
+  approve?: ApproveMode;
 }
 
 export async function runEpisode(model: AgentModel, runner: CodeRunner, options: RunEpisodeOptions): Promise<{ episode: Episode; figures: EpisodeFigures }> {
   const started = Date.now();
   const metered = new MeteredModel(model, options.onTurn);
-  const { onTurn: _onTurn, ...run } = options;
-  const episode = await new AgentLoop(metered, runner).run(run);
+  const { onTurn: _onTurn, approve = DEFAULT_APPROVE_MODE, ...run } = options;
+  // Every step is classified in the kernel before it runs, whatever the mode (the findings are recorded).
+  const policy = kernelPolicy(runner.inspect ? expression => runner.inspect!(expression) : undefined);
+  const episode = await new AgentLoop(metered, runner).run({ ...run, policy, hooks: { ...run.hooks, approve: headlessApproval(approve) } });
   return {
     episode,
     figures: {

@@ -297,7 +297,8 @@ async function runOnce(task: DabenchTask, files: DataFile[], ctx: TaskContext, v
       grammar: ctx.grammars(task.id),
       signal: ctx.signal,
       hooks: progress.hooks,
-      onTurn: progress.onTurn
+      onTurn: progress.onTurn,
+      approve: ctx.opts.approve
     });
   } finally {
     await lease.dispose();

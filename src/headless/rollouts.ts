@@ -174,7 +174,8 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
             grammar: grammars(task.id),
             signal: ctrlC.signal,
             hooks: progress.hooks,
-            onTurn: progress.onTurn
+            onTurn: progress.onTurn,
+            approve: opts.approve
           });
         } finally {
           await lease.dispose();

@@ -66,7 +66,8 @@ export async function runCommand(question: string, opts: RunOptions, write: Writ
         grammar: grammars('run'),
         signal: ctrlC.signal,
         hooks: progress.hooks,
-        onTurn: progress.onTurn
+        onTurn: progress.onTurn,
+        approve: opts.approve
       }));
     } finally {
       await lease.dispose();

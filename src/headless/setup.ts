@@ -16,6 +16,7 @@ import { defaultEpisodesFile, defaultModelsDir } from '../cli/jupyterDataDir';
 import { resolveUserPath } from '../host/manifests';
 import { DataFile, JupyterEndpoint, KernelPool, parseJupyterUrl } from './kernels';
 import { ModelBackend, remoteBackend, startEmbeddedHost } from './models';
+import type { ApproveMode } from './approval';
 import type { Write } from './progress';
 
 export interface HeadlessOptions {
@@ -34,6 +35,8 @@ export interface HeadlessOptions {
   gpu?: string;
   log: string | false | undefined;
   grammar?: string;
+  /** Which steps need approval (src/headless/approval.ts). */
+  approve?: ApproveMode;
 }
 
 export class UsageError extends Error {

@@ -6,10 +6,12 @@
  */
 import { Notification } from '@jupyterlab/apputils';
 import type { NotebookPanel } from '@jupyterlab/notebook';
+import { interactiveApproval, UserChoice } from '../agent/approvalGate';
+import { kernelPolicy } from '../agent/codePolicy';
 import { gatherContext } from '../agent/gatherContext';
 import { HostModel } from '../agent/hostModel';
 import { evaluateSilently } from '../agent/inspect';
-import { AgentLoop, Approval } from '../agent/loop';
+import { AgentLoop } from '../agent/loop';
 import type { AgentModel } from '../agent/types';
 import { deliveredAnswer } from '../episode/answer';
 import { newEpisodeId } from '../episode/ids';
@@ -28,6 +30,7 @@ import type { IDatarusClient } from './tokens';
 export type AnalyzeSettings = Pick<
   AgentSettings,
   | 'approval'
+  | 'allowedRisks'
   | 'maxSteps'
   | 'maxConsecutiveErrors'
   | 'cellTimeoutSeconds'
@@ -96,7 +99,22 @@ export class AnalyzeSession {
     const writer = new NotebookWriter(panel, this.episodeId, this._model.name);
     const runner = new NotebookRunner(panel, writer);
     const settings = this._settings;
-    let allowRest = settings.approval === 'auto';
+    /** The code cell of the step waiting for approval. */
+    let cellId = '';
+    const gate = interactiveApproval(settings.approval, async (step, _parsed, risk): Promise<UserChoice> => {
+      status(step, risk ? ' · waiting for you: this cell needs your approval' : ' · waiting for you');
+      this._approving = true;
+      const choice = await this._bar.askApproval(risk);
+      this._approving = false;
+      if (choice === 'stop' || choice === 'skip') {
+        if (choice === 'skip') {
+          writer.markSkipped(cellId);
+        }
+        return { action: choice };
+      }
+      status(step, ' · running');
+      return { action: choice, code: writer.source(cellId) };
+    });
     let stepParser = new DatarusStreamParser();
     let streamingStep = -1;
     let tokens = 0;
@@ -123,6 +141,8 @@ export class AnalyzeSession {
         context,
         notebook: panel.context.path,
         signal: this._abort.signal,
+        // Checked in the kernel before every cell runs, under either approval mode.
+        policy: kernelPolicy(expression => runner.inspect(expression), settings.allowedRisks ?? []),
         temperature: settings.temperature,
         limits: {
           maxSteps: settings.maxSteps,
@@ -153,25 +173,10 @@ export class AnalyzeSession {
             writer.thought(step, thought, true);
             writer.renderThought(step);
           },
-          approve: async (step, parsed): Promise<Approval> => {
-            const id = writer.code(step, parsed.code);
-            if (allowRest) {
-              return { action: 'run', code: parsed.code };
-            }
-            status(step, ' · waiting for you');
-            this._approving = true;
-            const choice = await this._bar.askApproval();
-            this._approving = false;
-            if (choice === 'stop') {
-              return { action: 'stop' };
-            }
-            if (choice === 'skip') {
-              writer.markSkipped(id);
-              return { action: 'skip' };
-            }
-            allowRest ||= choice === 'allow-rest';
-            status(step, ' · running');
-            return { action: 'run', code: writer.source(id) };
+          approve: async (step, parsed, risks) => {
+            // The cell is in the notebook before anyone decides, so it can be read and edited.
+            cellId = writer.code(step, parsed.code);
+            return gate(step, parsed, risks);
           },
           onAnswerRejected: rejected => {
             // The next turn writes the same step number again: stream it afresh.

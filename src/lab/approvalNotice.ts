@@ -1,6 +1,6 @@
 /**
  * With `approval: auto` the model's code runs in the user's kernel without
- * asking. The first Analyze in a notebook says so once, in a toast (non-modal)
+ * asking (except what the code policy flags, src/agent/codePolicy.ts). The first Analyze in a notebook says so once, in a toast (non-modal)
  * that offers to switch to asking first; the notebooks already told are kept
  * in the browser's local storage so the notice is not repeated.
  */
@@ -10,7 +10,8 @@ const STORAGE_KEY = 'datarus-jupyterlab:approval-notice-shown';
 const MAX_REMEMBERED = 500;
 
 /** Short enough for a toast to show whole (longer messages are cut there). */
-export const APPROVAL_NOTICE = 'Approval is "auto": Datarus runs the code it writes in this kernel without asking you. "Ask me first" switches to "ask".';
+export const APPROVAL_NOTICE =
+  'Approval is "auto": Datarus runs the code it writes in this kernel without asking you, except cells that use the network, the shell, installs or credentials. "Ask me first" switches to "ask".';
 
 function remembered(): string[] {
   try {

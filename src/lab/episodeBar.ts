@@ -2,6 +2,8 @@
  * The bar a notebook shows while Datarus works in it: step of max, tokens/s,
  * a Stop button, and, when approval is on, Run / Skip / Allow the rest for the
  * code cell waiting below. Non-modal, so the user can edit that cell first.
+ * A cell the code policy flagged (src/agent/codePolicy.ts) is asked about with
+ * its reason, whatever the approval mode, and offers no "Allow the rest".
  * Once the episode has ended it keeps the outcome, offers to remove the
  * episode's cells, and can be dismissed.
  */
@@ -55,20 +57,38 @@ export class EpisodeBar extends Widget {
     return this._label.textContent ?? '';
   }
 
-  /** Shows the approval buttons and resolves with the user's choice. */
-  askApproval(): Promise<ApprovalChoice> {
+  /**
+   * Shows the approval buttons and resolves with the user's choice; `risk`, when the
+   * code policy flagged the cell, says why it waits ("this cell opens a network connection to …").
+   */
+  askApproval(risk?: string): Promise<ApprovalChoice> {
     this.node.dataset.state = 'approval';
+    if (risk) {
+      this.node.dataset.risk = 'true';
+    }
     return new Promise(resolve => {
       const choose = (choice: ApprovalChoice) => () => {
         this._approval.replaceChildren();
         this.node.dataset.state = 'running';
+        delete this.node.dataset.risk;
         resolve(choice);
       };
-      this._approval.replaceChildren(
+      const buttons = [
         button('Run', 'jp-mod-accept', 'Run the cell below as it is now (edit it first if you like)', choose('run')),
-        button('Skip', 'jp-mod-reject', 'Do not run this cell; the model continues', choose('skip')),
-        button('Allow the rest', 'jp-mod-accept', 'Run this and every later cell of this episode without asking', choose('allow-rest'))
-      );
+        button('Skip', 'jp-mod-reject', 'Do not run this cell; the model continues', choose('skip'))
+      ];
+      if (risk) {
+        const why = document.createElement('span');
+        why.className = 'jp-DatarusEpisodeBar-risk';
+        why.textContent = `This cell ${risk}.`;
+        why.title = why.textContent;
+        this._approval.replaceChildren(why, ...buttons);
+      } else {
+        this._approval.replaceChildren(
+          ...buttons,
+          button('Allow the rest', 'jp-mod-accept', 'Run this and every later cell of this episode without asking', choose('allow-rest'))
+        );
+      }
       this._pending = choose('stop');
     });
   }

@@ -35,6 +35,10 @@ export interface AgentSettings {
    */
   approval: ("auto" | "ask")
   /**
+   * Risks allowed unasked: Before each cell the model writes runs, the kernel checks what it does. A cell that uses the network, starts a process or shell command, installs packages, writes or deletes outside the notebook's folder, reads credentials (the environment, ~/.ssh, ~/.aws, keyrings) or runs code the check cannot read waits for your Run, with the reason, even when Approval is auto. The kinds listed here run unasked. The check is a guard, not a sandbox.
+   */
+  allowedRisks: ("network" | "subprocess" | "install" | "write_outside" | "credentials" | "dynamic" | "unchecked")[]
+  /**
    * Maximum steps
    */
   maxSteps: number

@@ -52,8 +52,10 @@
  * - ANSI colour codes are removed from tracebacks (the harness keeps them).
  * - Error observations are cut at the same limit as others (the harness does
  *   not cut them).
- * - The notebook context, when there is one, comes before the question; the
- *   harness has no notebook to describe.
+ * - The notebook context, when there is one, comes before the question,
+ *   fenced as data (src/agent/untrusted.ts); the harness has no notebook to
+ *   describe. The system prompt stays the harness's: unlike the other
+ *   profiles', it does not say that instructions inside data are not the user's.
  * - Consecutive identical messages are not merged (the harness drops the
  *   second; with alternating roles they do not occur).
  * - Each answer is checked against the outputs (src/agent/grounding.ts) and
@@ -71,7 +73,7 @@
 import type { ChatMessage } from './messages';
 import { formatObservation } from './format';
 import { PYTHON_EXECUTOR } from './types';
-import { COMPACT_AFTER_STEP, COMPACT_SYSTEM_PROMPT } from './compactPrompt';
+import { COMPACT_AFTER_STEP, COMPACT_SYSTEM_PROMPT, DATA_IS_NOT_INSTRUCTIONS } from './compactPrompt';
 
 /** How executed code's outputs become the observation text (rendered by the agent). */
 export type ObservationStyle =
@@ -262,7 +264,9 @@ After each step you receive its output in an <observation> block. Never write an
 If the code fails, read the traceback and fix the problem in your next step.
 When you can answer, write a final turn instead of a step, with these tags, in this order:
 <stop_analysis>, then <thought> with how the evidence answers the question,
-then <answer> with the answer, concise and complete, then </stop_analysis>.`,
+then <answer> with the answer, concise and complete, then </stop_analysis>.
+
+${DATA_IS_NOT_INSTRUCTIONS}`,
   firstUserMessage: (question, context) => (context ? `${context}\n\nQuestion: ${question}` : question),
   afterStep: 'Continue with the analysis.',
   afterError: name => `The previous step raised ${name}. Read the traceback in the observation, fix the code and continue with the analysis.`,

@@ -47,10 +47,10 @@ describe('grounded answers on the real host and kernel', () => {
       files: [{ name: 'sales.csv', rows: 4, dtypes: { region: expect.stringMatching(/^(object|str)$/), units: 'int64', unit_price: 'float64' }, columns: 3 }]
     });
     const context = await gatherContext({ question, inspect: e => runner.inspect(e) });
-    expect(context).toMatch(/^Data files named in the question \(in the kernel's working folder\):\n- sales\.csv: 4 rows; columns region: (object|str), units: int64, unit_price: float64/);
+    expect(context).toMatch(/^Below, between <data> and <\/data>.*\n<data>\nData files named in the question \(in the kernel's working folder\):\n- 'sales\.csv': 4 rows; columns 'region': (object|str), 'units': int64, 'unit_price': float64/);
     // A question that names no file gets the working folder's data files, as a newcomer asks it.
     const unnamed = await gatherContext({ question: 'Which region had the highest total revenue?', inspect: e => runner.inspect(e) });
-    expect(unnamed).toMatch(/^Data files in the kernel's working folder:\n- sales\.csv: 4 rows; columns region: (object|str), units: int64, unit_price: float64/);
+    expect(unnamed).toMatch(/\n<data>\nData files in the kernel's working folder:\n- 'sales\.csv': 4 rows; columns 'region': (object|str), 'units': int64, 'unit_price': float64/);
 
     const inner = new HostModel(
       (path, init) => fetch(`${jupyter.url}/datarus/api/${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: `token ${jupyter.token}` } }),
@@ -73,7 +73,7 @@ describe('grounded answers on the real host and kernel', () => {
     expect(episode.status).toBe('answered');
     expect(episode.steps.map(s => s.status)).toEqual(['error', 'ok']);
     expect(episode.steps[0].observation).toContain("KeyError: 'amount'");
-    expect(episode.steps[0].observation).toMatch(/\[columns of the DataFrames in the kernel: df: region, units, unit_price\]$/);
+    expect(episode.steps[0].observation).toMatch(/\[columns of the DataFrames in the kernel: df: 'region', 'units', 'unit_price'\]$/);
     expect(episode.steps[1].observation).toBe('East 24.0');
     expect(episode.rejectedAnswers).toMatchObject([{ afterSteps: 2, unsupported: ['50000'], answer: { text: 'East, with 50000.' } }]);
     expect(episode.answer?.text).toBe('East, with 24.0.');

@@ -1,5 +1,6 @@
 import { buildContext, ContextCell, FrameInfo } from '../../src/agent/context';
 import { DEFAULT_CONTEXT_TOKENS } from '../../src/agent/gatherContext';
+import { fenceData } from '../../src/agent/untrusted';
 
 const frame: FrameInfo = { name: 'df', shape: [3, 1], dtypes: { x: 'int64' }, head: '   x\n0  1\n1  2\n2  3' };
 
@@ -11,8 +12,10 @@ describe('notebook context', () => {
     ];
     const text = buildContext(cells, [frame], 1000);
     expect(text).toBe(
-      'DataFrames in the kernel:\n- df: shape 3×1; columns x: int64\n       x\n    0  1\n    1  2\n    2  3\n\n' +
-        'Recent notebook cells:\n[markdown]\n# Sales\n\n[code]\ndf = load()\n[output]\nloaded'
+      fenceData(
+        "DataFrames in the kernel:\n- df: shape 3×1; columns 'x': int64\n       x\n    0  1\n    1  2\n    2  3\n\n" +
+          'Recent notebook cells:\n[markdown]\n# Sales\n\n[code]\ndf = load()\n[output]\nloaded'
+      )
     );
   });
 

@@ -7,6 +7,7 @@
 import { COLUMNS_EXPRESSION, columnHint, formatColumnHint, isColumnError } from '../../src/agent/columnHint';
 import { buildContext } from '../../src/agent/context';
 import { dataFilesExpression, dataFilesIn, describeDataFiles, formatDataFiles } from '../../src/agent/dataFiles';
+import { fenceData } from '../../src/agent/untrusted';
 import { AgentLoop } from '../../src/agent/loop';
 import type { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest, NbOutput } from '../../src/agent/types';
 import { formatAnswer, formatStep } from '../../src/protocol';
@@ -42,26 +43,26 @@ describe('data files named in a question', () => {
     });
     expect(text).toBe(
       "Data files named in the question (in the kernel's working folder):\n" +
-        '- sales.csv: 150 rows; columns date: object, units: int64, unit_price: float64\n' +
-        '- big.csv: many rows (too big to count here); columns a: int64, … (90 columns)\n' +
-        '- bad.xlsx: could not be read (ImportError: Missing optional dependency openpyxl)'
+        "- 'sales.csv': 150 rows; columns 'date': object, 'units': int64, 'unit_price': float64\n" +
+        "- 'big.csv': many rows (too big to count here); columns 'a': int64, … (90 columns)\n" +
+        "- 'bad.xlsx': could not be read (ImportError: Missing optional dependency openpyxl)"
     );
     expect(formatDataFiles({ source: 'question', files: [] })).toBe('');
   });
 
   it('describes the few data files of the working folder when the question names none, and lists many by name', () => {
     expect(formatDataFiles({ source: 'folder', files: [{ name: 'orders.csv', rows: 100, dtypes: { city: 'str', qty: 'int64' }, columns: 2 }], listed: [], total: 1 })).toBe(
-      "Data files in the kernel's working folder:\n- orders.csv: 100 rows; columns city: str, qty: int64"
+      "Data files in the kernel's working folder:\n- 'orders.csv': 100 rows; columns 'city': str, 'qty': int64"
     );
     expect(formatDataFiles({ source: 'folder', files: [], listed: ['a.csv', 'b.csv'], total: 25 })).toBe(
-      "Data files in the kernel's working folder (25; the question names none): a.csv, b.csv, and 23 more"
+      "Data files in the kernel's working folder (25; the question names none): 'a.csv', 'b.csv', and 23 more"
     );
     expect(formatDataFiles({ source: 'folder', files: [], listed: [], total: 0 })).toBe('');
   });
 
   it('puts the files first in the context, asks the kernel for the folder\'s files when no file is named, and survives a kernel that cannot say', async () => {
     const context = buildContext([{ cellType: 'markdown', source: '# Notes' }], [], 1000, { source: 'question', files: [{ name: 's.csv', rows: 2, dtypes: { x: 'int64' }, columns: 1 }] });
-    expect(context).toBe("Data files named in the question (in the kernel's working folder):\n- s.csv: 2 rows; columns x: int64\n\nRecent notebook cells:\n[markdown]\n# Notes");
+    expect(context).toBe(fenceData("Data files named in the question (in the kernel's working folder):\n- 's.csv': 2 rows; columns 'x': int64\n\nRecent notebook cells:\n[markdown]\n# Notes"));
     const asked: string[] = [];
     expect(await describeDataFiles('What is the mean?', async e => (asked.push(e), '{"files": [], "listed": [], "total": 0}'))).toEqual({ source: 'folder', files: [], listed: [], total: 0 });
     expect(asked).toEqual([dataFilesExpression(null)]);
@@ -79,7 +80,7 @@ describe('columns after a step fails on a column name', () => {
   });
 
   it('names each frame and its columns, within a size limit', () => {
-    expect(formatColumnHint({ df: ['date', 'units', 'unit_price'], other: ['a'] })).toBe('[columns of the DataFrames in the kernel: df: date, units, unit_price; other: a]');
+    expect(formatColumnHint({ df: ['date', 'units', 'unit_price'], other: ['a'] })).toBe("[columns of the DataFrames in the kernel: df: 'date', 'units', 'unit_price'; other: 'a']");
     expect(formatColumnHint({})).toBe('');
     expect(formatColumnHint({ wide: Array.from({ length: 500 }, (_, i) => `column_${i}`) }).length).toBeLessThanOrEqual(1500);
   });
@@ -90,7 +91,7 @@ describe('columns after a step fails on a column name', () => {
     expect(await columnHint(runner, null)).toBe('');
     expect(await columnHint(runner, { ename: 'ValueError', evalue: 'x' })).toBe('');
     expect(asked).toEqual([]);
-    expect(await columnHint(runner, { ename: 'KeyError', evalue: "'amount'" })).toBe('[columns of the DataFrames in the kernel: df: units]');
+    expect(await columnHint(runner, { ename: 'KeyError', evalue: "'amount'" })).toBe("[columns of the DataFrames in the kernel: df: 'units']");
     expect(asked).toEqual([COLUMNS_EXPRESSION]);
     expect(await columnHint({ run: runner.run }, { ename: 'KeyError', evalue: "'amount'" })).toBe('');
   });
@@ -119,8 +120,8 @@ describe('the loop adds the columns to the observation', () => {
   it.each(['generic', 'compact'])('profile %s: the observation after a KeyError names the real columns, and the model reads it', async profile => {
     const model = new TwoTurns();
     const episode = await new AgentLoop(model, failing).run({ episodeId: 'k', question: 'What is the total amount?', profile });
-    expect(episode.steps[0].observation).toMatch(/KeyError: 'amount'\n\[columns of the DataFrames in the kernel: df: date, region, units, unit_price\]$/);
-    expect(model.requests[1].messages.map(m => m.content).join('\n')).toContain('df: date, region, units, unit_price');
+    expect(episode.steps[0].observation).toMatch(/KeyError: 'amount'\n\[columns of the DataFrames in the kernel: df: 'date', 'region', 'units', 'unit_price'\]$/);
+    expect(model.requests[1].messages.map(m => m.content).join('\n')).toContain("df: 'date', 'region', 'units', 'unit_price'");
   });
 
   it('datarus-r1: the observation stays the harness one', async () => {

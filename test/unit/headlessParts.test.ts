@@ -10,6 +10,7 @@ import { appendJsonLine, readJsonLines } from '../../src/host/jsonl';
 import { parseJupyterUrl, safeSegment } from '../../src/headless/kernels';
 import { FRAMES_EXPRESSION } from '../../src/agent/context';
 import { dataFilesExpression } from '../../src/agent/dataFiles';
+import { fenceData } from '../../src/agent/untrusted';
 import { fileInside, headlessContext, loadGrammars } from '../../src/headless/setup';
 
 const stepOf = (index: number, status: EpisodeStep['status'], extra: Partial<EpisodeStep> = {}): EpisodeStep => ({
@@ -141,7 +142,7 @@ describe('inputs', () => {
       run: async () => ({ status: 'ok' as const, outputs: [], durationMs: 0 }),
       inspect: async (e: string) => (asked.push(e), e === FRAMES_EXPRESSION ? '[]' : '{"files": [{"name": "a.csv", "rows": 2, "dtypes": {"x": "int64"}, "columns": 1}], "listed": [], "total": 1}')
     };
-    expect(await headlessContext('What is the mean of x?', runner)).toBe("Data files in the kernel's working folder:\n- a.csv: 2 rows; columns x: int64");
+    expect(await headlessContext('What is the mean of x?', runner)).toBe(fenceData("Data files in the kernel's working folder:\n- 'a.csv': 2 rows; columns 'x': int64"));
     expect(asked).toEqual([dataFilesExpression(null), FRAMES_EXPRESSION]);
     expect(await headlessContext('What is the mean of x?', { run: runner.run })).toBe('');
   });
