@@ -143,7 +143,8 @@ class EmbeddedHost:
         self._socket = os.path.join(self._dir, "host.sock")
         token = secrets.token_urlsafe(32)
         command, env = _serve_command()
-        args = [*command, "serve", "--socket", self._socket, "--exit-with-stdin"]
+        # The same episode log as JupyterLab's and the CLI's ($DATARUS_EPISODES_FILE, else the Jupyter data dir).
+        args = [*command, "serve", "--socket", self._socket, "--exit-with-stdin", "--episodes-file", runtime.default_episodes_file()]
         if model:
             args += ["--model", model]
         self._stderr: deque[str] = deque(maxlen=40)

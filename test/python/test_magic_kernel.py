@@ -1,0 +1,123 @@
+"""%%datarus on the real path: a real ipykernel (this checkout's .venv), the
+embedded host the magic starts (this checkout's build), and the fixture model
+forced through per-turn grammars. The variables the steps make are in the
+kernel's namespace afterwards, and the episode is in the episode log.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "models" / "cache" / "datarus-test-tiny.gguf"
+SALES = ROOT / "test" / "fixtures" / "dabench" / "sales.csv"
+
+pytestmark = pytest.mark.skipif(
+    not (ROOT / "lib-node" / "host" / "routes" / "agent.js").exists() or not FIXTURE.exists(),
+    reason="needs the built host (npm run build:node) and the fixture model (models/cache)",
+)
+
+
+def exactly(text: str) -> str:
+    return f"root ::= {json.dumps(text)}"
+
+
+def step(thought: str, code: str) -> str:
+    return exactly(f"<step>\n<thought>{thought}</thought>\n<action>python_executor</action>\n<action_input>\n{code}\n</action_input>\n</step>")
+
+
+def answer(thought: str, text: str) -> str:
+    return exactly(f"<stop_analysis>\n<thought>{thought}</thought>\n<answer>{text}</answer>\n</stop_analysis>")
+
+
+TURNS = [
+    # An error first (no df yet), which the next step recovers from.
+    step("Sum North units.", "print(df[df.region == 'North'].units.sum())"),
+    step("Load the file first.", "import pandas as pd\ndf = pd.read_csv('sales.csv')\nnorth_units = int(df[df.region == 'North'].units.sum())\nprint(north_units)"),
+    answer("It printed 12.", "North sold 12 units."),
+]
+
+
+@pytest.fixture()
+def kernel(tmp_path):
+    shutil.copy(SALES, tmp_path / "sales.csv")
+    (tmp_path / "turns.json").write_text(json.dumps(TURNS))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),  # this checkout's package, before an editable install of another
+        "DATARUS_HOST_DIR": str(ROOT),
+        "DATARUS_MODELS_DIR": str(ROOT / "models" / "cache"),
+        "DATARUS_MODEL": "datarus-test-tiny",
+        "DATARUS_EPISODES_FILE": str(tmp_path / "episodes.jsonl"),
+    }
+    env.pop("DATARUS_HOST_URL", None)
+    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+    try:
+        yield kc, tmp_path
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+
+
+def execute(kc, code: str, timeout: float = 600) -> tuple[dict, list[dict]]:
+    messages: list[dict] = []
+    reply = kc.execute_interactive(code, timeout=timeout, output_hook=messages.append, allow_stdin=False)
+    return reply, messages
+
+
+def value(kc, expression: str) -> str | None:
+    reply = kc.execute_interactive("", user_expressions={"v": expression}, timeout=60, output_hook=lambda m: None)
+    result = reply["content"]["user_expressions"]["v"]
+    return result["data"]["text/plain"] if result["status"] == "ok" else None
+
+
+def last_display(messages: list[dict]) -> str:
+    shown = [m["content"]["data"]["text/plain"] for m in messages if m["msg_type"] in ("display_data", "update_display_data")]
+    return shown[-1] if shown else ""
+
+
+def test_a_forced_two_step_episode_leaves_its_variables_in_the_namespace_and_in_the_log(kernel):
+    kc, folder = kernel
+    reply, _ = execute(kc, "%load_ext datarus_jupyterlab")
+    assert reply["content"]["status"] == "ok"
+    reply, messages = execute(kc, "%%datarus --data sales.csv --grammar turns.json --max-steps 5\nHow many units did North sell?")
+    assert reply["content"]["status"] == "ok"
+    shown = last_display(messages)
+    assert "step 2 of 5" in shown
+    assert "**Step 1** · Sum North units." in shown and "NameError" in shown
+    assert "```python\nimport pandas as pd" in shown
+    assert "**Answer.** North sold 12 units." in shown
+    # As if the user had typed the steps: their variables are the kernel's now.
+    assert value(kc, "north_units") == "12"
+    assert value(kc, "df.shape") == "(12, 3)"
+    # The model read the file's columns first, gathered in this kernel like Analyze does.
+    episodes = [json.loads(line) for line in (folder / "episodes.jsonl").read_text().splitlines() if line.strip()]
+    episode = next(e for e in episodes if e.get("type", "episode") == "episode" or "steps" in e)
+    record = episode.get("episode", episode)
+    assert record["status"] == "answered"
+    assert [s["status"] for s in record["steps"]] == ["error", "ok"]
+    assert "- sales.csv: 12 rows; columns region: " in record["context"] and "units: int64" in record["context"]
+
+    # A second cell reuses the host; --no-log keeps its episode out of the log.
+    (folder / "turns.json").write_text(json.dumps([answer("It printed 12 before.", "North sold 12 units.")]))
+    lines = len((folder / "episodes.jsonl").read_text().splitlines())
+    reply, messages = execute(kc, "%%datarus --grammar turns.json --no-log\nAnd again?")
+    assert reply["content"]["status"] == "ok"
+    assert "Answer." in last_display(messages)
+    assert len((folder / "episodes.jsonl").read_text().splitlines()) == lines
+
+
+def test_nested_datarus_inside_a_step_is_refused_and_the_kernel_stays_usable(kernel):
+    kc, folder = kernel
+    nested = "get_ipython().run_cell_magic('datarus', '', 'inner question')"
+    (folder / "turns.json").write_text(json.dumps([step("Nest.", nested), answer("Done.", "done")]))
+    execute(kc, "%load_ext datarus_jupyterlab")
+    reply, messages = execute(kc, "%%datarus --grammar turns.json --no-log --max-steps 2\nNest yourself")
+    assert reply["content"]["status"] == "ok"
+    assert "cannot run inside a step of another %%datarus episode" in last_display(messages)
+    assert value(kc, "1 + 1") == "2"
