@@ -57,6 +57,7 @@ def kernel(tmp_path):
     }
     env.pop("DATARUS_HOST_URL", None)
     km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+    kc.kernel_manager = km  # the interrupt test interrupts the kernel as a frontend's stop button does
     try:
         yield kc, tmp_path
     finally:
@@ -120,4 +121,30 @@ def test_nested_datarus_inside_a_step_is_refused_and_the_kernel_stays_usable(ker
     reply, messages = execute(kc, "%%datarus --grammar turns.json --no-log --max-steps 2\nNest yourself")
     assert reply["content"]["status"] == "ok"
     assert "cannot run inside a step of another %%datarus episode" in last_display(messages)
+    assert value(kc, "1 + 1") == "2"
+
+
+def test_an_interrupt_mid_generation_stops_the_episode_at_once_and_the_kernel_stays_usable(kernel):
+    kc, folder = kernel
+    # Every turn a long thought that never closes: the interrupt lands while the model writes.
+    (folder / "turns.json").write_text(json.dumps(['root ::= "<step>\\n<thought>" [a-z ]+']))
+    execute(kc, "%load_ext datarus_jupyterlab")
+    msg_id = kc.execute("%%datarus --grammar turns.json --no-log --max-steps 5\nThink for a long time")
+    interrupted = False
+    shown = ""
+    while True:
+        msg = kc.get_iopub_msg(timeout=600)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] in ("display_data", "update_display_data"):
+            shown = msg["content"]["data"]["text/plain"]
+            if not interrupted and "_writing…_" in shown:
+                kc.kernel_manager.interrupt_kernel()
+                interrupted = True
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    reply = kc.get_shell_msg(timeout=60)
+    assert interrupted
+    assert reply["content"]["status"] == "ok"  # the magic handled the interrupt: no traceback, one interrupt was enough
+    assert "stopped" in shown
     assert value(kc, "1 + 1") == "2"
