@@ -194,3 +194,33 @@ def test_progress_markdown_fences_survive_backticks_in_the_output():
     text = progress.markdown()
     assert "step 1 of 5" in text
     assert _fence("```\nboom").startswith("````") and "````\n✗ error\n```\nboom\n````" in text
+
+
+def test_a_jupyter_servers_host_is_named_to_its_kernels_with_the_token_in_a_private_file(tmp_path, monkeypatch):
+    import logging
+    import os
+    import stat
+
+    from datarus_jupyterlab.host import HostProcess
+    from datarus_jupyterlab.hostclient import host_from_environment
+
+    host = HostProcess(node="node", host_dir=None, model=None, models_dir=None, manifests_dir=None, threads=None,
+                       episodes_file=None, log_images="reference", startup_timeout=1, log=logging.getLogger("test"))
+    env: dict[str, str] = {}
+    host.export_to_kernels(env)
+    try:
+        token_file = env["DATARUS_HOST_TOKEN_FILE"]
+        assert env["DATARUS_HOST_URL"] == f"unix:{host.socket_path}"
+        assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(os.path.dirname(token_file)).st_mode) == 0o700
+        assert host._token not in env.values()
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        assert host_from_environment() is None  # the host has not started: no socket yet
+        open(host.socket_path, "w").close()
+        client = host_from_environment()
+        assert client is not None and client.url == env["DATARUS_HOST_URL"] and client._token == host._token
+    finally:
+        import asyncio
+
+        asyncio.run(host.stop())
