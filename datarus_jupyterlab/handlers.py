@@ -40,14 +40,19 @@ class HostProxyHandler(APIHandler):
             self._upstream.close()
 
     async def _forward(self, method: str, path: str) -> None:
-        try:
-            await self.host.ensure_started()
-            headers = {"Content-Type": self.request.headers.get("Content-Type", "application/json")}
-            self._upstream = await self.host.open(method, f"{self.prefix}/{path}", self.request.body or None, headers)
-        except HostUnavailable as err:
-            return self._fail(503, "host_unavailable", str(err))
-        except (aiohttp.ClientError, OSError) as err:
-            return self._fail(502, "host_unreachable", f"The Datarus model host did not answer: {err}. It will be restarted on the next request.")
+        headers = {"Content-Type": self.request.headers.get("Content-Type", "application/json")}
+        for attempt in range(2):
+            try:
+                await self.host.ensure_started()
+                self._upstream = await self.host.open(method, f"{self.prefix}/{path}", self.request.body or None, headers)
+                break
+            except HostUnavailable as err:
+                return self._fail(503, "host_unavailable", str(err))
+            except (aiohttp.ClientError, OSError) as err:
+                # A host that just died refuses the connection before its exit is seen: start a new one, once.
+                if attempt == 0 and await self.host.died():
+                    continue
+                return self._fail(502, "host_unreachable", f"The Datarus model host did not answer: {err}. It will be restarted on the next request.")
         async with self._upstream as upstream:
             self.set_status(upstream.status)
             for name, value in upstream.headers.items():

@@ -80,6 +80,17 @@ class HostProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
 
+    async def died(self, within: float = 2.0) -> bool:
+        """Whether the host process is gone, waiting up to `within` seconds for its exit to be seen."""
+        proc = self._proc
+        if proc is None:
+            return True
+        try:
+            await asyncio.wait_for(proc.wait(), within)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
     def state(self) -> dict[str, Any]:
         """What the server side knows, whether or not the host is up."""
         return {

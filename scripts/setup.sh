@@ -40,7 +40,7 @@ stamp() { [ -f "$1" ] && [ -z "$(find "${@:2}" -newer "$1" 2>/dev/null | head -n
 
 if ! stamp .venv/.datarus-deps pyproject.toml scripts/setup.sh; then
   step "Installing JupyterLab, ipykernel and the Python test tools"
-  pip install -q "jupyterlab>=4.6,<5" "ipykernel>=6" "gguf==0.19.0" "numpy>=1.26" "pandas>=2" "nbformat>=5" "aiohttp>=3.9" "datasets>=3" "build>=1" "pytest>=8"
+  pip install -q "jupyterlab>=4.6,<5" "ipykernel>=6" "gguf==0.19.0" "numpy>=1.26" "pandas>=2" "nbformat>=5" "aiohttp>=3.9" "datasets>=3" "build>=1" "pytest>=8" "pytest-jupyter[server]>=0.10"
 fi
 
 if ! stamp node_modules/.package-lock.json package-lock.json; then

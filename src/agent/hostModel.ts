@@ -3,7 +3,7 @@
  * streamed as server-sent events, one episode id per agent episode so the host
  * keeps the episode's KV cache between steps.
  */
-import { GENERATE_EVENT, GenerateRequest, GenerateResult, HostStatus } from '../contract';
+import { ErrorBody, ErrorCode, GENERATE_EVENT, GenerateRequest, GenerateResult, HostStatus } from '../contract';
 import { errorMessage, readEvents } from './sse';
 import type { AgentModel, ModelTurn, ModelTurnRequest } from './types';
 
@@ -25,7 +25,8 @@ const BUSY_RETRY_MS = 200;
 
 async function isEpisodeBusy(response: Response): Promise<boolean> {
   try {
-    return ((await response.json()) as { error?: { code?: string } } | null)?.error?.code === 'episode_busy';
+    const code: ErrorCode = 'episode_busy';
+    return ((await response.json()) as Partial<ErrorBody> | null)?.error?.code === code;
   } catch {
     return false;
   }

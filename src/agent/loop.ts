@@ -333,7 +333,7 @@ export class AgentLoop {
           });
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
-            return askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} turns in a row failed`);
+            return await askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} turns in a row failed`);
           }
           continue;
         }
@@ -343,7 +343,7 @@ export class AgentLoop {
           const times = sameCode.note(step.code);
           record({ status: 'skipped', observation: lastRunFailed ? SAME_FAILING_CODE_OBSERVATION : SAME_CODE_OBSERVATION });
           if (times >= SAME_CODE_LIMIT) {
-            return askForAnswer('repeating', 'failed', `the model wrote the same code ${times} times in a row instead of answering`);
+            return await askForAnswer('repeating', 'failed', `the model wrote the same code ${times} times in a row instead of answering`);
           }
           continue;
         }
@@ -394,13 +394,13 @@ export class AgentLoop {
         if (error) {
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
-            return askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} steps in a row raised errors`);
+            return await askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} steps in a row raised errors`);
           }
         } else {
           consecutiveErrors = 0;
         }
       }
-      return askForAnswer('step_limit', 'step_limit', `no answer after ${limits.maxSteps} steps`);
+      return await askForAnswer('step_limit', 'step_limit', `no answer after ${limits.maxSteps} steps`);
     } catch (err) {
       if (signal.aborted) {
         return finish('stopped', 'stopped by the user');

@@ -49,7 +49,8 @@ export type HostErrorCode = (typeof HOST_ERROR_CODES)[number];
 
 /** Codes the Jupyter server extension answers with when the host itself is unreachable or died. */
 export const SERVER_EXTENSION_ERROR_CODES = [
-  'host_unavailable', // the host could not be started or reached
+  'host_unavailable', // the host could not be started (or is being installed)
+  'host_unreachable', // the host was started but did not answer; it is restarted on the next request
   'host_died' // the host stopped in the middle of an answer
 ] as const;
 

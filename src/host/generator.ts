@@ -31,7 +31,6 @@ import type {
   Token
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
-import { BUILTIN_GRAMMARS } from './grammar';
 import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
 import { checkGrammarLimits } from './grammarLimits';
 import { DomainError } from './errors';
@@ -638,8 +637,8 @@ export class Generator {
     this._rememberTokens(episode, generatedText, tokens);
   }
 
-  private async _grammar(spec: string): Promise<LlamaGrammar> {
-    const text = BUILTIN_GRAMMARS[spec] ?? spec;
+  /** `grammar: 'datarus'` never comes here: it is decoded segment by segment (`_protocolTurn`). */
+  private async _grammar(text: string): Promise<LlamaGrammar> {
     let grammar = this._grammars.get(text);
     if (!grammar) {
       // Before llama.cpp sees it: a grammar nested too deep crashes its parser, uncatchably.

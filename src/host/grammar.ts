@@ -11,8 +11,3 @@ text        ::= [^<]+
 code        ::= codechar+
 codechar    ::= [^<] | "<" [^/]
 `;
-
-/** Names that select a built-in grammar instead of GBNF text. */
-export const BUILTIN_GRAMMARS: Record<string, string> = {
-  datarus: DATARUS_AGENTIC_GRAMMAR
-};

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
-import type { Backend } from './backends';
+import type { Backend } from '../contract';
 import { BUNDLED_VERSION } from './version';
 
 /**

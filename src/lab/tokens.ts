@@ -36,7 +36,7 @@ export interface HostProcessState {
 /**
  * The model host, reached through the Jupyter server (`/datarus/api/*`, behind
  * Jupyter's authentication). Every method rejects with a `HostError` that
- * keeps the host's message; none builds URLs or parses error bodies elsewhere.
+ * keeps the host's message. The agent's `HostModel` builds its generation requests on `request`.
  */
 export interface IDatarusClient {
   readonly serverSettings: ServerConnection.ISettings;

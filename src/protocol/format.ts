@@ -3,7 +3,7 @@
  * is trained on. `parseDatarus(formatStep(s))` gives `s` back (with its thought
  * trimmed and its code normalised), which the property tests check.
  */
-import { ParsedAnswer, ParsedStep, PYTHON_EXECUTOR } from './types';
+import { ParsedAnswer, PYTHON_EXECUTOR } from './types';
 
 export interface StepInput {
   thought: string;
@@ -33,24 +33,4 @@ export function formatAnswer(answer: ParsedAnswer): string {
     `<answer>${answer.text}</answer>\n` +
     '</stop_analysis>'
   );
-}
-
-/** A whole episode as one text: each step followed by its observation, then the answer. */
-export function formatTranscript(steps: ParsedStep[], answer: ParsedAnswer | null): string {
-  const parts: string[] = [];
-  for (const step of steps) {
-    parts.push(formatStep(step));
-    if (step.observation !== undefined) {
-      parts.push(formatObservation(step.observation));
-    }
-  }
-  if (answer) {
-    parts.push(formatAnswer(answer));
-  }
-  return parts.join('\n');
-}
-
-/** Reflection mode: compact chain of thought, then the answer. */
-export function formatReflection(thinking: string, answer: string): string {
-  return `<think>\n${thinking}\n</think>\n${answer}`;
 }

@@ -1,6 +1,6 @@
 /**
  * Imports point one way (protocol ← episode ← contract ← agent ← {lab, host} ←
- * {cli, bench}): dependency-cruiser checks src/ against .dependency-cruiser.cjs, and
+ * {cli, bench, headless}): dependency-cruiser checks src/ against .dependency-cruiser.cjs, and
  * a small tree with one upward import of each kind shows that every rule bites.
  */
 import { execFileSync } from 'node:child_process';

@@ -109,6 +109,27 @@ describe('AgentLoop stuck detection', () => {
     expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
   });
 
+  it('ends the episode on the model side only after the asked answer turn has returned', async () => {
+    // The host's DELETE of an episode aborts a generation still running for it: sent during the
+    // answer turn, it cut that turn off and the episode read as stopped by the user.
+    const events: string[] = [];
+    const slowAnswer = async (): Promise<ModelTurn> => {
+      events.push('answer turn started');
+      await new Promise(resolve => setTimeout(resolve, 20));
+      events.push('answer turn returned');
+      const text = answer('East, 25864.65.');
+      return { text, stopString: null, stopReason: 'eos' };
+    };
+    const model = Object.assign(new ScriptedModel([step(CODE), step(CODE), step(CODE), slowAnswer]), {
+      endEpisode: async () => {
+        events.push('episode ended');
+      }
+    });
+    const episode = await run(model, new Runner());
+    expect(episode.status).toBe('answered');
+    expect(events).toEqual(['answer turn started', 'answer turn returned', 'episode ended']);
+  });
+
   it('ends without an answer when the asked turn is not one, and asks nothing when no step printed anything', async () => {
     const model = new ScriptedModel([step(CODE), step(CODE), step(CODE), step(CODE)]);
     const episode = await run(model, new Runner());
