@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,8 @@ TURNS = [
 
 
 @pytest.fixture()
-def kernel(tmp_path):
+def folder(tmp_path):
+    """The kernel's working folder with the data and the forced turns; the environment its kernels get."""
     shutil.copy(SALES, tmp_path / "sales.csv")
     (tmp_path / "turns.json").write_text(json.dumps(TURNS))
     env = {
@@ -56,10 +59,16 @@ def kernel(tmp_path):
         "DATARUS_EPISODES_FILE": str(tmp_path / "episodes.jsonl"),
     }
     env.pop("DATARUS_HOST_URL", None)
-    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+    return tmp_path, env
+
+
+@pytest.fixture()
+def kernel(folder):
+    path, env = folder
+    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(path))
     kc.kernel_manager = km  # the interrupt test interrupts the kernel as a frontend's stop button does
     try:
-        yield kc, tmp_path
+        yield kc, path
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
@@ -148,3 +157,23 @@ def test_an_interrupt_mid_generation_stops_the_episode_at_once_and_the_kernel_st
     assert reply["content"]["status"] == "ok"  # the magic handled the interrupt: no traceback, one interrupt was enough
     assert "stopped" in shown
     assert value(kc, "1 + 1") == "2"
+
+
+def test_jupyter_execute_answers_a_notebook_whose_cell_is_datarus(folder):
+    """What VS Code and papermill do: ipykernel driven directly, with no JupyterLab and no Jupyter server."""
+    folder, env = folder
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("%load_ext datarus_jupyterlab"),
+        nbformat.v4.new_code_cell("%%datarus --data sales.csv --grammar turns.json\nHow many units did North sell?"),
+        nbformat.v4.new_code_cell("print(north_units)"),
+    ]
+    nbformat.write(notebook, folder / "demo.ipynb")
+    jupyter = Path(sys.executable).parent / "jupyter"
+    subprocess.run([str(jupyter), "execute", "--inplace", "--timeout=600", "demo.ipynb"], cwd=folder, env=env, check=True, capture_output=True)
+    done = nbformat.read(folder / "demo.ipynb", as_version=4)
+    shown = "".join(o.get("data", {}).get("text/plain", "") for o in done.cells[1].outputs)
+    assert "**Answer.** North sold 12 units." in shown
+    assert done.cells[2].outputs[0]["text"] == "12\n"
