@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any
 
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .capture import evaluate_silently, run_step
@@ -113,6 +113,45 @@ class DatarusMagics(Magics):
         finally:
             self._running = False
 
+    @magic_arguments()
+    @argument("-n", "--cells", type=int, default=1, help="how many of the cells before this one to reflect on (default 1)")
+    @argument("--model", default=None, help="the host's model (default $DATARUS_MODEL, else the starter)")
+    @argument("--temperature", type=float, default=None, help="sampling temperature, 0..2")
+    @argument("--grammar", default=None, metavar="FILE", help="GBNF for the reflection (tests)")
+    @line_magic
+    def datarus_reflect(self, line: str) -> None:
+        """Reflect on the last cells: what they did, what they show, what to check next.
+
+        The model reads each cell's code and its result (``Out``; what a cell printed
+        is not kept by IPython), as Reflect in JupyterLab sends them.
+        """
+        try:
+            args = parse_argstring(self.datarus_reflect, line)
+        except SystemExit:
+            return
+        cells = recent_cells(self.shell, args.cells)
+        if not cells:
+            print("%datarus_reflect: no cell before this one to reflect on")
+            return
+        args.base_url = None
+        progress = Progress.for_shell(self.shell, max_steps=1)
+        body: dict[str, Any] = {"cells": cells}
+        if args.temperature is not None:
+            body["temperature"] = args.temperature
+        if args.grammar:
+            body["grammar"] = _grammars(args.grammar)[0]
+        try:
+            client = self._client(args, progress)
+            client.wait_ready(progress.note)
+            answer = client.post("agent/reflect", body, timeout=600)
+        except KeyboardInterrupt:
+            progress.stopped()
+            return
+        except HostError as err:
+            progress.failed(str(err))
+            return
+        progress.reflection(answer["model"], answer["thinking"], answer["answer"])
+
     def _client(self, args: argparse.Namespace, progress: Progress) -> HostClient:
         found = host_from_environment()
         if found is not None:
@@ -195,9 +234,26 @@ class DatarusMagics(Magics):
             self._embedded = None
 
 
+def recent_cells(shell: Any, count: int) -> list[dict[str, Any]]:
+    """The ``count`` cells before the running one, from the history: code and its ``Out`` result."""
+    history = shell.user_ns.get("In", [])
+    results = shell.user_ns.get("Out", {})
+    current = shell.execution_count
+    cells: list[dict[str, Any]] = []
+    for index in range(max(1, current - count), current):
+        if index >= len(history) or not history[index].strip():
+            continue
+        cell: dict[str, Any] = {"cellType": "code", "source": history[index]}
+        if index in results:
+            data, metadata = shell.display_formatter.format(results[index])
+            cell["outputs"] = [{"output_type": "execute_result", "data": {k: v for k, v in data.items() if isinstance(v, str)}, "metadata": {}, "execution_count": index}]
+        cells.append(cell)
+    return cells
+
+
 def parse_options(line: str) -> argparse.Namespace:
     """The options of a ``%%datarus`` line, as the magic reads them (for tests and tools)."""
     return parse_argstring(DatarusMagics.datarus, line)
 
 
-__all__ = ["DatarusMagics", "parse_options", "session_request"]
+__all__ = ["DatarusMagics", "parse_options", "recent_cells", "session_request"]

@@ -161,6 +161,16 @@ class Progress:
             if choice:
                 return choice
 
+    def reflection(self, model: str, thinking: str, answer: str) -> None:
+        self._model = model
+        self._notes = []
+        if self._rich:
+            details = f"\n\n<details><summary>Reasoning</summary>\n\n{thinking.strip()}\n\n</details>" if thinking.strip() else ""
+            self._end = [f"**Reflection.** {answer.strip()}{details}"]
+            self._draw(force=True)
+        else:
+            print(f"reflection ({model}): {answer.strip()}", flush=True)
+
     def close(self) -> None:
         if self._rich and self._handle is not None:
             self._draw(force=True)

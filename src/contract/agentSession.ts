@@ -72,3 +72,18 @@ export interface AgentSessionAnswerRequest {
   ask: number;
   answer: AgentSessionAnswer;
 }
+
+/** `POST agent/reflect`: a reflection on cells (`%datarus_reflect`), as Reflect in JupyterLab sends it. */
+export interface AgentReflectRequest {
+  cells: { cellType: 'code' | 'markdown' | 'raw'; source: string; outputs?: NbOutput[] }[];
+  maxTokens?: number;
+  temperature?: number;
+  /** GBNF for the turn (tests). */
+  grammar?: string;
+}
+
+export interface AgentReflectResponse {
+  model: string;
+  thinking: string;
+  answer: string;
+}

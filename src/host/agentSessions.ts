@@ -12,10 +12,12 @@ import { randomUUID } from 'node:crypto';
 import { gatherContext } from '../agent/gatherContext';
 import { AgentLoop, AgentLimits, Approval } from '../agent/loop';
 import { OpenAIModel } from '../agent/openaiModel';
+import { reflectionMessages } from '../agent/reflection';
 import { RemoteRunner, RunnerChannel } from '../agent/remoteRunner';
 import type { AgentModel } from '../agent/types';
-import type { AgentSessionAnswer, AgentSessionAsk, AgentSessionCreated, AgentSessionEvent, AgentSessionEvents, AgentSessionRequest } from '../contract';
+import type { AgentReflectRequest, AgentReflectResponse, AgentSessionAnswer, AgentSessionAsk, AgentSessionCreated, AgentSessionEvent, AgentSessionEvents, AgentSessionRequest } from '../contract';
 import { deliveredAnswer } from '../episode/answer';
+import { parseReflection } from '../protocol';
 import { EPISODE_SCHEMA_VERSION, Episode } from '../episode/types';
 import type { Engine } from './engine';
 import { EngineModel } from './engineModel';
@@ -208,6 +210,22 @@ export class AgentSessions {
         setTimeout(() => this._sessions.delete(session.id), this._timings.keepEndedMs).unref?.();
       });
     return { sessionId: session.id, model: model.name, profile: profile ?? 'generic' };
+  }
+
+  /** A reflection on the cells, in the loaded model's profile, as Reflect in JupyterLab asks for it. */
+  async reflect(request: AgentReflectRequest): Promise<AgentReflectResponse> {
+    const { model, profile } = await this._model({ question: 'reflect' });
+    const episodeId = `reflect-${randomUUID()}`;
+    try {
+      const turn = await model.complete(
+        { episodeId, messages: reflectionMessages(request.cells, profile), stop: [], maxTokens: request.maxTokens, temperature: request.temperature, grammar: request.grammar },
+        () => undefined
+      );
+      const parsed = parseReflection(turn.text);
+      return { model: model.name, thinking: parsed.thinking, answer: parsed.answer };
+    } finally {
+      await model.endEpisode?.(episodeId);
+    }
   }
 
   /** Stops every session (the host is closing). */

@@ -224,3 +224,14 @@ def test_a_jupyter_servers_host_is_named_to_its_kernels_with_the_token_in_a_priv
         import asyncio
 
         asyncio.run(host.stop())
+
+
+def test_reflect_reads_the_cells_before_it_with_their_results(shell):
+    from datarus_jupyterlab.magic import recent_cells
+
+    shell.run_cell("reflected = 6 * 7", store_history=True)
+    shell.run_cell("reflected", store_history=True)
+    cells = recent_cells(shell, 2)
+    assert [c["source"].strip() for c in cells] == ["reflected = 6 * 7", "reflected"]
+    assert "outputs" not in cells[0]
+    assert cells[1]["outputs"][0]["data"]["text/plain"] == "42"

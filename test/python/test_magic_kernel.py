@@ -177,3 +177,14 @@ def test_jupyter_execute_answers_a_notebook_whose_cell_is_datarus(folder):
     shown = "".join(o.get("data", {}).get("text/plain", "") for o in done.cells[1].outputs)
     assert "**Answer.** North sold 12 units." in shown
     assert done.cells[2].outputs[0]["text"] == "12\n"
+
+
+def test_reflect_on_the_last_cell_through_the_host(kernel):
+    kc, folder = kernel
+    (folder / "reflect.gbnf").write_text(exactly("<think>It adds two numbers.</think>The total is 42."))
+    execute(kc, "%load_ext datarus_jupyterlab")
+    execute(kc, "total = 40 + 2\ntotal")
+    reply, messages = execute(kc, "%datarus_reflect --grammar reflect.gbnf")
+    assert reply["content"]["status"] == "ok"
+    shown = last_display(messages)
+    assert "**Reflection.** The total is 42." in shown and "It adds two numbers." in shown

@@ -5,6 +5,7 @@
  * real kernel and model are in test/python/test_magic_kernel.py.
  */
 import { observationFor } from '../../src/agent/observation';
+import { reflectionMessages } from '../../src/agent/reflection';
 import { RemoteRunner, RunnerChannel } from '../../src/agent/remoteRunner';
 import type { NbOutput, RunContext } from '../../src/agent/types';
 import type { AgentSessionAnswer, AgentSessionAsk, AgentSessionEvent, GenerateRequest } from '../../src/contract';
@@ -191,6 +192,15 @@ describe('agent sessions', () => {
     await expect(new AgentSessions(scriptedEngine([]), null).start({ question: 'q', model: 'other' })).rejects.toThrow(/serves scripted, not other/);
     const empty = { loaded: null } as unknown as Engine;
     await expect(new AgentSessions(empty, null).start({ question: 'q' })).rejects.toThrow(/no model loaded.*datarus pull/);
+  });
+
+  it('reflect on cells with the messages Reflect in JupyterLab sends', async () => {
+    const requests: GenerateRequest[] = [];
+    const sessions = new AgentSessions(scriptedEngine(['<think>It adds.</think>The total is 42.'], requests), null);
+    const cells = [{ cellType: 'code' as const, source: 'total = 40 + 2\ntotal', outputs: [{ output_type: 'execute_result' as const, data: { 'text/plain': '42' }, metadata: {} }] }];
+    expect(await sessions.reflect({ cells })).toEqual({ model: 'scripted', thinking: 'It adds.', answer: 'The total is 42.' });
+    expect(requests[0].messages).toEqual(reflectionMessages(cells, 'generic'));
+    expect(requests[0].messages![1].content).toContain('[code]\ntotal = 40 + 2\ntotal\n[output]\n42');
   });
 
   it('a client that stops polling while nothing is asked of it ends the session', async () => {

@@ -5,7 +5,7 @@
  */
 import type { JSONSchemaType } from 'ajv';
 
-import type { AgentSessionAnswer, AgentSessionRequest } from '../../contract';
+import type { AgentReflectRequest, AgentSessionAnswer, AgentSessionRequest } from '../../contract';
 import type { AgentSessions } from '../agentSessions';
 import { DomainError } from '../errors';
 import { bodySchema, NullableOptionals, Route, route, sendJson, withoutNulls } from './route';
@@ -32,6 +32,33 @@ const sessionBody = bodySchema<NullableOptionals<AgentSessionRequest>>({
     grammars: { type: 'array', nullable: true, maxItems: 200, items: { type: 'string', minLength: 1, maxLength: 100_000 } }
   }
 } as JSONSchemaType<NullableOptionals<AgentSessionRequest>>);
+
+/** The cells' outputs are read as the context reads any output: only their outline is checked. */
+const reflectBody = bodySchema<NullableOptionals<AgentReflectRequest>>({
+  description: 'body must be {"cells": [{"cellType", "source", "outputs"?}], "maxTokens"?, "temperature"?, "grammar"?}',
+  type: 'object',
+  additionalProperties: false,
+  required: ['cells'],
+  properties: {
+    cells: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 100,
+      items: {
+        type: 'object',
+        required: ['cellType', 'source'],
+        properties: {
+          cellType: { type: 'string', enum: ['code', 'markdown', 'raw'] },
+          source: { type: 'string' },
+          outputs: { type: 'array', nullable: true, items: { type: 'object', required: ['output_type'], properties: { output_type: { type: 'string' } } } }
+        }
+      }
+    },
+    maxTokens: { type: 'integer', nullable: true, minimum: 1, maximum: 65536 },
+    temperature: { type: 'number', nullable: true, minimum: 0, maximum: 2 },
+    grammar: { type: 'string', nullable: true, minLength: 1, maxLength: 100_000 }
+  }
+} as unknown as JSONSchemaType<NullableOptionals<AgentReflectRequest>>);
 
 /** Only the answer's outline is checked here: the runner checks a run's outputs as it reads them. */
 interface AnswerBody {
@@ -62,6 +89,9 @@ export function agentRoutes(sessions: AgentSessions): Route[] {
   return [
     route('POST', /^\/api\/agent\/sessions$/, sessionBody, async ({ res, body }) =>
       sendJson(res, 201, await sessions.start(withoutNulls<AgentSessionRequest>(body)))
+    ),
+    route('POST', /^\/api\/agent\/reflect$/, reflectBody, async ({ res, body }) =>
+      sendJson(res, 200, await sessions.reflect(withoutNulls<AgentReflectRequest>(body)))
     ),
     route('GET', /^\/api\/agent\/sessions\/([^/]+)\/events$/, null, async ({ req, res, params: [id] }) => {
       const url = new URL(req.url ?? '/', 'http://host');
