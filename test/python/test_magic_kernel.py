@@ -188,3 +188,22 @@ def test_reflect_on_the_last_cell_through_the_host(kernel):
     assert reply["content"]["status"] == "ok"
     shown = last_display(messages)
     assert "**Reflection.** The total is 42." in shown and "It adds two numbers." in shown
+
+
+def test_approval_ask_is_answered_through_stdin(kernel):
+    kc, folder = kernel
+    execute(kc, "%load_ext datarus_jupyterlab")
+    prompts: list[str] = []
+
+    def answer_prompt(msg: dict) -> None:
+        prompts.append(msg["content"]["prompt"])
+        kc.input("s" if len(prompts) == 1 else "a")  # skip the first step, allow the rest
+
+    reply = kc.execute_interactive(
+        "%%datarus --data sales.csv --grammar turns.json --approval ask --no-log\nHow many units did North sell?",
+        timeout=600, output_hook=lambda m: None, allow_stdin=True, stdin_hook=answer_prompt,
+    )
+    assert reply["content"]["status"] == "ok"
+    assert len(prompts) == 2 and prompts[0].startswith("Step 1: run this code?")
+    assert value(kc, "north_units") == "12"  # step 2 ran after "allow the rest"
+    assert value(kc, "'df' in dir()") == "True"
