@@ -15,3 +15,16 @@ def _jupyter_server_extension_points():
     from .app import DatarusLabApp
 
     return [{"module": "datarus_jupyterlab", "app": DatarusLabApp}]
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext datarus_jupyterlab`: registers `%%datarus` (magic.py)."""
+    from .magic import DatarusMagics
+
+    ipython.register_magics(DatarusMagics)
+
+
+def unload_ipython_extension(ipython):
+    magics = ipython.magics_manager.registry.get("DatarusMagics")
+    if magics is not None:
+        magics.stop_host()

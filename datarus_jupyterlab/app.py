@@ -81,6 +81,8 @@ class DatarusLabApp(ExtensionApp):
             startup_timeout=self.startup_timeout,
             log=self.log,
         )
+        # Kernels of this server reach this host for %%datarus (magic.py) through their environment.
+        self.host.export_to_kernels()
         # Patterns are relative: ExtensionApp puts the server's base_url in front.
         self.handlers.extend(
             [

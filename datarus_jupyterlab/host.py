@@ -111,6 +111,19 @@ class HostProcess:
             "crashNote": self._guard.note,
         }
 
+    def export_to_kernels(self, environ: "os._Environ[str] | dict[str, str]" = os.environ) -> None:
+        """Names this host to the kernels the server starts (they inherit its environment), for `%%datarus`:
+        the socket's address and a 0600 file holding the token, in the host's private folder. The token
+        itself is never put in an environment or an argv."""
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="datarus-")  # mode 0700, kept across restarts of the host
+        token_file = os.path.join(self._dir, "token")
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self._token)
+        environ["DATARUS_HOST_URL"] = f"unix:{self.socket_path}"
+        environ["DATARUS_HOST_TOKEN_FILE"] = token_file
+
     async def ensure_started(self) -> None:
         async with self._lock:
             if self.running:

@@ -130,11 +130,16 @@ export function formatDataFiles(found: DataFiles): string {
 
 /**
  * The data files for a question, described through `inspect` (a silent
- * evaluation in the kernel): those it names, else those in the working folder;
+ * evaluation in the kernel): those given, else those it names, else those in the working folder;
  * none when there are none or the kernel cannot say.
  */
-export async function describeDataFiles(question: string, inspect: (expression: string) => Promise<string | null>): Promise<DataFiles> {
-  const names = dataFilesIn(question);
+export async function describeDataFiles(
+  question: string,
+  inspect: (expression: string) => Promise<string | null>,
+  given: string[] = []
+): Promise<DataFiles> {
+  // Files the user named apart from the question (the magic's `--data`) count as named by it.
+  const names = given.length > 0 ? given.slice(0, MAX_FILES) : dataFilesIn(question);
   const source = names.length > 0 ? 'question' : 'folder';
   const text = await inspect(dataFilesExpression(names.length > 0 ? names : null)).catch(() => null);
   try {

@@ -18,6 +18,8 @@ export interface ContextSources {
   cells?: ContextCell[];
   /** Evaluates a Python expression silently in the kernel (a runner's `inspect`); without it only cells are read. */
   inspect?: (expression: string) => Promise<string | null>;
+  /** Data files named apart from the question (the magic's `--data`), described instead of those it names. */
+  dataFiles?: string[];
   /** Default DEFAULT_CONTEXT_TOKENS. */
   budgetTokens?: number;
 }
@@ -40,7 +42,7 @@ export async function gatherContext(sources: ContextSources): Promise<string> {
     return buildContext(cells, [], budget);
   }
   // One after the other: a kernel answers one request at a time anyway.
-  const files = await describeDataFiles(sources.question, inspect);
+  const files = await describeDataFiles(sources.question, inspect, sources.dataFiles);
   const frames = parseFrames(await inspect(FRAMES_EXPRESSION).catch(() => null));
   return buildContext(cells, frames, budget, files);
 }

@@ -8,6 +8,7 @@ export type { ExportFilters, ExportFormat } from '../episode/export';
 export type { ChatMessage } from '../protocol/messages';
 export * from './errors';
 export * from './generate';
+export type * from './agentSession';
 export type * from './models';
 export type * from './requests';
 export type * from './status';

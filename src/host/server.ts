@@ -9,10 +9,12 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
+import { AgentSessions } from './agentSessions';
 import type { Engine } from './engine';
 import type { EpisodeStore } from './episodeStore';
 import { DomainError } from './errors';
 import { PullTable } from './pull';
+import { agentRoutes } from './routes/agent';
 import { errorResponse } from './routes/errorStatus';
 import { generateRoutes } from './routes/generate';
 import { logRoutes } from './routes/log';
@@ -36,12 +38,14 @@ export class HostServer {
     private readonly _store: EpisodeStore | null = null
   ) {
     this._pulls = new PullTable(this._engine.modelsDir);
+    this._sessions = new AgentSessions(this._engine, this._store);
     this._routes = [
       ...statusRoutes(this._engine),
       ...modelRoutes(this._engine, this._pulls),
       ...logRoutes(this._store),
       ...generateRoutes(this._engine),
-      ...openaiRoutes(this._engine)
+      ...openaiRoutes(this._engine),
+      ...agentRoutes(this._sessions)
     ];
     this._server = http.createServer((req, res) => {
       // While the server closes, a connection kept alive after its answer would hold it open.
@@ -100,6 +104,7 @@ export class HostServer {
    */
   async close(graceMs = 5000): Promise<void> {
     this._pulls.cancelAll();
+    this._sessions.closeAll();
     this._closing = true;
     const closed = new Promise<void>(resolve => this._server.close(() => resolve()));
     this._server.closeIdleConnections();
@@ -148,6 +153,7 @@ export class HostServer {
   private _closing = false;
   private readonly _routes: Route[];
   private readonly _pulls: PullTable;
+  private readonly _sessions: AgentSessions;
   private readonly _server: http.Server;
 }
 

@@ -8,11 +8,11 @@
 import type { Cell } from '@jupyterlab/cells';
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
-import { formatCell } from '../agent/context';
+import { reflectionMessages } from '../agent/reflection';
 import { HostModel } from '../agent/hostModel';
 import type { AgentModel } from '../agent/types';
 import { newEpisodeId } from '../episode/ids';
-import { getProfile, parseReflection } from '../protocol';
+import { parseReflection } from '../protocol';
 import { contextCell, renderMarkdown } from './cellContent';
 import { EpisodeBar } from './episodeBar';
 import { MarkdownPart, safeMarkdown, untrusted } from '../episode/safeMarkdown';
@@ -94,7 +94,6 @@ export async function reflect(
   if (cells.length === 0) {
     throw new Error('select the cells to reflect on first');
   }
-  const text = cells.map(cell => formatCell(contextCell(cell.model), 2000)).join('\n\n');
   const notebook = panel.content;
   const last = Math.max(...cells.map(c => notebook.widgets.indexOf(c)));
   const shared = notebook.model!.sharedModel;
@@ -114,15 +113,12 @@ export async function reflect(
     const thinking = parsed.thinking || (!/<\/think\s*>/i.test(raw) ? raw.replace(/<think\s*>/i, '').trim() : '');
     cell.setSource(reflectionMarkdown(thinking, /<\/think\s*>/i.test(raw) ? parsed.answer : '', streaming, stopped));
   };
-  const reflection = getProfile(await options.profile).reflection;
+  const messages = reflectionMessages(cells.map(cell => contextCell(cell.model)), await options.profile);
   try {
     const turn = await model.complete(
       {
         episodeId: id,
-        messages: [
-          { role: 'system', content: reflection.systemPrompt },
-          { role: 'user', content: reflection.userMessage(text) }
-        ],
+        messages,
         stop: [],
         maxTokens: options.maxTokens,
         temperature: options.temperature,
