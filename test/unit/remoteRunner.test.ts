@@ -131,7 +131,7 @@ describe('agent sessions', () => {
     expect(types.filter(t => t === 'step')).toHaveLength(1);
     expect(types[types.length - 1]).toBe('end');
     const context = events.find(e => e.type === 'context') as Extract<AgentSessionEvent, { type: 'context' }>;
-    expect(context.text).toContain('- df: shape 3×1; columns a: int64');
+    expect(context.text).toContain("- df: shape 3×1; columns 'a': int64");
     const run = events.find(e => e.type === 'ask' && e.kind === 'run') as Extract<AgentSessionEvent, { type: 'ask'; kind: 'run' }>;
     expect(run).toMatchObject({ code: 'rows = 3\nprint(rows)', step: 0, timeoutMs: 120000 });
     const step = (events.find(e => e.type === 'step') as Extract<AgentSessionEvent, { type: 'step' }>).step;
