@@ -111,7 +111,7 @@ def test_a_forced_two_step_episode_leaves_its_variables_in_the_namespace_and_in_
     record = episode.get("episode", episode)
     assert record["status"] == "answered"
     assert [s["status"] for s in record["steps"]] == ["error", "ok"]
-    assert "- sales.csv: 12 rows; columns region: " in record["context"] and "units: int64" in record["context"]
+    assert "- 'sales.csv': 12 rows; columns 'region': " in record["context"] and "'units': int64" in record["context"]
 
     # A second cell reuses the host; --no-log keeps its episode out of the log.
     (folder / "turns.json").write_text(json.dumps([answer("It printed 12 before.", "North sold 12 units.")]))
