@@ -32,6 +32,18 @@ async function isEpisodeBusy(response: Response): Promise<boolean> {
   }
 }
 
+/** The host's generate request for one agent turn (through HTTP here, in-process for agent sessions). */
+export function generateRequestOf(request: ModelTurnRequest): GenerateRequest {
+  return {
+    episodeId: request.episodeId,
+    messages: request.messages,
+    stop: request.stop,
+    maxTokens: request.maxTokens,
+    temperature: request.temperature,
+    grammar: request.grammar
+  };
+}
+
 export class HostModel implements AgentModel {
   constructor(
     private readonly _request: HostRequest,
@@ -121,15 +133,7 @@ export class HostModel implements AgentModel {
    * sends one turn at a time, so it waits for that and tries again, for a few seconds at most.
    */
   private async _send(request: ModelTurnRequest): Promise<Response> {
-    const generate: GenerateRequest = {
-      episodeId: request.episodeId,
-      messages: request.messages,
-      stop: request.stop,
-      maxTokens: request.maxTokens,
-      temperature: request.temperature,
-      grammar: request.grammar
-    };
-    const body = JSON.stringify(generate);
+    const body = JSON.stringify(generateRequestOf(request));
     for (let attempt = 0; ; attempt++) {
       const response = await this._request('generate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, signal: request.signal });
       if (response.status !== 409 || attempt >= BUSY_RETRIES || !(await isEpisodeBusy(response.clone()))) {

@@ -4,6 +4,7 @@
  * `%%datarus` magic) run the loop inside the host with it.
  */
 import type { AgentModel, ModelTurn, ModelTurnRequest } from '../agent/types';
+import { generateRequestOf } from '../agent/hostModel';
 import type { Engine } from './engine';
 
 export class EngineModel implements AgentModel {
@@ -13,18 +14,7 @@ export class EngineModel implements AgentModel {
   ) {}
 
   async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
-    const result = await this._engine.generator.generate(
-      {
-        episodeId: request.episodeId,
-        messages: request.messages,
-        stop: request.stop,
-        maxTokens: request.maxTokens,
-        temperature: request.temperature,
-        grammar: request.grammar
-      },
-      onText,
-      request.signal
-    );
+    const result = await this._engine.generator.generate(generateRequestOf(request), onText, request.signal);
     return {
       text: result.text,
       stopString: result.stopString,
