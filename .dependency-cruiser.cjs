@@ -1,10 +1,11 @@
 /**
  * The direction of imports between the source folders (ARCHITECTURE.md):
- * protocol ← episode ← contract ← agent ← {lab, host} ← {cli, bench, headless}.
+ * protocol ← episode ← contract ← agent ← {lab, host} ← headless ← {cli, bench}:
+ * the headless library is what the command line (src/cli/) and the benchmarks call.
  * The contract (what browser and host send each other) is types and constants:
  * it names the record types below it but runs none of their code. The browser
  * build (lab and the core) never sees Node, and the core never sees JupyterLab.
- * Checked by test/unit/layers.test.ts.
+ * Checked by test/unit/layers.test.ts, which also checks that no folders of src/ import each other in a loop.
  */
 /** The folders a folder may import from, besides itself and npm packages. */
 const MAY_IMPORT = {
@@ -13,7 +14,8 @@ const MAY_IMPORT = {
   contract: ['protocol', 'episode'],
   agent: ['protocol', 'episode', 'contract'],
   lab: ['protocol', 'contract', 'episode', 'agent'],
-  host: ['protocol', 'contract', 'episode', 'agent']
+  host: ['protocol', 'contract', 'episode', 'agent'],
+  headless: ['protocol', 'contract', 'episode', 'agent', 'host']
 };
 
 /** Code that runs in the browser (and, for the core, in Node too): no Node built-ins. */

@@ -1,12 +1,13 @@
 /** Processes the agent benchmarks run against: a standalone model host and a plain Jupyter server for kernels. */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { HostStatus } from '../contract';
-import { freePort } from './util';
+import { startJupyter } from '../headless/jupyterProcess';
+import { startServe } from '../headless/serveProcess';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -19,12 +20,6 @@ export const CHECKOUT_MODELS_DIR = path.join(ROOT, 'models', 'cache');
  */
 export function benchHostEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, DATARUS_MODELS_DIR: env.DATARUS_MODELS_DIR || CHECKOUT_MODELS_DIR };
-}
-
-/** Why a host process ended, with the end of what it wrote on stderr. */
-export function hostExitReport(proc: ChildProcess, stderr: string): string {
-  const how = proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with code ${proc.exitCode}`;
-  return `the model host ${how}:\n${stderr.trim().split('\n').slice(-15).join('\n')}`;
 }
 
 export interface BenchHost {
@@ -45,28 +40,18 @@ export interface BenchHostOptions {
 /** `datarus serve` with `model` loaded, on a free port. */
 export async function startBenchHost(model: string, extraArgs: string[] = [], { whileLoading, timeoutMs = 300000 }: BenchHostOptions = {}): Promise<BenchHost> {
   const token = randomBytes(12).toString('hex');
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'datarus.js'), 'serve', '--port', '0', '--model', model, ...extraArgs], {
+  const served = await startServe({
+    listen: { port: 0 },
+    args: ['--model', model, ...extraArgs],
+    token,
+    env: benchHostEnv(),
+    command: [process.execPath, path.join(ROOT, 'bin', 'datarus.js')],
     cwd: ROOT,
-    // The token goes through the environment: argv is readable by every user (ps, /proc).
-    env: { ...benchHostEnv(), DATARUS_HOST_TOKEN: token },
-    stdio: ['ignore', 'pipe', 'pipe']
+    listenTimeoutMs: timeoutMs
   });
-  const exited = () => proc.exitCode !== null || proc.signalCode !== null;
-  let err = '';
-  proc.stderr!.on('data', d => (err += d));
+  const { proc, exited } = served;
+  const base = served.address;
   const deadline = Date.now() + timeoutMs;
-  let url: string | null = null;
-  while (!url) {
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? null;
-    if (exited()) {
-      throw new Error(hostExitReport(proc, err));
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`host did not start:\n${err}`);
-    }
-    await sleep(50);
-  }
-  const base = url;
   const request = (p: string, init: RequestInit = {}) =>
     fetch(`${base}/api/${p}`, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: `Bearer ${token}` } });
   const host: BenchHost = {
@@ -75,11 +60,7 @@ export async function startBenchHost(model: string, extraArgs: string[] = [], { 
     proc,
     request,
     stop: async () => {
-      if (proc.exitCode === null) {
-        const gone = new Promise(resolve => proc.once('exit', resolve));
-        proc.kill('SIGTERM');
-        await gone;
-      }
+      await served.stop(60000);
     }
   };
   try {
@@ -89,14 +70,14 @@ export async function startBenchHost(model: string, extraArgs: string[] = [], { 
         .then(r => r.json())
         .catch(async fetchError => {
           await sleep(500); // the refused connection may come before the exit event
-          throw new Error(exited() ? hostExitReport(proc, err) : `the model host did not answer: ${(fetchError as Error).message}`);
+          throw new Error(exited() ? served.exitReport() : `the model host did not answer: ${(fetchError as Error).message}`);
         })) as HostStatus;
       whileLoading?.(status);
       if (status.state === 'ready') {
         return host;
       }
       if (status.state === 'idle' || status.state === 'error' || Date.now() > deadline) {
-        throw new Error(`model did not load: ${status.error}\n${err.trim().split('\n').slice(-15).join('\n')}`);
+        throw new Error(`model did not load: ${status.error}\n${served.output().trim().split('\n').slice(-15).join('\n')}`);
       }
       await sleep(100);
     }
@@ -123,29 +104,18 @@ export async function spawnJupyter(
   app: 'server' | 'lab',
   options: { root?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}
 ): Promise<JupyterProcess> {
-  const port = await freePort();
-  const token = randomBytes(12).toString('hex');
-  const root = options.root ?? mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-'));
-  const proc = spawn(
-    path.join(ROOT, '.venv', 'bin', 'jupyter'),
-    [app, '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True', ...(options.args ?? [])],
-    {
-      // The checkout's models (models/cache), as scripts/lab.sh uses them, unless the caller says otherwise.
-      // The token in the environment, not on the command line that every local user can read.
-      env: { ...process.env, DATARUS_MODELS_DIR: path.join(ROOT, 'models', 'cache'), ...options.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}`, JUPYTER_TOKEN: token },
-      stdio: 'ignore'
-    }
-  );
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120000;
-  while (!(await fetch(`${url}/api/status`, { headers: { Authorization: `token ${token}` } }).then(r => r.ok, () => false))) {
-    if (Date.now() > deadline || proc.exitCode !== null) {
-      proc.kill();
-      throw new Error(`jupyter ${app} did not start`);
-    }
-    await sleep(200);
-  }
-  return { url, token, root, proc, stop: () => void proc.kill('SIGTERM') };
+  const started = await startJupyter({
+    app,
+    jupyter: path.join(ROOT, '.venv', 'bin', 'jupyter'),
+    root: options.root ?? mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-')),
+    args: options.args,
+    // The checkout's models (models/cache), as scripts/lab.sh uses them, unless the caller says otherwise.
+    env: { ...process.env, DATARUS_MODELS_DIR: path.join(ROOT, 'models', 'cache'), ...options.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` },
+    // Where the bench runs from, as before: kernels started without a path run there.
+    cwd: process.cwd(),
+    timeoutMs: 120000
+  });
+  return { url: started.url, token: started.token, root: started.root, proc: started.proc, stop: () => void started.stop() };
 }
 
 export type KernelServer = JupyterProcess;

@@ -13,7 +13,7 @@
  *   npm run bench:starter -- --tasks sum,join --budget 600   # some questions; host CPU seconds per question
  *   npm run bench:starter -- --report                        # rewrite the section from results.json
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -23,11 +23,12 @@ import { HostModel } from '../agent/hostModel';
 import { gatherContext } from '../agent/gatherContext';
 import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
+import { startJupyter as startKernelJupyter } from '../headless/jupyterProcess';
+import { startServe } from '../headless/serveProcess';
 import { profileNames } from '../protocol';
 import { answerMatches, makeStarterData, StarterTask, TaskSet } from './starterTasks';
 import { readResults, writePart } from './report';
 import { benchHostEnv } from './processes';
-import { freePort } from './util';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'datarus.js');
@@ -128,50 +129,45 @@ async function waitReady(check: () => Promise<string | null>, proc: ChildProcess
 
 async function startHost(model: string): Promise<Child> {
   const token = randomBytes(12).toString('hex');
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--model', model, '--max-episodes', '2'], {
+  const served = await startServe({
+    listen: { port: 0 },
+    args: ['--model', model, '--max-episodes', '2'],
+    token,
+    env: benchHostEnv(),
+    command: [process.execPath, CLI],
     cwd: ROOT,
-    env: { ...benchHostEnv(), DATARUS_HOST_TOKEN: token },
-    stdio: ['ignore', 'ignore', 'pipe']
+    listenTimeoutMs: 600000
   });
+  const { proc } = served;
   children.add(proc);
-  let err = '';
-  proc.stderr!.on('data', d => (err += d));
-  let url = '';
+  let statusNote = '';
+  const url = served.address;
   await waitReady(
     async () => {
-      url ||= /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err)?.[1] ?? '';
-      if (!url) {
-        return null;
-      }
       const status = (await (await fetch(`${url}/api/status`, { headers: { Authorization: `Bearer ${token}` } })).json()) as any;
       if (status.error) {
-        err += `\nstatus: ${status.state}: ${status.error}`;
+        statusNote = `\nstatus: ${status.state}: ${status.error}`;
       }
       return status.state === 'idle' && status.error ? 'error' : status.state;
     },
     proc,
     `the host with ${model}`,
-    () => err
+    () => served.output() + statusNote
   );
   return { url, token, proc };
 }
 
 /** A Jupyter server for the kernels only (the host runs apart), rooted where the CSV files are. */
 async function startJupyter(root: string): Promise<Child> {
-  const port = await freePort();
-  const token = randomBytes(12).toString('hex');
-  const proc = spawn(
-    path.join(VENV_BIN, 'jupyter'),
-    ['server', '--no-browser', `--ServerApp.port=${port}`, '--ServerApp.ip=127.0.0.1', `--ServerApp.root_dir=${root}`, '--ServerApp.allow_root=True'],
-    // Kernels started without a path run in the server's working folder: it must be the one with the CSV files.
-    { cwd: root, env: { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH}`, JUPYTER_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] }
-  );
-  children.add(proc);
-  let err = '';
-  proc.stderr!.on('data', d => (err += d));
-  const url = `http://127.0.0.1:${port}`;
-  await waitReady(async () => ((await fetch(`${url}/api/status`, { headers: { Authorization: `token ${token}` } })).ok ? 'ready' : null), proc, 'Jupyter', () => err);
-  return { url, token, proc };
+  // Kernels started without a path run in the server's working folder: it is the root, with the CSV files.
+  const jupyter = await startKernelJupyter({
+    jupyter: path.join(VENV_BIN, 'jupyter'),
+    root,
+    env: { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH}` },
+    timeoutMs: 600000
+  });
+  children.add(jupyter.proc);
+  return { url: jupyter.url, token: jupyter.token, proc: jupyter.proc };
 }
 
 async function stop(child: Child): Promise<void> {

@@ -9,7 +9,6 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { parseDatarus, structuralReward } from '../protocol';
-import { GpuOptionError, parseGpuChoice } from '../host/backends';
 import { Engine } from '../host/engine';
 import { EXPORT_FORMATS } from '../episode/export';
 import { Redactor, secretEnvValues } from '../episode/redact';
@@ -17,33 +16,21 @@ import { downloadFile } from '../host/download';
 import { DomainError } from '../host/errors';
 import { EpisodeStore } from '../host/episodeStore';
 import { readEpisodeLog } from '../headless/episodeLog';
-import { addJudgeOptions, judgeAnnotations, judgeWanted } from '../headless/judge';
+import { judgeAnnotations, judgeWanted } from '../headless/judge';
 import { judgeLogCommand, JudgeLogOptions } from '../headless/judgeLog';
-import { UsageError } from '../headless/setup';
+import { UsageError } from '../headless/usageError';
 import { scoreBatch } from './scoreBatch';
 import { writeExport } from '../host/exportFiles';
 import { loadManifests } from '../host/manifests';
 import { describeSettings } from '../host/modelSettings';
 import { downloadUrl } from '../host/pull';
-import { collect, positiveInt } from './arguments';
-import { defaultModelsDir } from './jupyterDataDir';
+import { collect, port, positiveInt } from './arguments';
+import { addHeadlessCommands } from './headlessCommands';
+import { contextSizeOption, gpuOption, manifestsDirOption, modelsDirOption, threadsOption } from './hostOptions';
+import { addJudgeOptions } from './judgeOptions';
 import { findModelFile, modelListLine } from './modelFiles';
 import { HostServer, Listen } from '../host/server';
 import { HOST_VERSION } from '../host/version';
-import { addHeadlessCommands } from '../headless/commands';
-
-// The manifests ship with the code: models/ in a checkout; the Python package
-// sets $DATARUS_MANIFESTS_DIR to the copy it carries next to the bundled host.
-const DEFAULT_MANIFESTS = process.env.DATARUS_MANIFESTS_DIR || path.resolve(__dirname, '..', '..', 'models');
-const DEFAULT_MODELS = defaultModelsDir();
-
-function gpuChoice(value: string): string {
-  try {
-    return parseGpuChoice(value).text;
-  } catch (err) {
-    throw new InvalidArgumentError((err as GpuOptionError).message);
-  }
-}
 
 function gpuLayers(value: string): number | 'auto' {
   if (value === 'auto') {
@@ -52,14 +39,6 @@ function gpuLayers(value: string): number | 'auto' {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) {
     throw new InvalidArgumentError('must be auto or a whole number of layers (0 keeps everything on the CPU)');
-  }
-  return n;
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new InvalidArgumentError('must be a port number (0-65535)');
   }
   return n;
 }
@@ -125,8 +104,8 @@ export function buildProgram(): Command {
   models
     .command('list', { isDefault: true })
     .description('list the model manifests and whether each file is present')
-    .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
-    .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
+    .addOption(manifestsDirOption())
+    .addOption(modelsDirOption())
     .action(async (opts: { manifestsDir: string; modelsDir: string }) => {
       const { manifests, problems } = await loadManifests(opts.manifestsDir);
       process.stdout.write(`models folder: ${path.resolve(opts.modelsDir)}\n`);
@@ -143,8 +122,8 @@ export function buildProgram(): Command {
     .description("download a manifest's GGUF into the models folder: resumes, verifies the checksum")
     .argument('<name>', 'manifest name')
     .option('--url <address>', "download from this address instead of the manifest's")
-    .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
-    .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
+    .addOption(manifestsDirOption())
+    .addOption(modelsDirOption())
     .action(async (name: string, opts: { url?: string; manifestsDir: string; modelsDir: string }) => {
       await pull(name, opts);
     });
@@ -207,10 +186,10 @@ export function buildProgram(): Command {
       new Option('--token <token>', 'bearer token; visible to other users in the process list, prefer the two below').conflicts('tokenFile')
     )
     .option('--token-file <file>', 'read the bearer token from this file (default: $DATARUS_HOST_TOKEN, else a new one is printed)')
-    .option('--manifests-dir <dir>', 'folder of manifests', DEFAULT_MANIFESTS)
-    .option('--models-dir <dir>', 'folder of GGUF files', DEFAULT_MODELS)
-    .option('-t, --threads <n>', 'CPU threads (default: the fastest of 1..cores, measured when the model loads)', positiveInt)
-    .option('-c, --context-size <n>', 'context size in tokens (default: the trained context as far as half the free memory holds its KV cache, at most the manifest\'s)', positiveInt)
+    .addOption(manifestsDirOption())
+    .addOption(modelsDirOption())
+    .addOption(threadsOption('CPU threads (default: the fastest of 1..cores, measured when the model loads)'))
+    .addOption(contextSizeOption("context size in tokens (default: the trained context as far as half the free memory holds its KV cache, at most the manifest's)"))
     .option('--max-episodes <n>', 'episodes that can hold a context sequence at once (default 4)', positiveInt)
     .addOption(
       new Option('--prompt-cache <mode>', 'saved prompt states for new episodes: auto (where this host measures them faster than evaluating), on, off')
@@ -226,10 +205,9 @@ export function buildProgram(): Command {
         .default('together')
     )
     .addOption(
-      new Option('--gpu <backend>', 'auto (CUDA → CUDA 12 → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, cuda12, vulkan, metal, cpu, or a comma-separated list to try in order')
-        .env('DATARUS_GPU')
-        .argParser(gpuChoice)
-        .default('auto')
+      gpuOption('auto (CUDA → CUDA 12 → Vulkan → CPU, Metal → CPU on macOS, each GPU proven by a self-test), cuda, cuda12, vulkan, metal, cpu, or a comma-separated list to try in order').default(
+        'auto'
+      )
     )
     .option('--cpu', 'never use a GPU (same as --gpu cpu)')
     .option('--gpu-layers <n|auto>', 'layers to offload to the GPU (default auto: as many as fit in free VRAM)', gpuLayers)

@@ -21,21 +21,16 @@ import { appendJsonLine, readJsonLines } from '../host/jsonl';
 import type { DataFile, KernelPool } from './kernels';
 import type { ModelBackend } from './models';
 import { episodeProgress, oneLine, Write } from './progress';
-import {
-  headlessContext,
-  eachParallel,
-  GrammarFor,
-  HeadlessOptions,
-  interruptible,
-  limitsFrom,
-  loadGrammars,
-  logEpisode,
-  openLog,
-  startBoth,
-  taskDataFiles,
-  UsageError,
-  writeWhole
-} from './setup';
+import { headlessContext } from './context';
+import { taskDataFiles } from './dataFiles';
+import { logEpisode, openLog } from './episodeLog';
+import { GrammarFor, loadGrammars } from './grammars';
+import { interruptible } from './interrupt';
+import { HeadlessOptions, limitsFrom } from './options';
+import { eachParallel } from './parallel';
+import { startBoth } from './start';
+import { UsageError } from './usageError';
+import { writeWhole } from './writeWhole';
 import { Redactor, secretEnvValues } from '../episode/redact';
 import type { EpisodeStore } from '../host/episodeStore';
 

@@ -1,22 +1,21 @@
 /**
  * The judge from the command line (`datarus score --judge`, `rollouts --judge`,
- * `export --judge`): its options, the model it asks (the embedded host, or an
+ * `export --judge`; src/cli/judgeOptions.ts declares its options): the model it asks (the embedded host, or an
  * OpenAI-compatible server with `--judge-url`), and the file its verdicts are
  * cached in, by key (src/episode/judge.ts), so a log judged twice asks once.
  */
-import { Command, Option } from 'commander';
 import * as path from 'node:path';
 
-import { DEFAULT_JUDGE_TIMEOUT_MS, judgeEpisode, JudgeCache, JudgeResult, judgeRowFields } from '../agent/judge';
+import { judgeEpisode, JudgeCache, JudgeResult, judgeRowFields } from '../agent/judge';
 import { RowAnnotations, structuralRewardOf } from '../episode/export';
 import { JUDGE_RUBRIC_VERSION, JudgeVerdict } from '../episode/judge';
 import type { Episode, StoredEpisode } from '../episode/types';
-import { defaultEpisodesFile } from '../cli/jupyterDataDir';
-import { positiveInt } from '../cli/arguments';
+import { defaultEpisodesFile } from './jupyterDataDir';
 import { appendJsonLine, readJsonLines } from '../host/jsonl';
 import { ModelBackend, remoteBackend, startEmbeddedHost } from './models';
 import type { Write } from './progress';
-import { readGrammarFile, UsageError } from './setup';
+import { readGrammarFile } from './grammars';
+import { UsageError } from './usageError';
 
 export interface JudgeCliOptions {
   judge?: boolean;
@@ -29,25 +28,6 @@ export interface JudgeCliOptions {
   threads?: number;
   contextSize?: number;
   gpu?: string;
-}
-
-/** The judge's options, the same on every command that takes `--judge`. */
-export function addJudgeOptions(command: Command, embeddedHostOptions = false): Command {
-  command
-    .option('--judge', 'add the judge\'s scores (reward_parts.hrm_step, hrm_episode): the embedded host, or --judge-url')
-    .option('--judge-url <url>', 'an OpenAI-compatible server (…/v1) as the judge (implies --judge); its key from $DATARUS_JUDGE_API_KEY')
-    .option('--judge-model <name|path>', 'the judge model: a manifest name or .gguf for the embedded host, or the model to ask --judge-url for')
-    .option('--judge-timeout <s>', `seconds the judge may take per episode before its score is left out (default ${DEFAULT_JUDGE_TIMEOUT_MS / 1000})`, positiveInt)
-    .option('--judge-grammar <file>', "GBNF the judge's answer is held to instead of the rubric's own (it must still give the rubric's JSON)")
-    .option('--judge-cache <file>', "where verdicts are kept by episode hash (default: judge-cache.jsonl beside the episode log)")
-    .option('--no-judge-cache', 'ask the judge again for every episode, and keep nothing');
-  if (embeddedHostOptions) {
-    command
-      .option('-t, --threads <n>', 'embedded host: CPU threads', positiveInt)
-      .option('-c, --context-size <n>', 'embedded host: context size in tokens', positiveInt)
-      .addOption(new Option('--gpu <backend>', 'embedded host: auto, cuda, vulkan, metal, cpu').env('DATARUS_GPU'));
-  }
-  return command;
 }
 
 export function judgeWanted(opts: JudgeCliOptions): boolean {

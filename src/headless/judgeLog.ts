@@ -9,7 +9,8 @@ import { structuralRewardOf } from '../episode/export';
 import { readEpisodeLog } from './episodeLog';
 import { JudgeCliOptions, startJudge } from './judge';
 import type { Write } from './progress';
-import { interruptible, UsageError } from './setup';
+import { interruptible } from './interrupt';
+import { UsageError } from './usageError';
 
 export interface JudgeLogOptions extends JudgeCliOptions {
   log?: string;

@@ -11,10 +11,8 @@
  * directly. Episodes are spread over the servers: the one with the fewest
  * kernels in use gets the next.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
-import * as net from 'node:net';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -22,7 +20,7 @@ import type { Kernel, ServerConnection as ServerConnectionNs, Session } from '@j
 
 import { KernelRunner } from '../agent/kernelRunner';
 import type { CodeRunner } from '../agent/types';
-import { stopChild } from './childProcess';
+import { findJupyter, JupyterProcess, startJupyter } from './jupyterProcess';
 import { nodeServerSettings } from './serverSettings';
 
 export interface JupyterEndpoint {
@@ -119,37 +117,29 @@ export class KernelPool {
   }
 
   /** A private Jupyter server on 127.0.0.1, rooted in a new temporary folder, stopped by `close()`. */
-  static async local(options: { jupyter?: string; log?: (line: string) => void } = {}): Promise<KernelPool> {
+  static async local(options: { jupyter?: string } = {}): Promise<KernelPool> {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'datarus-run-'));
-    const token = randomBytes(18).toString('hex');
-    const port = await freePort();
     const jupyter = options.jupyter ?? findJupyter();
-    const proc = spawn(
-      jupyter,
-      [
-        'server',
-        '--no-browser',
-        `--ServerApp.port=${port}`,
-        '--ServerApp.ip=127.0.0.1',
-        `--ServerApp.root_dir=${root}`,
-        '--ServerApp.allow_root=True',
+    const removeRoot = () => fs.rm(root, { recursive: true, force: true }).catch(() => undefined);
+    let started: JupyterProcess;
+    try {
+      started = await startJupyter({
+        jupyter,
+        root,
         // Should this process be killed outright, the server and its kernels do not stay forever:
         // kernels idle for an hour are culled, then the server leaves after ten idle minutes.
-        '--MappingKernelManager.cull_idle_timeout=3600',
-        '--MappingKernelManager.cull_interval=300',
-        '--ServerApp.shutdown_no_activity_timeout=600'
-      ],
-      // The token goes through the environment: the command line is readable by every local user (ps, /proc/PID/cmdline).
-      { cwd: root, env: { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, '.jupyter-config'), JUPYTER_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] }
-    );
-    let err = '';
-    proc.stderr!.on('data', d => (err = (err + d).slice(-20000)));
-    const spawnError = new Promise<Error>(resolve => proc.once('error', resolve));
-    const stop = () => stopChild(proc, 15000).then(() => fs.rm(root, { recursive: true, force: true }).catch(() => undefined));
+        args: ['--MappingKernelManager.cull_idle_timeout=3600', '--MappingKernelManager.cull_interval=300', '--ServerApp.shutdown_no_activity_timeout=600'],
+        env: { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, '.jupyter-config') },
+        keepOutput: 20000
+      });
+    } catch (e) {
+      await removeRoot();
+      const hint = /^could not start/.test((e as Error).message) ? '; install JupyterLab or Jupyter Server, set $DATARUS_JUPYTER, or pass --jupyter-url' : '';
+      throw new KernelError(`the Jupyter server for the kernels: ${(e as Error).message}${hint}`);
+    }
+    const stop = () => started.stop(15000).then(removeRoot);
     try {
-      const url = await waitForUrl(proc, () => err, spawnError, jupyter);
-      const server = await connect({ url, token }, root);
-      await waitAnswering(server, proc, () => err);
+      const server = await connect({ url: `${started.url}/`, token: started.token }, root);
       return new KernelPool([server], stop, runName());
     } catch (e) {
       await stop();
@@ -288,55 +278,3 @@ async function settle(kernel: Kernel.IKernelConnection): Promise<void> {
 function runName(): string {
   return `datarus-runs/${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
 }
-
-/** `$DATARUS_JUPYTER`, the checkout's `.venv/bin/jupyter`, or `jupyter` on the PATH. */
-export function findJupyter(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.DATARUS_JUPYTER) {
-    return env.DATARUS_JUPYTER;
-  }
-  const checkout = path.resolve(__dirname, '..', '..', '.venv', 'bin', 'jupyter');
-  return existsSync(checkout) ? checkout : 'jupyter';
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise(resolve => server.close(resolve));
-  return port;
-}
-
-async function waitForUrl(proc: ChildProcess, output: () => string, spawnError: Promise<Error>, jupyter: string): Promise<string> {
-  const failed = spawnError.then(e => {
-    throw new KernelError(`could not start ${jupyter} (${e.message}); install JupyterLab or Jupyter Server, set $DATARUS_JUPYTER, or pass --jupyter-url`);
-  });
-  const deadline = Date.now() + 180000;
-  const waiting = (async () => {
-    for (;;) {
-      const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(output())?.[1];
-      if (url) {
-        return url;
-      }
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new KernelError(`the Jupyter server for the kernels exited (${proc.exitCode ?? proc.signalCode}):\n${output().slice(-1500)}`);
-      }
-      if (Date.now() > deadline) {
-        throw new KernelError(`the Jupyter server for the kernels did not start within 180 s:\n${output().slice(-1500)}`);
-      }
-      await new Promise(r => setTimeout(r, 100));
-    }
-  })();
-  return Promise.race([waiting, failed]);
-}
-
-/** The URL is printed as the server starts listening: wait until its API answers. */
-async function waitAnswering(server: Server, proc: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 60000;
-  while (!(await server.request('api/status').then(r => r.ok, () => false))) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      throw new KernelError(`the Jupyter server for the kernels did not answer:\n${output().slice(-1500)}`);
-    }
-    await new Promise(r => setTimeout(r, 200));
-  }
-}
-

@@ -5,9 +5,9 @@
  * OpenAI-compatible servers (`--base-url`, one or several: vLLM, llama.cpp's
  * server, another `datarus serve`), with the turns spread over them.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,7 +18,7 @@ import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel, ModelTurn, ModelTurnRequest } from '../agent/types';
 import type { HostStatus } from '../contract';
 import { describeSettings } from '../host/modelSettings';
-import { stopChild } from './childProcess';
+import { ServeProcess, startServe } from './serveProcess';
 
 /** `fetch` for an HTTP server on a unix socket, answering a web `Response` whose body streams. */
 export function socketFetch(socket: string, token: string): (p: string, init?: RequestInit) => Promise<Response> {
@@ -64,18 +64,12 @@ export interface ModelBackend {
   close(): Promise<void>;
 }
 
-/** The `datarus` CLI to start the host with: the checkout's bin/datarus.js, else the script running now (the bundle). */
-function cliEntry(): string {
-  const checkout = path.resolve(__dirname, '..', '..', 'bin', 'datarus.js');
-  return existsSync(checkout) ? checkout : process.argv[1];
-}
-
 export async function startEmbeddedHost(options: EmbeddedHostOptions): Promise<ModelBackend> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'datarus-host-'));
   await fs.chmod(dir, 0o700);
   const socket = path.join(dir, 'host.sock');
   const token = randomBytes(24).toString('base64url');
-  const args = ['serve', '--socket', socket, '--exit-with-stdin', '--max-episodes', String(options.maxEpisodes)];
+  const args = ['--exit-with-stdin', '--max-episodes', String(options.maxEpisodes)];
   if (options.model) {
     args.push('--model', options.model);
   }
@@ -91,19 +85,21 @@ export async function startEmbeddedHost(options: EmbeddedHostOptions): Promise<M
   if (options.modelsDir) {
     args.push('--models-dir', options.modelsDir);
   }
-  const proc = spawn(process.execPath, [cliEntry(), ...args], {
-    env: { ...process.env, DATARUS_HOST_TOKEN: token },
-    stdio: ['pipe', 'ignore', 'pipe']
-  });
-  let err = '';
-  proc.stderr!.on('data', d => (err = (err + d).slice(-20000)));
+  const removeDir = () => fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  let host: ServeProcess;
+  try {
+    host = await startServe({ listen: { socket }, args, token, stdin: 'pipe', keepOutput: 20000 });
+  } catch (e) {
+    await removeDir();
+    throw new ModelError((e as Error).message);
+  }
   const request = socketFetch(socket, token);
   const close = async () => {
-    await stopChild(proc, 25000); // the host finishes running generations first
-    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    await host.stop(25000); // the host finishes running generations first
+    await removeDir();
   };
   try {
-    const status = await waitReady(proc, request, () => err, options.log);
+    const status = await waitReady(host.proc, request, host.output, options.log);
     const name = status.model?.name ?? 'embedded';
     if (status.model?.settings) {
       // Which profile and context the model runs with, and why: a file given by path may match no manifest.

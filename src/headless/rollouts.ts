@@ -36,7 +36,15 @@ import { loadTaskFiles } from './evaluate';
 import { appendJsonLine, readJsonLines } from '../host/jsonl';
 import { Judge, JudgeCliOptions, judgeWanted, startJudge } from './judge';
 import { episodeProgress, Write } from './progress';
-import { headlessContext, eachParallel, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, taskDataFiles, UsageError } from './setup';
+import { headlessContext } from './context';
+import { taskDataFiles } from './dataFiles';
+import { logEpisode, openLog } from './episodeLog';
+import { loadGrammars } from './grammars';
+import { interruptible } from './interrupt';
+import { HeadlessOptions, limitsFrom } from './options';
+import { eachParallel } from './parallel';
+import { startBoth } from './start';
+import { UsageError } from './usageError';
 
 export interface RolloutOptions extends HeadlessOptions, JudgeCliOptions {
   groupSize: number;

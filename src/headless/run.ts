@@ -14,7 +14,14 @@ import { runEpisode } from './episode';
 import type { DataFile } from './kernels';
 import { endLine, episodeProgress, Write } from './progress';
 import { RunEnd, runEnd } from './runExit';
-import { headlessContext, HeadlessOptions, interruptible, limitsFrom, loadGrammars, logEpisode, openLog, startBoth, UsageError, writeWhole } from './setup';
+import { headlessContext } from './context';
+import { logEpisode, openLog } from './episodeLog';
+import { loadGrammars } from './grammars';
+import { interruptible } from './interrupt';
+import { HeadlessOptions, limitsFrom } from './options';
+import { startBoth } from './start';
+import { UsageError } from './usageError';
+import { writeWhole } from './writeWhole';
 
 export interface RunOptions extends HeadlessOptions {
   data?: string[];

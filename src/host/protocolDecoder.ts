@@ -19,38 +19,47 @@ import type {
   Token,
   TokenBias
 } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+import { FREE_PART_END, TURN_OPENERS, TURN_SHAPES, TurnOpener, TurnPart } from '../protocol/turnText';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 
 /** The model's choice of turn: the only part of the protocol's fixed text it samples. */
-export const TURN_OPENERS = ['<step>', '<stop_analysis>'] as const;
+export { TURN_OPENERS };
 /** A free part may not start with its stop string: its first token is then sampled under this. */
 const FIRST_CHARACTERS_GRAMMAR = 'root ::= [^<]+';
 
-type Part = { literal: string } | { free: 'text' | 'code' };
+/** The text that closes a step after its code (the step shape's last literal): see closeCode. */
+const CLOSE_STEP = closingLiteral(TURN_SHAPES['<step>']);
 
-/** The turn after its opener, as fixed text and free parts, following the grammar's two rules. */
-export const TURN_PARTS: Record<(typeof TURN_OPENERS)[number], Part[]> = {
-  '<step>': [
-    { literal: '\n<thought>' },
-    { free: 'text' },
-    { literal: '</thought>\n<action>python_executor</action>\n<action_input>\n' },
-    { free: 'code' }
-    // The closing text depends on how the code ended: see closeCode.
-  ],
-  '<stop_analysis>': [
-    { literal: '\n<thought>' },
-    { free: 'text' },
-    { literal: '</thought>\n<answer>' },
-    { free: 'text' },
-    { literal: '</answer>\n</stop_analysis>' }
-  ]
+/**
+ * The turn after its opener, as fixed text and free parts, from the protocol's
+ * turn shapes: the opener is chosen token by token, and a step's closing text
+ * depends on how its code ended (closeCode).
+ */
+export const TURN_PARTS: Record<TurnOpener, TurnPart[]> = {
+  '<step>': afterOpener('<step>').slice(0, -1),
+  '<stop_analysis>': afterOpener('<stop_analysis>')
 };
 
-const FREE_STOP = { text: '<', code: '</' } as const;
+function afterOpener(opener: TurnOpener): TurnPart[] {
+  const [first, ...rest] = TURN_SHAPES[opener];
+  if (!('literal' in first) || !first.literal.startsWith(opener)) {
+    throw new Error(`the ${opener} shape does not start with its opener`);
+  }
+  return [{ literal: first.literal.slice(opener.length) }, ...rest];
+}
+
+function closingLiteral(shape: readonly TurnPart[]): string {
+  const last = shape[shape.length - 1];
+  if (!('literal' in last) || !last.literal.startsWith('\n')) {
+    throw new Error('the step shape must end with fixed text that starts on a new line');
+  }
+  return last.literal;
+}
+
+const FREE_STOP = FREE_PART_END;
 /** Added to the logits of the tokens an opener may continue with: far above any real logit gap. */
 const OPENER_BIAS = 1000;
-const CLOSE_STEP = '\n</action_input>\n</step>';
 
 /**
  * The text that closes a step after its code. A model that ends its code with
@@ -293,7 +302,7 @@ export async function decodeProtocolTurn(
    * ratio to each other and leaves nothing else a chance, without a grammar
    * pass over the vocabulary. Once one opener is left, its rest is fixed text.
    */
-  const chooseOpener = async (): Promise<(typeof TURN_OPENERS)[number] | null> => {
+  const chooseOpener = async (): Promise<TurnOpener | null> => {
     const spelled = TURN_OPENERS.map(o => ({ opener: o, tokens: model.tokenize(o, false, 'trimLeadingSpace') }));
     let candidates = spelled;
     for (let i = 0; candidates.length > 1; i++) {

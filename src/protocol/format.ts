@@ -1,9 +1,11 @@
 /**
  * Renders steps, observations and answers back to the exact tag text the model
- * is trained on. `parseDatarus(formatStep(s))` gives `s` back (with its thought
- * trimmed and its code normalised), which the property tests check.
+ * is trained on, from the turn shapes in turnText.ts. `parseDatarus(formatStep(s))`
+ * gives `s` back (with its thought trimmed and its code normalised), which the
+ * property tests check.
  */
-import { ParsedAnswer, PYTHON_EXECUTOR } from './types';
+import { fillShape, stepShape, TURN_SHAPES } from './turnText';
+import { ParsedAnswer } from './types';
 
 export interface StepInput {
   thought: string;
@@ -12,13 +14,7 @@ export interface StepInput {
 }
 
 export function formatStep(step: StepInput): string {
-  return (
-    '<step>\n' +
-    `<thought>${step.thought}</thought>\n` +
-    `<action>${step.action ?? PYTHON_EXECUTOR}</action>\n` +
-    `<action_input>\n${step.code}\n</action_input>\n` +
-    '</step>'
-  );
+  return fillShape(stepShape(step.action), [step.thought, step.code]);
 }
 
 /** The harness's observation; only the harness ever writes one. */
@@ -27,10 +23,5 @@ export function formatObservation(text: string): string {
 }
 
 export function formatAnswer(answer: ParsedAnswer): string {
-  return (
-    '<stop_analysis>\n' +
-    `<thought>${answer.thought}</thought>\n` +
-    `<answer>${answer.text}</answer>\n` +
-    '</stop_analysis>'
-  );
+  return fillShape(TURN_SHAPES['<stop_analysis>'], [answer.thought, answer.text]);
 }

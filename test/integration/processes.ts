@@ -1,16 +1,18 @@
 /**
  * Real processes for integration tests: a standalone model host and a Jupyter
- * server with the extension, each on a free port, each stopped after the test.
+ * server with the extension, each on a free port, each stopped after the test,
+ * started as the product and the benchmarks start them (src/headless/serveProcess.ts,
+ * src/headless/jupyterProcess.ts).
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { KernelManager } from '@jupyterlab/services';
 
+import { freePort, startJupyter as startJupyterProcess } from '../../src/headless/jupyterProcess';
+import { startServe } from '../../src/headless/serveProcess';
 import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { CLI, ROOT, VENV_BIN } from './paths';
 
@@ -19,25 +21,6 @@ export interface Running {
   url: string;
   output: () => string;
   stop: () => Promise<number | null>;
-}
-
-function collect(proc: ChildProcess): () => string {
-  let text = '';
-  proc.stdout?.on('data', d => (text += d.toString()));
-  proc.stderr?.on('data', d => (text += d.toString()));
-  return () => text;
-}
-
-async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (proc.exitCode !== null || proc.signalCode !== null) {
-    return proc.exitCode;
-  }
-  const exited = once(proc, 'exit');
-  proc.kill(signal);
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
-  const [code] = await exited;
-  clearTimeout(timer);
-  return code as number | null;
 }
 
 /** Waits until `predicate` on the output holds, or the process exits, or time runs out. */
@@ -56,15 +39,8 @@ export async function waitForOutput(proc: ChildProcess, output: () => string, pr
 
 /** `datarus serve` on 127.0.0.1 and a free port; `command` runs the CLI (default: the checkout's). */
 export async function startHost(args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath, CLI]): Promise<Running> {
-  const proc = spawn(command[0], [...command.slice(1), 'serve', '--port', '0', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'pipe']
-  });
-  const output = collect(proc);
-  await waitForOutput(proc, output, text => /listening on http:\/\/127\.0\.0\.1:\d+/.test(text));
-  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output())![1];
-  return { proc, url, output, stop: () => stopProcess(proc) };
+  const host = await startServe({ listen: { port: 0 }, args, env: { ...process.env, ...env }, command, cwd: ROOT, stdin: 'pipe' });
+  return { proc: host.proc, url: host.address, output: host.output, stop: () => host.stop() };
 }
 
 export interface RunningJupyter extends Running {
@@ -72,67 +48,25 @@ export interface RunningJupyter extends Running {
   rootDir: string;
 }
 
-/** A port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+export { freePort };
 
 /** A real Jupyter server with Datarus Lab enabled, the host loading `model`; from `venvBin` (default: the checkout's .venv). */
 export async function startJupyter(extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, venvBin = VENV_BIN, app: 'server' | 'lab' = 'server'): Promise<RunningJupyter> {
-  const token = `test-${Math.random().toString(36).slice(2)}`;
   const rootDir = mkdtempSync(path.join(os.tmpdir(), 'datarus-jupyter-'));
-  const port = await freePort();
-  const proc = spawn(
-    path.join(venvBin, 'jupyter'),
-    [
-      app,
-      '--no-browser',
-      `--ServerApp.port=${port}`,
-      '--ServerApp.port_retries=0',
-      '--ServerApp.ip=127.0.0.1',
-      `--ServerApp.root_dir=${rootDir}`,
-      '--ServerApp.allow_root=True',
-      ...extraArgs
-    ],
-    {
-      cwd: rootDir,
-      env: {
-        ...process.env,
-        PATH: `${venvBin}:${process.env.PATH}`,
-        DATARUS_MODEL: 'datarus-test-tiny',
-        JUPYTER_CONFIG_DIR: path.join(rootDir, '.jupyter-config'),
-        ...env,
-        // Not on the command line, as the product does it.
-        JUPYTER_TOKEN: token
-      },
-      stdio: ['ignore', 'pipe', 'pipe']
+  const jupyter = await startJupyterProcess({
+    app,
+    jupyter: path.join(venvBin, 'jupyter'),
+    root: rootDir,
+    args: extraArgs,
+    env: {
+      ...process.env,
+      PATH: `${venvBin}:${process.env.PATH}`,
+      DATARUS_MODEL: 'datarus-test-tiny',
+      JUPYTER_CONFIG_DIR: path.join(rootDir, '.jupyter-config'),
+      ...env
     }
-  );
-  const output = collect(proc);
-  await waitForOutput(proc, output, text => text.includes(`http://127.0.0.1:${port}/`));
-  const url = `http://127.0.0.1:${port}`;
-  // The URL is printed once the server listens; make sure it answers before tests use it.
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    const answer = await fetch(`${url}/api`).then(
-      r => r.status,
-      () => 0
-    );
-    if (answer === 200) {
-      break;
-    }
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`Jupyter on port ${port} did not answer (exit ${proc.exitCode}):\n${output()}`);
-    }
-    await new Promise(r => setTimeout(r, 100));
-  }
-  return { proc, url, output, token, rootDir, stop: () => stopProcess(proc) };
+  });
+  return { proc: jupyter.proc, url: jupyter.url, output: jupyter.output, token: jupyter.token, rootDir, stop: () => jupyter.stop() };
 }
 
 /** fetch with a JSON answer, never throwing on HTTP errors. */

@@ -4,7 +4,7 @@
  * turn is a sentence of the protocol grammar (or, cut off by its token limit,
  * a prefix of one), its streamed chunks add up to its text, and the next step
  * of the episode reuses the KV cache for it. Sentences are checked by an
- * automaton transcribed from the GBNF by hand (test/helpers/protocolGrammar.ts)
+ * automaton that reads the GBNF text itself (test/helpers/protocolGrammar.ts)
  * and by the protocol parser.
  */
 import { readEvents } from '../../src/agent/sse';

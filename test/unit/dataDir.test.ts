@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 
-import { defaultModelsDir } from '../../src/cli/jupyterDataDir';
+import { defaultModelsDir } from '../../src/headless/jupyterDataDir';
 
 describe('the per-user models folder', () => {
   it('is under the Jupyter data dir unless DATARUS_MODELS_DIR says otherwise', () => {

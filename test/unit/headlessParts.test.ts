@@ -11,7 +11,9 @@ import { parseJupyterUrl, safeSegment } from '../../src/headless/kernels';
 import { FRAMES_EXPRESSION } from '../../src/agent/context';
 import { dataFilesExpression } from '../../src/agent/dataFiles';
 import { fenceData } from '../../src/agent/untrusted';
-import { fileInside, headlessContext, loadGrammars } from '../../src/headless/setup';
+import { headlessContext } from '../../src/headless/context';
+import { fileInside } from '../../src/headless/dataFiles';
+import { loadGrammars } from '../../src/headless/grammars';
 
 const stepOf = (index: number, status: EpisodeStep['status'], extra: Partial<EpisodeStep> = {}): EpisodeStep => ({
   index,

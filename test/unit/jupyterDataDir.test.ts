@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 
-import { defaultEpisodesFile, jupyterDataDirByRule } from '../../src/cli/jupyterDataDir';
+import { defaultEpisodesFile, jupyterDataDirByRule } from '../../src/headless/jupyterDataDir';
 
 describe("Jupyter's data dir", () => {
   it('follows JUPYTER_DATA_DIR first', () => {

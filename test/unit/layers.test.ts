@@ -1,7 +1,9 @@
 /**
  * Imports point one way (protocol ← episode ← contract ← agent ← {lab, host} ←
- * {cli, bench, headless}): dependency-cruiser checks src/ against .dependency-cruiser.cjs, and
- * a small tree with one upward import of each kind shows that every rule bites.
+ * headless ← {cli, bench}): dependency-cruiser checks src/ against .dependency-cruiser.cjs, and
+ * a small tree with one upward import of each kind shows that every rule bites. The folders of
+ * src/ import each other without a loop too (the file-level rule sees only loops of files:
+ * cli/a → headless/b → cli/c is none), checked here on the graph dependency-cruiser reads.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +22,69 @@ interface Violation {
 
 interface CruiseResult {
   summary: { violations: Violation[]; totalCruised: number };
+  modules: { source: string; dependencies: { resolved: string }[] }[];
+}
+
+/** The first-level folder of src/ a module is in, or null outside one. */
+function folderOf(file: string): string | null {
+  return /^src\/([^/]+)\//.exec(file)?.[1] ?? null;
+}
+
+/** Which folders of src/ each folder imports from (type-only imports count: the loop is in the code's structure). */
+function folderGraph(result: CruiseResult): Map<string, Set<string>> {
+  const graph = new Map<string, Set<string>>();
+  for (const module of result.modules) {
+    const from = folderOf(module.source);
+    if (from === null) {
+      continue;
+    }
+    const targets = graph.get(from) ?? graph.set(from, new Set()).get(from)!;
+    for (const dependency of module.dependencies) {
+      const to = folderOf(dependency.resolved);
+      if (to !== null && to !== from) {
+        targets.add(to);
+      }
+    }
+  }
+  return graph;
+}
+
+/** The folders that lie on a loop, by loop (strongly connected components of more than one folder, Tarjan's). */
+function folderLoops(graph: Map<string, Set<string>>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const loops: string[][] = [];
+  const visit = (folder: string) => {
+    index.set(folder, index.size);
+    low.set(folder, index.get(folder)!);
+    stack.push(folder);
+    for (const next of graph.get(folder) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(folder, Math.min(low.get(folder)!, low.get(next)!));
+      } else if (stack.includes(next)) {
+        low.set(folder, Math.min(low.get(folder)!, index.get(next)!));
+      }
+    }
+    if (low.get(folder) === index.get(folder)) {
+      const component: string[] = [];
+      let member: string;
+      do {
+        member = stack.pop()!;
+        component.push(member);
+      } while (member !== folder);
+      if (component.length > 1) {
+        loops.push(component.sort());
+      }
+    }
+  };
+  for (const folder of [...graph.keys()].sort()) {
+    if (!index.has(folder)) {
+      visit(folder);
+    }
+  }
+  return loops.sort((a, b) => a.join().localeCompare(b.join()));
 }
 
 /** Runs dependency-cruiser over `src` in `cwd`; it exits non-zero when a rule is broken, so read its JSON either way. */
@@ -50,9 +115,18 @@ describe('import direction', () => {
     expect(result.summary.totalCruised).toBeGreaterThan(100);
   });
 
+  it('has no loop between the folders of src/', () => {
+    const graph = folderGraph(cruise(ROOT));
+    expect(folderLoops(graph)).toEqual([]);
+    // It did look: the command layer calls the headless library, which calls the host.
+    expect([...(graph.get('cli') ?? [])]).toEqual(expect.arrayContaining(['headless', 'host']));
+    expect([...(graph.get('headless') ?? [])]).toContain('host');
+  });
+
   describe('in a tree with one upward import of each kind', () => {
     let dir: string;
     let rules: Record<string, string[]>;
+    let loops: string[][];
 
     beforeAll(() => {
       dir = mkdtempSync(path.join(tmpdir(), 'datarus-layers-'));
@@ -67,14 +141,20 @@ describe('import direction', () => {
         'src/contract/events.ts': "import { parse } from '../protocol/parser';\nexport const EVENTS = [parse];\n",
         'src/cli/index.ts': "import { plugin } from '../lab/plugin';\nexport const cli = plugin;\n",
         'src/bench/a.ts': "import { b } from './b';\nexport const a = () => b;\n",
-        'src/bench/b.ts': "import { a } from './a';\nexport const b = () => a;\n"
+        'src/bench/b.ts': "import { a } from './a';\nexport const b = () => a;\n",
+        // A loop of folders, not of files: cli/main → headless/run → cli/arguments.
+        'src/cli/main.ts': "import { run } from '../headless/run';\nexport const main = run;\n",
+        'src/headless/run.ts': "import { positiveInt } from '../cli/arguments';\nexport const run = positiveInt;\n",
+        'src/cli/arguments.ts': 'export const positiveInt = 1;\n'
       };
       for (const [file, text] of Object.entries(files)) {
         mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
         writeFileSync(path.join(dir, file), text);
       }
       rules = {};
-      for (const v of cruise(dir).summary.violations) {
+      const result = cruise(dir);
+      loops = folderLoops(folderGraph(result));
+      for (const v of result.summary.violations) {
         (rules[v.rule.name] ??= []).push(`${v.from} → ${v.to}`);
       }
     });
@@ -91,10 +171,19 @@ describe('import direction', () => {
       ['contract-types-only', 'src/contract/events.ts', 'src/protocol/parser.ts'],
       ['node-side-not-lab', 'src/cli/index.ts', 'src/lab/plugin.ts'],
       ['browser-no-node-builtins', 'src/lab/api.ts', 'fs'],
+      ['headless-imports-down-only', 'src/headless/run.ts', 'src/cli/arguments.ts'],
       ['no-circular', 'src/bench/a.ts', 'src/bench/b.ts']
     ])('%s fails on %s → %s', (rule, from, to) => {
       // A built-in may be reported as `fs` or `node:fs`.
       expect(rules[rule] ?? []).toContainEqual(expect.stringMatching(new RegExp(`^${from} → (node:)?${to}$`)));
+    });
+
+    it('the folder rule fails on cli ↔ headless, which no file-level rule sees, and on lab ↔ host', () => {
+      expect(loops).toEqual([
+        ['cli', 'headless'],
+        ['host', 'lab']
+      ]);
+      expect((rules['no-circular'] ?? []).filter(edge => edge.includes('cli/') || edge.includes('headless/'))).toEqual([]);
     });
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The joins between the free parts and the fixed text of a segmented
  * `datarus` turn: whatever a free part ends with, the turn is a sentence of the
- * grammar (checked by the automaton transcribed from the GBNF).
+ * grammar (checked by an automaton that reads the GBNF text).
  */
 import { closeCode, TURN_OPENERS, TURN_PARTS } from '../../src/host/protocolDecoder';
 import { isProtocolPrefix, isProtocolSentence } from '../helpers/protocolGrammar';

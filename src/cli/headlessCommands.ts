@@ -1,19 +1,21 @@
-/** The `run`, `eval` and `rollouts` commands of the `datarus` CLI, with the options they share. */
+/** The `run`, `eval` and `rollouts` commands of the `datarus` CLI, with the options they share; src/headless/ runs them. */
 import { Command, Option } from 'commander';
 
-import { collect, number, positiveInt } from '../cli/arguments';
-import { APPROVE_HELP, APPROVE_MODES, DEFAULT_APPROVE_MODE } from './approval';
-import { evalCommand } from './evaluate';
-import { addJudgeOptions } from './judge';
-import { rolloutsCommand } from './rollouts';
-import { runCommand } from './run';
-import { RUN_EXIT_HELP } from './runExit';
-import type { Write } from './progress';
+import { APPROVE_HELP, APPROVE_MODES, DEFAULT_APPROVE_MODE } from '../headless/approval';
+import { evalCommand } from '../headless/evaluate';
+import type { Write } from '../headless/progress';
+import { rolloutsCommand } from '../headless/rollouts';
+import { runCommand } from '../headless/run';
+import { RUN_EXIT_HELP } from '../headless/runExit';
+import { collect, number, positiveInt } from './arguments';
+import { embeddedHostOptions } from './hostOptions';
+import { addJudgeOptions } from './judgeOptions';
 
 const stderr: Write = line => process.stderr.write(`${line}\n`);
 
 /** Options every headless command takes: where the model and the kernels come from, and the episode's limits. */
 function shared(command: Command): Command {
+  const [threads, contextSize, gpu] = embeddedHostOptions();
   return command
     .option('-m, --model <name|path>', 'embedded host: a manifest name or a .gguf file (default $DATARUS_MODEL); with --base-url: the model name to ask the server for (default: the first it lists)')
     .option('--base-url <url>', 'an OpenAI-compatible server (…/v1) instead of the embedded host; repeat it to spread the turns over several', collect)
@@ -25,9 +27,9 @@ function shared(command: Command): Command {
     .option('--max-tokens <n>', 'tokens per model turn (default 2048)', positiveInt)
     .option('--cell-timeout <s>', 'seconds a step may run before the kernel is interrupted (default 120)', positiveInt)
     .option('--temperature <t>', 'sampling temperature', number)
-    .option('-t, --threads <n>', 'embedded host: CPU threads', positiveInt)
-    .option('-c, --context-size <n>', 'embedded host: context size in tokens', positiveInt)
-    .addOption(new Option('--gpu <backend>', 'embedded host: auto, cuda, cuda12, vulkan, metal, cpu').env('DATARUS_GPU'))
+    .addOption(threads)
+    .addOption(contextSize)
+    .addOption(gpu)
     .option('--log <file>', "episode log (default: $DATARUS_EPISODES_FILE, else <Jupyter's data dir>/datarus/episodes.jsonl)")
     .option('--no-log', 'do not write the episodes to the episode log')
     .addOption(new Option('--approve <mode>', APPROVE_HELP).choices(APPROVE_MODES).default(DEFAULT_APPROVE_MODE))
