@@ -1,43 +1,27 @@
 /**
- * Text generation over the loaded model, one context sequence per episode.
+ * Text generation over the loaded model: a request's turn (free, under a
+ * grammar, or the Datarus protocol decoded in segments) on its episode's
+ * context sequence.
  *
- * Each episode (a notebook's Analyze run, say) owns a sequence of a shared
- * context while it is active: episodes never see each other's tokens, and
- * node-llama-cpp batches their evaluation together. A new request of an episode
- * evaluates only the tokens after what its sequence already holds; the text it
- * generated earlier is tokenized back to the exact tokens it sampled (see
- * tokens.ts). When every sequence is taken, the least recently used idle
- * episode loses its sequence; its next request rebuilds the state.
- *
- * Slots are claimed synchronously, before the first `await` of a request, so a
- * burst of concurrent first requests can neither create a context each nor
- * take more sequences than there are: the context is created once (a promise
- * memo) and an evicted episode's sequence is handed straight to the newcomer.
- *
- * A new episode starts warm: its prompt is brought in from a saved state of
- * the longest prefix it shares with earlier prompts (the system prompt, a
- * group's whole prompt), see promptCache.ts; a handed-over sequence keeps what
- * it shares with the newcomer's prompt.
+ * The pieces it drives each have a module: the episodes and their sequences
+ * (sequencePool.ts: one sequence of a shared context per active episode, the
+ * least recently used idle one evicted), the prompt as tokens (chatPrompt.ts:
+ * the model's chat template, generated text mapped back to the exact tokens it
+ * sampled, so a new request evaluates only what its sequence lacks), parsed
+ * grammars (grammarCache.ts), and saved prompt states (promptCache.ts: a new
+ * episode starts warm from the longest prefix it shares with earlier prompts; a
+ * handed-over sequence keeps what it shares with the newcomer's prompt).
  */
-import type {
-  ChatHistoryItem,
-  ChatWrapper,
-  Llama,
-  LlamaContext,
-  LlamaContextSequence,
-  LlamaGrammar,
-  LlamaModel,
-  LlamaText,
-  Token
-} from 'node-llama-cpp' with { 'resolution-mode': 'import' };
+import type { Llama, LlamaContextSequence, LlamaModel, LlamaText, Token } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import { decodeProtocolTurn, FIRST_CHARACTERS_GRAMMAR } from './protocolDecoder';
-import { checkGrammarLimits } from './grammarLimits';
 import { DomainError } from './errors';
 import type { ChatMessage, DecodeStepsMode, EpisodeSlots, GenerateRequest, GenerateResult, PromptCacheMode, StopReason } from '../contract';
+import { ChatPrompt, checkPromptLength, MAX_PROMPT_CHARS_PER_TOKEN, promptChars } from './chatPrompt';
 import { DecodeSteps } from './decodeSteps';
+import { GrammarCache } from './grammarCache';
 import { commonPrefixLength, Preparation, PromptCache } from './promptCache';
-import { KnownSegments, tokenizeKeepingGenerated } from './tokens';
+import { SequencePool } from './sequencePool';
 
 type LlamaModule = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 
@@ -79,40 +63,7 @@ interface Turn {
   completionTokens: number | null;
 }
 
-interface Episode {
-  id: string;
-  sequence: LlamaContextSequence | null;
-  /** Holds one of the maxEpisodes slots: its sequence, or one being prepared for it. */
-  hasSlot: boolean;
-  /** Ended (DELETE) while generating: its sequence is freed when the generation finishes. */
-  ended: boolean;
-  known: KnownSegments;
-  busy: boolean;
-  lastUsed: number;
-  abort: AbortController | null;
-  /** Tokens sampled so far by the running generation. */
-  sampled: number;
-}
-
 const DEFAULT_MAX_TOKENS = 512;
-const MAX_KNOWN_SEGMENTS = 256;
-/**
- * Episode records kept beyond those holding a slot. A record without a slot
- * only remembers generated text for exact re-tokenization; clients that never
- * end their episodes must not grow the map forever, so the least recently used
- * idle records are forgotten past this many (their next request starts afresh).
- */
-const MAX_IDLE_EPISODE_RECORDS = 64;
-/**
- * Prompt characters allowed per context token. Tokenizing is synchronous and,
- * for long runs of one character, worse than linear (4 MB of one letter held
- * the event loop for minutes): a bound on characters, checked before anything
- * is tokenized, keeps it short. Real text and code run 2-5 characters a token,
- * so only degenerate text (long runs of spaces) that might still fit is refused.
- */
-export const MAX_PROMPT_CHARS_PER_TOKEN = 16;
-/** Parsed grammars kept for reuse; clients sending ever new grammars must not grow the cache forever. */
-const MAX_CACHED_GRAMMARS = 32;
 
 export class Generator {
   constructor(
@@ -121,13 +72,22 @@ export class Generator {
     private readonly _model: LlamaModel,
     private readonly _options: GeneratorOptions
   ) {
-    this._chatWrapper = _lib.resolveChatWrapper(_model) ?? new _lib.GeneralChatWrapper();
+    this._prompts = new ChatPrompt(_lib, _model);
+    this._grammars = new GrammarCache(_llama);
     this._decodeSteps = (_options.decodeSteps ?? 'together') === 'together' ? new DecodeSteps() : null;
+    this._pool = new SequencePool(_model, {
+      contextSize: _options.contextSize,
+      sequences: _options.maxEpisodes,
+      threads: _options.threads,
+      flashAttention: _options.flashAttention,
+      onContext: context => this._startPromptCache(context.contextSize),
+      onSequence: sequence => this._decodeSteps?.align(sequence)
+    });
   }
 
   /** The chat wrapper resolved from the GGUF (its template or architecture). */
   get chatWrapperName(): string {
-    return this._chatWrapper.wrapperName;
+    return this._prompts.chatWrapperName;
   }
 
   get contextSize(): number {
@@ -136,11 +96,11 @@ export class Generator {
 
   stats(): EpisodeSlots {
     return {
-      active: this._slotsInUse,
+      active: this._pool.slotsInUse,
       maxEpisodes: this._options.maxEpisodes,
-      episodes: this._episodes.size,
+      episodes: this._pool.size,
       generating: this.generating,
-      contextsCreated: this._contextsCreated,
+      contextsCreated: this._pool.contextsCreated,
       evaluatedInputTokens: this._meter.input,
       outputTokens: this._meter.output,
       promptCache: this._promptCache?.stats() ?? null,
@@ -168,24 +128,7 @@ export class Generator {
 
   /** Renders chat messages with the model's own template, ending with an open assistant turn. */
   renderChat(messages: ChatMessage[]): LlamaText {
-    const history: ChatHistoryItem[] = [];
-    for (const message of messages) {
-      if (message.role === 'system') {
-        history.push({ type: 'system', text: message.content });
-      } else if (message.role === 'user') {
-        history.push({ type: 'user', text: message.content });
-      } else {
-        history.push({ type: 'model', response: [message.content] });
-      }
-    }
-    const last = history[history.length - 1];
-    if (last?.type === 'model') {
-      // The last assistant turn is continued, not closed: the model writes on from its end.
-      const { contextText } = this._chatWrapper.generateContextState({ chatHistory: history });
-      return contextText;
-    }
-    history.push({ type: 'model', response: [] });
-    return this._chatWrapper.generateContextState({ chatHistory: history }).contextText;
+    return this._prompts.render(messages);
   }
 
   async generate(request: GenerateRequest, onText: (text: string) => void, signal?: AbortSignal): Promise<GenerateResult> {
@@ -193,8 +136,8 @@ export class Generator {
     if (this._heldFor !== null) {
       throw new DomainError('model_loading', `${this._heldFor}; try again in a moment`);
     }
-    this._checkPromptLength(request);
-    const episode = this._episode(request.episodeId);
+    checkPromptLength(request, this._options.contextSize);
+    const episode = this._pool.episode(request.episodeId);
     if (episode.busy) {
       throw new DomainError('episode_busy', `episode ${episode.id} is already generating; wait for it or cancel it`);
     }
@@ -210,9 +153,9 @@ export class Generator {
     this._running.add(running);
     try {
       const fresh = episode.sequence === null;
-      const sequence = await this._sequenceFor(episode);
-      const prompt = request.messages ? this.renderChat(request.messages) : request.prompt!;
-      const tokens = this._tokenize(prompt, episode.known);
+      const sequence = await this._pool.sequenceFor(episode);
+      const prompt = request.messages ? this._prompts.render(request.messages) : request.prompt!;
+      const tokens = this._prompts.tokenize(prompt, episode.known);
       // One token kept for the BOS that LlamaCompletion may put in front.
       const room = this._options.contextSize - 1 - tokens.length;
       if (room < 1) {
@@ -249,9 +192,9 @@ export class Generator {
           : await this._completion(sequence, tokens, sampling, request.grammar, stop, abort.signal, onToken, onText);
       const { stopReason, stopString } = turn;
       if (turn.tokens) {
-        this._rememberTokens(episode, turn.text + (stopString ?? ''), turn.tokens);
+        this._prompts.rememberTokens(episode.known, turn.text + (stopString ?? ''), turn.tokens);
       } else {
-        this._remember(episode, tokens, turn.text + (stopString ?? ''), sequence);
+        this._prompts.rememberFromSequence(episode.known, tokens, turn.text + (stopString ?? ''), sequence);
       }
       const evaluatedInput = sequence.tokenMeter.usedInputTokens - meterBefore.input;
       const sampledOutput = sequence.tokenMeter.usedOutputTokens - meterBefore.output;
@@ -293,10 +236,10 @@ export class Generator {
       this._generating--;
       try {
         if (request.episodeId === undefined || episode.ended) {
-          await this._release(episode);
-        } else if (!episode.hasSlot && episode.known.size === 0 && this._episodes.get(episode.id) === episode) {
+          await this._pool.release(episode);
+        } else if (!episode.hasSlot && episode.known.size === 0) {
           // Refused (429) or failed before generating anything: there is nothing to remember.
-          this._episodes.delete(episode.id);
+          this._pool.forget(episode);
         }
       } finally {
         this._running.delete(running);
@@ -307,7 +250,7 @@ export class Generator {
 
   /** Stops an episode's generation, if any, saying how many tokens it had sampled then. */
   cancel(episodeId: string): { cancelled: boolean; tokensAtCancel: number | null } {
-    const episode = this._episodes.get(episodeId);
+    const episode = this._pool.find(episodeId);
     if (!episode?.abort) {
       return { cancelled: false, tokensAtCancel: null };
     }
@@ -318,16 +261,16 @@ export class Generator {
 
   /** Forgets an episode: its sequence is freed for others. */
   async end(episodeId: string): Promise<boolean> {
-    const episode = this._episodes.get(episodeId);
+    const episode = this._pool.find(episodeId);
     if (!episode) {
       return false;
     }
     episode.abort?.abort();
     episode.ended = true;
-    this._episodes.delete(episodeId);
+    this._pool.forget(episode);
     // A generating episode frees its sequence itself when the generation returns.
     if (!episode.busy) {
-      await this._release(episode);
+      await this._pool.release(episode);
     }
     return true;
   }
@@ -338,16 +281,13 @@ export class Generator {
    */
   async dispose(): Promise<void> {
     this.hold('the model is being unloaded');
-    for (const episode of this._episodes.values()) {
+    for (const episode of this._pool.episodes()) {
       episode.abort?.abort();
     }
     while (this._running.size > 0) {
       await Promise.allSettled([...this._running]);
     }
-    this._episodes.clear();
-    const context = await this._contextPromise?.catch(() => null);
-    this._contextPromise = null;
-    await context?.dispose();
+    await this._pool.dispose();
     await this._promptCache?.dispose();
     this._promptCache = null;
     this._grammars.clear();
@@ -359,144 +299,28 @@ export class Generator {
    * its conversation within the context before sending a turn.
    */
   countTokens(messages: ChatMessage[], episodeId?: string): number {
-    // Too long to tokenize safely (see _checkPromptLength): a lower bound, over the context, is enough to cut by.
-    const chars = messages.reduce((sum, m) => sum + m.content.length, 0);
+    // Too long to tokenize safely (see checkPromptLength): a lower bound, over the context, is enough to cut by.
+    const chars = promptChars({ messages });
     if (chars > this._options.contextSize * MAX_PROMPT_CHARS_PER_TOKEN) {
       return Math.ceil(chars / MAX_PROMPT_CHARS_PER_TOKEN);
     }
-    const known = (episodeId !== undefined ? this._episodes.get(episodeId)?.known : undefined) ?? new Map();
-    return this._tokenize(this.renderChat(messages), known).length;
+    const known = (episodeId !== undefined ? this._pool.find(episodeId)?.known : undefined) ?? new Map();
+    return this._prompts.tokenize(this._prompts.render(messages), known).length;
   }
 
-  /** Refuses, before tokenizing, prompts too long for any tokenization to fit the context. */
-  private _checkPromptLength(request: GenerateRequest): void {
-    const chars = request.messages ? request.messages.reduce((sum, m) => sum + m.content.length, 0) : request.prompt!.length;
-    const limit = this._options.contextSize * MAX_PROMPT_CHARS_PER_TOKEN;
-    if (chars > limit) {
-      throw new DomainError(
-        'prompt_too_long',
-        `the prompt is ${chars} characters; a context of ${this._options.contextSize} tokens takes at most ${limit}. Shorten it or load the model with a larger context`
-      );
-    }
-  }
-
-  private _episode(id: string | undefined): Episode {
-    const key = id ?? `oneoff-${++this._oneOffs}`;
-    let episode = this._episodes.get(key);
-    if (!episode) {
-      episode = { id: key, sequence: null, hasSlot: false, ended: false, known: new Map(), busy: false, lastUsed: Date.now(), abort: null, sampled: 0 };
-      this._forgetIdleRecords();
-      this._episodes.set(key, episode);
-    }
-    return episode;
-  }
-
-  /** Bounds the map of episodes: forgets the least recently used records that hold nothing. */
-  private _forgetIdleRecords(): void {
-    const idle = [...this._episodes.values()].filter(e => !e.hasSlot && !e.busy);
-    const excess = idle.length - MAX_IDLE_EPISODE_RECORDS + 1;
-    if (excess > 0) {
-      for (const episode of idle.sort((a, b) => a.lastUsed - b.lastUsed).slice(0, excess)) {
-        this._episodes.delete(episode.id);
-      }
-    }
-  }
-
-  /** The shared context, created by the first request that needs it and only once. */
-  private _context(): Promise<LlamaContext> {
-    if (!this._contextPromise) {
-      this._contextsCreated++;
-      this._contextPromise = this._model.createContext({
-        contextSize: this._options.contextSize,
-        sequences: this._options.maxEpisodes,
-        threads: this._options.threads,
-        flashAttention: this._options.flashAttention
+  /** Starts the prompt cache once the context exists (it belongs to this context). */
+  private _startPromptCache(contextSize: number): void {
+    const mode = this._options.promptCache === true || this._options.promptCache === undefined ? 'auto' : this._options.promptCache;
+    if (mode !== false && mode !== 'off' && !this._promptCache) {
+      this._promptCache = new PromptCache({
+        model: this._model,
+        contextSize,
+        mode,
+        device: this._llama.gpu === false ? 'cpu' : 'gpu',
+        // The request preparing counts itself among those generating.
+        busyElsewhere: () => this._generating > 1,
+        onError: (what, err) => process.stderr.write(`datarus host: ${what} failed, evaluating instead: ${(err as Error).message}\n`)
       });
-      // A failed creation is not remembered: the next request tries again.
-      this._contextPromise.then(
-        context => {
-          const mode = this._options.promptCache === true || this._options.promptCache === undefined ? 'auto' : this._options.promptCache;
-          if (mode !== false && mode !== 'off' && !this._promptCache) {
-            this._promptCache = new PromptCache({
-              model: this._model,
-              contextSize: context.contextSize,
-              mode,
-              device: this._llama.gpu === false ? 'cpu' : 'gpu',
-              // The request preparing counts itself among those generating.
-              busyElsewhere: () => this._generating > 1,
-              onError: (what, err) => process.stderr.write(`datarus host: ${what} failed, evaluating instead: ${(err as Error).message}\n`)
-            });
-          }
-        },
-        () => (this._contextPromise = null)
-      );
-    }
-    return this._contextPromise;
-  }
-
-  private async _sequenceFor(episode: Episode): Promise<LlamaContextSequence> {
-    if (episode.sequence) {
-      return episode.sequence;
-    }
-    // Everything up to the first await runs at once: the slot is claimed before another request can look.
-    let handedOver: LlamaContextSequence | null = null;
-    if (this._slotsInUse >= this._options.maxEpisodes) {
-      const idle = [...this._episodes.values()]
-        .filter(e => e.sequence !== null && !e.busy)
-        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
-      if (!idle) {
-        throw new DomainError(
-          'too_many_episodes',
-          `all ${this._options.maxEpisodes} episode slots are generating; try again when one finishes (or start the host with more --max-episodes)`
-        );
-      }
-      // The evicted episode's sequence changes hands: no slot is ever free for a third request to take.
-      handedOver = idle.sequence;
-      idle.sequence = null;
-      idle.hasSlot = false;
-    } else {
-      this._slotsInUse++;
-    }
-    episode.hasSlot = true;
-    try {
-      let sequence: LlamaContextSequence;
-      if (handedOver) {
-        // Its tokens stay: what they share with the newcomer's prompt is not evaluated again.
-        sequence = handedOver;
-      } else {
-        sequence = (await this._context()).getSequence();
-        this._decodeSteps?.align(sequence);
-      }
-      episode.sequence = sequence;
-      return sequence;
-    } catch (err) {
-      episode.hasSlot = false;
-      if (handedOver) {
-        await handedOver.dispose().catch(() => undefined);
-      }
-      this._slotsInUse--;
-      throw err;
-    }
-  }
-
-  /** Frees an episode's sequence and its slot; the slot counts as taken until the sequence id is back. */
-  private async _release(episode: Episode): Promise<void> {
-    const sequence = episode.sequence;
-    const hadSlot = episode.hasSlot;
-    episode.sequence = null;
-    episode.hasSlot = false;
-    try {
-      if (sequence && !sequence.disposed) {
-        await sequence.dispose();
-      }
-    } finally {
-      if (hadSlot) {
-        this._slotsInUse--;
-      }
-      // One-off episodes have no future request: forget them entirely.
-      if (episode.id.startsWith('oneoff-')) {
-        this._episodes.delete(episode.id);
-      }
     }
   }
 
@@ -514,50 +338,11 @@ export class Generator {
     if (!this._promptCache) {
       return null;
     }
-    const held = this._asHeld(tokens);
-    const boundaries = request.messages ? this._systemPromptEnd(request.messages, held) : [];
+    const held = this._prompts.asHeld(tokens);
+    // Where the leading system messages end in `held`: every episode of a profile shares them.
+    const system = request.messages ? this._prompts.systemPromptHeld(request.messages) : null;
+    const boundaries = system ? [commonPrefixLength(system, held)] : [];
     return this._promptCache.prepare(sequence, held, { boundaries, fresh, signal });
-  }
-
-  /** The tokens as the sequence holds them: with the beginning token LlamaCompletion puts in front (as it decides it). */
-  private _asHeld(tokens: Token[]): Token[] {
-    const type = this._model.vocabularyType;
-    const { LlamaVocabularyType } = this._lib;
-    const bos =
-      type === LlamaVocabularyType.rwkv || type === LlamaVocabularyType.ugm
-        ? null
-        : type === LlamaVocabularyType.wpm || this._model.tokens.shouldPrependBosToken
-          ? this._model.tokens.bos
-          : null;
-    return bos === null ? tokens : [bos, ...tokens];
-  }
-
-  /** Where the leading system messages end in `held`: every episode of a profile shares them. */
-  private _systemPromptEnd(messages: ChatMessage[], held: Token[]): number[] {
-    const system: ChatHistoryItem[] = [];
-    for (const message of messages) {
-      if (message.role !== 'system') {
-        break;
-      }
-      system.push({ type: 'system', text: message.content });
-    }
-    if (system.length === 0) {
-      return [];
-    }
-    const text = this._chatWrapper.generateContextState({ chatHistory: system }).contextText;
-    const tokens = this._asHeld(this._tokenize(text, new Map()));
-    return [commonPrefixLength(tokens, held)];
-  }
-
-  /**
-   * The prompt's tokens without a leading BOS: LlamaCompletion puts the BOS in
-   * front by itself when the model wants one, so a chat template's own BOS
-   * would be there twice.
-   */
-  private _tokenize(prompt: LlamaText | string, known: KnownSegments): Token[] {
-    const tokens = tokenizeKeepingGenerated(prompt, this._model.tokenizer, known, this._lib.SpecialTokensText);
-    const bos = this._model.tokens.bos;
-    return bos !== null && tokens[0] === bos ? tokens.slice(1) : tokens;
   }
 
   /** One completion by node-llama-cpp, under the request's grammar if any. */
@@ -571,7 +356,7 @@ export class Generator {
     onToken: (tokens: Token[]) => void,
     onText: (text: string) => void
   ): Promise<Turn> {
-    const grammar = grammarSpec ? await this._grammar(grammarSpec) : undefined;
+    const grammar = grammarSpec ? await this._grammars.get(grammarSpec) : undefined;
     const completion = new this._lib.LlamaCompletion({ contextSequence: sequence });
     try {
       const result = await completion.generateCompletionWithMeta(tokens, {
@@ -616,73 +401,18 @@ export class Generator {
     onToken: (tokens: Token[]) => void,
     onText: (text: string) => void
   ): Promise<Turn> {
-    const firstCharactersGrammar = await this._grammar(FIRST_CHARACTERS_GRAMMAR);
+    const firstCharactersGrammar = await this._grammars.get(FIRST_CHARACTERS_GRAMMAR);
     return decodeProtocolTurn(this._lib, this._model, sequence, tokens, { ...sampling, stop, signal, firstCharactersGrammar, onText, onToken });
   }
 
-  /** Remembers the exact tokens of a generated text, for the next prompt that contains it. */
-  private _rememberTokens(episode: Episode, generatedText: string, tokens: Token[]): void {
-    if (generatedText === '' || this._model.detokenize(tokens, true) !== generatedText) {
-      return;
-    }
-    if (episode.known.size >= MAX_KNOWN_SEGMENTS) {
-      episode.known.delete(episode.known.keys().next().value!);
-    }
-    episode.known.set(generatedText, tokens);
-  }
-
-  /**
-   * Keeps the exact tokens of what was generated, read back from the sequence.
-   * The sequence holds the prompt and every generated token but the last (that
-   * one was sampled, never evaluated): the rest of the text is tokenized.
-   */
-  private _remember(episode: Episode, promptTokens: Token[], generatedText: string, sequence: LlamaContextSequence): void {
-    const context = sequence.contextTokens;
-    // The sequence may hold a BOS token in front of the prompt (see _tokenize).
-    const offset = [0, 1].find(o => promptTokens.every((token, i) => context[o + i] === token));
-    if (offset === undefined || generatedText === '') {
-      return;
-    }
-    const generated = context.slice(offset + promptTokens.length);
-    const spelled = this._model.detokenize(generated, true);
-    if (!generatedText.startsWith(spelled)) {
-      return;
-    }
-    const tokens = [...generated, ...this._model.tokenize(generatedText.slice(spelled.length), false, 'trimLeadingSpace')];
-    this._rememberTokens(episode, generatedText, tokens);
-  }
-
-  /** `grammar: 'datarus'` never comes here: it is decoded segment by segment (`_protocolTurn`). */
-  private async _grammar(text: string): Promise<LlamaGrammar> {
-    let grammar = this._grammars.get(text);
-    if (!grammar) {
-      // Before llama.cpp sees it: a grammar nested too deep crashes its parser, uncatchably.
-      checkGrammarLimits(text);
-      try {
-        grammar = await this._llama.createGrammar({ grammar: text });
-      } catch (err) {
-        throw new DomainError('invalid_grammar', `the grammar could not be parsed: ${(err as Error).message}`);
-      }
-      if (this._grammars.size >= MAX_CACHED_GRAMMARS) {
-        this._grammars.delete(this._grammars.keys().next().value!);
-      }
-      this._grammars.set(text, grammar);
-    }
-    return grammar;
-  }
-
-  private readonly _chatWrapper: ChatWrapper;
-  private readonly _episodes = new Map<string, Episode>();
-  private readonly _grammars = new Map<string, LlamaGrammar>();
+  private readonly _prompts: ChatPrompt;
+  private readonly _grammars: GrammarCache;
+  private readonly _pool: SequencePool;
   private readonly _meter = { input: 0, output: 0 };
   /** One promise per running generation, settled when it has returned and released what it holds. */
   private readonly _running = new Set<Promise<void>>();
-  private _contextPromise: Promise<LlamaContext> | null = null;
   private _promptCache: PromptCache | null = null;
   private readonly _decodeSteps: DecodeSteps | null;
-  private _contextsCreated = 0;
-  private _slotsInUse = 0;
   private _generating = 0;
   private _heldFor: string | null = null;
-  private _oneOffs = 0;
 }
