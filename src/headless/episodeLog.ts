@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Redactor, secretEnvValues } from '../episode/redact';
 import type { StoredEpisode } from '../episode/types';
 import { defaultEpisodesFile } from '../cli/jupyterDataDir';
-import { EpisodeStore } from '../host/episodeStore';
+import { EpisodeStore } from '../host/episodes/episodeStore';
 import { DomainError } from '../host/errors';
 import type { Write } from './progress';
 

@@ -13,7 +13,7 @@ import { JUDGE_RUBRIC_VERSION, JudgeVerdict } from '../episode/judge';
 import type { Episode, StoredEpisode } from '../episode/types';
 import { defaultEpisodesFile } from '../cli/jupyterDataDir';
 import { positiveInt } from '../cli/arguments';
-import { appendJsonLine, readJsonLines } from '../host/jsonl';
+import { appendJsonLine, readJsonLines } from '../host/episodes/jsonl';
 import { ModelBackend, remoteBackend, startEmbeddedHost } from './models';
 import type { Write } from './progress';
 import { readGrammarFile, UsageError } from './setup';

@@ -8,16 +8,16 @@ import * as path from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import type { Backend, BackendReport, DecodeStepsMode, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, PromptCacheMode, ThreadMeasurement } from '../contract';
-import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend, startLlama } from './backends';
-import { findCuda12Binaries } from './cuda12';
-import { Generator } from './generator';
+import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend, startLlama } from './backend/backends';
+import { findCuda12Binaries } from './backend/cuda12';
+import { Generator } from './generation/generator';
 import { DomainError } from './errors';
-import { calibrateThreads, fallbackThreads } from './threads';
-import { loadManifests, ManifestError, resolveInside, resolveUserPath } from './manifests';
-import { ChosenSettings, chooseContextSize, fileSha256, ggufFacts, kvBytesPerToken, matchManifest, settingsFromManifest, settingsFromMetadata } from './modelSettings';
+import { calibrateThreads, fallbackThreads } from './backend/threads';
+import { loadManifests, ManifestError, resolveInside, resolveUserPath } from './models/manifests';
+import { ChosenSettings, chooseContextSize, fileSha256, ggufFacts, kvBytesPerToken, matchManifest, settingsFromManifest, settingsFromMetadata } from './models/modelSettings';
 import { faultFor } from './selftestFault';
-import { runSelfTest, SelfTestResult } from './selftest';
-import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './verdicts';
+import { runSelfTest, SelfTestResult } from './backend/selftest';
+import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './backend/verdicts';
 
 export type { Backend, EngineStatus } from '../contract';
 

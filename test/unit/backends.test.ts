@@ -6,10 +6,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { Backend, describeSelection, parseGpuChoice, platformChain, selectBackend, SelectionDeps } from '../../src/host/backends';
-import { firstErrorLine, withHint } from '../../src/host/selftest';
-import { faultFor } from '../../src/host/selftestChild';
-import { driverVersion, VerdictCache } from '../../src/host/verdicts';
+import { Backend, describeSelection, parseGpuChoice, platformChain, selectBackend, SelectionDeps } from '../../src/host/backend/backends';
+import { firstErrorLine, withHint } from '../../src/host/backend/selftest';
+import { faultFor } from '../../src/host/backend/selftestChild';
+import { driverVersion, VerdictCache } from '../../src/host/backend/verdicts';
 
 function tmpFile(name: string): string {
   return path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-unit-')), name);
