@@ -21,7 +21,7 @@ _LABELS = {"cpu": "CPU", "cuda": "CUDA", "cuda12": "CUDA 12", "vulkan": "Vulkan"
 
 
 def platform_chain(platform: str = sys.platform) -> list[str]:
-    """The host's `--gpu auto` chain (src/host/backends.ts): node-llama-cpp's CUDA 12 build is Linux only."""
+    """The host's `--gpu auto` chain (src/host/backend/backends.ts): node-llama-cpp's CUDA 12 build is Linux only."""
     if platform == "darwin":
         return ["metal", "cpu"]
     return ["cuda", "cuda12", "vulkan", "cpu"] if platform.startswith("linux") else ["cuda", "vulkan", "cpu"]

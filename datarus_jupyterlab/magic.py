@@ -1,7 +1,7 @@
 """``%%datarus``: an agent episode from any Jupyter frontend, in this kernel's namespace.
 
 The agent is the host's (TypeScript, src/agent/loop.ts, through an agent
-session: src/host/agentSessions.ts); this module only runs what the session
+session: src/host/sessions/agentSessions.ts); this module only runs what the session
 asks in the user's namespace (capture.py), answers silent inspections and
 approvals, and shows the episode in the cell's output as it goes.
 """

@@ -26,7 +26,7 @@ await build({
   // The CLI, and the GPU self-test's child program, which the host runs in a process of its own.
   entryPoints: [
     { in: path.join(root, 'src', 'cli', 'index.ts'), out: 'datarus' },
-    { in: path.join(root, 'src', 'host', 'selftestChild.ts'), out: 'datarus-selftest' }
+    { in: path.join(root, 'src', 'host', 'backend', 'selftestChild.ts'), out: 'datarus-selftest' }
   ],
   outdir: out,
   bundle: true,

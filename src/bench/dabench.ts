@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { evalCommand, EvalOptions, EvalSummary, latestResults, loadTaskFiles, summarize, TaskResult } from '../headless/evaluate';
-import { readJsonLines } from '../host/jsonl';
+import { readJsonLines } from '../host/episodes/jsonl';
 import { readResults, writePart } from './report';
 
 export interface DabenchVariant {

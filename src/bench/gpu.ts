@@ -5,7 +5,7 @@
  *
  * - in-process (`inprocess`): decode tokens/s without a grammar, a 4,000-token prefill, and
  *   1, 4 and 8 sequences of one context decoding at once, their decode steps together (as the
- *   host takes them, src/host/decodeSteps.ts) and apart (node-llama-cpp's batching alone), with
+ *   host takes them, src/host/generation/decodeSteps.ts) and apart (node-llama-cpp's batching alone), with
  *   the tokens per batch node-llama-cpp decoded (read from its context: measurement only)
  * - flash attention on and off beside auto (`sweep`)
  * - through the host (`host`): decode (`gpu.stream_vs_inprocess`), 4 and 8 episodes streaming at
@@ -28,8 +28,8 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import type { Backend } from '../contract';
-import { startLlama } from '../host/backends';
-import { DecodeSteps } from '../host/decodeSteps';
+import { startLlama } from '../host/backend/backends';
+import { DecodeSteps } from '../host/generation/decodeSteps';
 import { formatObservation, formatStep } from '../protocol';
 import { MODELS_DIR, writeShapeModel } from './shapeModel';
 import { BenchHost, startBenchHost } from './processes';

@@ -2,7 +2,7 @@
  * `npm run bench:parallel [-- --models datarus-test-tiny,qwen2.5-coder-1.5b] [--tokens N] [--rounds N]`:
  * `host.parallel2_vs_single` on the CPU: two episodes streaming at once through the host,
  * tokens of both per second ÷ one episode alone, on two hosts side by side: one taking the
- * episodes' decode steps together (the default, src/host/decodeSteps.ts), one leaving the
+ * episodes' decode steps together (the default, src/host/generation/decodeSteps.ts), one leaving the
  * batching to node-llama-cpp (`--decode-steps apart`). Rounds alternate between the hosts and
  * between one and two episodes, so both see the same load. Writes the `host-parallel` part of
  * benchmarks/results.json and BENCHMARKS.md.

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import type { LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import { formatObservation, formatStep } from '../protocol';
-import { measureDecode, measureThreads, tokensForBudget } from '../host/threads';
+import { measureDecode, measureThreads, tokensForBudget } from '../host/backend/threads';
 import { benchAgent } from './agent';
 import { benchGpu } from './gpu';
 import { benchGrammar, grammarMarkdown } from './grammar';
@@ -83,7 +83,7 @@ async function generateInProcess(
   maxTokens: number,
   grammarText: string | null = ENDLESS
 ): Promise<Timed> {
-  // The same context the host makes (src/host/generator.ts), so only the transport differs.
+  // The same context the host makes (src/host/generation/generator.ts), so only the transport differs.
   const context = await model.createContext({ contextSize, sequences: 2, flashAttention: true, threads });
   try {
     const grammar = grammarText === null ? undefined : await model.llama.createGrammar({ grammar: grammarText });

@@ -8,7 +8,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import * as path from 'node:path';
 
-import { GpuOptionError, parseGpuChoice } from '../host/backends';
+import { GpuOptionError, parseGpuChoice } from '../host/backend/backends';
 import { defaultModelsDir } from '../headless/jupyterDataDir';
 import { positiveInt } from './arguments';
 

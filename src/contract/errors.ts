@@ -7,7 +7,7 @@
 /**
  * Codes of the host's domain errors and request checks. Each is a value of
  * `error.code` in an error body (and of `code` in a streamed `error` event);
- * the host's HTTP layer maps each to one status (`src/host/routes/errorStatus.ts`).
+ * the host's HTTP layer maps each to one status (`src/host/http/routes/errorStatus.ts`).
  */
 export const HOST_ERROR_CODES = [
   // The request itself

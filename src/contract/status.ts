@@ -41,7 +41,7 @@ export interface LoadedModelStatus {
   settings: ModelSettingsOrigin;
 }
 
-/** Where a loaded model's settings came from (src/host/modelSettings.ts). */
+/** Where a loaded model's settings came from (src/host/models/modelSettings.ts). */
 export interface ModelSettingsOrigin {
   /** `manifest`: a manifest named or matched the file; `metadata`: chosen from the GGUF's own metadata. */
   source: 'manifest' | 'metadata';

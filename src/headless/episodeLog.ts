@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Redactor, secretEnvValues } from '../episode/redact';
 import type { Episode, StoredEpisode } from '../episode/types';
 import { defaultEpisodesFile } from './jupyterDataDir';
-import { EpisodeStore } from '../host/episodeStore';
+import { EpisodeStore } from '../host/episodes/episodeStore';
 import { DomainError } from '../host/errors';
 import type { HeadlessOptions } from './options';
 import type { Write } from './progress';

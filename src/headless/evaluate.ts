@@ -17,7 +17,7 @@ import { deliveredAnswer } from '../episode/answer';
 import { parseAnswerForm } from '../protocol';
 import { EpisodeFigures, runEpisode } from './episode';
 import type { Episode } from '../episode/types';
-import { appendJsonLine, readJsonLines } from '../host/jsonl';
+import { appendJsonLine, readJsonLines } from '../host/episodes/jsonl';
 import type { DataFile, KernelPool } from './kernels';
 import type { ModelBackend } from './models';
 import { episodeProgress, oneLine, Write } from './progress';
@@ -32,7 +32,7 @@ import { startBoth } from './start';
 import { UsageError } from './usageError';
 import { writeWhole } from './writeWhole';
 import { Redactor, secretEnvValues } from '../episode/redact';
-import type { EpisodeStore } from '../host/episodeStore';
+import type { EpisodeStore } from '../host/episodes/episodeStore';
 
 export interface EvalOptions extends HeadlessOptions {
   labels?: string;

@@ -11,7 +11,7 @@ import { RowAnnotations, structuralRewardOf } from '../episode/export';
 import { JUDGE_RUBRIC_VERSION, JudgeVerdict } from '../episode/judge';
 import type { Episode, StoredEpisode } from '../episode/types';
 import { defaultEpisodesFile } from './jupyterDataDir';
-import { appendJsonLine, readJsonLines } from '../host/jsonl';
+import { appendJsonLine, readJsonLines } from '../host/episodes/jsonl';
 import { ModelBackend, remoteBackend, startEmbeddedHost } from './models';
 import type { Write } from './progress';
 import { readGrammarFile } from './grammars';

@@ -17,7 +17,7 @@ import { HostModel, ModelError } from '../agent/hostModel';
 import { OpenAIModel } from '../agent/openaiModel';
 import type { AgentModel, ModelTurn, ModelTurnRequest } from '../agent/types';
 import type { HostStatus } from '../contract';
-import { describeSettings } from '../host/modelSettings';
+import { describeSettings } from '../host/models/modelSettings';
 import { ServeProcess, startServe } from './serveProcess';
 
 /** `fetch` for an HTTP server on a unix socket, answering a web `Response` whose body streams. */

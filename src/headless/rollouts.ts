@@ -33,7 +33,7 @@ import { JudgeResult, judgeRowFields } from '../agent/judge';
 import { DabenchLabel, DabenchTask, scoreTask, taskPrompt } from './dabench';
 import { runEpisode } from './episode';
 import { loadTaskFiles } from './evaluate';
-import { appendJsonLine, readJsonLines } from '../host/jsonl';
+import { appendJsonLine, readJsonLines } from '../host/episodes/jsonl';
 import { Judge, JudgeCliOptions, judgeWanted, startJudge } from './judge';
 import { episodeProgress, Write } from './progress';
 import { headlessContext } from './context';

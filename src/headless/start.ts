@@ -1,5 +1,5 @@
 /** The model backend and the kernels a headless command starts, together, stopping either when the other fails. */
-import { resolveUserPath } from '../host/manifests';
+import { resolveUserPath } from '../host/models/manifests';
 import { defaultModelsDir } from './jupyterDataDir';
 import { JupyterEndpoint, KernelPool, parseJupyterUrl } from './kernels';
 import { ModelBackend, remoteBackend, startEmbeddedHost } from './models';

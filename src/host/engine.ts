@@ -8,16 +8,15 @@ import * as path from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
 import type { Backend, BackendReport, DecodeStepsMode, EngineStatus, HostState, LoadedModelStatus, ManifestProblem, ModelManifest, PromptCacheMode, ThreadMeasurement } from '../contract';
-import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend, startLlama } from './backends';
-import { findCuda12Binaries } from './cuda12';
-import { Generator } from './generator';
+import { describeSelection, GpuOptionError, parseGpuChoice, selectBackend, startLlama } from './backend/backends';
+import { findCuda12Binaries } from './backend/cuda12';
+import { Generator } from './generation/generator';
 import { DomainError } from './errors';
-import { calibrateThreads, fallbackThreads } from './threads';
-import { loadManifests, ManifestError, resolveInside, resolveUserPath } from './manifests';
-import { ChosenSettings, chooseContextSize, fileSha256, ggufFacts, kvBytesPerToken, matchManifest, settingsFromManifest, settingsFromMetadata } from './modelSettings';
-import { faultFor } from './selftestFault';
-import { runSelfTest, SelfTestResult } from './selftest';
-import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './verdicts';
+import { calibrateThreads, fallbackThreads } from './backend/threads';
+import { loadManifests, ManifestError, resolveInside, resolveUserPath } from './models/manifests';
+import { ChosenSettings, chooseContextSize, fileSha256, ggufFacts, kvBytesPerToken, matchManifest, settingsFromManifest, settingsFromMetadata } from './models/modelSettings';
+import { runSelfTest, SelfTestResult } from './backend/selftest';
+import { defaultCacheDir, driverVersion, VERDICT_FILE_NAME, VerdictCache } from './backend/verdicts';
 
 export type { Backend, EngineStatus } from '../contract';
 
@@ -39,7 +38,10 @@ export interface EngineOptions {
   /** Where self-test verdicts are cached (default: the user's cache folder). */
   verdictCacheFile?: string;
   selfTestTimeoutMs?: number;
-  /** What the host finds out about backends before loading one (tests give their own). */
+  /**
+   * What the host finds out about backends before loading one: which are present, and the self-test that
+   * proves one (default: node-llama-cpp's supported GPU types, and a self-test child per backend).
+   */
   backendProbe?: BackendProbe;
   /** Told the backend as soon as it is chosen, before the model loads. */
   onBackendChosen?: (backend: Backend) => void;
@@ -114,7 +116,6 @@ export class Engine {
       return;
     }
     if (this._options.model) {
-      dieAtLoadForTests(this.backend);
       // A model that fails to load leaves the host up and idle, its error in the status.
       await this.load(this._options.model, undefined, { anywhere: true }).catch(() => undefined);
       // A decode that fails without killing the process is reported by the first real generation.
@@ -143,11 +144,6 @@ export class Engine {
           unavailable.set('cuda12', binaries.missing);
         } else {
           supported.add('cuda12');
-        }
-      }
-      for (const backend of choice.chain) {
-        if (faultFor(backend)) {
-          supported.add(backend); // test-only: a backend whose self-test fails on purpose
         }
       }
       available = supported;
@@ -438,14 +434,6 @@ async function checkGgufHeader(modelPath: string, size: number): Promise<void> {
     }
   } finally {
     await handle.close();
-  }
-}
-
-/** Test-only: DATARUS_TEST_DIE_AT_LOAD=<backend> aborts the host as it starts loading on that backend. */
-function dieAtLoadForTests(backend: Backend | null): void {
-  if (backend && process.env.DATARUS_TEST_DIE_AT_LOAD?.split(',').includes(backend)) {
-    process.stderr.write(`datarus host aborting at model load on ${backend} (DATARUS_TEST_DIE_AT_LOAD)\n`);
-    process.abort();
   }
 }
 

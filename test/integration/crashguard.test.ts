@@ -3,10 +3,11 @@
  * same backend, then on the next backend of the chain, and when none is left
  * requests fail at once with the reason. The policy (datarus_jupyterlab/crashguard.py)
  * is driven line by line as the host's stderr would; the guard runs for real under
- * a Jupyter server with a host that aborts at model load (DATARUS_TEST_DIE_AT_LOAD).
+ * a Jupyter server whose `node` setting runs the host with a fault injected: it aborts at model load (faults.ts).
  */
 import { execFileSync } from 'node:child_process';
 
+import { nodeWithFaults } from './faults';
 import { PYTHON, ROOT } from './paths';
 import { getJson, RunningJupyter, startJupyter } from './processes';
 
@@ -95,7 +96,7 @@ describe('crash-loop guard under Jupyter', () => {
   const api = (endpoint: string) => getJson(`${jupyter.url}/datarus/${endpoint}`, { headers: { Authorization: `token ${jupyter.token}` } });
 
   beforeAll(async () => {
-    jupyter = await startJupyter([], { DATARUS_TEST_DIE_AT_LOAD: 'cpu', DATARUS_GPU: 'auto' });
+    jupyter = await startJupyter([`--DatarusLabApp.node=${nodeWithFaults('load:cpu')}`], { DATARUS_GPU: 'auto' });
   });
 
   afterAll(async () => {
@@ -118,7 +119,7 @@ describe('crash-loop guard under Jupyter', () => {
 
     const state = (await api('host-state')).body;
     expect(state).toMatchObject({ running: false, starts: 2, gpu: null, crashNote: last.body.error.message });
-    expect(jupyter.output()).toContain('aborting at model load on cpu (DATARUS_TEST_DIE_AT_LOAD)');
+    expect(jupyter.output()).toContain('aborting at model load on cpu (a fault the test injected)');
 
     // Crash-looping: no further start, and the answer does not wait on one.
     const again = await api('api/status');

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 
 import { Episode } from '../../src/episode/types';
 import { Redactor } from '../../src/episode/redact';
-import { EpisodeStore } from '../../src/host/episodeStore';
+import { EpisodeStore } from '../../src/host/episodes/episodeStore';
 import { PYTHON, ROOT } from './paths';
 import { getJson, Running, startHost } from './processes';
 

@@ -20,7 +20,7 @@ FIXTURE = ROOT / "models" / "cache" / "datarus-test-tiny.gguf"
 SALES = ROOT / "test" / "fixtures" / "dabench" / "sales.csv"
 
 pytestmark = pytest.mark.skipif(
-    not (ROOT / "lib-node" / "host" / "routes" / "agent.js").exists() or not FIXTURE.exists(),
+    not (ROOT / "lib-node" / "host" / "http" / "routes" / "agent.js").exists() or not FIXTURE.exists(),
     reason="needs the built host (npm run build:node) and the fixture model (models/cache)",
 )
 

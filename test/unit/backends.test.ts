@@ -6,10 +6,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { Backend, describeSelection, parseGpuChoice, platformChain, selectBackend, SelectionDeps } from '../../src/host/backends';
-import { firstErrorLine, withHint } from '../../src/host/selftest';
-import { faultFor } from '../../src/host/selftestChild';
-import { driverVersion, VerdictCache } from '../../src/host/verdicts';
+import { Backend, describeSelection, parseGpuChoice, platformChain, selectBackend, SelectionDeps } from '../../src/host/backend/backends';
+import { firstErrorLine, withHint } from '../../src/host/backend/selftest';
+import { driverVersion, VerdictCache } from '../../src/host/backend/verdicts';
+import { dieAtLoadOn, faultedBackends, faultFor } from '../integration/fixtures/faults';
 
 function tmpFile(name: string): string {
   return path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-unit-')), name);
@@ -189,12 +189,14 @@ describe('self-test helpers', () => {
     expect(withHint('ggml-cuda.cu:108: CUDA error (exit code 1)')).toBe('ggml-cuda.cu:108: CUDA error (exit code 1)');
   });
 
-  it('reads the test-only fault switch per backend', () => {
-    const env = { DATARUS_TEST_SELFTEST_FAULT: 'cuda:abort, vulkan:hang' };
-    expect(faultFor('cuda', env)).toBe('abort');
-    expect(faultFor('vulkan', env)).toBe('hang');
-    expect(faultFor('cpu', env)).toBeNull();
-    expect(faultFor('cuda', {})).toBeNull();
+  it('reads the faults a test injects into its host, per backend', () => {
+    const spec = 'cuda:abort, vulkan:hang';
+    expect(faultFor('cuda', spec)).toBe('abort');
+    expect(faultFor('vulkan', spec)).toBe('hang');
+    expect(faultFor('cpu', spec)).toBeNull();
+    expect(faultFor('cuda', '')).toBeNull();
+    expect(faultedBackends('cuda:abort,load:cpu,vulkan:exit')).toEqual(['cuda', 'vulkan']);
+    expect(dieAtLoadOn('cuda:abort,load:cpu')).toEqual(['cpu']);
   });
 
   it('reads the NVIDIA driver version from /proc', async () => {

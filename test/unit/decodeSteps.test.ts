@@ -8,7 +8,7 @@
  */
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 
-import { DecodeSteps, SequenceEvaluate } from '../../src/host/decodeSteps';
+import { DecodeSteps, SequenceEvaluate } from '../../src/host/generation/decodeSteps';
 
 const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
 

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Episode, StoredEpisode } from '../../src/episode/types';
 import { Redactor } from '../../src/episode/redact';
 import { DomainError } from '../../src/host/errors';
-import { exportTarget, writeExport } from '../../src/host/exportFiles';
+import { exportTarget, writeExport } from '../../src/host/episodes/exportFiles';
 
 function stored(id: string): StoredEpisode {
   const now = new Date().toISOString();

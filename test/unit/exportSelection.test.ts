@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 import { exportRows, failedSteps, filtersFor, selectEpisodes } from '../../src/episode/export';
 import type { Episode, EpisodeStep, StoredEpisode } from '../../src/episode/types';
-import { writeExport } from '../../src/host/exportFiles';
+import { writeExport } from '../../src/host/episodes/exportFiles';
 import { Redactor } from '../../src/episode/redact';
 
 function step(index: number, status: EpisodeStep['status']): EpisodeStep {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 import { HostModel } from '../../src/agent/hostModel';
 import { GENERATE_EVENT, GenerateEvent, GenerateResult } from '../../src/contract';
-import { sendGenerateEvent, startEventStream } from '../../src/host/sse';
+import { sendGenerateEvent, startEventStream } from '../../src/host/http/sse';
 
 const result: GenerateResult = {
   episodeId: 'ep-1',

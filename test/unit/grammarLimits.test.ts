@@ -1,6 +1,6 @@
 import { DATARUS_AGENTIC_GRAMMAR } from '../../src/host/grammar';
 import { checkGrammarLimits, measureGrammar } from '../../src/host/grammarLimits';
-import { ERROR_STATUS } from '../../src/host/routes/errorStatus';
+import { ERROR_STATUS } from '../../src/host/http/routes/errorStatus';
 
 describe('measureGrammar', () => {
   it('measures the built-in grammar as small', () => {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Episode, EpisodeStep } from '../../src/episode/types';
 import { analyzeNotebook } from '../../src/episode/notebookCells';
 import { errorsRecovered } from '../../src/headless/episode';
-import { appendJsonLine, readJsonLines } from '../../src/host/jsonl';
+import { appendJsonLine, readJsonLines } from '../../src/host/episodes/jsonl';
 import { parseJupyterUrl, safeSegment } from '../../src/headless/kernels';
 import { FRAMES_EXPRESSION } from '../../src/agent/context';
 import { dataFilesExpression } from '../../src/agent/dataFiles';

@@ -7,12 +7,12 @@ import type { JSONSchemaType } from 'ajv';
 
 import { HOST_ERROR_CODES } from '../../src/contract/errors';
 import { ModelLoadError } from '../../src/host/engine';
-import { LogError } from '../../src/host/episodeStore';
+import { LogError } from '../../src/host/episodes/episodeStore';
 import { DomainError } from '../../src/host/errors';
-import { ManifestError } from '../../src/host/manifests';
-import { generateBody, parseGenerateRequest, toGenerateRequest } from '../../src/host/routes/generate';
-import { ERROR_STATUS, errorResponse } from '../../src/host/routes/errorStatus';
-import { bodySchema, route } from '../../src/host/routes/route';
+import { ManifestError } from '../../src/host/models/manifests';
+import { generateBody, parseGenerateRequest, toGenerateRequest } from '../../src/host/http/routes/generate';
+import { ERROR_STATUS, errorResponse } from '../../src/host/http/routes/errorStatus';
+import { bodySchema, route } from '../../src/host/http/routes/route';
 
 function thrown(f: () => unknown): DomainError {
   try {

@@ -4,9 +4,11 @@
  * a small tree with one upward import of each kind shows that every rule bites. The folders of
  * src/ import each other without a loop too (the file-level rule sees only loops of files:
  * cli/a → headless/b → cli/c is none), checked here on the graph dependency-cruiser reads.
+ * Shipped code reads no test hook: no `DATARUS_TEST_*` variable and no name ending in `ForTests`
+ * under src/ (tests inject faults through seams of their own, test/integration/faults.ts).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -185,5 +187,60 @@ describe('import direction', () => {
       ]);
       expect((rules['no-circular'] ?? []).filter(edge => edge.includes('cli/') || edge.includes('headless/'))).toEqual([]);
     });
+  });
+});
+
+/** A test switch in shipped code: a `DATARUS_TEST_*` variable named (read, passed on or documented), or a `…ForTests` name. */
+const TEST_HOOK = /\bDATARUS_TEST_\w*|\b\w+ForTests\b/g;
+
+/** Every test hook in the TypeScript under `dir/src`, as `file:line: match`. */
+function testHooks(dir: string): string[] {
+  const found: string[] = [];
+  const walk = (folder: string): void => {
+    for (const entry of readdirSync(folder)) {
+      const full = path.join(folder, entry);
+      if (statSync(full).isDirectory()) {
+        walk(full);
+      } else if (/\.tsx?$/.test(entry)) {
+        readFileSync(full, 'utf8')
+          .split('\n')
+          .forEach((line, i) => {
+            for (const match of line.matchAll(TEST_HOOK)) {
+              found.push(`${path.relative(dir, full)}:${i + 1}: ${match[0]}`);
+            }
+          });
+      }
+    }
+  };
+  walk(path.join(dir, 'src'));
+  return found;
+}
+
+describe('test hooks', () => {
+  it('none in shipped code: src/ reads no DATARUS_TEST_ variable and has no name ending in ForTests', () => {
+    expect(testHooks(ROOT)).toEqual([]);
+  });
+
+  it('the check finds each kind in a tree that has them', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'datarus-hooks-'));
+    try {
+      mkdirSync(path.join(dir, 'src', 'host'), { recursive: true });
+      writeFileSync(
+        path.join(dir, 'src', 'host', 'engine.ts'),
+        [
+          'const fault = process.env.DATARUS_TEST_SELFTEST_FAULT;',
+          "const other = env['DATARUS_TEST_DIE_AT_LOAD'];",
+          'function dieAtLoadForTests(): void {}',
+          'export const fine = process.env.DATARUS_GPU;'
+        ].join('\n')
+      );
+      expect(testHooks(dir)).toEqual([
+        'src/host/engine.ts:1: DATARUS_TEST_SELFTEST_FAULT',
+        'src/host/engine.ts:2: DATARUS_TEST_DIE_AT_LOAD',
+        'src/host/engine.ts:3: dieAtLoadForTests'
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

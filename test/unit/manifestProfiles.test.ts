@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { loadManifests } from '../../src/host/manifests';
+import { loadManifests } from '../../src/host/models/manifests';
 import { getProfile } from '../../src/protocol';
 
 const MODELS = path.join(__dirname, '..', '..', 'models');

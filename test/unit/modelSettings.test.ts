@@ -1,5 +1,5 @@
 import type { ModelManifest } from '../../src/contract';
-import { chooseContextSize, ggufFacts, kvBytesPerToken, matchManifest, parseSizeLabel, settingsFromManifest, settingsFromMetadata, UNKNOWN_MODEL_CONTEXT } from '../../src/host/modelSettings';
+import { chooseContextSize, ggufFacts, kvBytesPerToken, matchManifest, parseSizeLabel, settingsFromManifest, settingsFromMetadata, UNKNOWN_MODEL_CONTEXT } from '../../src/host/models/modelSettings';
 
 const manifest = (over: Partial<ModelManifest>): ModelManifest => ({
   name: 'qwen2.5-coder-1.5b',

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 
 import type { Token } from 'node-llama-cpp';
 
-import { CacheableSequence, commonPrefixLength, PromptCache } from '../../src/host/promptCache';
+import { CacheableSequence, commonPrefixLength, PromptCache } from '../../src/host/promptCache/promptCache';
 
 const MODEL = { name: 'scripted model' };
 const CONTEXT = 4096;

@@ -9,7 +9,7 @@ import { reflectionMessages } from '../../src/agent/reflection';
 import { RemoteRunner, RunnerChannel } from '../../src/agent/remoteRunner';
 import type { NbOutput, RunContext } from '../../src/agent/types';
 import type { AgentSessionAnswer, AgentSessionAsk, AgentSessionEvent, GenerateRequest } from '../../src/contract';
-import { AgentSession, AgentSessions, DEFAULT_SESSION_TIMINGS } from '../../src/host/agentSessions';
+import { AgentSession, AgentSessions, DEFAULT_SESSION_TIMINGS } from '../../src/host/sessions/agentSessions';
 import type { Engine } from '../../src/host/engine';
 import { formatAnswer, formatStep, getProfile } from '../../src/protocol';
 

@@ -10,8 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Token } from 'node-llama-cpp';
 
 import type { PromptCacheDevice } from '../../src/contract';
-import { CacheableSequence, commonPrefixLength, PromptCache } from '../../src/host/promptCache';
-import { StatePolicy } from '../../src/host/statePolicy';
+import { CacheableSequence, commonPrefixLength, PromptCache } from '../../src/host/promptCache/promptCache';
+import { StatePolicy } from '../../src/host/promptCache/statePolicy';
 
 const MODEL = { name: 'scripted model' };
 const CONTEXT = 8192;

@@ -1,6 +1,6 @@
 import type { Token, Tokenizer } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 
-import { KnownSegments, tokenizeKeepingGenerated } from '../../src/host/tokens';
+import { KnownSegments, tokenizeKeepingGenerated } from '../../src/host/generation/tokens';
 
 /** One token per character: its char code. Records what it was asked to tokenize. */
 function charTokenizer(calls: string[] = []): Tokenizer {
