@@ -36,6 +36,7 @@ def test_options_as_the_cli_spells_them(tmp_path, monkeypatch):
         "question": "How many rows?",
         "approval": "ask",
         "log": False,
+        "canAsk": False,
         "maxSteps": 3,
         "temperature": 0.2,
         "model": "tiny",
@@ -46,7 +47,7 @@ def test_options_as_the_cli_spells_them(tmp_path, monkeypatch):
 
 def test_defaults_log_and_run_steps_as_written():
     body = session_request(parse_options(""), "Which region sold most?")
-    assert body == {"question": "Which region sold most?", "approval": "auto", "log": True}
+    assert body == {"question": "Which region sold most?", "approval": "auto", "log": True, "canAsk": False}
 
 
 def test_base_url_takes_the_api_key_from_the_environment(monkeypatch):
