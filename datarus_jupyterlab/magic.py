@@ -167,7 +167,7 @@ class DatarusMagics(Magics):
         progress.reflection(answer["model"], answer["thinking"], answer["answer"])
 
     def _client(self, args: argparse.Namespace, progress: Progress) -> HostClient:
-        found = host_from_environment()
+        found = host_from_environment(progress.note)
         if found is not None:
             return found
         if self._embedded is None or not self._embedded.alive:
