@@ -18,15 +18,15 @@ test('the streamed output of %%datarus renders in the notebook, one output updat
   await page.notebook.setCell(0, 'code', '%load_ext datarus_jupyterlab');
   await page.notebook.addCell('code', '%%datarus --grammar turns.json --max-steps 3 --no-log\nWhat is the total?');
   await page.notebook.runCell(0);
-  void page.notebook.runCell(1);
+  await page.notebook.runCell(1, { wait: false });
 
-  const output = page.locator('.jp-Cell').nth(1).locator('.jp-OutputArea-output');
+  const outputs = page.locator('.jp-Cell').nth(1).locator('.jp-OutputArea-child');
   // While the episode runs the same output shows the header first, then the steps.
-  await expect(output.first()).toContainText('Datarus', { timeout: 240000 });
-  const rendered = output.locator('.jp-RenderedMarkdown');
+  await expect(outputs.first()).toContainText('Datarus', { timeout: 240000 });
+  const rendered = page.locator('.jp-Cell').nth(1).locator('.jp-OutputArea .jp-RenderedMarkdown');
   await expect(rendered).toContainText('The total is 42.', { timeout: 240000 });
-  await expect(output).toHaveCount(1);
-  // Rendered Markdown, not text: the labels are bold and the code is a highlighted block.
+  await expect(outputs).toHaveCount(1);
+  // Rendered Markdown, not text: the labels are bold and the code is a code block.
   await expect(rendered.locator('strong', { hasText: 'Step 1' })).toBeVisible();
   await expect(rendered.locator('strong', { hasText: 'Answer.' })).toBeVisible();
   await expect(rendered.locator('pre code').first()).toContainText('total = 40 + 2');
