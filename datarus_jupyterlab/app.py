@@ -83,6 +83,8 @@ class DatarusLabApp(ExtensionApp):
         )
         # Kernels of this server reach this host for %%datarus (magic.py) through their environment.
         self.host.export_to_kernels()
+        # Served once the loop runs: a kernel asking before any browser did gets this host, not one of its own.
+        self.serverapp.io_loop.add_callback(self.host.serve_start_requests)
         # Patterns are relative: ExtensionApp puts the server's base_url in front.
         self.handlers.extend(
             [

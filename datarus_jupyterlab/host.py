@@ -8,9 +8,11 @@ itself when its stdin closes because the server process is gone.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 from collections import deque
 from pathlib import Path
@@ -76,6 +78,9 @@ class HostProcess:
         self._install_failed_at: float | None = None
         self.install_progress: float | None = None
         self.installed_runtime = False
+        # Where this server's kernels ask for the host to be started (magic.py, before any browser did).
+        self._start_socket: socket.socket | None = None
+        self._start_server: asyncio.AbstractServer | None = None
 
     @property
     def socket_path(self) -> str | None:
@@ -123,6 +128,39 @@ class HostProcess:
             f.write(self._token)
         environ["DATARUS_HOST_URL"] = f"unix:{self.socket_path}"
         environ["DATARUS_HOST_TOKEN_FILE"] = token_file
+        # Bound now, served once the server's loop runs (serve_start_requests): a kernel that asks
+        # early waits in the backlog instead of starting a host (and a copy of the model) of its own.
+        start_path = os.path.join(self._dir, "start.sock")
+        if self._start_socket is None:
+            self._start_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._start_socket.bind(start_path)
+            self._start_socket.listen(16)
+            self._start_socket.setblocking(False)
+        environ["DATARUS_HOST_START"] = start_path
+
+    async def serve_start_requests(self) -> None:
+        """Answers kernels that ask for the host (one line: the token) with ``ready``, ``wait <why>`` or ``error <why>``."""
+        if self._start_socket is not None and self._start_server is None:
+            self._start_server = await asyncio.start_unix_server(self._on_start_request, sock=self._start_socket)
+
+    async def _on_start_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            token = (await asyncio.wait_for(reader.readline(), 10)).decode("utf-8", "replace").strip()
+            if not hmac.compare_digest(token, self._token):
+                reply = "error the token does not match this server's host"
+            else:
+                try:
+                    await self.ensure_started()
+                    reply = "ready"
+                except HostUnavailable as err:
+                    # The runtime still installing passes by itself: the kernel asks again.
+                    reply = f"{'wait' if err.expected else 'error'} {' '.join(str(err).split())}"
+            writer.write(f"{reply}\n".encode("utf-8"))
+            await writer.drain()
+        except (asyncio.TimeoutError, OSError):
+            pass
+        finally:
+            writer.close()
 
     async def ensure_started(self) -> None:
         async with self._lock:
@@ -284,6 +322,12 @@ class HostProcess:
 
     async def stop(self) -> None:
         proc = self._proc
+        if self._start_server is not None:
+            self._start_server.close()
+            self._start_server = None
+        if self._start_socket is not None:
+            self._start_socket.close()
+            self._start_socket = None
         await self._close_session()
         if proc is not None and proc.returncode is None:
             proc.terminate()

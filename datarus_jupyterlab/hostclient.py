@@ -123,16 +123,67 @@ def _read_token_file(path: str) -> str:
         return f.read().strip()
 
 
-def host_from_environment() -> HostClient | None:
-    """The host a Jupyter server (or the user) named in the environment, if any."""
+def host_from_environment(on_waiting: Callable[[str], None] = lambda _: None, timeout: float = 900.0) -> HostClient | None:
+    """The host a Jupyter server (or the user) named in the environment, if any.
+
+    A server's host that is not up yet (no browser asked for it) is asked for through the server's
+    start socket (``$DATARUS_HOST_START``), and waited for: one host, one copy of the model, per server.
+    """
     url = os.environ.get("DATARUS_HOST_URL")
     if not url:
         return None
     token_file = os.environ.get("DATARUS_HOST_TOKEN_FILE")
     token = _read_token_file(token_file) if token_file else os.environ.get("DATARUS_HOST_TOKEN", "")
-    if url.startswith("unix:") and not os.path.exists(url[len("unix:"):]):
-        return None  # the server's host has not started yet
+    if url.startswith("unix:") and not _answers(url[len("unix:"):]):
+        start = os.environ.get("DATARUS_HOST_START")
+        if not start or not os.path.exists(start):
+            return None  # a server that cannot be asked: the kernel starts a host of its own
+        ask_server_for_host(start, token, on_waiting, timeout)
     return HostClient(url, token)
+
+
+def _answers(path: str) -> bool:
+    """Whether something listens on the unix socket ``path`` (a host that died leaves its file behind)."""
+    if not os.path.exists(path):
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(5)
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def ask_server_for_host(start: str, token: str, on_waiting: Callable[[str], None], timeout: float) -> None:
+    """Asks the Jupyter server to start its host (host.py, ``serve_start_requests``) and waits until it listens."""
+    deadline = time.monotonic() + timeout
+    on_waiting("the Jupyter server is starting its model host")
+    shown = ""
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.settimeout(max(1.0, deadline - time.monotonic()))
+            conn.connect(start)
+            conn.sendall(f"{token}\n".encode("utf-8"))
+            reply = conn.makefile("r", encoding="utf-8").readline().strip()
+        except OSError as err:
+            raise HostError(f"the Jupyter server's model host could not be asked for ({start}): {err}") from err
+        finally:
+            conn.close()
+        verdict, _, why = reply.partition(" ")
+        if verdict == "ready":
+            return
+        if verdict != "wait":
+            raise HostError(f"the Jupyter server could not start its model host: {why or reply or 'no answer'}")
+        if why != shown:
+            on_waiting(why)
+            shown = why
+        if time.monotonic() > deadline:
+            raise HostError(f"the Jupyter server's model host was still not up after {timeout:.0f} s: {why}")
+        time.sleep(2)
 
 
 class EmbeddedHost:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from typing import Any
 
@@ -23,8 +24,21 @@ DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 POLL_WAIT_MS = 20_000
 
 
-def session_request(args: argparse.Namespace, question: str) -> dict[str, Any]:
-    """The body of ``POST agent/sessions`` for the parsed options; a UsageError-worthy ValueError when they are wrong."""
+def stdin_allowed(shell: Any) -> bool:
+    """Whether ``input()`` can reach the user: the running request's ``allow_stdin`` in a kernel, a terminal in IPython."""
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:
+        return sys.stdin is not None and sys.stdin.isatty()
+    # ipykernel keeps the execute request's allow_stdin here; its input() refuses when it is false.
+    return bool(getattr(kernel, "_allow_stdin", False))
+
+
+def session_request(args: argparse.Namespace, question: str, can_ask: bool = False) -> dict[str, Any]:
+    """The body of ``POST agent/sessions`` for the parsed options; a UsageError-worthy ValueError when they are wrong.
+
+    ``can_ask``: whether the user can be asked through stdin (a step the code policy flags waits for them;
+    without stdin it is refused under ``--approval auto``).
+    """
     if not question.strip():
         raise ValueError("the question is empty: write it in the cell, under %%datarus")
     if args.max_steps is not None and args.max_steps < 1:
@@ -34,7 +48,7 @@ def session_request(args: argparse.Namespace, question: str) -> dict[str, Any]:
     for path in args.data:
         if not os.path.isfile(path):
             raise ValueError(f"--data: {path} is not a file (paths are read from the kernel's working folder, {os.getcwd()})")
-    body: dict[str, Any] = {"question": question.strip(), "approval": args.approval, "log": not args.no_log}
+    body: dict[str, Any] = {"question": question.strip(), "approval": args.approval, "log": not args.no_log, "canAsk": can_ask}
     optional = {
         "maxSteps": args.max_steps,
         "temperature": args.temperature,
@@ -72,7 +86,7 @@ class DatarusMagics(Magics):
 
     @magic_arguments()
     @argument("--max-steps", type=int, default=None, help="most steps before the answer is asked for (default 30)")
-    @argument("--approval", choices=["ask", "auto"], default="auto", help="ask: Run / Skip / Allow the rest before each step, through input(); auto (default): run each step as written")
+    @argument("--approval", choices=["ask", "auto"], default="auto", help="ask: Run / Skip / Allow the rest before each step, through input(); auto (default): run each step as written, except one the code policy flags (network, shell, installs, writes outside the folder, credentials, unreadable code): it is asked about through input(), or refused where the frontend allows no input()")
     @argument("--data", action="append", default=[], metavar="FILE", help="a data file to tell the model about (repeatable), as the kernel's working folder reads it")
     @argument("--model", default=None, help="the host's model (manifest name or .gguf path; default $DATARUS_MODEL, else the starter), or the --base-url server's")
     @argument("--base-url", default=None, help="an OpenAI-compatible server (vLLM, llama.cpp, datarus serve) to write the turns")
@@ -103,7 +117,7 @@ class DatarusMagics(Magics):
             print("%%datarus cannot run inside a step of another %%datarus episode.")
             return
         try:
-            body = session_request(args, question or "")
+            body = session_request(args, question or "", can_ask=stdin_allowed(self.shell))
         except (ValueError, OSError) as err:
             print(f"%%datarus: {err}")
             return
@@ -153,7 +167,7 @@ class DatarusMagics(Magics):
         progress.reflection(answer["model"], answer["thinking"], answer["answer"])
 
     def _client(self, args: argparse.Namespace, progress: Progress) -> HostClient:
-        found = host_from_environment()
+        found = host_from_environment(progress.note)
         if found is not None:
             return found
         if self._embedded is None or not self._embedded.alive:
@@ -184,13 +198,12 @@ class DatarusMagics(Magics):
 
     def _follow(self, client: HostClient, session_id: str, progress: Progress) -> None:
         after = 0
-        allow_rest = False
         while True:
             answer = client.get(f"agent/sessions/{session_id}/events", {"after": after, "waitMs": POLL_WAIT_MS}, timeout=POLL_WAIT_MS / 1000 + 30)
             for event in answer["events"]:
                 after = event["seq"]
                 if event["type"] == "ask":
-                    reply, allow_rest = self._answer(event, progress, allow_rest)
+                    reply = self._answer(event, progress)
                     client.post(f"agent/sessions/{session_id}/answers", {"ask": event["ask"], "answer": reply})
                     if reply.get("status") == "aborted":
                         raise KeyboardInterrupt
@@ -199,17 +212,16 @@ class DatarusMagics(Magics):
             if answer["done"]:
                 return
 
-    def _answer(self, event: dict[str, Any], progress: Progress, allow_rest: bool) -> tuple[dict[str, Any], bool]:
+    def _answer(self, event: dict[str, Any], progress: Progress) -> dict[str, Any]:
         kind = event["kind"]
         if kind == "inspect":
-            return {"kind": "inspect", "value": evaluate_silently(self.shell, event["expression"])}, allow_rest
+            # Silent evaluations: the context, column hints and the code policy's check, in this kernel.
+            return {"kind": "inspect", "value": evaluate_silently(self.shell, event["expression"])}
         if kind == "approve":
-            if allow_rest:
-                return {"kind": "approve", "action": "run"}, True
-            choice = progress.ask_approval(event)
-            return {"kind": "approve", "action": "run" if choice in ("run", "all") else choice}, choice == "all"
+            # The host keeps "allow the rest" (it never covers a step the code policy flagged).
+            return {"kind": "approve", "action": progress.ask_approval(event)}
         progress.running(event)
-        return run_step(self.shell, event["code"], event["timeoutMs"] / 1000), allow_rest
+        return run_step(self.shell, event["code"], event["timeoutMs"] / 1000)
 
     def _stop(self, client: HostClient, session_id: str, progress: Progress) -> None:
         """Stops the session at once, then shows how it ended if the host says so within a few seconds."""
@@ -256,4 +268,4 @@ def parse_options(line: str) -> argparse.Namespace:
     return parse_argstring(DatarusMagics.datarus, line)
 
 
-__all__ = ["DatarusMagics", "parse_options", "recent_cells", "session_request"]
+__all__ = ["DatarusMagics", "parse_options", "recent_cells", "session_request", "stdin_allowed"]

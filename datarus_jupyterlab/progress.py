@@ -28,6 +28,13 @@ def _fence(text: str, lang: str = "") -> str:
     return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
 
 
+def _flagged(step: dict[str, Any]) -> str:
+    """What the code policy found in a step, and whether it ran anyway (approved) or not."""
+    reasons = "; ".join(r["reason"] + (f", line {r['line']}" if r.get("line") else "") for r in step["risks"])
+    outcome = "refused" if step.get("refused") else "skipped" if step["status"] == "skipped" else "approved"
+    return f"flagged by the code policy ({outcome}): it {reasons}"
+
+
 def _short(text: str, limit: int = OBSERVATION_SHOWN_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}\n… ({len(text) - limit} more characters)"
 
@@ -145,9 +152,12 @@ class Progress:
             print(self._end[0], flush=True)
 
     def ask_approval(self, ask: dict[str, Any]) -> str:
-        """Run / Skip / Allow the rest / stop, through the kernel's stdin."""
+        """Run / Skip / Allow the rest / stop, through the kernel's stdin: the answer's ``action``."""
         if self._rich:
             self._draw(force=True)
+        risk = ask.get("risk")
+        if risk:
+            self.note(f"Step {ask['step'] + 1} needs your approval: the code policy found that it {risk}.")
         prompt = f"Step {ask['step'] + 1}: run this code? [r]un / [s]kip / [a]llow the rest / s[t]op: "
         if not self._rich:
             print(f"  code:\n{ask['code']}", flush=True)
@@ -157,7 +167,7 @@ class Progress:
             except Exception:  # StdinNotImplementedError: this frontend has no stdin
                 self.note("--approval ask needs a frontend that allows input(); the episode stops (use --approval auto)")
                 return "stop"
-            choice = {"": "run", "r": "run", "run": "run", "s": "skip", "skip": "skip", "a": "all", "all": "all", "t": "stop", "stop": "stop"}.get(reply)
+            choice = {"": "run", "r": "run", "run": "run", "s": "skip", "skip": "skip", "a": "allow-rest", "all": "allow-rest", "t": "stop", "stop": "stop"}.get(reply)
             if choice:
                 return choice
 
@@ -181,6 +191,8 @@ class Progress:
             print(f"  ✗ not run: {step['observation']}", flush=True)
             return
         print("  code:\n" + "\n".join(f"    {line}" for line in step["code"].splitlines()), flush=True)
+        if step.get("risks"):
+            print(f"  ⚠ {_flagged(step)}", flush=True)
         mark = "→" if step["status"] == "ok" else f"✗ {step['status']}:"
         print(f"  {mark} {_short(step['observation'], 1500)}", flush=True)
 
@@ -198,6 +210,8 @@ class Progress:
                 parts.append(f"✗ not run: {step['observation']}")
                 continue
             parts.append(_fence(step["code"], "python"))
+            if step.get("risks"):
+                parts.append(f"⚠ {_flagged(step)}")
             label = "" if step["status"] == "ok" else f"✗ {step['status']}\n"
             parts.append(_fence(label + _short(step["observation"])))
         for index, text in sorted(self._streaming.items()):

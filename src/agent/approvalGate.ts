@@ -4,7 +4,7 @@
  * rest", a step runs unasked unless the code policy flagged it, and then it
  * waits with the reason. "Allow the rest" never covers a flagged step.
  */
-import { describeRisks } from './codePolicy';
+import { describeRisks, refusedObservation } from './codePolicy';
 import type { AgentHooks, Approval } from './loop';
 import type { ParsedStep } from '../protocol';
 
@@ -30,4 +30,12 @@ export function interactiveApproval(
     }
     return choice;
   };
+}
+
+/**
+ * Approval "auto" where nobody can be asked (the `%%datarus` magic in a frontend without stdin,
+ * such as `jupyter execute`): unflagged steps run, a flagged one is refused and the model reads why.
+ */
+export function refuseFlagged(why: string): NonNullable<AgentHooks['approve']> {
+  return async (_step, _parsed, risks) => (risks.length > 0 ? { action: 'refuse', observation: refusedObservation(risks, why) } : { action: 'run' });
 }

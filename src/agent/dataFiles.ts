@@ -118,9 +118,8 @@ export function formatDataFiles(found: DataFiles): string {
   if (files.length === 0 && listed.length === 0) {
     return '';
   }
-  if (found.source === 'question') {
-    return `Data files named in the question (in the kernel's working folder):\n${files.map(describeFile).join('\n')}`;
-  }
+  // One heading however the files were found (named in the question, given as `--data`, found in the folder):
+  // the same files on the same kernel state read the same from every front door.
   if (listed.length > 0) {
     const rest = total > listed.length ? `, and ${total - listed.length} more` : '';
     return `Data files in the kernel's working folder (${total}; the question names none): ${listed.map(n => pyRepr(n)).join(', ')}${rest}`;

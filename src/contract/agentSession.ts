@@ -12,8 +12,13 @@ import type { Episode, EpisodeStep, NbOutput, RejectedAnswer } from '../episode/
 export interface AgentSessionRequest {
   question: string;
   maxSteps?: number;
-  /** `ask`: an `approve` event before each step; `auto` (default): steps run as written. */
+  /**
+   * `ask`: an `approve` event before each step; `auto` (default): steps run as written, except one the
+   * code policy flags, which is asked about when `canAsk`, else refused (the model is told why).
+   */
   approval?: 'ask' | 'auto';
+  /** Whether the client can ask its user (the kernel's stdin allows `input()`); default false. */
+  canAsk?: boolean;
   temperature?: number;
   /** A model the host has loaded (or loads when it has none); with `baseUrl`, the remote server's model. */
   model?: string;
@@ -40,7 +45,8 @@ export interface AgentSessionCreated {
 export type AgentSessionAsk =
   | { kind: 'run'; code: string; step: number; timeoutMs: number }
   | { kind: 'inspect'; expression: string }
-  | { kind: 'approve'; step: number; thought: string; code: string };
+  /** `risk`: why the code policy flagged the step, when it did (then "allow the rest" does not cover it). */
+  | { kind: 'approve'; step: number; thought: string; code: string; risk?: string };
 
 /** One event of a session, in order; `seq` counts from 1. */
 export type AgentSessionEvent = { seq: number } & (
@@ -65,7 +71,8 @@ export interface AgentSessionEvents {
 export type AgentSessionAnswer =
   | { kind: 'run'; status: 'ok' | 'error' | 'timeout' | 'aborted'; outputs: NbOutput[]; executionCount?: number | null; durationMs: number }
   | { kind: 'inspect'; value: string | null }
-  | { kind: 'approve'; action: 'run' | 'skip' | 'stop' };
+  /** `allow-rest`: run this step and, unasked, every later one the code policy does not flag. */
+  | { kind: 'approve'; action: 'run' | 'skip' | 'stop' | 'allow-rest' };
 
 /** `POST agent/sessions/{id}/answers` */
 export interface AgentSessionAnswerRequest {

@@ -47,7 +47,7 @@ describe('grounded answers on the real host and kernel', () => {
       files: [{ name: 'sales.csv', rows: 4, dtypes: { region: expect.stringMatching(/^(object|str)$/), units: 'int64', unit_price: 'float64' }, columns: 3 }]
     });
     const context = await gatherContext({ question, inspect: e => runner.inspect(e) });
-    expect(context).toMatch(/^Below, between <data> and <\/data>.*\n<data>\nData files named in the question \(in the kernel's working folder\):\n- 'sales\.csv': 4 rows; columns 'region': (object|str), 'units': int64, 'unit_price': float64/);
+    expect(context).toMatch(/^Below, between <data> and <\/data>.*\n<data>\nData files in the kernel's working folder:\n- 'sales\.csv': 4 rows; columns 'region': (object|str), 'units': int64, 'unit_price': float64/);
     // A question that names no file gets the working folder's data files, as a newcomer asks it.
     const unnamed = await gatherContext({ question: 'Which region had the highest total revenue?', inspect: e => runner.inspect(e) });
     expect(unnamed).toMatch(/\n<data>\nData files in the kernel's working folder:\n- 'sales\.csv': 4 rows; columns 'region': (object|str), 'units': int64, 'unit_price': float64/);

@@ -164,3 +164,34 @@ async def test_the_runtime_installs_503_is_no_error_in_the_log_but_a_real_failur
     broken = await jp_fetch("datarus", "api", "status", raise_error=False)
     assert broken.code == 503
     assert [r.levelname for r in caplog.records if "/datarus/api/status" in r.getMessage()] == ["ERROR"]
+
+
+async def test_a_kernel_that_asks_before_any_browser_gets_the_servers_host_started_once(jp_fetch, jp_serverapp):
+    """What %%datarus does in a kernel of this server whose host is not up: ask the server, never start its own."""
+    import asyncio
+
+    from datarus_jupyterlab.hostclient import host_from_environment
+
+    state = json.loads((await jp_fetch("datarus", "host-state")).body)
+    assert state["running"] is False and state["starts"] == 0
+    notes: list[str] = []
+    # The kernel's side is synchronous (the standard library); the server's loop must keep running meanwhile.
+    client = await asyncio.to_thread(host_from_environment, notes.append, 60)
+    assert client is not None and client.url == os.environ["DATARUS_HOST_URL"]
+    assert notes == ["the Jupyter server is starting its model host"]
+    status = await asyncio.to_thread(client.get, "status")
+    assert status["state"] == "ready"  # the stand-in, reached with the server's token
+    again = await asyncio.to_thread(host_from_environment, notes.append, 60)
+    assert again is not None and len(notes) == 1  # up already: nobody is asked
+    state = json.loads((await jp_fetch("datarus", "host-state")).body)
+    assert state["running"] is True and state["starts"] == 1
+
+
+async def test_the_start_socket_refuses_a_wrong_token(jp_serverapp):
+    import asyncio
+
+    from datarus_jupyterlab.hostclient import HostError, ask_server_for_host
+
+    with pytest.raises(HostError, match="token does not match"):
+        await asyncio.to_thread(ask_server_for_host, os.environ["DATARUS_HOST_START"], "not-the-token", lambda _: None, 30)
+    assert datarus_app(jp_serverapp).host.running is False

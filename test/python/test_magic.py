@@ -36,6 +36,7 @@ def test_options_as_the_cli_spells_them(tmp_path, monkeypatch):
         "question": "How many rows?",
         "approval": "ask",
         "log": False,
+        "canAsk": False,
         "maxSteps": 3,
         "temperature": 0.2,
         "model": "tiny",
@@ -46,7 +47,7 @@ def test_options_as_the_cli_spells_them(tmp_path, monkeypatch):
 
 def test_defaults_log_and_run_steps_as_written():
     body = session_request(parse_options(""), "Which region sold most?")
-    assert body == {"question": "Which region sold most?", "approval": "auto", "log": True}
+    assert body == {"question": "Which region sold most?", "approval": "auto", "log": True, "canAsk": False}
 
 
 def test_base_url_takes_the_api_key_from_the_environment(monkeypatch):
@@ -199,6 +200,7 @@ def test_progress_markdown_fences_survive_backticks_in_the_output():
 def test_a_jupyter_servers_host_is_named_to_its_kernels_with_the_token_in_a_private_file(tmp_path, monkeypatch):
     import logging
     import os
+    import socket
     import stat
 
     from datarus_jupyterlab.host import HostProcess
@@ -214,11 +216,21 @@ def test_a_jupyter_servers_host_is_named_to_its_kernels_with_the_token_in_a_priv
         assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(os.path.dirname(token_file)).st_mode) == 0o700
         assert host._token not in env.values()
+        assert stat.S_ISSOCK(os.stat(env["DATARUS_HOST_START"]).st_mode)  # where kernels ask for the host
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        assert host_from_environment() is None  # the host has not started: no socket yet
+        monkeypatch.delenv("DATARUS_HOST_START")
+        assert host_from_environment() is None  # not started, and no way to ask: the kernel starts its own
         open(host.socket_path, "w").close()
-        client = host_from_environment()
+        assert host_from_environment() is None  # a file left behind is not a host
+        os.remove(host.socket_path)
+        listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listening.bind(host.socket_path)
+        listening.listen(1)
+        try:
+            client = host_from_environment()
+        finally:
+            listening.close()
         assert client is not None and client.url == env["DATARUS_HOST_URL"] and client._token == host._token
     finally:
         import asyncio

@@ -207,3 +207,78 @@ def test_approval_ask_is_answered_through_stdin(kernel):
     assert len(prompts) == 2 and prompts[0].startswith("Step 1: run this code?")
     assert value(kc, "north_units") == "12"  # step 2 ran after "allow the rest"
     assert value(kc, "'df' in dir()") == "True"
+
+
+FETCH = "import urllib.request\nurllib.request.urlopen('http://127.0.0.1:9/', timeout=5)"
+
+
+def logged_episode(folder: Path) -> dict:
+    lines = [json.loads(line) for line in (folder / "episodes.jsonl").read_text().splitlines() if line.strip()]
+    record = [line for line in lines if "steps" in line.get("episode", line)][-1]
+    return record.get("episode", record)
+
+
+def test_under_auto_a_flagged_step_is_refused_where_nobody_can_be_asked_and_the_model_is_told_why(kernel):
+    """`jupyter execute` allows no stdin: a step the code policy flags is not run, as headless `--approve risky`."""
+    kc, folder = kernel
+    (folder / "turns.json").write_text(json.dumps([step("Fetch it.", FETCH), step("Use the file.", "fallback = 7\nprint(fallback)"), answer("It printed 7.", "7")]))
+    execute(kc, "%load_ext datarus_jupyterlab")
+    reply, messages = execute(kc, "%%datarus --grammar turns.json --max-steps 3\nFetch the page")
+    assert reply["content"]["status"] == "ok"
+    record = logged_episode(folder)
+    first, second = record["steps"]
+    assert first["status"] == "skipped" and first["refused"] is True
+    assert [r["category"] for r in first["risks"]] == ["network"]
+    assert "the code policy refused this step" in first["observation"] and "allows no input()" in first["observation"]
+    assert second["status"] == "ok" and "risks" not in second
+    # Not run: the import never reached the namespace; the unflagged step did.
+    assert value(kc, "'urllib' in dir()") == "False"
+    assert value(kc, "fallback") == "7"
+    assert "flagged by the code policy (refused)" in last_display(messages)
+
+
+def test_under_auto_a_flagged_step_waits_for_the_user_through_stdin(kernel):
+    kc, folder = kernel
+    (folder / "turns.json").write_text(json.dumps([step("Fetch it.", FETCH), step("Go on.", "after = 1"), answer("Done.", "done")]))
+    execute(kc, "%load_ext datarus_jupyterlab")
+    prompts: list[str] = []
+
+    def run_it(msg: dict) -> None:
+        prompts.append(msg["content"]["prompt"])
+        kc.input("r")
+
+    shown: list[dict] = []
+    reply = kc.execute_interactive(
+        "%%datarus --grammar turns.json --max-steps 3\nFetch the page",
+        timeout=600, output_hook=shown.append, allow_stdin=True, stdin_hook=run_it,
+    )
+    assert reply["content"]["status"] == "ok"
+    assert prompts == ["Step 1: run this code? [r]un / [s]kip / [a]llow the rest / s[t]op: "]  # the unflagged step ran unasked
+    assert any("needs your approval: the code policy found that it opens" in (m["content"].get("data", {}).get("text/plain", "")) for m in shown)
+    first, second = logged_episode(folder)["steps"]
+    # Approved: it ran (and failed to connect), its finding kept in the step.
+    assert first["status"] == "error" and "refused" not in first and [r["category"] for r in first["risks"]] == ["network"]
+    assert second["status"] == "ok"
+    assert value(kc, "'urllib' in dir()") == "True"
+
+
+def test_allow_the_rest_never_covers_a_flagged_step(kernel):
+    kc, folder = kernel
+    (folder / "turns.json").write_text(json.dumps([step("Start.", "start = 1"), step("Fetch it.", FETCH), answer("Done.", "done")]))
+    execute(kc, "%load_ext datarus_jupyterlab")
+    prompts: list[str] = []
+
+    def answer_prompt(msg: dict) -> None:
+        prompts.append(msg["content"]["prompt"])
+        kc.input("a" if len(prompts) == 1 else "s")  # allow the rest, then skip the flagged step all the same
+
+    reply = kc.execute_interactive(
+        "%%datarus --grammar turns.json --approval ask --max-steps 3\nFetch the page",
+        timeout=600, output_hook=lambda m: None, allow_stdin=True, stdin_hook=answer_prompt,
+    )
+    assert reply["content"]["status"] == "ok"
+    assert [p.split(":")[0] for p in prompts] == ["Step 1", "Step 2"]
+    first, second = logged_episode(folder)["steps"]
+    assert first["status"] == "ok"
+    assert second["status"] == "skipped" and "refused" not in second and second["risks"][0]["category"] == "network"
+    assert value(kc, "'urllib' in dir()") == "False"

@@ -42,7 +42,7 @@ describe('data files named in a question', () => {
       ]
     });
     expect(text).toBe(
-      "Data files named in the question (in the kernel's working folder):\n" +
+      "Data files in the kernel's working folder:\n" +
         "- 'sales.csv': 150 rows; columns 'date': object, 'units': int64, 'unit_price': float64\n" +
         "- 'big.csv': many rows (too big to count here); columns 'a': int64, … (90 columns)\n" +
         "- 'bad.xlsx': could not be read (ImportError: Missing optional dependency openpyxl)"
@@ -60,9 +60,14 @@ describe('data files named in a question', () => {
     expect(formatDataFiles({ source: 'folder', files: [], listed: [], total: 0 })).toBe('');
   });
 
+  it('reads the same whether the question named the file, the user gave it (--data) or it was found in the folder', () => {
+    const files = [{ name: 'sales.csv', rows: 12, dtypes: { region: 'str', units: 'int64' }, columns: 2 }];
+    expect(formatDataFiles({ source: 'question', files })).toBe(formatDataFiles({ source: 'folder', files, listed: [], total: 1 }));
+  });
+
   it('puts the files first in the context, asks the kernel for the folder\'s files when no file is named, and survives a kernel that cannot say', async () => {
     const context = buildContext([{ cellType: 'markdown', source: '# Notes' }], [], 1000, { source: 'question', files: [{ name: 's.csv', rows: 2, dtypes: { x: 'int64' }, columns: 1 }] });
-    expect(context).toBe(fenceData("Data files named in the question (in the kernel's working folder):\n- 's.csv': 2 rows; columns 'x': int64\n\nRecent notebook cells:\n[markdown]\n# Notes"));
+    expect(context).toBe(fenceData("Data files in the kernel's working folder:\n- 's.csv': 2 rows; columns 'x': int64\n\nRecent notebook cells:\n[markdown]\n# Notes"));
     const asked: string[] = [];
     expect(await describeDataFiles('What is the mean?', async e => (asked.push(e), '{"files": [], "listed": [], "total": 0}'))).toEqual({ source: 'folder', files: [], listed: [], total: 0 });
     expect(asked).toEqual([dataFilesExpression(null)]);

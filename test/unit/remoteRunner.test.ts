@@ -90,6 +90,9 @@ function scriptedEngine(turns: string[], requests: GenerateRequest[] = []): Engi
   } as unknown as Engine;
 }
 
+/** The code policy's silent check (codePolicy.ts's expression runs its classifier). */
+const isPolicyCheck = (expression: string) => expression.includes("ns['classify']");
+
 /** A client like the magic: polls the events, answers each ask with `answer`, until the session is done. */
 async function follow(sessions: AgentSessions, id: string, answer: (ask: AgentSessionEvent & { type: 'ask' }) => AgentSessionAnswer, from = 0): Promise<AgentSessionEvent[]> {
   const seen: AgentSessionEvent[] = [];
@@ -121,7 +124,9 @@ describe('agent sessions', () => {
     const printed: NbOutput[] = [{ output_type: 'stream', name: 'stdout', text: '3\n' }];
     const events = await follow(sessions, created.sessionId, ask => {
       if (ask.kind === 'inspect') {
-        return { kind: 'inspect', value: ask.expression.includes('DataFrame') ? JSON.stringify([{ name: 'df', shape: [3, 1], dtypes: { a: 'int64' }, head: '   a\n0  1' }]) : null };
+        // The code policy's check finds nothing; the frames expression finds df.
+        const value = isPolicyCheck(ask.expression) ? '[]' : ask.expression.includes('DataFrame') ? JSON.stringify([{ name: 'df', shape: [3, 1], dtypes: { a: 'int64' }, head: '   a\n0  1' }]) : null;
+        return { kind: 'inspect', value };
       }
       return { kind: 'run', status: 'ok', outputs: printed, executionCount: 1, durationMs: 5 };
     });
@@ -144,6 +149,26 @@ describe('agent sessions', () => {
     expect(JSON.stringify(requests[1].messages)).toContain('3');
     // Streamed text not yet read was merged: far fewer text events than chunks.
     expect(types.filter(t => t === 'text').length).toBeLessThan(stepTurn.length / 9);
+  });
+
+  it('classify each step in the client\'s kernel: under auto a flagged step is refused when the client cannot ask, asked about when it can', async () => {
+    const network = JSON.stringify([{ category: 'network', reason: 'opens a network connection (urllib.request.urlopen)', line: 2 }]);
+    const inspect = (expression: string): AgentSessionAnswer => ({ kind: 'inspect', value: isPolicyCheck(expression) ? network : null });
+    const refusedSessions = new AgentSessions(scriptedEngine([stepTurn, answerTurn]), null);
+    const refused = await refusedSessions.start({ question: 'How many rows?' });
+    const events = await follow(refusedSessions, refused.sessionId, ask => (ask.kind === 'inspect' ? inspect(ask.expression) : { kind: 'run', status: 'ok', outputs: [], durationMs: 1 }));
+    expect(events.some(e => e.type === 'ask' && (e.kind === 'run' || e.kind === 'approve'))).toBe(false);
+    const step = (events.find(e => e.type === 'step') as Extract<AgentSessionEvent, { type: 'step' }>).step;
+    expect(step).toMatchObject({ status: 'skipped', refused: true, risks: [{ category: 'network', line: 2 }] });
+    expect(step.observation).toContain('the code policy refused this step because it opens a network connection (urllib.request.urlopen), line 2');
+
+    const askingSessions = new AgentSessions(scriptedEngine([stepTurn, answerTurn]), null);
+    const asking = await askingSessions.start({ question: 'How many rows?', canAsk: true });
+    const asked = await follow(askingSessions, asking.sessionId, ask =>
+      ask.kind === 'inspect' ? inspect(ask.expression) : ask.kind === 'approve' ? { kind: 'approve', action: 'run' } : { kind: 'run', status: 'ok', outputs: [], durationMs: 1 }
+    );
+    expect(asked.find(e => e.type === 'ask' && e.kind === 'approve')).toMatchObject({ step: 0, risk: 'opens a network connection (urllib.request.urlopen), line 2' });
+    expect(asked.some(e => e.type === 'ask' && e.kind === 'run')).toBe(true);
   });
 
   it('ask approval before each step when asked to, and a skip is recorded as skipped', async () => {

@@ -9,8 +9,10 @@
  */
 import { randomUUID } from 'node:crypto';
 
+import { interactiveApproval, refuseFlagged, UserChoice } from '../../agent/approvalGate';
+import { kernelPolicy } from '../../agent/codePolicy';
 import { gatherContext } from '../../agent/gatherContext';
-import { AgentLoop, AgentLimits, Approval } from '../../agent/loop';
+import { AgentHooks, AgentLimits, AgentLoop } from '../../agent/loop';
 import { OpenAIModel } from '../../agent/openaiModel';
 import { reflectionMessages } from '../../agent/reflection';
 import { RemoteRunner, RunnerChannel } from '../../agent/remoteRunner';
@@ -268,13 +270,6 @@ export class AgentSessions {
       ...(request.maxSteps ? { maxSteps: request.maxSteps } : {}),
       ...(request.cellTimeoutSeconds ? { cellTimeoutMs: request.cellTimeoutSeconds * 1000 } : {})
     };
-    const approve =
-      request.approval === 'ask'
-        ? async (step: number, parsed: { thought: string; code: string }): Promise<Approval> => {
-            const answer = await session.ask({ kind: 'approve', step, thought: parsed.thought, code: parsed.code }, session.abort.signal);
-            return answer.kind === 'approve' ? { action: answer.action } : { action: 'stop' };
-          }
-        : undefined;
     const episode = await new AgentLoop(model, runner).run({
       episodeId: session.id,
       question: request.question,
@@ -284,12 +279,14 @@ export class AgentSessions {
       temperature: request.temperature,
       grammar: grammars.length > 0 ? turn => grammars[Math.min(turn, grammars.length - 1)] : undefined,
       signal: session.abort.signal,
+      // Classified in the client's kernel (its `ast`, working folder and names) before each step, as in Analyze.
+      policy: kernelPolicy(expression => runner.inspect(expression)),
       hooks: {
         onText: (step, text) => session.emit({ type: 'text', step, text }),
         onThought: (step, text) => session.emit({ type: 'thought', step, text }),
         onStepDone: step => session.emit({ type: 'step', step }),
         onAnswerRejected: rejected => session.emit({ type: 'rejected', rejected }),
-        ...(approve ? { approve } : {})
+        approve: sessionApproval(session, request)
       }
     });
     let logged = false;
@@ -304,6 +301,22 @@ export class AgentSessions {
   }
 
   private readonly _sessions = new Map<string, AgentSession>();
+}
+
+/**
+ * Who approves a session's steps: its client's user, asked through the session, under "ask" and for a
+ * flagged step under "auto" (Analyze's rules: "allow the rest" never covers a flagged step); a client
+ * that cannot ask (no stdin) gets a flagged step refused, the model told why.
+ */
+function sessionApproval(session: AgentSession, request: AgentSessionRequest): NonNullable<AgentHooks['approve']> {
+  const mode = request.approval ?? 'auto';
+  if (mode === 'auto' && !request.canAsk) {
+    return refuseFlagged('Such a step needs approval (--approval auto runs only the steps the code policy does not flag), and this frontend cannot ask for it: it allows no input().');
+  }
+  return interactiveApproval(mode, async (step, parsed, risk): Promise<UserChoice> => {
+    const answer = await session.ask({ kind: 'approve', step, thought: parsed.thought, code: parsed.code, ...(risk ? { risk } : {}) }, session.abort.signal);
+    return answer.kind === 'approve' ? { action: answer.action } : { action: 'stop' };
+  });
 }
 
 /** The first model an OpenAI-compatible server lists. */

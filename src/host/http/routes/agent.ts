@@ -22,6 +22,7 @@ const sessionBody = bodySchema<NullableOptionals<AgentSessionRequest>>({
     question: { type: 'string', minLength: 1, maxLength: 100_000 },
     maxSteps: { type: 'integer', nullable: true, minimum: 1, maximum: 200 },
     approval: { type: 'string', nullable: true, enum: ['ask', 'auto'] },
+    canAsk: { type: 'boolean', nullable: true },
     temperature: { type: 'number', nullable: true, minimum: 0, maximum: 2 },
     model: { type: 'string', nullable: true, minLength: 1 },
     baseUrl: { type: 'string', nullable: true, minLength: 1 },
