@@ -80,6 +80,8 @@ export const DEFAULT_LIMITS: AgentLimits = {
 
 /** The fewest tokens an answer turn is sent with when the context has no room for its whole `maxTokens`. */
 const MIN_ANSWER_TOKENS = 64;
+/** What a step's one-line output adds to the conversation, with its tags and the next user turn (characters). */
+const STEP_LINE_CHARS = 160;
 
 /**
  * What the user decided about a step before it runs; `refuse` is the policy's
@@ -328,7 +330,11 @@ export class AgentLoop {
         if (signal.aborted) {
           return finish('stopped', 'stopped by the user');
         }
-        const fit = await fitToContext(episode, limits.maxTokensPerTurn, countPrompt);
+        // Once an answer is possible, room is kept to ask for it after this step (its output cut to one line, the
+        // request, a short answer): a step that filled the context would leave the episode no answer.
+        const answerRoom =
+          index === 0 ? {} : { keepTokens: MIN_ANSWER_TOKENS, keepChars: profile.answerRequest(ANSWER_REQUEST_WHY.context, template).length + STEP_LINE_CHARS };
+        const fit = await fitToContext(episode, limits.maxTokensPerTurn, countPrompt, answerRoom);
         if (!fit.fits) {
           const size = `${fit.tokens} tokens, with ${fit.reserve} kept for the reply, in a context of ${fit.contextSize}`;
           if (episode.steps.length === 0) {
