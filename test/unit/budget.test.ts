@@ -167,6 +167,22 @@ describe('the token budget in the loop', () => {
     expect(describeEnding(episode)).toMatch(/^answered after \d+ steps \(asked for the answer: the context was full\); the outputs of \d+ steps were shortened/);
   });
 
+  it('keeps room to ask for the answer after a step: steps whose own text fills the context end with an answer', async () => {
+    // A small reply limit: each step adds more than the reply's reserve (its output, the next user turn), so a
+    // check of the reply alone would let a step fill the context and leave no room for the answer request.
+    const model = new CountingModel(steps(200), CONTEXT, ANSWER);
+    const episode = await run(model, new PrintingRunner(i => `part ${i + 1} printed\n`), { limits: { maxTokensPerTurn: 64, maxSteps: 200 } });
+
+    expect([episode.status, episode.reason]).toEqual(['answered', undefined]);
+    expect(episode.answerRequest?.reason).toBe('context');
+    expect(episode.steps.length).toBeGreaterThan(10);
+    for (const request of model.requests) {
+      expect(tokensOf(request.messages) + 1 + request.maxTokens!).toBeLessThanOrEqual(CONTEXT);
+    }
+    expect(model.requests[model.requests.length - 1].maxTokens).toBeGreaterThanOrEqual(64);
+    expectPromptsRebuild(episode, model.requests);
+  });
+
   it('one output larger than the whole budget is cut to its head and tail, and the episode answers', async () => {
     const huge = `first row\n${'1234567890\n'.repeat(100000)}last row\n`;
     const model = new CountingModel([...steps(1), formatAnswer({ thought: 'Its head is shown.', text: 'The output starts with its first row.' })]);
