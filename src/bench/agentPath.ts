@@ -36,6 +36,7 @@ export interface Turn {
   usage: Usage;
   /** Where the prompt's state came from (the `done` event's warmStart). */
   warmStart?: WarmStart | null;
+  stopReason?: string;
 }
 
 export interface AgentPathTurn {
@@ -106,7 +107,7 @@ export function recordingModel(host: Pick<BenchHost, 'request'>, turns: Turn[]):
         const done = /event: done\ndata: (.*)\n/.exec(body);
         if (done) {
           const data = JSON.parse(done[1]);
-          turns.push({ messages, text: data.text, stopString: data.stopString, usage: data.usage, warmStart: data.warmStart });
+          turns.push({ messages, text: data.text, stopString: data.stopString, usage: data.usage, warmStart: data.warmStart, stopReason: data.stopReason });
         }
       });
     }

@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     `How: \`src/bench/longEpisode.ts\`. A forced episode of ${LONG_EPISODE_STEPS} steps through the real \`AgentLoop\` + \`HostModel\` +`,
     '`datarus serve` (one episode slot) + ipykernel: the first step defines `part(k)`, which prints a numbered table, and each step',
     'prints the next part; then the answer. The long episode prints 95 rows a step (about 1,500 characters), several times the',
-    'context over the episode, so the budget (`src/agent/budget.ts`) cuts observations; the fitting one prints one row a step.',
+    'context over the episode, so the budget (`src/agent/budget.ts`) cuts observations; the fitting one has 15 steps of one row.',
     "Evaluated tokens are the host's own counts from each turn's `done` event (`usage.evaluatedPromptTokens` + `completionTokens`);",
     "the final prompt and the cut tokens are the host's counts (`/api/tokens`) of the final conversation and of the same",
     'conversation without its cuts. A ratio of 1 would mean that no token was evaluated twice; every cut re-evaluates the prompt',
