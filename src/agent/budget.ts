@@ -163,3 +163,30 @@ export async function fitToContext(
     episode.observationCuts = [...(episode.observationCuts ?? []), ...cuts];
   }
 }
+
+/**
+ * A server's refusal of a prompt too long for its context (OpenAI-compatible
+ * servers answer 400 with words such as "maximum context length" or "exceeds
+ * the available context size"; this project's host says "the context holds").
+ */
+export function isContextRefusal(err: unknown): boolean {
+  const status = (err as { status?: number } | null)?.status;
+  const message = err instanceof Error ? err.message : '';
+  return status === 400 && /context|too many tokens|prompt is too long/i.test(message);
+}
+
+/**
+ * After a refusal for length, where no count said how much is too much: cuts
+ * the conversation's observations by the share a budget cut leaves out
+ * (`1 - CUT_TARGET` of its characters), recorded like every cut. False when
+ * nothing is left to cut.
+ */
+export function cutAfterRefusal(episode: Episode): boolean {
+  const chars = conversation(episode).reduce((sum, m) => sum + m.content.length, 0);
+  const cuts = planCuts(episode, Math.ceil(chars * (1 - CUT_TARGET)));
+  if (cuts.length === 0) {
+    return false;
+  }
+  episode.observationCuts = [...(episode.observationCuts ?? []), ...cuts];
+  return true;
+}

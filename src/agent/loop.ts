@@ -51,7 +51,7 @@ import {
 import { conversation, promptSha256 } from '../episode/conversation';
 import type { AnswerRequest, Episode, EpisodeStep, RejectedAnswer } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
-import { fitToContext, PromptSize } from './budget';
+import { cutAfterRefusal, fitToContext, isContextRefusal, PromptSize } from './budget';
 import type { CodePolicy, RiskFinding } from './codePolicy';
 import { refusedObservation } from './codePolicy';
 import { columnHint } from './columnHint';
@@ -193,8 +193,24 @@ export class AgentLoop {
     const countPrompt = async (messages: ChatMessage[]): Promise<PromptSize> =>
       (await this._model.countTokens?.(options.episodeId, messages)) ?? { tokens: 0, contextSize: null };
 
-    /** One model turn on the conversation recorded so far; `index` is the step it may become. */
+    /**
+     * One model turn; a server that refuses the prompt for its length (one that
+     * cannot count it beforehand) gets it once more with the observations cut.
+     */
     const modelTurn = async (index: number, maxTokens = limits.maxTokensPerTurn) => {
+      try {
+        return await oneModelTurn(index, maxTokens);
+      } catch (err) {
+        if (!isContextRefusal(err) || signal.aborted || !cutAfterRefusal(episode)) {
+          throw err;
+        }
+        turn--; // the same turn again, with the same grammar
+        return oneModelTurn(index, maxTokens);
+      }
+    };
+
+    /** One model turn on the conversation recorded so far; `index` is the step it may become. */
+    const oneModelTurn = async (index: number, maxTokens = limits.maxTokensPerTurn) => {
       const parser = new DatarusStreamParser();
       const given = typeof options.grammar === 'function' ? options.grammar(turn) : options.grammar;
       turn++;
