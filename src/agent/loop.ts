@@ -25,8 +25,9 @@
  * (budget.ts): when it and the reply would not fit, the oldest observations
  * are shortened, then older ones cut to one line, each cut recorded in the
  * episode so every prompt rebuilds; when even that does not fit, the model is
- * asked for its answer. Without a count (a model side that cannot count) there
- * is no budget.
+ * asked for its answer (each step keeps room for that request after it).
+ * Without a count (a model side that cannot count) there is no budget; a
+ * server that then refuses a prompt for its length gets it once more, cut.
  *
  * A turn that ends inside a step (cut off at the token limit, or a step never
  * closed) is never run: its code may be half a statement. Only the first step

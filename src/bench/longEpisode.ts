@@ -18,7 +18,6 @@ import type { KernelManager } from '@jupyterlab/services';
 import type { WarmStart } from '../contract';
 import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
-import type { ChatMessage } from '../agent/messages';
 import type { AgentModel } from '../agent/types';
 import { conversation } from '../episode/conversation';
 import type { Episode } from '../episode/types';
@@ -108,13 +107,14 @@ async function runForced(host: BenchHost, kernels: KernelManager, episodeId: str
   const evaluatedTokens = turns.reduce((sum, t) => sum + t.usage.evaluatedPromptTokens + t.usage.completionTokens, 0);
   const cutTokens = uncutTokens - finalTokens;
   // What no cache could have held: each prompt's messages that the previous prompt did not have (the reply inside
-  // the new assistant message, a new output, an output as a cut left it), in tokens by the prompt's share of characters.
-  const freshTokens = turns.reduce((sum, t, k) => {
+  // the new assistant message, a new output, an output as a cut left it): the prompt's tokens less those of the
+  // messages it kept, as the host counts them.
+  let freshTokens = last.completionTokens;
+  for (const [k, t] of turns.entries()) {
     const before = new Set(k === 0 ? [] : turns[k - 1].messages.map(m => `${m.role}\n${m.content}`));
-    const chars = (messages: ChatMessage[]) => messages.reduce((n, m) => n + m.content.length, 0);
-    const fresh = chars(t.messages.filter(m => !before.has(`${m.role}\n${m.content}`)));
-    return sum + (t.usage.promptTokens * fresh) / Math.max(1, chars(t.messages));
-  }, last.completionTokens);
+    const kept = t.messages.filter(m => before.has(`${m.role}\n${m.content}`));
+    freshTokens += t.usage.promptTokens - (kept.length === 0 ? 0 : await count(kept));
+  }
   return {
     rows,
     status: episode.status,
