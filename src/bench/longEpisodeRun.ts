@@ -79,10 +79,19 @@ async function main(): Promise<void> {
     '`datarus serve` (one episode slot) + ipykernel: the first step defines `part(k)`, which prints a numbered table, and each step',
     'prints the next part; then the answer. The long episode prints 95 rows a step (about 1,500 characters), several times the',
     'context over the episode, so the budget (`src/agent/budget.ts`) cuts observations; the fitting one has 15 steps of one row.',
+    "The fixture's context is at most its trained 8,192 and its tokens are bytes, so each step's own text (tags, code, the next",
+    'user turn) stays about 270 tokens after its output is cut to one line: some 22 of the 30 steps fit before the loop asks for the answer.',
     "Evaluated tokens are the host's own counts from each turn's `done` event (`usage.evaluatedPromptTokens` + `completionTokens`);",
     "the final prompt and the cut tokens are the host's counts (`/api/tokens`) of the final conversation and of the same",
     'conversation without its cuts. A ratio of 1 would mean that no token was evaluated twice; every cut re-evaluates the prompt',
-    'from the cut on.'
+    'from the cut on. That ratio also counts outputs cut before the model read them, in its favour; the stricter one divides by',
+    "each turn's new messages (what no cache could have held), counted apart with the host's tokenizer, which is not exact for",
+    "the chat template's tokens: read it against the fitting episode's.",
+    '',
+    'Seen on 2026-12-03 and not explained yet: the answer turn the loop asks for once the context is full either evaluates',
+    'almost its whole prompt again (its `warmStart` says nothing was reused and the saved system prompt was loaded) or, in',
+    'about half the runs, is aborted by the host after one token (`stopReason: abort`), which ends the episode as "stopped by',
+    'the user" and this benchmark with an error. The same episode driven by a short script did not show either.'
   ].join('\n');
   writePart('long-episode', { date, runs, skipped, loads }, markdown);
   process.stdout.write(markdown + '\n');
