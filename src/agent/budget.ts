@@ -132,25 +132,28 @@ export type BudgetCheck =
  * Brings the next prompt within the context, cutting observations and
  * recording the cuts in the episode. `count` gives the prompt's tokens and the
  * context (null when unknown: no budget). Not fitting means nothing more can
- * be cut: the loop asks for the answer, or ends with a message.
+ * be cut: the loop asks for the answer, or ends with a message. `keepTokens`
+ * and `keepChars` (in this prompt's characters per token) are kept free besides
+ * the reply: the loop keeps room to ask for the answer after the next step.
  */
 export async function fitToContext(
   episode: Episode,
   maxTokens: number,
   count: (messages: ChatMessage[]) => Promise<PromptSize>,
-  { all = false }: { all?: boolean } = {}
+  { all = false, keepTokens = 0, keepChars = 0 }: { all?: boolean; keepTokens?: number; keepChars?: number } = {}
 ): Promise<BudgetCheck> {
-  // One token for the BOS the host may put in front.
-  const room = (contextSize: number) => contextSize - 1 - replyReserve(maxTokens, contextSize);
   for (let round = 0; ; round++) {
     const messages = conversation(episode);
     const { tokens, contextSize } = await count(messages);
+    // Characters per token of this prompt turn characters into tokens, and the token excess into characters to cut.
+    const chars = messages.reduce((sum, m) => sum + m.content.length, 0);
+    const charsPerToken = chars / Math.max(1, tokens);
+    // One token for the BOS the host may put in front; then the reply, and what the caller keeps free besides.
+    const room = (contextSize: number) =>
+      contextSize - 1 - replyReserve(maxTokens, contextSize) - keepTokens - Math.ceil(keepChars / Math.max(charsPerToken, 0.25));
     if (contextSize === null || tokens <= room(contextSize)) {
       return { fits: true, tokens, contextSize };
     }
-    // Characters per token of this prompt turn the token excess into characters to cut.
-    const chars = messages.reduce((sum, m) => sum + m.content.length, 0);
-    const charsPerToken = chars / Math.max(1, tokens);
     const target = Math.floor(room(contextSize) * CUT_TARGET);
     const excess = Math.ceil((tokens - Math.max(0, target)) * charsPerToken);
     const cuts = round < 8 ? planCuts(episode, excess, all) : [];
@@ -159,4 +162,31 @@ export async function fitToContext(
     }
     episode.observationCuts = [...(episode.observationCuts ?? []), ...cuts];
   }
+}
+
+/**
+ * A server's refusal of a prompt too long for its context (OpenAI-compatible
+ * servers answer 400 with words such as "maximum context length" or "exceeds
+ * the available context size"; this project's host says "the context holds").
+ */
+export function isContextRefusal(err: unknown): boolean {
+  const status = (err as { status?: number } | null)?.status;
+  const message = err instanceof Error ? err.message : '';
+  return status === 400 && /context|too many tokens|prompt is too long/i.test(message);
+}
+
+/**
+ * After a refusal for length, where no count said how much is too much: cuts
+ * the conversation's observations by the share a budget cut leaves out
+ * (`1 - CUT_TARGET` of its characters), recorded like every cut. False when
+ * nothing is left to cut.
+ */
+export function cutAfterRefusal(episode: Episode): boolean {
+  const chars = conversation(episode).reduce((sum, m) => sum + m.content.length, 0);
+  const cuts = planCuts(episode, Math.ceil(chars * (1 - CUT_TARGET)));
+  if (cuts.length === 0) {
+    return false;
+  }
+  episode.observationCuts = [...(episode.observationCuts ?? []), ...cuts];
+  return true;
 }

@@ -25,8 +25,9 @@
  * (budget.ts): when it and the reply would not fit, the oldest observations
  * are shortened, then older ones cut to one line, each cut recorded in the
  * episode so every prompt rebuilds; when even that does not fit, the model is
- * asked for its answer. Without a count (a model side that cannot count) there
- * is no budget.
+ * asked for its answer (each step keeps room for that request after it).
+ * Without a count (a model side that cannot count) there is no budget; a
+ * server that then refuses a prompt for its length gets it once more, cut.
  *
  * A turn that ends inside a step (cut off at the token limit, or a step never
  * closed) is never run: its code may be half a statement. Only the first step
@@ -51,7 +52,7 @@ import {
 import { conversation, promptSha256 } from '../episode/conversation';
 import type { AnswerRequest, Episode, EpisodeStep, RejectedAnswer } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
-import { fitToContext, PromptSize } from './budget';
+import { cutAfterRefusal, fitToContext, isContextRefusal, PromptSize } from './budget';
 import type { CodePolicy, RiskFinding } from './codePolicy';
 import { refusedObservation } from './codePolicy';
 import { columnHint } from './columnHint';
@@ -80,6 +81,8 @@ export const DEFAULT_LIMITS: AgentLimits = {
 
 /** The fewest tokens an answer turn is sent with when the context has no room for its whole `maxTokens`. */
 const MIN_ANSWER_TOKENS = 64;
+/** What a step's one-line output adds to the conversation, with its tags and the next user turn (characters). */
+const STEP_LINE_CHARS = 160;
 
 /**
  * What the user decided about a step before it runs; `refuse` is the policy's
@@ -191,8 +194,24 @@ export class AgentLoop {
     const countPrompt = async (messages: ChatMessage[]): Promise<PromptSize> =>
       (await this._model.countTokens?.(options.episodeId, messages)) ?? { tokens: 0, contextSize: null };
 
-    /** One model turn on the conversation recorded so far; `index` is the step it may become. */
+    /**
+     * One model turn; a server that refuses the prompt for its length (one that
+     * cannot count it beforehand) gets it once more with the observations cut.
+     */
     const modelTurn = async (index: number, maxTokens = limits.maxTokensPerTurn) => {
+      try {
+        return await oneModelTurn(index, maxTokens);
+      } catch (err) {
+        if (!isContextRefusal(err) || signal.aborted || !cutAfterRefusal(episode)) {
+          throw err;
+        }
+        turn--; // the same turn again, with the same grammar
+        return oneModelTurn(index, maxTokens);
+      }
+    };
+
+    /** One model turn on the conversation recorded so far; `index` is the step it may become. */
+    const oneModelTurn = async (index: number, maxTokens = limits.maxTokensPerTurn) => {
       const parser = new DatarusStreamParser();
       const given = typeof options.grammar === 'function' ? options.grammar(turn) : options.grammar;
       turn++;
@@ -328,7 +347,11 @@ export class AgentLoop {
         if (signal.aborted) {
           return finish('stopped', 'stopped by the user');
         }
-        const fit = await fitToContext(episode, limits.maxTokensPerTurn, countPrompt);
+        // Once an answer is possible, room is kept to ask for it after this step (its output cut to one line, the
+        // request, a short answer): a step that filled the context would leave the episode no answer.
+        const answerRoom =
+          index === 0 ? {} : { keepTokens: MIN_ANSWER_TOKENS, keepChars: profile.answerRequest(ANSWER_REQUEST_WHY.context, template).length + STEP_LINE_CHARS };
+        const fit = await fitToContext(episode, limits.maxTokensPerTurn, countPrompt, answerRoom);
         if (!fit.fits) {
           const size = `${fit.tokens} tokens, with ${fit.reserve} kept for the reply, in a context of ${fit.contextSize}`;
           if (episode.steps.length === 0) {

@@ -7,10 +7,28 @@
  * part of the OpenAI API; other servers ignore it), and the episode id in an
  * `X-Datarus-Episode` header, which lets `datarus serve` keep the episode's
  * KV cache between turns.
+ *
+ * Such servers count no tokens for us, so the budget (budget.ts) works from an
+ * estimate: characters ÷ a conservative characters-per-token, against the
+ * context the server states (`max_model_len` in `/models`, as vLLM and
+ * `datarus serve` give it, or llama.cpp's `/props`). A server that states none
+ * gets no budget; one that still refuses a prompt for its length gets it once
+ * more with the observations cut (the loop does that).
  */
 import { ModelError } from './hostModel';
 import { errorMessage, readEvents } from './sse';
-import type { AgentModel, ModelTurn, ModelTurnRequest } from './types';
+import type { ChatMessage } from './messages';
+import type { AgentModel, ModelTurn, ModelTurnRequest, PromptCount } from './types';
+
+/** Fewer characters per token than tokenizers give for tables and code (about 3–4): the estimate errs long. */
+export const ESTIMATE_CHARS_PER_TOKEN = 2.5;
+/** Tokens a chat template adds around each message, at most, for the estimate. */
+const MESSAGE_OVERHEAD_TOKENS = 8;
+
+/** A prompt's tokens as estimated from its characters (never below what a tokenizer gives, for ordinary text). */
+export function estimateTokens(messages: ChatMessage[]): number {
+  return messages.reduce((sum, m) => sum + Math.ceil(m.content.length / ESTIMATE_CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS, 0);
+}
 
 export interface OpenAIModelOptions {
   baseUrl: string;
@@ -25,6 +43,39 @@ export class OpenAIModel implements AgentModel {
   }
 
   readonly name: string;
+  private _contextSize: Promise<number | null> | null = null;
+
+  /** The estimated count against the context the server states; null (no budget) when it states none. */
+  async countTokens(_episodeId: string, messages: ChatMessage[]): Promise<PromptCount | null> {
+    this._contextSize ??= this._statedContext();
+    const contextSize = await this._contextSize;
+    return contextSize === null ? null : { tokens: estimateTokens(messages), contextSize };
+  }
+
+  /** `max_model_len` of the model in `<base>/models`, else llama.cpp's `/props` (`n_ctx`), else null. */
+  private async _statedContext(): Promise<number | null> {
+    const base = this._options.baseUrl.replace(/\/+$/, '');
+    const get = async (url: string): Promise<any> => {
+      try {
+        const response = await (this._options.fetch ?? fetch)(url, { headers: this._options.apiKey ? { Authorization: `Bearer ${this._options.apiKey}` } : {} });
+        return response.ok ? await response.json() : null;
+      } catch {
+        return null;
+      }
+    };
+    const positive = (n: unknown): number | null => (typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : null);
+    const models = (await get(`${base}/models`))?.data;
+    if (Array.isArray(models)) {
+      const entry = models.find(m => m?.id === this._options.model) ?? (models.length === 1 ? models[0] : null);
+      const stated = positive(entry?.max_model_len);
+      if (stated) {
+        return stated;
+      }
+    }
+    // llama.cpp's server: /props at the root, beside /v1.
+    const props = await get(`${base.replace(/\/v1$/, '')}/props`);
+    return positive(props?.default_generation_settings?.n_ctx);
+  }
 
   async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
     const doFetch = this._options.fetch ?? fetch;

@@ -12,10 +12,11 @@
  *   host and the kernel being other processes.
  */
 import { HostModel } from '../agent/hostModel';
+import type { WarmStart } from '../contract';
 import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
 import type { ChatMessage } from '../agent/messages';
-import type { AgentModel, CodeRunner } from '../agent/types';
+import type { CodeRunner } from '../agent/types';
 import { formatAnswer, formatStep } from '../protocol';
 import { nodeServerSettings } from '../headless/serverSettings';
 import { BenchHost, startBenchHost, startKernelServer } from './processes';
@@ -27,11 +28,15 @@ interface Usage {
   completionTokens: number;
 }
 
-interface Turn {
+/** One generation as the host reported it in its `done` event. */
+export interface Turn {
   messages: ChatMessage[];
   text: string;
   stopString: string | null;
   usage: Usage;
+  /** Where the prompt's state came from (the `done` event's warmStart). */
+  warmStart?: WarmStart | null;
+  stopReason?: string;
 }
 
 export interface AgentPathTurn {
@@ -92,7 +97,7 @@ export function neededPromptTokens(turns: Turn[]): number[] {
 }
 
 /** A HostModel whose requests and the host's usage figures are recorded. */
-function recordingModel(host: BenchHost, turns: Turn[]): AgentModel {
+export function recordingModel(host: Pick<BenchHost, 'request'>, turns: Turn[]): HostModel {
   const inner = new HostModel(async (p, init) => {
     const response = await host.request(p, init);
     if (p === 'generate' && response.ok) {
@@ -102,7 +107,7 @@ function recordingModel(host: BenchHost, turns: Turn[]): AgentModel {
         const done = /event: done\ndata: (.*)\n/.exec(body);
         if (done) {
           const data = JSON.parse(done[1]);
-          turns.push({ messages, text: data.text, stopString: data.stopString, usage: data.usage });
+          turns.push({ messages, text: data.text, stopString: data.stopString, usage: data.usage, warmStart: data.warmStart, stopReason: data.stopReason });
         }
       });
     }

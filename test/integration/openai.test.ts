@@ -159,7 +159,8 @@ describe('OpenAI-compatible API and generation through Jupyter', () => {
 
 describe('the agent with a remote OpenAI-compatible backend', () => {
   it('streams a turn from an OpenAI-compatible server (the host’s own /v1 as the remote)', async () => {
-    const { OpenAIModel } = await import('../../src/agent/openaiModel');
+    const { OpenAIModel, estimateTokens } = await import('../../src/agent/openaiModel');
+    const { isContextRefusal } = await import('../../src/agent/budget');
     const host = await startHost(['--model', 'datarus-test-tiny', '--token', TOKEN, '--threads', '1']);
     try {
       await waitForStatus(() => getJson(`${host.url}/api/status`, { headers: { Authorization: `Bearer ${TOKEN}` } }), s => s.state === 'ready');
@@ -172,6 +173,14 @@ describe('the agent with a remote OpenAI-compatible backend', () => {
       expect(turn.stopReason).toBe('length');
       expect(chunks.join('')).toBe(turn.text);
       expect(chunks.length).toBeGreaterThan(1);
+      // The budget's figures: the context the host states in /v1/models, and its 400 for a prompt over it.
+      const status = await getJson(`${host.url}/api/status`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+      const messages = [{ role: 'user' as const, content: 'Analyze.' }];
+      expect(await model.countTokens('remote', messages)).toEqual({ tokens: estimateTokens(messages), contextSize: status.body.contextSize });
+      const huge = [{ role: 'user' as const, content: 'word '.repeat(status.body.contextSize) }];
+      const refused = await model.complete({ episodeId: 'remote-huge', messages: huge, stop: [], maxTokens: 4 }, () => undefined).catch(err => err);
+      expect(refused).toBeInstanceOf(Error);
+      expect(isContextRefusal(refused)).toBe(true);
       const wrong = new OpenAIModel({ baseUrl: `${host.url}/v1`, apiKey: 'wrong', model: 'datarus-test-tiny' });
       await expect(wrong.complete({ episodeId: 'x', messages: [{ role: 'user', content: 'a' }], stop: [] }, () => undefined)).rejects.toThrow(/answered 401: missing or wrong bearer token/);
     } finally {

@@ -167,6 +167,56 @@ describe('the token budget in the loop', () => {
     expect(describeEnding(episode)).toMatch(/^answered after \d+ steps \(asked for the answer: the context was full\); the outputs of \d+ steps were shortened/);
   });
 
+  it('keeps room to ask for the answer after a step: steps whose own text fills the context end with an answer', async () => {
+    // A small reply limit: each step adds more than the reply's reserve (its output, the next user turn), so a
+    // check of the reply alone would let a step fill the context and leave no room for the answer request.
+    const model = new CountingModel(steps(200), CONTEXT, ANSWER);
+    const episode = await run(model, new PrintingRunner(i => `part ${i + 1} printed\n`), { limits: { maxTokensPerTurn: 64, maxSteps: 200 } });
+
+    expect([episode.status, episode.reason]).toEqual(['answered', undefined]);
+    expect(episode.answerRequest?.reason).toBe('context');
+    expect(episode.steps.length).toBeGreaterThan(10);
+    for (const request of model.requests) {
+      expect(tokensOf(request.messages) + 1 + request.maxTokens!).toBeLessThanOrEqual(CONTEXT);
+    }
+    expect(model.requests[model.requests.length - 1].maxTokens).toBeGreaterThanOrEqual(64);
+    expectPromptsRebuild(episode, model.requests);
+  });
+
+  it('cuts are rare enough that a 30-step episode evaluates at most 1.3 times what a cache without cuts would', async () => {
+    // The KV cache as a host keeps it: each prompt is evaluated from where it leaves the previous prompt and reply.
+    const model = new CountingModel(steps(30), CONTEXT, ANSWER);
+    const episode = await run(model, new PrintingRunner(i => table(i + 1)), { limits: { maxTokensPerTurn: 256, maxSteps: 31 } });
+    expect(episode.status).toBe('answered');
+    expect(episode.steps.length).toBeGreaterThanOrEqual(20);
+    const rendered = (messages: ChatMessage[]) => messages.map(m => `${m.role}\n${m.content}\n`).join('');
+    const replies = model.requests.map((_, k) => (k < episode.steps.length ? episode.steps[k].raw ?? '' : ''));
+    let held = '';
+    let evaluated = 0;
+    /** What no cache could have held: each turn's messages that the previous prompt did not have, and the replies. */
+    let fresh = 0;
+    model.requests.forEach((request, k) => {
+      // (A step's reply comes back inside its assistant message, so the replies are counted there.)
+      const before = new Set(k === 0 ? [] : model.requests[k - 1].messages.map(m => rendered([m])));
+      fresh += request.messages.map(m => rendered([m])).filter(m => !before.has(m)).reduce((sum, m) => sum + m.length, 0);
+      const prompt = rendered(request.messages);
+      let same = 0;
+      while (same < prompt.length && prompt[same] === held[same]) {
+        same++;
+      }
+      evaluated += prompt.length - same + replies[k].length;
+      held = prompt + replies[k];
+    });
+    const final = rendered(conversation(episode)).length;
+    const cut = rendered(conversation({ ...episode, observationCuts: [] })).length - final;
+    expect(cut).toBeGreaterThan(20 * 1000);
+    // The issue's figure (÷ final prompt and cut tokens), and a stricter one: ÷ what no cache could have held.
+    expect(evaluated / (final + cut)).toBeLessThanOrEqual(1.3);
+    expect(evaluated / fresh).toBeLessThanOrEqual(1.3);
+    // Not a cut every turn: each one makes the prompt after it evaluated again.
+    expect(new Set(episode.observationCuts!.map(c => c.afterSteps)).size).toBeLessThan(episode.steps.length);
+  });
+
   it('one output larger than the whole budget is cut to its head and tail, and the episode answers', async () => {
     const huge = `first row\n${'1234567890\n'.repeat(100000)}last row\n`;
     const model = new CountingModel([...steps(1), formatAnswer({ thought: 'Its head is shown.', text: 'The output starts with its first row.' })]);

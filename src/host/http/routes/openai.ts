@@ -108,7 +108,8 @@ function listModels(engine: Engine) {
   const loaded = engine.loaded;
   return {
     object: 'list',
-    data: loaded ? [{ id: loaded.name, object: 'model', created: 0, owned_by: 'datarus-lab' }] : []
+    // `max_model_len` as vLLM names it: a remote agent keeps its conversation within it.
+    data: loaded ? [{ id: loaded.name, object: 'model', created: 0, owned_by: 'datarus-lab', max_model_len: engine.contextSize }] : []
   };
 }
 
