@@ -357,7 +357,7 @@ export class AgentLoop {
           if (episode.steps.length === 0) {
             return finish('failed', `the question and its context do not fit the model's context (${size}); shorten them or load the model with a larger context`);
           }
-          return askForAnswer('context', 'failed', `the conversation no longer fits the model's context with every older output cut (${size})`);
+          return await askForAnswer('context', 'failed', `the conversation no longer fits the model's context with every older output cut (${size})`);
         }
         const startedAt = iso();
         const reply = await modelTurn(index);
@@ -443,7 +443,7 @@ export class AgentLoop {
           // A model that keeps writing what is refused ends like one whose steps keep failing.
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
-            return askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} turns in a row failed or were refused`);
+            return await askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} turns in a row failed or were refused`);
           }
           continue;
         }

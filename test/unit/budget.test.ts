@@ -167,6 +167,32 @@ describe('the token budget in the loop', () => {
     expect(describeEnding(episode)).toMatch(/^answered after \d+ steps \(asked for the answer: the context was full\); the outputs of \d+ steps were shortened/);
   });
 
+  it('ends the episode on the model side only after the answer turn asked for at a full context has returned', async () => {
+    // Without awaiting that turn, the loop's finally ended the episode while the host generated it, which aborted it.
+    const events: string[] = [];
+    class SlowAnswer extends CountingModel {
+      async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
+        const asked = request.messages[request.messages.length - 1].content.includes(ANSWER_REQUEST_WHY.context);
+        if (asked) {
+          events.push('answer turn started');
+          await new Promise(resolve => setTimeout(resolve, 20));
+        }
+        const turn = await super.complete(request, onText);
+        if (asked) {
+          events.push('answer turn returned');
+        }
+        return turn;
+      }
+      async endEpisode(): Promise<void> {
+        events.push('episode ended');
+      }
+    }
+    const model = new SlowAnswer(steps(40), CONTEXT, ANSWER);
+    const episode = await run(model, new PrintingRunner(i => table(i + 1)), { limits: { maxTokensPerTurn: 512, maxSteps: 40 } });
+    expect([episode.status, episode.answerRequest?.reason]).toEqual(['answered', 'context']);
+    expect(events).toEqual(['answer turn started', 'answer turn returned', 'episode ended']);
+  });
+
   it('keeps room to ask for the answer after a step: steps whose own text fills the context end with an answer', async () => {
     // A small reply limit: each step adds more than the reply's reserve (its output, the next user turn), so a
     // check of the reply alone would let a step fill the context and leave no room for the answer request.
