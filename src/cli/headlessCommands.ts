@@ -23,6 +23,7 @@ function shared(command: Command): Command {
     .option('--profile <name>', "prompt profile (default: the host's manifest says; generic for a remote server)")
     .option('--jupyter-url <url>', 'a running Jupyter server for the kernels (a ?token= in it is used); repeat it for several; default: a private one started here', collect)
     .option('--token <token>', 'token for --jupyter-url servers (default $JUPYTER_TOKEN)')
+    .option('--kernel-network', 'let the kernels of the private Jupyter server reach the network (default: each kernel runs in a network namespace of its own, where Linux allows it)')
     .option('--max-steps <n>', 'steps per episode (default 30)', positiveInt)
     .option('--max-tokens <n>', 'tokens per model turn (default 2048)', positiveInt)
     .option('--cell-timeout <s>', 'seconds a step may run before the kernel is interrupted (default 120)', positiveInt)

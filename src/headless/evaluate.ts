@@ -406,7 +406,7 @@ export async function evalCommand(tasksFile: string, opts: EvalOptions, write: W
     const store = await openLog(opts);
     const ctrlC = interruptible(write);
     const { backend, kernels } = await startBoth(opts, opts.parallel * (opts.votes ?? 1), write);
-    write(`model: ${backend.describe}; kernels: ${kernels.urls.join(', ')}; ${todo.length} task(s), ${opts.parallel} at once${(opts.votes ?? 1) > 1 ? `, ${opts.votes} votes each` : ''}`);
+    write(`model: ${backend.describe}; kernels: ${kernels.urls.join(', ')}${kernels.networkNote ? ` (${kernels.networkNote})` : ''}; ${todo.length} task(s), ${opts.parallel} at once${(opts.votes ?? 1) > 1 ? `, ${opts.votes} votes each` : ''}`);
     const redactor = new Redactor(secretEnvValues(process.env));
     const ctx: TaskContext = { backend, kernels, store, grammars, opts, dataDir, signal: ctrlC.signal, write };
     try {

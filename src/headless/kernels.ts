@@ -21,6 +21,7 @@ import type { Kernel, ServerConnection as ServerConnectionNs, Session } from '@j
 import { KernelRunner } from '../agent/kernelRunner';
 import type { CodeRunner } from '../agent/types';
 import { findJupyter, JupyterProcess, startJupyter } from './jupyterProcess';
+import { offlineKernels, offlineKernelsUnavailable } from './offlineKernels';
 import { nodeServerSettings } from './serverSettings';
 
 export interface JupyterEndpoint {
@@ -96,6 +97,9 @@ class Server {
 }
 
 export class KernelPool {
+  /** Whether the kernels have network, for the run's log (null: servers given by URL, their own business). */
+  networkNote: string | null = null;
+
   private constructor(
     private readonly _servers: Server[],
     private readonly _stop: () => Promise<void>,
@@ -116,20 +120,28 @@ export class KernelPool {
     return new KernelPool(servers, async () => undefined, runName());
   }
 
-  /** A private Jupyter server on 127.0.0.1, rooted in a new temporary folder, stopped by `close()`. */
-  static async local(options: { jupyter?: string } = {}): Promise<KernelPool> {
+  /**
+   * A private Jupyter server on 127.0.0.1, rooted in a new temporary folder, stopped by `close()`.
+   * Its kernels have no network where the OS allows it, unless `network` is true; `networkNote`
+   * says which it is.
+   */
+  static async local(options: { jupyter?: string; network?: boolean } = {}): Promise<KernelPool> {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'datarus-run-'));
     const jupyter = options.jupyter ?? findJupyter();
     const removeRoot = () => fs.rm(root, { recursive: true, force: true }).catch(() => undefined);
     let started: JupyterProcess;
+    let networkNote: string;
     try {
+      const unavailable = options.network ? null : offlineKernelsUnavailable();
+      const offline = options.network || unavailable ? null : await offlineKernels(root);
+      networkNote = options.network ? 'kernels with network (--kernel-network)' : offline ? 'kernels without network' : `kernels with network: ${unavailable}`;
       started = await startJupyter({
         jupyter,
         root,
         // Should this process be killed outright, the server and its kernels do not stay forever:
         // kernels idle for an hour are culled, then the server leaves after ten idle minutes.
-        args: ['--MappingKernelManager.cull_idle_timeout=3600', '--MappingKernelManager.cull_interval=300', '--ServerApp.shutdown_no_activity_timeout=600'],
-        env: { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, '.jupyter-config') },
+        args: ['--MappingKernelManager.cull_idle_timeout=3600', '--MappingKernelManager.cull_interval=300', '--ServerApp.shutdown_no_activity_timeout=600', ...(offline?.args ?? [])],
+        env: { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, '.jupyter-config'), ...(offline?.env ?? {}) },
         keepOutput: 20000
       });
     } catch (e) {
@@ -140,7 +152,9 @@ export class KernelPool {
     const stop = () => started.stop(15000).then(removeRoot);
     try {
       const server = await connect({ url: `${started.url}/`, token: started.token }, root);
-      return new KernelPool([server], stop, runName());
+      const pool = new KernelPool([server], stop, runName());
+      pool.networkNote = networkNote;
+      return pool;
     } catch (e) {
       await stop();
       throw e;

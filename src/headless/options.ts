@@ -20,6 +20,8 @@ export interface HeadlessOptions {
   grammar?: string;
   /** Which steps need approval (src/headless/approval.ts). */
   approve?: ApproveMode;
+  /** The private Jupyter's kernels may reach the network (default: they get none where the OS allows). */
+  kernelNetwork?: boolean;
 }
 
 export function limitsFrom(opts: HeadlessOptions): Partial<AgentLimits> {

@@ -159,7 +159,7 @@ export async function rolloutsCommand(tasksFile: string, opts: RolloutOptions, w
       throw err;
     }
   }
-  write(`model: ${backend.describe}; ${jobs.length} rollout(s), ${opts.parallel} at once`);
+  write(`model: ${backend.describe}; ${jobs.length} rollout(s), ${opts.parallel} at once${kernels.networkNote ? `; ${kernels.networkNote}` : ''}`);
   let written = 0;
   const failures: string[] = [];
   try {

@@ -53,7 +53,7 @@ export async function runCommand(question: string, opts: RunOptions, write: Writ
   const store = await openLog(opts);
   const ctrlC = interruptible(write);
   const { backend, kernels } = await startBoth(opts, 1, write);
-  write(`model: ${backend.describe}; kernels: ${kernels.urls.join(', ')}`);
+  write(`model: ${backend.describe}; kernels: ${kernels.urls.join(', ')}${kernels.networkNote ? ` (${kernels.networkNote})` : ''}`);
   if (opts.profile && opts.profile !== backend.profile) {
     write(`prompt profile: ${opts.profile} (--profile)${backend.profile ? `, not the model's ${backend.profile}` : ''}`);
   }

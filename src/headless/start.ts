@@ -42,7 +42,7 @@ export async function startKernels(opts: HeadlessOptions): Promise<KernelPool> {
     const endpoints: JupyterEndpoint[] = opts.jupyterUrl.map(u => parseJupyterUrl(u, token));
     return KernelPool.remote(endpoints);
   }
-  return KernelPool.local();
+  return KernelPool.local({ network: opts.kernelNetwork === true });
 }
 
 /** Starts both at once; stops what did start when the other fails. */
