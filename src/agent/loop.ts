@@ -27,7 +27,9 @@
  * `errorRecovery`: a step that fails with the same error as the step before
  * says so in its observation, with the failing line, and asks for a different
  * approach; failing code written a third time gets one last step, told so,
- * before the loop asks for the answer. Other profiles only record the repeat.
+ * before the loop asks for the answer. A step that fails on a call the
+ * installed libraries removed (apiChanges.ts: `squared=False`) is told what
+ * replaced it. Other profiles only record the repeat.
  *
  * Before each turn the prompt is counted against the model's context
  * (budget.ts): when it and the reply would not fit, the oldest observations
@@ -63,6 +65,7 @@ import { fitToContext, PromptSize } from './budget';
 import type { CodePolicy, RiskFinding } from './codePolicy';
 import { refusedObservation } from './codePolicy';
 import { columnHint } from './columnHint';
+import { apiChangeHint } from './apiChanges';
 import { answerSources, checkGrounding } from './grounding';
 import { kernelInstalls } from './kernelInstalls';
 import type { ChatMessage } from './messages';
@@ -471,7 +474,9 @@ export class AgentLoop {
         lastFailingLine = line;
         const observation = observationFor(result, profile.observationStyle, observationLimit, limits.cellTimeoutMs);
         const hint = profile.columnHints && !result.kernelLost && !signal.aborted ? await columnHint(this._runner, error) : '';
-        const notes = [observation, hint, repeated && error && profile.errorRecovery ? repeatedErrorNote(error, line) : ''].filter(Boolean);
+        // A call the installed libraries removed (apiChanges.ts): the traceback alone does not say what replaced it.
+        const changed = profile.errorRecovery ? apiChangeHint(error) : '';
+        const notes = [observation, hint, changed, repeated && error && profile.errorRecovery ? repeatedErrorNote(error, line) : ''].filter(Boolean);
         record(
           {
             code,
