@@ -140,4 +140,21 @@ describe('stuck detection on the real host and kernel', () => {
     }
     await kernel.shutdown();
   });
+
+  it("tells the model what replaced a call the kernel's pandas removed (the error is the real kernel's)", async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    // pyproject requires pandas >= 2, which has no DataFrame.append.
+    const code = "import pandas as pd\nframe = pd.DataFrame({'units': [1]})\nframe = frame.append({'units': 2}, ignore_index=True)\nprint(frame)";
+    const turns = [exactly(formatStep({ thought: 'Add a row.', code })), exactly(formatAnswer({ thought: 'It failed.', text: 'done' }))];
+    const episode = await new AgentLoop(hostModel(), new KernelRunner(kernel)).run({
+      episodeId: 'api-change-it',
+      question: 'Add a row.',
+      profile: 'compact',
+      grammar: turn => turns[turn],
+      limits: { maxTokensPerTurn: 1024 }
+    });
+    expect(episode.steps[0].error).toEqual({ ename: 'AttributeError', evalue: "'DataFrame' object has no attribute 'append'" });
+    expect(episode.steps[0].observation).toContain('[changed in the installed libraries: pandas 2.0 removed DataFrame.append');
+    await kernel.shutdown();
+  });
 });
