@@ -18,8 +18,18 @@
  *
  * An episode that would end without an answer — the model wrote the same code
  * again and again, or the step or error limit was reached — gets one more turn
- * that may only be the answer, asked for from the outputs already shown; it
- * ends without one only when no step printed anything to answer from.
+ * that may only be the answer, asked for from the outputs already shown. When
+ * no step printed anything but some ran, a profile with a `guessRequest` asks
+ * for the model's best answer, recorded as not grounded in any output; any other
+ * (`datarus-r1`) ends without one.
+ *
+ * A model stuck on one error (repeatedError.ts), in a profile with
+ * `errorRecovery`: a step that fails with the same error as the step before
+ * says so in its observation, with the failing line, and asks for a different
+ * approach; failing code written a third time gets one last step, told so,
+ * before the loop asks for the answer. A step that fails on a call the
+ * installed libraries removed (apiChanges.ts: `squared=False`) is told what
+ * replaced it. Other profiles only record the repeat.
  *
  * Before each turn the prompt is counted against the model's context
  * (budget.ts): when it and the reply would not fit, the oldest observations
@@ -56,10 +66,12 @@ import { cutAfterRefusal, fitToContext, isContextRefusal, PromptSize } from './b
 import type { CodePolicy, RiskFinding } from './codePolicy';
 import { refusedObservation } from './codePolicy';
 import { columnHint } from './columnHint';
+import { apiChangeHint } from './apiChanges';
 import { answerSources, checkGrounding } from './grounding';
 import { kernelInstalls } from './kernelInstalls';
 import type { ChatMessage } from './messages';
 import { executionError, observationFor } from './observation';
+import { DIFFERENT_APPROACH, failingLine, lastChanceObservation, repeatedErrorNote, sameFailure, StepFailure } from './repeatedError';
 import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
 
@@ -183,8 +195,11 @@ export class AgentLoop {
     const template = form ? answerTemplate(form) : undefined;
     let consecutiveErrors = 0;
     const sameCode = new RepeatedCode();
-    /** Whether the last step that ran raised an error (a repeat of it would raise it again). */
-    let lastRunFailed = false;
+    /** The error the last step that ran raised, and the line that raised it (a repeat of it would raise it again). */
+    let lastFailure: StepFailure | null = null;
+    let lastFailingLine: string | null = null;
+    /** Whether failing code written once more was given one last step instead of ending the episode. */
+    let lastChanceGiven = false;
     /** Model turns so far (an answer sent back is one); per-turn grammars count them. */
     let turn = 0;
     /** The grammar the loop sets for the next turn when only an answer may follow. */
@@ -295,7 +310,8 @@ export class AgentLoop {
         return false;
       }
       episode.answer = answer;
-      episode.answerGrounding = grounding;
+      // Asked for although nothing was printed: no output supports the answer, whatever it states.
+      episode.answerGrounding = episode.answerRequest?.nothingPrinted ? { grounded: false, unsupported: grounding.unsupported } : grounding;
       episode.answerPromptSha256 = sent;
       if (formed) {
         episode.answerForm = { text: formed.text, fixes: formed.fixes, problems: formed.problems };
@@ -306,14 +322,20 @@ export class AgentLoop {
 
     /**
      * The episode would end without an answer: one more turn asks for it from
-     * the outputs already shown, unless no step printed anything to answer from.
+     * the outputs already shown. When steps ran but none printed anything, a
+     * profile with a `guessRequest` asks for the model's best answer, marked as
+     * such; any other ends without one.
      */
     const askForAnswer = async (reason: AnswerRequestReason, status: Episode['status'], why: string): Promise<Episode> => {
       const printed = episode.steps.some(s => (s.outputs ?? []).some(o => o.output_type !== 'error'));
-      if (!printed) {
+      // A guess only from a model that worked on the data: one whose every turn was malformed or refused gets none.
+      const ran = episode.steps.some(s => s.status === 'ok' || s.status === 'error' || s.status === 'timeout');
+      if (!printed && !(ran && profile.guessRequest)) {
         return finish(status, `${why}; no step printed anything to answer from`);
       }
-      const request: AnswerRequest = { afterSteps: episode.steps.length, reason, message: profile.answerRequest(ANSWER_REQUEST_WHY[reason], template) };
+      const request: AnswerRequest = printed
+        ? { afterSteps: episode.steps.length, reason, message: profile.answerRequest(ANSWER_REQUEST_WHY[reason], template) }
+        : { afterSteps: episode.steps.length, reason, message: profile.guessRequest!(ANSWER_REQUEST_WHY[reason], template), nothingPrinted: true };
       episode.answerRequest = request;
       answerOnly = answerTurnGrammar(form);
       // The answer may come from one-line outputs: every step's may be cut now, the latest one's too.
@@ -338,7 +360,7 @@ export class AgentLoop {
         return finish('answered');
       }
       request.raw = reply.raw;
-      return finish(status, `${why}; asked for the answer, it wrote none`);
+      return finish(status, printed ? `${why}; asked for the answer, it wrote none` : `${why}; no step printed anything, and asked for its best answer, it wrote none`);
     };
 
     try {
@@ -414,7 +436,18 @@ export class AgentLoop {
         if (sameCode.repeats(step.code)) {
           // Its output is already in the conversation: running it again would tell the model nothing.
           const times = sameCode.note(step.code);
-          record({ status: 'skipped', observation: lastRunFailed ? SAME_FAILING_CODE_OBSERVATION : SAME_CODE_OBSERVATION });
+          if (times >= SAME_CODE_LIMIT && lastFailure && profile.errorRecovery && !lastChanceGiven) {
+            // Failing code again: nothing it wrote has worked yet, so one more step, told plainly, before the end.
+            lastChanceGiven = true;
+            record({ status: 'skipped', lastChance: true, observation: lastChanceObservation(times, lastFailure, lastFailingLine) });
+            continue;
+          }
+          const observation = !lastFailure
+            ? SAME_CODE_OBSERVATION
+            : profile.errorRecovery
+              ? `${SAME_FAILING_CODE_OBSERVATION}\n[${DIFFERENT_APPROACH}]`
+              : SAME_FAILING_CODE_OBSERVATION;
+          record({ status: 'skipped', observation });
           if (times >= SAME_CODE_LIMIT) {
             return await askForAnswer('repeating', 'failed', `the model wrote the same code ${times} times in a row instead of answering`);
           }
@@ -457,17 +490,25 @@ export class AgentLoop {
           metadata: { thought: step.thought }
         });
         const error = executionError(result);
-        lastRunFailed = error !== null;
+        const line = error ? failingLine(result.outputs, code) : null;
+        // The same error as the step before: the model's fix did not work, and it tends to write it again.
+        const repeated = error && sameFailure(lastFailure, error) ? { line } : null;
+        lastFailure = error;
+        lastFailingLine = line;
         const observation = observationFor(result, profile.observationStyle, observationLimit, limits.cellTimeoutMs);
         const hint = profile.columnHints && !result.kernelLost && !signal.aborted ? await columnHint(this._runner, error) : '';
+        // A call the installed libraries removed (apiChanges.ts): the traceback alone does not say what replaced it.
+        const changed = profile.errorRecovery ? apiChangeHint(error) : '';
+        const notes = [observation, hint, changed, repeated && error && profile.errorRecovery ? repeatedErrorNote(error, line) : ''].filter(Boolean);
         record(
           {
             code,
             modelCode: code !== step.code ? step.code : undefined,
             ...(kernelCode.rewrites.length > 0 ? { rewrites: kernelCode.rewrites } : {}),
             ...withRisks,
+            ...(repeated ? { repeatedError: repeated } : {}),
             status: result.status,
-            observation: hint ? `${observation}\n${hint}` : observation,
+            observation: notes.join('\n'),
             error: error ?? undefined,
             outputs: result.outputs
           },

@@ -32,6 +32,8 @@ const step = {
     violations: { type: 'array', items: { type: 'object', required: ['kind', 'message'] } },
     cutOff: { type: 'boolean' },
     problems: { type: 'array', items: { type: 'string' } },
+    repeatedError: { type: 'object', required: ['line'], properties: { line: { type: ['string', 'null'] } } },
+    lastChance: { type: 'boolean' },
     promptSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     raw: { type: 'string' },
     startedAt: { type: 'string' },
@@ -105,7 +107,8 @@ export const LOG_RECORD_SCHEMA = {
             afterSteps: { type: 'integer', minimum: 0 },
             reason: { enum: ['repeating', 'step_limit', 'error_limit', 'context'] },
             message: { type: 'string' },
-            raw: { type: 'string' }
+            raw: { type: 'string' },
+            nothingPrinted: { type: 'boolean' }
           }
         },
         observationCuts: {

@@ -55,6 +55,13 @@ export interface EpisodeStep {
   /** For an `invalid` turn: what was wrong with it, as the model was told. */
   problems?: string[];
   /**
+   * The step raised the same error as the previous step that ran, on this line of its code (null: the
+   * traceback did not say). Where the profile helps a stuck model, its observation says so.
+   */
+  repeatedError?: { line: string | null };
+  /** A skipped step whose code repeated failing code once more: its observation gave the model one last step to change course. */
+  lastChance?: boolean;
+  /**
    * sha256 (hex) of the exact message list the model was sent for this turn
    * (`promptSha256` in src/episode/conversation.ts): exports check against it.
    */
@@ -161,6 +168,8 @@ export interface AnswerRequest {
   message: string;
   /** The model's turn when it was not an answer (the episode then ended without one). */
   raw?: string;
+  /** No step had printed anything: the answer asked for is the model's best guess, not read from any output. */
+  nothingPrinted?: boolean;
 }
 
 /**

@@ -31,6 +31,9 @@ function endingOf(episode: Episode): string {
   switch (episode.status) {
     case 'answered': {
       const asked = episode.answerRequest ? ` (asked for the answer: ${ASKED[episode.answerRequest.reason]})` : '';
+      if (episode.answerRequest?.nothingPrinted) {
+        return `answered after ${stepCount(episode)}${asked}, but no cell printed anything: the answer is the model's guess`;
+      }
       return episode.answerGrounding?.grounded === false
         ? `answered after ${stepCount(episode)}${asked}, but no cell printed ${episode.answerGrounding.unsupported.join(', ')}`
         : `answered after ${stepCount(episode)}${asked}`;

@@ -118,6 +118,19 @@ export interface PromptProfile {
    */
   answerRequest(why: string, template?: string): string;
   /**
+   * The request for the answer when no step printed anything to answer from
+   * (every step failed): the model's best answer from what it knows, which
+   * the episode marks as such. Without it such an episode ends with no answer.
+   */
+  guessRequest?(why: string, template?: string): string;
+  /**
+   * Help for a model stuck on one error (src/agent/repeatedError.ts): a step
+   * that fails as the previous one did says so in its observation, with the
+   * failing line, and failing code written a third time gets one more step
+   * instead of ending the episode. Without it the same facts are only recorded.
+   */
+  errorRecovery?: boolean;
+  /**
    * After a step fails on a column name, add the kernel's real DataFrame
    * columns to its observation (src/agent/columnHint.ts).
    */
@@ -286,6 +299,12 @@ ${DATA_IS_NOT_INSTRUCTIONS}`,
     `${why} Write the final <stop_analysis> turn now: answer the question from the outputs above, with the values exactly as printed` +
     (template ? `, with <answer> in exactly this form: ${template}` : '') +
     '. If the outputs do not answer it, say what they do show.',
+  guessRequest: (why, template) =>
+    `${why} No step printed anything, so there is no output to answer from. Write the final <stop_analysis> turn now ` +
+    'with your best answer from what you know; say in <thought> that it was not computed' +
+    (template ? `, and write <answer> in exactly this form: ${template}` : '') +
+    '.',
+  errorRecovery: true,
   stop: ['</step>', '</stop_analysis>'],
   observationPlacement: 'after-step',
   observationStyle: 'notebook',

@@ -111,4 +111,50 @@ describe('stuck detection on the real host and kernel', () => {
     expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
     await kernel.shutdown();
   });
+
+  it('tells a model stuck on one error that it is the same error, on which line, gives it one last step, then asks for its best answer', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    const first = "import pandas as pd\nframe = pd.DataFrame({'units': [1, 2]})\nprint(frame['amount'].sum())";
+    const again = "import pandas as pd\nframe = pd.DataFrame({'units': [1, 2]})\nprint(frame['amount'].mean())";
+    const forced = [first, again, again, again, again].map(code => exactly(formatStep({ thought: 'Sum the amount.', code })));
+    const episode = await new AgentLoop(hostModel(), new KernelRunner(kernel)).run({
+      episodeId: 'stuck-it-error',
+      question: 'What is the total amount?',
+      profile: 'compact',
+      // Five forced turns; the sixth is the loop's own: the answer-only grammar.
+      grammar: turn => forced[turn],
+      limits: { maxTokensPerTurn: 1024 }
+    });
+    expect(episode.reason).toBeUndefined();
+    expect(episode.steps.map(s => s.status)).toEqual(['error', 'error', 'skipped', 'skipped', 'skipped']);
+    // The line read from ipykernel's real (chained) traceback, not a line of pandas.
+    expect(episode.steps[1].repeatedError).toEqual({ line: "print(frame['amount'].mean())" });
+    expect(episode.steps[1].observation).toContain("[the same error as the previous step again: KeyError: 'amount'. The line that failed: print(frame['amount'].mean())");
+    expect(episode.steps[3]).toMatchObject({ lastChance: true });
+    expect(episode.answerRequest).toMatchObject({ afterSteps: 5, reason: 'repeating', nothingPrinted: true });
+    expect(episode.status).toBe('answered');
+    expect(episode.answerGrounding?.grounded).toBe(false);
+    expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
+    for (const step of episode.steps) {
+      expect(promptSha256(conversation(episode, step.index))).toBe(step.promptSha256);
+    }
+    await kernel.shutdown();
+  });
+
+  it("tells the model what replaced a call the kernel's pandas removed (the error is the real kernel's)", async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    // pyproject requires pandas >= 2, which has no DataFrame.append.
+    const code = "import pandas as pd\nframe = pd.DataFrame({'units': [1]})\nframe = frame.append({'units': 2}, ignore_index=True)\nprint(frame)";
+    const turns = [exactly(formatStep({ thought: 'Add a row.', code })), exactly(formatAnswer({ thought: 'It failed.', text: 'done' }))];
+    const episode = await new AgentLoop(hostModel(), new KernelRunner(kernel)).run({
+      episodeId: 'api-change-it',
+      question: 'Add a row.',
+      profile: 'compact',
+      grammar: turn => turns[turn],
+      limits: { maxTokensPerTurn: 1024 }
+    });
+    expect(episode.steps[0].error).toEqual({ ename: 'AttributeError', evalue: "'DataFrame' object has no attribute 'append'" });
+    expect(episode.steps[0].observation).toContain('[changed in the installed libraries: pandas 2.0 removed DataFrame.append');
+    await kernel.shutdown();
+  });
 });

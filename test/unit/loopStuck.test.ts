@@ -87,8 +87,11 @@ describe('AgentLoop stuck detection', () => {
     const failing: CodeRunner = {
       run: async () => ({ status: 'error', outputs: [{ output_type: 'error', ename: 'ValueError', evalue: 'bad shape', traceback: ['ValueError: bad shape'] }], durationMs: 1 })
     };
-    const episode = await run(model, failing);
+    const episode = await run(model, failing, { profile: 'datarus-r1' });
     expect(episode.steps[1]).toMatchObject({ status: 'skipped', observation: SAME_FAILING_CODE_OBSERVATION });
+    // Profiles that help a stuck model also ask for a different approach (test/unit/loopRecovery.test.ts).
+    const generic = await run(new ScriptedModel([step(CODE), step(CODE), step('print(1)'), answer('done')]), failing);
+    expect(generic.steps[1].observation.startsWith(`${SAME_FAILING_CODE_OBSERVATION}\n[`)).toBe(true);
   });
 
   it('asks for the answer the third time the same code comes, from the outputs already shown', async () => {
@@ -130,7 +133,7 @@ describe('AgentLoop stuck detection', () => {
     expect(events).toEqual(['answer turn started', 'answer turn returned', 'episode ended']);
   });
 
-  it('ends without an answer when the asked turn is not one, and asks nothing when no step printed anything', async () => {
+  it('ends without an answer when the asked turn is not one, and under datarus-r1 asks nothing when no step printed anything', async () => {
     const model = new ScriptedModel([step(CODE), step(CODE), step(CODE), step(CODE)]);
     const episode = await run(model, new Runner());
     expect(episode.status).toBe('failed');
@@ -139,7 +142,7 @@ describe('AgentLoop stuck detection', () => {
 
     const silent: CodeRunner = { run: async () => ({ status: 'ok', outputs: [], durationMs: 1 }) };
     const quiet = new ScriptedModel([step(CODE), step(CODE), step(CODE), answer('never asked')]);
-    const nothing = await run(quiet, silent);
+    const nothing = await run(quiet, silent, { profile: 'datarus-r1' });
     expect(nothing.status).toBe('failed');
     expect(nothing.reason).toBe('the model wrote the same code 3 times in a row instead of answering; no step printed anything to answer from');
     expect(quiet.requests).toHaveLength(3);

@@ -1,0 +1,62 @@
+/**
+ * Calls the installed data stack no longer has, which models trained on older
+ * code keep writing. The starter wrote `mean_squared_error(…, squared=False)`
+ * for an RMSE; scikit-learn 1.6 removed `squared`, the TypeError does not say
+ * what replaced it, and the model dropped the argument and answered with the
+ * MSE. After a step fails on one of these, the observation says what to write
+ * instead (profiles with `errorRecovery`). Where the library's own message
+ * already names the replacement (numpy's removed aliases), nothing is added.
+ * Pure: no DOM, no Node.
+ */
+import type { StepFailure } from './repeatedError';
+
+interface ApiChange {
+  ename: string;
+  /** Matched against the error's message. */
+  evalue: RegExp;
+  hint: string;
+}
+
+export const API_CHANGES: readonly ApiChange[] = [
+  {
+    ename: 'TypeError',
+    evalue: /unexpected keyword argument 'squared'/,
+    hint:
+      'scikit-learn 1.6 removed squared= from mean_squared_error. The RMSE is sklearn.metrics.root_mean_squared_error(y_true, y_pred), ' +
+      'or np.sqrt(mean_squared_error(y_true, y_pred)); mean_squared_error alone is the MSE, not the RMSE.'
+  },
+  {
+    ename: 'TypeError',
+    evalue: /OneHotEncoder.*unexpected keyword argument 'sparse'/,
+    hint: "scikit-learn 1.4 renamed OneHotEncoder's sparse= to sparse_output=."
+  },
+  {
+    ename: 'AttributeError',
+    evalue: /'(DataFrame|Series)' object has no attribute 'append'/,
+    hint: 'pandas 2.0 removed DataFrame.append and Series.append: use pd.concat([first, second], ignore_index=True).'
+  },
+  {
+    ename: 'AttributeError',
+    evalue: /'(DataFrame|Series)' object has no attribute 'iteritems'/,
+    hint: 'pandas 2.0 removed iteritems(): use items().'
+  },
+  {
+    ename: 'AttributeError',
+    evalue: /'(DataFrame|Series)' object has no attribute 'mad'/,
+    hint: 'pandas 2.0 removed mad(): the mean absolute deviation is (s - s.mean()).abs().mean().'
+  },
+  {
+    ename: 'OSError',
+    evalue: /'seaborn[^']*' is not a valid package style/,
+    hint: "matplotlib 3.6 renamed the 'seaborn' styles to 'seaborn-v0_8' (e.g. plt.style.use('seaborn-v0_8')); or import seaborn and call sns.set_theme()."
+  }
+];
+
+/** The note for a failure caused by one of these changes, or '' when it is not one. */
+export function apiChangeHint(failure: StepFailure | null): string {
+  if (!failure) {
+    return '';
+  }
+  const change = API_CHANGES.find(c => c.ename === failure.ename && c.evalue.test(failure.evalue));
+  return change ? `[changed in the installed libraries: ${change.hint}]` : '';
+}
