@@ -2,6 +2,7 @@ export * from './types';
 export * from './code';
 export * from './parser';
 export * from './format';
+export * from './escape';
 export * from './reward';
 export * from './messages';
 export * from './profiles';
