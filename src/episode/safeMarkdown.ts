@@ -138,11 +138,14 @@ function escapedByBackslash(text: string, index: number): boolean {
   return run % 2 === 1;
 }
 
-/** Every `<`, `"`, `![` and math delimiter the model wrote, escaped whatever `marked` makes of it. */
+/**
+ * Every `<`, `"`, `![` and math delimiter the model wrote, escaped whatever `marked` makes of it, a backslash
+ * before it or not: inside a bare URL GFM autolinks, a backslash escapes nothing (`http://x/a>\<img …>`).
+ */
 function escapeAll(text: string): string {
   let out = '';
   for (let i = 0; i < text.length; i++) {
-    out += isCandidate(text, i) && !alreadyText(text, i) ? (text[i] === '!' ? '!' : ESCAPED[text[i]]) : text[i];
+    out += isCandidate(text, i) && text[i] !== '!' ? ESCAPED[text[i]] : text[i];
   }
   return out.replace(/!\[/g, '!\\[');
 }

@@ -138,6 +138,7 @@ const PAYLOADS: [string, string][] = [
   ['math with a quoted code span in a bare URL', 'http://evil.example/$ `"` onmouseover=x $'],
   ['math with a quoted code span in a link', '[a](http://evil.example/$ `"` onmouseover=x $)'],
   ['display math in a URL', 'http://evil.example/\\\\( `"` onmouseover=x \\\\)'],
+  ['a backslash inside a bare URL, before a tag', '<img src=http://evil.example/a>\\<img src=http://evil.example/a>'],
   ['an environment in a URL', 'http://evil.example/\\begin{x} `"` onmouseover=x \\end{x}']
 ];
 
