@@ -85,7 +85,7 @@ describe('escapeProtocol', () => {
         expect(unescapeProtocol(escapeProtocol(text))).toBe(text);
         expect(escapeProtocol(text)).not.toMatch(FORGED);
       }),
-      { numRuns: 1000 }
+      { numRuns: 300 }
     );
   });
 });
@@ -162,7 +162,7 @@ describe('tagged export round trip', () => {
         );
         expect(parsed.answer).toEqual(episode.answer);
       }),
-      { numRuns: 500 }
+      { numRuns: 300 }
     );
   });
 });
