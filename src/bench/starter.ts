@@ -19,12 +19,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { kernelPolicy } from '../agent/codePolicy';
 import { HostModel } from '../agent/hostModel';
 import { gatherContext } from '../agent/gatherContext';
 import { KernelRunner } from '../agent/kernelRunner';
 import { AgentLoop } from '../agent/loop';
 import { startJupyter as startKernelJupyter } from '../headless/jupyterProcess';
 import { startServe } from '../headless/serveProcess';
+import { DEFAULT_APPROVE_MODE, headlessApproval } from '../headless/approval';
 import { profileNames } from '../protocol';
 import { answerMatches, makeStarterData, StarterTask, TaskSet } from './starterTasks';
 import { readResults, writePart } from './report';
@@ -287,7 +289,10 @@ async function runModel(modelName: string, prompts: string[], tasks: StarterTask
           profile: prompt,
           temperature: TEMPERATURE,
           limits: { maxSteps: MAX_STEPS },
-          signal: budget
+          signal: budget,
+          // As `datarus run` does: each step checked by the code policy, a flagged one refused (--approve risky).
+          policy: kernelPolicy(e => runner.inspect(e)),
+          hooks: { approve: headlessApproval(DEFAULT_APPROVE_MODE) }
         });
         const seconds = (performance.now() - started) / 1000;
         clearInterval(watch);

@@ -43,7 +43,9 @@ function stepTurn(profile: PromptProfile, step: EpisodeStep, observation = step.
     // Nothing ran: the model's text goes back as it was written.
     return { role: 'assistant', content: profile.invalidTurn ? profile.invalidTurn(step.raw) : step.raw };
   }
-  return stepMessage(profile, { raw: step.raw, thought: step.thought, code: step.code, modelCode: step.modelCode, observation });
+  // A skipped step's observation is the harness's own words; every other one is what the kernel printed.
+  const observationSource = step.status === 'skipped' ? 'harness' : 'kernel';
+  return stepMessage(profile, { raw: step.raw, thought: step.thought, code: step.code, modelCode: step.modelCode, observation, observationSource });
 }
 
 /** The system prompt and the first user message: the prompt every episode starts from. */

@@ -16,6 +16,16 @@
  * add attributes to its link). The result is
  * lexed again: if it still holds an image or HTML the cell builders did not
  * write, every `<` and `![` of the model's text is escaped, code or not.
+ *
+ * Model text writes no math either. JupyterLab takes math out before `marked`
+ * runs and puts it back into the HTML unescaped, so math that lands in a link
+ * (a bare URL GFM autolinks, a link's destination) puts its raw text into the
+ * `href`: `http://evil.example/$ \`"\` onmouseover=x $` gave an `<a>` with an
+ * `onmouseover` attribute, and so did `$\"…$` after a URL. So every math
+ * delimiter of the model's text outside code is broken as markdown shows it the
+ * same (`$` as `\$`, `\\(` as `\\&#40;`, `\begin{` as `\begin&#123;`), and
+ * code holding one is not trusted: the cost is that LaTeX a model writes shows as
+ * text; a dollar amount now reads as written instead of opening math.
  */
 // `marked` is an ES module: the Node build (CommonJS) loads it with require(), which Node 20.19 and
 // later do; the bundled host carries it inside the bundle.
@@ -34,8 +44,42 @@ export function untrusted(text: string): Untrusted {
   return { untrusted: text };
 }
 
-/** What escapes a `<` or `![` the model wrote outside code. */
-const ESCAPED: Record<string, string> = { '<': '&lt;', '!': '\\!', '"': '&quot;' };
+/** What escapes a `<` or `![` the model wrote outside code, a `"`, and the characters that open math. */
+const ESCAPED: Record<string, string> = {
+  '<': '&lt;',
+  '!': '\\!',
+  '"': '&quot;',
+  $: '\\$',
+  '(': '&#40;',
+  ')': '&#41;',
+  '[': '&#91;',
+  ']': '&#93;',
+  '{': '&#123;'
+};
+
+/**
+ * Whether `text[i]` is a character to replace: `<`, `"`, the `!` of `![`, or one
+ * that makes math for JupyterLab (`$`; the bracket of `\\(`, `\\)`, `\\[`, `\\]`; the
+ * brace of `\begin{` and `\end{`: its `removeMath` delimiters).
+ */
+function isCandidate(text: string, i: number): boolean {
+  const c = text[i];
+  if (c === '<' || c === '"' || c === '$') {
+    return true;
+  }
+  if (c === '!') {
+    return text[i + 1] === '[';
+  }
+  if ('()[]'.includes(c)) {
+    return text[i - 1] === '\\' && text[i - 2] === '\\';
+  }
+  return c === '{' && /\\(?:begin|end)$/.test(text.slice(Math.max(0, i - 6), i));
+}
+
+/** Whether a backslash before it already makes the character text (for math brackets it does not: `\\\(` still opens math). */
+function alreadyText(text: string, i: number): boolean {
+  return '<!"$'.includes(text[i]) && escapedByBackslash(text, i);
+}
 
 /**
  * JupyterLab takes math (`$…$`, `\\(…\\)`, `\begin{…}`) out of the text before
@@ -70,10 +114,12 @@ function lex(markdown: string): Token[] {
  * string is not among them: it becomes a class attribute, into which JupyterLab
  * puts math back unescaped.
  */
-function codeCharacters(markdown: string): Set<string> {
+function codeCharacters(markdown: string, standsFor: ReadonlyMap<string, string>): Set<string> {
   const inCode = new Set<string>();
+  // The math test reads the code as written, its markers put back.
+  const written = (raw: string) => Array.from(raw, c => standsFor.get(c) ?? c).join('');
   walkTokens(lex(markdown), token => {
-    if ((token.type === 'code' || token.type === 'codespan') && !MATH_DELIMITER.test(token.raw)) {
+    if ((token.type === 'code' || token.type === 'codespan') && !MATH_DELIMITER.test(written(token.raw))) {
       const fenced = token.type === 'code' && token.codeBlockStyle !== 'indented';
       for (const character of fenced ? token.raw.slice(token.raw.indexOf('\n') + 1) : token.raw) {
         inCode.add(character);
@@ -92,9 +138,16 @@ function escapedByBackslash(text: string, index: number): boolean {
   return run % 2 === 1;
 }
 
-/** Every `<` and `![` the model wrote, escaped whatever `marked` makes of it. */
+/**
+ * Every `<`, `"`, `![` and math delimiter the model wrote, escaped whatever `marked` makes of it, a backslash
+ * before it or not: inside a bare URL GFM autolinks, a backslash escapes nothing (`http://x/a>\<img …>`).
+ */
 function escapeAll(text: string): string {
-  return text.replace(/</g, '&lt;').replace(/"/g, '&quot;').replace(/!\[/g, '!\\[');
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    out += isCandidate(text, i) && text[i] !== '!' ? ESCAPED[text[i]] : text[i];
+  }
+  return out.replace(/!\[/g, '!\\[');
 }
 
 /** Whether the rendered cell would hold an image, or HTML other than the builders' own tags. */
@@ -118,6 +171,7 @@ export function safeMarkdown(parts: readonly MarkdownPart[]): string {
   type Replaced = { text: string; replaced: Map<number, string> };
   const pieces: (string | Replaced)[] = [];
   let marked = '';
+  const standsFor = new Map<string, string>();
   for (const part of parts) {
     if (typeof part === 'string') {
       pieces.push(part);
@@ -128,7 +182,7 @@ export function safeMarkdown(parts: readonly MarkdownPart[]): string {
     const replaced = new Map<number, string>();
     let out = '';
     for (let i = 0; i < text.length; i++) {
-      const candidate = text[i] === '<' || text[i] === '"' || (text[i] === '!' && text[i + 1] === '[');
+      const candidate = isCandidate(text, i);
       const marker = candidate ? next.next().value : undefined;
       if (candidate && marker === undefined) {
         // More brackets than markers: escape them all.
@@ -136,13 +190,14 @@ export function safeMarkdown(parts: readonly MarkdownPart[]): string {
       }
       if (marker !== undefined) {
         replaced.set(i, marker);
+        standsFor.set(marker, text[i]);
       }
       out += marker ?? text[i];
     }
     pieces.push({ text, replaced });
     marked += out;
   }
-  const inCode = codeCharacters(marked);
+  const inCode = codeCharacters(marked, standsFor);
   const result = pieces
     .map(piece => {
       if (typeof piece === 'string') {
@@ -152,7 +207,7 @@ export function safeMarkdown(parts: readonly MarkdownPart[]): string {
       for (let i = 0; i < piece.text.length; i++) {
         const marker = piece.replaced.get(i);
         const character = piece.text[i];
-        out += marker === undefined || inCode.has(marker) || escapedByBackslash(piece.text, i) ? character : ESCAPED[character];
+        out += marker === undefined || inCode.has(marker) || alreadyText(piece.text, i) ? character : ESCAPED[character];
       }
       return out;
     })

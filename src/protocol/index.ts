@@ -3,6 +3,7 @@ export * from './code';
 export * from './parser';
 export * from './format';
 export * from './turnText';
+export * from './escape';
 export * from './reward';
 export * from './messages';
 export * from './profiles';

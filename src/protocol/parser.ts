@@ -8,6 +8,7 @@
  * on the text before it. It never throws on input: defects become violations.
  */
 import { normalizeCode } from './code';
+import { unescapeProtocol } from './escape';
 import {
   ParseEvent,
   ParseResult,
@@ -330,7 +331,7 @@ export class DatarusStreamParser {
         return;
       case 'observation':
         if (!this._discardObservation && this._steps.length > 0) {
-          this._steps[this._steps.length - 1].observation = trimBlankEnds(text);
+          this._steps[this._steps.length - 1].observation = harnessObservationText(text);
         }
         return;
       case 'answer':
@@ -496,8 +497,13 @@ function joinRepeated(previous: string | null, next: string): string {
   return previous ? `${previous}\n${next}` : next;
 }
 
-function trimBlankEnds(text: string): string {
-  return text.replace(/^\s*\n/, '').replace(/\n\s*$/, '');
+/**
+ * What the kernel printed, from a harness observation: without the one newline
+ * `formatObservation` puts on each side, and unescaped (src/protocol/escape.ts),
+ * so a printed blank line or tag comes back as it was printed.
+ */
+function harnessObservationText(text: string): string {
+  return unescapeProtocol(text.replace(/^\n/, '').replace(/\n$/, ''));
 }
 
 function truncate(text: string, length: number): string {

@@ -71,7 +71,7 @@
  * Pure: no DOM, no Node.
  */
 import type { ChatMessage } from './messages';
-import { formatObservation } from './format';
+import { formatObservation, ObservationSource, observationText } from './format';
 import { PYTHON_EXECUTOR } from './types';
 import { COMPACT_AFTER_STEP, COMPACT_SYSTEM_PROMPT, DATA_IS_NOT_INSTRUCTIONS } from './compactPrompt';
 
@@ -175,6 +175,8 @@ export interface StepTurn {
   /** What the model wrote, when it differs from `code`. */
   modelCode?: string;
   observation: string;
+  /** `harness` for a step that did not run (its observation says why); else what the kernel printed. */
+  observationSource?: ObservationSource;
 }
 
 /** The assistant message for an executed (or skipped) step. */
@@ -187,13 +189,13 @@ export function stepMessage(profile: PromptProfile, step: StepTurn): ChatMessage
         `<thought>${step.thought}</thought>\n` +
         `<action>${PYTHON_EXECUTOR}</action>\n` +
         `<action_input>${step.code}</action_input>\n` +
-        `<observation>${step.observation}</observation>\n` +
+        `<observation>${observationText(step.observation, step.observationSource)}</observation>\n` +
         '</step>'
     };
   }
   // What the model sees is what ran: an edited cell replaces the model's code.
   const text = step.modelCode !== undefined && step.modelCode !== step.code ? step.raw.replace(step.modelCode, step.code) : step.raw;
-  return { role: 'assistant', content: `${text}\n${formatObservation(step.observation)}` };
+  return { role: 'assistant', content: `${text}\n${formatObservation(step.observation, step.observationSource)}` };
 }
 
 const REFLECTION = {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 
-// A fixed seed keeps CI deterministic. Open finding (not fixed yet): with other seeds the generator finds
-// `<img src=http://evil.example/a>$\"` through the answer with a form fix, where GFM's autolink puts text after
-// `\"` into the `<a>` element's attributes (no load, but attribute injection).
-fc.configureGlobal({ seed: 20261203 });
+if (process.env.SAFE_MARKDOWN_SEED) {
+  fc.configureGlobal({ seed: Number(process.env.SAFE_MARKDOWN_SEED) });
+}
+
 import { Marked } from 'marked';
 import { removeMath, replaceMath } from '@jupyterlab/rendermime/lib/latex';
 
@@ -27,22 +27,65 @@ const MARKDOWN_ELEMENTS = new Set([
   'hr', 'br', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'del', 'input', 'details', 'summary'
 ]);
 
-/** Attributes that make an element fetch something (an `<a href>` waits for a click). */
-const LOADING_ATTRIBUTES = new Set(['src', 'srcset', 'poster', 'data', 'background', 'style', 'action', 'formaction', 'xlink:href', 'href']);
+/** The attributes markdown itself writes (an `<a href>` waits for a click); any other one was injected. */
+const MARKDOWN_ATTRIBUTES: Record<string, string[]> = {
+  a: ['href', 'title'],
+  input: ['type', 'checked', 'disabled'],
+  code: ['class'],
+  th: ['align'],
+  td: ['align'],
+  ol: ['start']
+};
 
-/** Elements of the rendered HTML that load something or were not written by markdown. */
-function unsafeElements(html: string): string[] {
-  const found: string[] = [];
-  for (const [tag, name, attributes] of html.matchAll(/<([A-Za-z][\w:-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>/g)) {
-    const element = name.toLowerCase();
-    const names = [...attributes.matchAll(/([^\s="'/]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?/g)].map(m => m[1].toLowerCase());
-    const loads = names.some(n => LOADING_ATTRIBUTES.has(n) && !(element === 'a' && n === 'href'));
-    const badInput = element === 'input' && !/type="checkbox"/.test(attributes);
-    if (!MARKDOWN_ELEMENTS.has(element) || badInput || loads) {
-      found.push(tag);
+/** The start tags of `html` with their attribute names and values, read as the HTML tokenizer reads them. */
+function startTags(html: string): { tag: string; element: string; attributes: [string, string][] }[] {
+  const tags = [];
+  const space = /[\t\n\f\r ]/;
+  for (const match of html.matchAll(/<([A-Za-z][^\t\n\f\r />]*)/g)) {
+    let i = match.index! + match[0].length;
+    const attributes: [string, string][] = [];
+    while (i < html.length && html[i] !== '>') {
+      if (space.test(html[i]) || html[i] === '/') {
+        i++;
+        continue;
+      }
+      let name = html[i++];
+      while (i < html.length && !space.test(html[i]) && !'/>='.includes(html[i])) {
+        name += html[i++];
+      }
+      while (space.test(html[i] ?? '')) {
+        i++;
+      }
+      let value = '';
+      if (html[i] === '=') {
+        i++;
+        while (space.test(html[i] ?? '')) {
+          i++;
+        }
+        const quote = html[i] === '"' || html[i] === "'" ? html[i++] : null;
+        while (i < html.length && (quote ? html[i] !== quote : !space.test(html[i]) && html[i] !== '>')) {
+          value += html[i++];
+        }
+        if (quote) {
+          i++;
+        }
+      }
+      attributes.push([name.toLowerCase(), value]);
     }
+    tags.push({ tag: html.slice(match.index!, i + 1), element: match[1].toLowerCase(), attributes });
   }
-  return found;
+  return tags;
+}
+
+/** Elements of the rendered HTML that were not written by markdown, or carry an attribute markdown does not write. */
+function unsafeElements(html: string): string[] {
+  return startTags(html)
+    .filter(({ element, attributes }) => {
+      const injected = attributes.some(([n]) => !(MARKDOWN_ATTRIBUTES[element] ?? []).includes(n));
+      const badInput = element === 'input' && !attributes.some(([n, v]) => n === 'type' && v === 'checkbox');
+      return !MARKDOWN_ELEMENTS.has(element) || badInput || injected;
+    })
+    .map(t => t.tag);
 }
 
 /** Every cell builder that takes model text, each given `text` in every place it takes it. */
@@ -89,7 +132,14 @@ const PAYLOADS: [string, string][] = [
   ['an indented tag (code only at the start of a line)', '    <img src=http://evil.example/i>'],
   ['an unclosed fence (code only at the start of a line)', '```\n<img src=http://evil.example/f>'],
   ['a fence in a blockquote', '> ```\n> <img src=http://evil.example/q>'],
-  ['a fence in a list item', '- ```\n  <img src=http://evil.example/l>']
+  ['a fence in a list item', '- ```\n  <img src=http://evil.example/l>'],
+  // GFM autolinked the bare URL into an <a href>, and the text after `\"` landed in its attributes.
+  ['a bare URL then math and an escaped quote', '<img src=http://evil.example/a>$\\"'],
+  ['math with a quoted code span in a bare URL', 'http://evil.example/$ `"` onmouseover=x $'],
+  ['math with a quoted code span in a link', '[a](http://evil.example/$ `"` onmouseover=x $)'],
+  ['display math in a URL', 'http://evil.example/\\\\( `"` onmouseover=x \\\\)'],
+  ['a backslash inside a bare URL, before a tag', '<img src=http://evil.example/a>\\<img src=http://evil.example/a>'],
+  ['an environment in a URL', 'http://evil.example/\\begin{x} `"` onmouseover=x \\end{x}']
 ];
 
 describe('the payloads render no remote element', () => {
@@ -144,7 +194,7 @@ describe('neutralizeRemoteContent', () => {
   });
 
   it('does not trust code that holds a math delimiter', () => {
-    expect(neutralizeRemoteContent('`$x <img>`')).toBe('`$x &lt;img>`');
+    expect(neutralizeRemoteContent('`$x <img>`')).toBe('`\\$x &lt;img>`');
   });
 
   it('escapes text that is code alone but not after the cell builder\'s words', () => {
@@ -173,7 +223,8 @@ describe('mixtures of tags and code spans', () => {
     '<img src=http://evil.example/a>', '<img alt="`x`" src=http://evil.example/b>', "<img src='http://evil.example/`c`'>",
     '<a title="`">', '</a>', '<div>', '<iframe src=//evil.example>', '<', '>', '"', "'", '`', '``', '```', '~~~', '$', '$$',
     '\\', '\\\\', '!', '[', ']', '(', ')', '![x](http://evil.example/i)', '![r]', '[r]: http://evil.example/r',
-    '<http://evil.example/l>', '\n', '\n\n', '    ', '  ', '> ', '- ', '1. ', '|', '*', '_', 'text', ' ', '&lt;', '<!--', '-->'
+    '<http://evil.example/l>', '\n', '\n\n', '    ', '  ', '> ', '- ', '1. ', '|', '*', '_', 'text', ' ', '&lt;', '<!--', '-->',
+    'http://evil.example/u', 'www.evil.example', ' onmouseover=x ', '\\begin{x}', '\\end{x}', '{', '}', '\\\\(', '\\\\)', '\\\\['
   );
   const mixture = fc.array(fragment, { maxLength: 24 }).map(parts => parts.join(''));
 
