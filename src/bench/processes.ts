@@ -1,7 +1,7 @@
 /** Processes the agent benchmarks run against: a standalone model host and a plain Jupyter server for kernels. */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -117,13 +117,14 @@ export interface JupyterProcess {
 
 /**
  * `jupyter server` or `jupyter lab` from the checkout's venv on 127.0.0.1 and a free port, rooted in
- * `root` (default: a new temporary folder); resolves once its REST API answers.
+ * `root` (default: a new temporary folder), on `port` when given (a shared machine gives each developer one);
+ * resolves once its REST API answers.
  */
 export async function spawnJupyter(
   app: 'server' | 'lab',
-  options: { root?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}
+  options: { root?: string; args?: string[]; env?: NodeJS.ProcessEnv; port?: number; logFile?: string } = {}
 ): Promise<JupyterProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const token = randomBytes(12).toString('hex');
   const root = options.root ?? mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-'));
   const proc = spawn(
@@ -133,7 +134,8 @@ export async function spawnJupyter(
       // The checkout's models (models/cache), as scripts/lab.sh uses them, unless the caller says otherwise.
       // The token in the environment, not on the command line that every local user can read.
       env: { ...process.env, DATARUS_MODELS_DIR: path.join(ROOT, 'models', 'cache'), ...options.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}`, JUPYTER_TOKEN: token },
-      stdio: 'ignore'
+      // The server's own log (and the host's, which it relays) when the caller wants to read it afterwards.
+      stdio: options.logFile ? ['ignore', openSync(options.logFile, 'a'), openSync(options.logFile, 'a')] : 'ignore'
     }
   );
   const url = `http://127.0.0.1:${port}`;

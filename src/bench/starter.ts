@@ -11,6 +11,7 @@
  *
  *   npm run bench:starter -- --models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b --prompts compact,generic
  *   npm run bench:starter -- --tasks sum,join --budget 600   # some questions; host CPU seconds per question
+ *   npm run bench:starter -- --threads 1                     # the host's threads (default: it measures and chooses)
  *   npm run bench:starter -- --report                        # rewrite the section from results.json
  */
 import { ChildProcess, spawn } from 'node:child_process';
@@ -41,6 +42,8 @@ const MAX_STEPS = 10;
  * time is what the model needed. Wall time has a generous cap of its own.
  */
 let cpuBudgetSeconds = 300;
+/** The host's `--threads` (`--threads`); none: the host measures 1..cores at load and chooses. */
+let hostThreads: string | null = null;
 const WALL_CAP_MS = 1800000;
 /** USER_HZ: the unit of /proc CPU times, 100 on every Linux architecture Node supports. */
 const CLOCK_TICKS = 100;
@@ -128,7 +131,8 @@ async function waitReady(check: () => Promise<string | null>, proc: ChildProcess
 
 async function startHost(model: string): Promise<Child> {
   const token = randomBytes(12).toString('hex');
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--model', model, '--max-episodes', '2'], {
+  const threads = hostThreads ? ['--threads', hostThreads] : [];
+  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--model', model, '--max-episodes', '2', ...threads], {
     cwd: ROOT,
     env: { ...benchHostEnv(), DATARUS_HOST_TOKEN: token },
     stdio: ['ignore', 'ignore', 'pipe']
@@ -421,6 +425,7 @@ async function main(): Promise<void> {
   }
   const only = option('tasks', '');
   cpuBudgetSeconds = Number(option('budget', String(cpuBudgetSeconds))[0]);
+  hostThreads = option('threads', '')[0] ?? null;
   const data = makeStarterData();
   const tasks = only.length ? data.tasks.filter(t => only.includes(t.id)) : data.tasks;
   const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-starter-'));
