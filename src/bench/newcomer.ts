@@ -7,13 +7,14 @@
  * naming the file, under approval auto. Each try is right when the answer names
  * the top city first (and a step ran without error). Writes the `newcomer` entry
  * of benchmarks/results.json and the `newcomer` section of BENCHMARKS.md; the
- * episodes (the host's log) and the notebooks stay under --out.
+ * episodes (the host's log) and the notebooks stay under --out. The host and the
+ * browser code are this checkout's (`npm run build`), whatever the venv installed.
  *
  *   npm run bench:newcomer -- --tries 3 --port 8897 --threads 1 --out /work/runs/me/newcomer
  *
  * Not a test: it needs the starter's GGUF and minutes per try.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -129,6 +130,16 @@ async function main(): Promise<void> {
   // No news or update prompt over the notebook (no network here either).
   writeFileSync(path.join(settingsDir, '@jupyterlab', 'apputils-extension', 'notification.jupyterlab-settings'), JSON.stringify({ fetchNews: 'false', checkForUpdates: false }));
   const episodesFile = path.join(out, 'episodes.jsonl');
+  // This checkout's browser code, ahead of the one the venv installed (an editable install may point at another checkout).
+  const jupyterPath = path.join(out, 'jupyter-path');
+  const builtLab = path.join(ROOT, 'datarus_jupyterlab', 'labextension');
+  if (existsSync(path.join(builtLab, 'package.json'))) {
+    mkdirSync(path.join(jupyterPath, 'labextensions'), { recursive: true });
+    const link = path.join(jupyterPath, 'labextensions', 'datarus-jupyterlab');
+    if (!existsSync(link)) {
+      symlinkSync(builtLab, link);
+    }
+  }
   process.stderr.write(`newcomer: ${out}; the answer is ${orders.top} (${JSON.stringify(orders.totalsCents)} cents)\n`);
 
   const jupyter = await spawnJupyter('lab', {
@@ -142,7 +153,12 @@ async function main(): Promise<void> {
       `--DatarusLabApp.episodes_file=${episodesFile}`
     ],
     // This checkout's host, the model by name as a newcomer's DATARUS_MODEL gives it.
-    env: { DATARUS_MODEL: model, DATARUS_HOST_DIR: process.env.DATARUS_HOST_DIR || ROOT, ...(process.env.DATARUS_MODELS_DIR ? { DATARUS_MODELS_DIR: process.env.DATARUS_MODELS_DIR } : {}) }
+    env: {
+      DATARUS_MODEL: model,
+      DATARUS_HOST_DIR: process.env.DATARUS_HOST_DIR || ROOT,
+      JUPYTER_PATH: [jupyterPath, process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter),
+      ...(process.env.DATARUS_MODELS_DIR ? { DATARUS_MODELS_DIR: process.env.DATARUS_MODELS_DIR } : {})
+    }
   });
   const { chromium } = await import('@playwright/test');
   const browser = await chromium.launch({
