@@ -10,7 +10,7 @@
  * episodes (the host's log) and the notebooks stay under --out. The host and the
  * browser code are this checkout's (`npm run build`), whatever the venv installed.
  *
- *   npm run bench:newcomer -- --tries 3 --port 8897 --threads 1 --out /work/runs/me/newcomer
+ *   npm run bench:newcomer -- --tries 3 --port 8897 --threads 1 --try-timeout 2400 --out /work/runs/me/newcomer
  *
  * Not a test: it needs the starter's GGUF and minutes per try.
  */
@@ -27,8 +27,8 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const CHROMIUM = process.env.DATARUS_CHROMIUM ?? '/usr/bin/chromium';
 export const NEWCOMER_QUESTION = 'Which city has the highest total of qty * price?';
 const CITIES = ['Porto', 'Madrid', 'Lyon', 'Turin', 'Ghent'] as const;
-/** Per try: the model's steps at 1 thread on a shared 2-core machine take minutes. */
-const TRY_TIMEOUT_MS = 900000;
+/** Per try (`--try-timeout`, seconds): one step of the 1.5B model at 1 thread on a shared 2-core machine took up to 8 minutes. */
+const TRY_TIMEOUT_S = 2400;
 
 export interface Orders {
   csv: string;
@@ -116,6 +116,7 @@ async function main(): Promise<void> {
   const tries = Number(option('tries', '3'));
   const port = Number(option('port', '0')) || undefined;
   const threads = option('threads', '1');
+  const tryTimeoutMs = Number(option('try-timeout', String(TRY_TIMEOUT_S))) * 1000;
   const model = option('model', process.env.DATARUS_MODEL || 'qwen2.5-coder-1.5b');
   const out = path.resolve(option('out', path.join(os.tmpdir(), `datarus-newcomer-${Date.now()}`)));
   const orders = makeOrders();
@@ -188,7 +189,7 @@ async function main(): Promise<void> {
       const bar = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-DatarusEpisodeBar');
       await bar.waitFor({ timeout: 60000 });
       let approvalsAsked = 0;
-      const deadline = Date.now() + TRY_TIMEOUT_MS;
+      const deadline = Date.now() + tryTimeoutMs;
       for (;;) {
         const state = await bar.getAttribute('data-state');
         if (state === 'ended') {
@@ -235,6 +236,8 @@ async function main(): Promise<void> {
         code: episode?.steps.map(s => `[${s.status}] ${s.code}`) ?? []
       };
       results.push(result);
+      // Kept after every try: a run cut short keeps what it measured.
+      writeFileSync(path.join(out, 'newcomer.json'), JSON.stringify({ model, threads, top: orders.top, results }, null, 2) + '\n');
       process.stderr.write(`  try ${n}: ${result.right ? 'right' : 'wrong'}, ${result.steps} steps, ${wallSeconds.toFixed(0)} s, "${ending}": ${JSON.stringify(result.answer)}\n`);
       // Close the notebook and its kernel before the next try's fresh one.
       await fetch(`${jupyter.url}/api/sessions?token=${jupyter.token}`)

@@ -375,7 +375,7 @@ function markdownSection(runs: RunResult[], date: string): string[] {
     '|---|---|---|---|---|---|---|---|',
     ...runs.map(
       r =>
-        `| ${r.model} | ${r.prompt} | ${r['starter.tasks_solved']}/${r.tasks} | ${r.userTasks ? `${r['starter.user_tasks_solved']}/${r.userTasks}` : 'not run'} | ` +
+        `| ${r.model} | ${r.prompt} | ${r.tasks ? `${r['starter.tasks_solved']}/${r.tasks}` : 'not run'} | ${r.userTasks ? `${r['starter.user_tasks_solved']}/${r.userTasks}` : 'not run'} | ` +
         `${r.medianEpisodeSeconds.toFixed(1)} s | ${r.medianHostCpuSeconds?.toFixed(1) ?? '–'} s | ${r.threads} | ` +
         `${r.loadAverage.mean.toFixed(1)} / ${r.loadAverage.max.toFixed(1)} |`
     ),
@@ -395,11 +395,19 @@ function markdownSection(runs: RunResult[], date: string): string[] {
     "tracebacks as printed (its `join` answer, 120.0, was a number from an IndexingError's traceback). The `compact`",
     "run is the first with the host's warm start (the system prompt's state is evaluated once and reused by each",
     "episode), which is the likely reason its host CPU per episode is about half of the runs before it. A run of",
-    'fewer questions than the set is one the time available did not let finish.',
+    'fewer questions than the set is one the time available did not let finish. The two `@12-03` rows measure the',
+    "worked example alone (issue 20), on the user-phrased questions, one run each, the host at `--threads 1`:",
+    '`compact@12-03` is `compact` as of 2026-12-03 (its example names no file and no column: the file found by',
+    '`glob("*.csv")`, a question about the data as a whole), `compact-old-example@12-03` the same prompt with the',
+    "worked example before that change swapped back in (it read `example.csv` and indexed a `score` column). The",
+    'load was 15 to 23 on 2 cores during both, so their wall times say little; the host CPU seconds do. In',
+    "`compact@12-03`'s `u-top-region` the model copied the example's `sorted(glob.glob(\"*.csv\"))[0]`, which read the",
+    "folder's first file, `customers.csv`, instead of the `store_sales.csv` the question names: the new example still",
+    'leaves a line to copy, harmless beside one data file (the newcomer replay), wrong beside several.',
     '',
     'Per question (✓ solved, † answer not grounded, ↺ an answer was sent back once; wall seconds / host CPU seconds), original ten:',
     '',
-    ...perQuestion('original', runs),
+    ...perQuestion('original', runs.filter(r => r.tasks > 0)),
     '',
     ...(userRuns.length ? ['User-phrased questions:', '', ...perQuestion('user', userRuns), ''] : [])
   ];
