@@ -400,7 +400,7 @@ function markdownSection(runs: RunResult[], date: string): string[] {
     '`compact@12-03` is `compact` as of 2026-12-03 (its example names no file and no column: the file found by',
     '`glob("*.csv")`, a question about the data as a whole), `compact-old-example@12-03` the same prompt with the',
     "worked example before that change swapped back in (it read `example.csv` and indexed a `score` column). The",
-    'load was 15 to 23 on 2 cores during both, so their wall times say little; the host CPU seconds do. In',
+    'load was 8 to 23 on 2 cores during both, so their wall times say little; the host CPU seconds do. In',
     "`compact@12-03`'s `u-top-region` the model copied the example's `sorted(glob.glob(\"*.csv\"))[0]`, which read the",
     "folder's first file, `customers.csv`, instead of the `store_sales.csv` the question names: the new example still",
     'leaves a line to copy, harmless beside one data file (the newcomer replay), wrong beside several.',
