@@ -6,19 +6,13 @@
  * token limit, minutes of generation that can never become a step).
  * Pure: no DOM, no Node.
  */
+import { comparableCode } from '../protocol/code';
 
 /** How many times in a row the same code may be written before the episode ends. */
 export const SAME_CODE_LIMIT = 3;
 
-/** Code as a reader compares it: line endings, trailing spaces and blank lines do not count. */
-export function normalizeCode(code: string): string {
-  return code
-    .replace(/\r\n?/g, '\n')
-    .split('\n')
-    .map(line => line.trimEnd())
-    .filter(line => line !== '')
-    .join('\n');
-}
+/** Code as a reader compares it (src/protocol/code.ts). */
+export const normalizeCode = comparableCode;
 
 /** Counts how many steps in a row have written the same code. */
 export class RepeatedCode {

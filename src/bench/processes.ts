@@ -1,7 +1,7 @@
 /** Processes the agent benchmarks run against: a standalone model host and a plain Jupyter server for kernels. */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -98,23 +98,31 @@ export interface JupyterProcess {
 
 /**
  * `jupyter server` or `jupyter lab` from the checkout's venv on 127.0.0.1 and a free port, rooted in
- * `root` (default: a new temporary folder); resolves once its REST API answers.
+ * `root` (default: a new temporary folder), on `port` when given (a shared machine gives each developer one);
+ * resolves once its REST API answers.
  */
 export async function spawnJupyter(
   app: 'server' | 'lab',
-  options: { root?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}
+  options: { root?: string; args?: string[]; env?: NodeJS.ProcessEnv; port?: number; logFile?: string } = {}
 ): Promise<JupyterProcess> {
   const started = await startJupyter({
     app,
     jupyter: path.join(ROOT, '.venv', 'bin', 'jupyter'),
     root: options.root ?? mkdtempSync(path.join(os.tmpdir(), 'datarus-bench-')),
     args: options.args,
+    port: options.port,
     // The checkout's models (models/cache), as scripts/lab.sh uses them, unless the caller says otherwise.
     env: { ...process.env, DATARUS_MODELS_DIR: path.join(ROOT, 'models', 'cache'), ...options.env, PATH: `${path.join(ROOT, '.venv', 'bin')}:${process.env.PATH}` },
     // Where the bench runs from, as before: kernels started without a path run there.
     cwd: process.cwd(),
     timeoutMs: 120000
   });
+  if (options.logFile) {
+    // The server's own log (and the host's, which it relays) when the caller wants to read it afterwards.
+    const log = createWriteStream(options.logFile, { flags: 'a' });
+    started.proc.stdout?.pipe(log);
+    started.proc.stderr?.pipe(log);
+  }
   return { url: started.url, token: started.token, root: started.root, proc: started.proc, stop: () => void started.stop() };
 }
 

@@ -11,6 +11,7 @@
  *
  *   npm run bench:starter -- --models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b --prompts compact,generic
  *   npm run bench:starter -- --tasks sum,join --budget 600   # some questions; host CPU seconds per question
+ *   npm run bench:starter -- --threads 1                     # the host's threads (default: it measures and chooses)
  *   npm run bench:starter -- --report                        # rewrite the section from results.json
  */
 import type { ChildProcess } from 'node:child_process';
@@ -44,6 +45,8 @@ const MAX_STEPS = 10;
  * time is what the model needed. Wall time has a generous cap of its own.
  */
 let cpuBudgetSeconds = 300;
+/** The host's `--threads` (`--threads`); none: the host measures 1..cores at load and chooses. */
+let hostThreads: string | null = null;
 const WALL_CAP_MS = 1800000;
 /** USER_HZ: the unit of /proc CPU times, 100 on every Linux architecture Node supports. */
 const CLOCK_TICKS = 100;
@@ -133,7 +136,7 @@ async function startHost(model: string): Promise<Child> {
   const token = randomBytes(12).toString('hex');
   const served = await startServe({
     listen: { port: 0 },
-    args: ['--model', model, '--max-episodes', '2'],
+    args: ['--model', model, '--max-episodes', '2', ...(hostThreads ? ['--threads', hostThreads] : [])],
     token,
     env: benchHostEnv(),
     command: [process.execPath, CLI],
@@ -372,7 +375,7 @@ function markdownSection(runs: RunResult[], date: string): string[] {
     '|---|---|---|---|---|---|---|---|',
     ...runs.map(
       r =>
-        `| ${r.model} | ${r.prompt} | ${r['starter.tasks_solved']}/${r.tasks} | ${r.userTasks ? `${r['starter.user_tasks_solved']}/${r.userTasks}` : 'not run'} | ` +
+        `| ${r.model} | ${r.prompt} | ${r.tasks ? `${r['starter.tasks_solved']}/${r.tasks}` : 'not run'} | ${r.userTasks ? `${r['starter.user_tasks_solved']}/${r.userTasks}` : 'not run'} | ` +
         `${r.medianEpisodeSeconds.toFixed(1)} s | ${r.medianHostCpuSeconds?.toFixed(1) ?? '–'} s | ${r.threads} | ` +
         `${r.loadAverage.mean.toFixed(1)} / ${r.loadAverage.max.toFixed(1)} |`
     ),
@@ -392,11 +395,19 @@ function markdownSection(runs: RunResult[], date: string): string[] {
     "tracebacks as printed (its `join` answer, 120.0, was a number from an IndexingError's traceback). The `compact`",
     "run is the first with the host's warm start (the system prompt's state is evaluated once and reused by each",
     "episode), which is the likely reason its host CPU per episode is about half of the runs before it. A run of",
-    'fewer questions than the set is one the time available did not let finish.',
+    'fewer questions than the set is one the time available did not let finish. The two `@12-03` rows measure the',
+    "worked example alone (issue 20), on the user-phrased questions, one run each, the host at `--threads 1`:",
+    '`compact@12-03` is `compact` as of 2026-12-03 (its example names no file and no column: the file found by',
+    '`glob("*.csv")`, a question about the data as a whole), `compact-old-example@12-03` the same prompt with the',
+    "worked example before that change swapped back in (it read `example.csv` and indexed a `score` column). The",
+    'load was 3 to 23 on 2 cores during both, so their wall times say little; the host CPU seconds do. In',
+    "`compact@12-03`'s `u-top-region` and `u-west-units` the model copied the example's `sorted(glob.glob(\"*.csv\"))[0]`,",
+    "which read the folder's first file, `customers.csv`, instead of the `store_sales.csv` the question names: the new",
+    'example still leaves a line to copy, harmless beside one data file (the newcomer replay), wrong beside several.',
     '',
     'Per question (✓ solved, † answer not grounded, ↺ an answer was sent back once; wall seconds / host CPU seconds), original ten:',
     '',
-    ...perQuestion('original', runs),
+    ...perQuestion('original', runs.filter(r => r.tasks > 0)),
     '',
     ...(userRuns.length ? ['User-phrased questions:', '', ...perQuestion('user', userRuns), ''] : [])
   ];
@@ -422,6 +433,7 @@ async function main(): Promise<void> {
   }
   const only = option('tasks', '');
   cpuBudgetSeconds = Number(option('budget', String(cpuBudgetSeconds))[0]);
+  hostThreads = option('threads', '')[0] ?? null;
   const data = makeStarterData();
   const tasks = only.length ? data.tasks.filter(t => only.includes(t.id)) : data.tasks;
   const root = mkdtempSync(path.join(os.tmpdir(), 'datarus-starter-'));

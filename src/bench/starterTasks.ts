@@ -41,7 +41,7 @@ const PRODUCTS = [
 const SEGMENTS = ['Consumer', 'Enterprise', 'SMB'] as const;
 
 /** mulberry32: a small seeded PRNG, so every run asks about the same data. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -10,7 +10,7 @@
  */
 import { sha256 } from 'js-sha256';
 
-import { ChatMessage, formatAnswer, getProfile, PromptProfile, stepMessage } from '../protocol';
+import { ChatMessage, comparableCode, formatAnswer, getProfile, PromptProfile, stepMessage } from '../protocol';
 import type { Episode, EpisodeStep } from './types';
 
 /** The fields of an episode the conversation depends on. */
@@ -26,8 +26,29 @@ export function episodeProfile(episode: Pick<Episode, 'promptProfile'>): PromptP
   return getProfile(episode.promptProfile);
 }
 
-/** The user message after a recorded step. */
-function followUp(profile: PromptProfile, step: EpisodeStep): string {
+/**
+ * The step that last ran before `steps[i]` (skipped and malformed turns ran nothing), if any.
+ */
+function lastRunBefore(steps: EpisodeStep[], i: number): EpisodeStep | undefined {
+  for (let j = i - 1; j >= 0; j--) {
+    if (steps[j].status !== 'skipped' && steps[j].status !== 'invalid') {
+      return steps[j];
+    }
+  }
+  return undefined;
+}
+
+/** The user message after `steps[i]`. */
+function followUp(profile: PromptProfile, steps: EpisodeStep[], i: number): string {
+  const step = steps[i];
+  if (step.status === 'skipped') {
+    // A repeat of code that had just raised was not run because it would raise again: the model is told
+    // about that error again, not "that is the output of your code" (a 1.5B model then made an answer up).
+    const ran = lastRunBefore(steps, i);
+    if (ran && (ran.status === 'error' || ran.status === 'timeout') && comparableCode(ran.code) === comparableCode(step.code)) {
+      return profile.afterError(ran.error?.ename ?? 'Error');
+    }
+  }
   if (step.status === 'invalid') {
     return step.cutOff ? profile.afterCutOff : profile.afterMalformed(step.problems ?? step.violations.map(v => v.message));
   }
@@ -87,7 +108,7 @@ export function conversation(episode: ConversationSource, upTo?: number): ChatMe
   steps.forEach((step, i) => {
     const next = steps[i + 1];
     if (!(profile.failedAttempts === 'latest' && isFailedStep(step) && next && isFailedStep(next))) {
-      messages.push(stepTurn(profile, step, shortened.get(step.index)), { role: 'user', content: followUp(profile, step) });
+      messages.push(stepTurn(profile, step, shortened.get(step.index)), { role: 'user', content: followUp(profile, steps, i) });
     }
     pushRejected(step.index + 1);
   });

@@ -21,6 +21,8 @@ export interface JupyterOptions {
   jupyter?: string;
   /** The server's root folder (default: a new temporary one). */
   root?: string;
+  /** The port (default: one that is free). */
+  port?: number;
   /** More arguments (`--ServerApp.…=…`). */
   args?: string[];
   /** The whole environment of the server (default this process's); JUPYTER_TOKEN is set on top. */
@@ -71,7 +73,7 @@ export async function startJupyter(options: JupyterOptions = {}): Promise<Jupyte
   const jupyter = options.jupyter ?? findJupyter();
   const root = options.root ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'datarus-jupyter-')));
   const token = randomBytes(18).toString('hex');
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const proc = spawn(
     jupyter,
     [

@@ -62,3 +62,16 @@ export function normalizeCode(raw: string): { code: string; fenced: boolean } {
   const { code, fenced } = stripCodeFence(raw);
   return { code: dedent(trimBlankLines(code)), fenced };
 }
+
+/**
+ * Code as a reader compares it: line endings, trailing spaces and blank lines do not count (the loop's
+ * check for a repeated step, and the conversation's follow-up after one).
+ */
+export function comparableCode(code: string): string {
+  return code
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .map(line => line.trimEnd())
+    .filter(line => line !== '')
+    .join('\n');
+}

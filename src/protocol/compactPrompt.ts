@@ -81,3 +81,13 @@ export const COMPACT_AFTER_STEP =
   'That is the output of your code. If it is the value the question asks for, computed from all rows, write the final ' +
   '<stop_analysis> turn now with that value. If it only shows column names or a few rows, write the next step that computes the answer ' +
   'with pandas over all rows and prints it.';
+
+/**
+ * The user turn after a step that raised: where to look and what to change. A 1.5B model that was told only to
+ * read the traceback wrote in its thought what to fix and then sent the same code again, twice
+ * (`df.groupby('city')['qty', 'price']` for a total of qty * price).
+ */
+export const compactAfterError = (errorName: string): string =>
+  `The previous step raised ${errorName}: the last line of the observation says why, and the line marked ----> is the one that raised it. ` +
+  'Write the step again with that line changed, never the same code. If it computed a quantity that is not a column, first add that ' +
+  'quantity to the frame as a new column computed row by row, then group or sum it.';

@@ -73,7 +73,7 @@
 import type { ChatMessage } from './messages';
 import { formatObservation, ObservationSource, observationText } from './format';
 import { PYTHON_EXECUTOR } from './types';
-import { COMPACT_AFTER_STEP, COMPACT_SYSTEM_PROMPT, DATA_IS_NOT_INSTRUCTIONS } from './compactPrompt';
+import { COMPACT_AFTER_STEP, COMPACT_SYSTEM_PROMPT, compactAfterError, DATA_IS_NOT_INSTRUCTIONS } from './compactPrompt';
 
 /** How executed code's outputs become the observation text (rendered by the agent). */
 export type ObservationStyle =
@@ -326,7 +326,8 @@ export const COMPACT_PROFILE: PromptProfile = {
   name: 'compact',
   description: 'For small models new to the protocol: one concrete worked example, real code only, print() what you need, answer as soon as an output does.',
   systemPrompt: COMPACT_SYSTEM_PROMPT,
-  afterStep: COMPACT_AFTER_STEP
+  afterStep: COMPACT_AFTER_STEP,
+  afterError: compactAfterError
 };
 
 /** Every profile by name. */

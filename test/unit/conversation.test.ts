@@ -293,3 +293,53 @@ describe('an answer whose values no output showed', () => {
     expect(model.requests).toHaveLength(2);
   });
 });
+
+describe('a repeat of code that just raised', () => {
+  // The newcomer replay's first try: the step raised, the model sent the same code twice more; each repeat was
+  // not run, and the turn after it said "That is the output of your code", after which the model made an answer up.
+  const FAILING = "total = df.groupby('city')['qty', 'price'].sum()\nprint(total)";
+  const run = async (profile: string) => {
+    const model = new ScriptedModel([
+      step(FAILING),
+      step(`${FAILING}\n`), // the same code as a reader sees it (a trailing newline does not count)
+      step("df['total'] = df['qty'] * df['price']\nprint(df.groupby('city')['total'].sum().idxmax())"),
+      { text: formatAnswer({ thought: 'It printed Ghent.', text: 'Ghent.' }) }
+    ]);
+    const runner = new ScriptedRunner([[error('ValueError', 'Cannot subset columns with a tuple with more than one element.')], [stdout('Ghent\n')]]);
+    const episode = await new AgentLoop(model, runner).run({ episodeId: `repeat-${profile}`, question: 'Which city has the highest total of qty * price?', profile });
+    return { episode, model, runner };
+  };
+
+  it.each(profileNames())('profile %s: the turn after the repeat that was not run repeats the error follow-up, and the prompts still rebuild', async name => {
+    const { episode, model, runner } = await run(name);
+    expect(episode.steps.map(s => s.status)).toEqual(['error', 'skipped', 'ok']);
+    expect(runner.codes).toHaveLength(2);
+    const profile = getProfile(name);
+    const afterRepeat = model.requests[2].messages[model.requests[2].messages.length - 1];
+    expect(afterRepeat.content).toBe(profile.afterError('ValueError'));
+    expect(afterRepeat.content).not.toBe(profile.afterStep);
+    model.requests.forEach((request, k) => expect(conversation(episode, k)).toEqual(request.messages));
+  });
+
+  it('a step the user skipped after an error, with other code, still gets the after-step turn', async () => {
+    const model = new ScriptedModel([step(FAILING), step('print(df.columns)'), { text: formatAnswer({ thought: 'Done.', text: 'No answer.' }) }]);
+    const runner = new ScriptedRunner([[error('ValueError', 'bad')]]);
+    const decisions: Approval[] = [{ action: 'run' }, { action: 'skip' }];
+    const episode = await new AgentLoop(model, runner).run({
+      episodeId: 'user-skip',
+      question: 'Which city?',
+      profile: 'compact',
+      hooks: { approve: async () => decisions.shift()! }
+    });
+    expect(episode.steps.map(s => s.status)).toEqual(['error', 'skipped']);
+    const last = model.requests[2].messages[model.requests[2].messages.length - 1];
+    expect(last.content).toBe(getProfile('compact').afterStep);
+  });
+
+  it('the compact profile says where the error is and that the same code is not to be sent again', () => {
+    const text = getProfile('compact').afterError('ValueError');
+    expect(text).toContain('ValueError');
+    expect(text).toMatch(/---->/);
+    expect(text).toMatch(/never the same code/);
+  });
+});
