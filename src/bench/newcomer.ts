@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Episode } from '../episode/types';
-import { spawnJupyter } from './processes';
+import { spawnJupyter, writeBenchNotebook } from './processes';
 import { writePart } from './report';
 import { answerMatches, random } from './starterTasks';
 
@@ -85,19 +85,6 @@ interface Try {
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 ? process.argv[at + 1] : fallback;
-}
-
-/** An empty notebook as JupyterLab's New Notebook writes it. */
-function writeEmptyNotebook(file: string): void {
-  writeFileSync(
-    file,
-    JSON.stringify({
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' } },
-      cells: [{ id: 'first', cell_type: 'code', metadata: {}, source: '', outputs: [], execution_count: null }]
-    })
-  );
 }
 
 function loggedEpisodes(file: string): Episode[] {
@@ -172,7 +159,8 @@ async function main(): Promise<void> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     for (let n = 1; n <= tries; n++) {
       const notebook = `try${n}.ipynb`;
-      writeEmptyNotebook(path.join(lab, notebook));
+      // An empty notebook as JupyterLab's New Notebook writes it.
+      writeBenchNotebook(path.join(lab, notebook), '');
       await page.goto(`${jupyter.url}/lab/tree/${notebook}?token=${jupyter.token}`);
       await page.locator('.jp-DatarusStatus[data-datarus-status="ready"]').waitFor({ timeout: 900000 });
       await page.getByText('Python 3 (ipykernel) | Idle').waitFor({ timeout: 180000 });

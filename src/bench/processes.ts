@@ -133,15 +133,15 @@ export function startKernelServer(): Promise<KernelServer> {
   return spawnJupyter('server');
 }
 
-/** A notebook with one code cell and the python3 kernel, for the browser benchmarks. */
-export function writeBenchNotebook(file: string): void {
+/** A notebook with one code cell (`source`) and the python3 kernel, for the browser benchmarks. */
+export function writeBenchNotebook(file: string, source = 'x = 1'): void {
   writeFileSync(
     file,
     JSON.stringify({
       nbformat: 4,
       nbformat_minor: 5,
       metadata: { kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' } },
-      cells: [{ id: 'first', cell_type: 'code', metadata: {}, source: 'x = 1', outputs: [], execution_count: null }]
+      cells: [{ id: 'first', cell_type: 'code', metadata: {}, source, outputs: [], execution_count: null }]
     })
   );
 }
