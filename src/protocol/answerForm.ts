@@ -234,6 +234,11 @@ function formValue(field: AnswerField, value: string): { value: string; why: str
     return { value: v, why, problem: `@${field.name}[…] must be one of ${field.choices.map(c => `"${c}"`).join(', ')}, not "${v}"` };
   }
   if (!field.numeric && field.decimals === null) {
+    // A copied template (`@country_name[country]`) is no answer: a 1.5B model asked for its best answer wrote one.
+    const placeholder = field.placeholder.trim().toLowerCase();
+    if (placeholder && v.toLowerCase() === placeholder) {
+      return { value: v, why, problem: `@${field.name}[${v}] copies the format's placeholder: write the ${field.placeholder} your outputs show` };
+    }
     return { value: v, why };
   }
   if (!PLAIN_NUMBER.test(v)) {

@@ -96,6 +96,15 @@ describe('checking an answer', () => {
     ]);
   });
 
+  it('sends back a copied placeholder (DABench 59: @country_name[country]) and takes the real value', () => {
+    const country = parseAnswerForm('@country_name[country] where "country" is a string representing the name of the country with the highest average number of cases.')!;
+    expect(checkAnswerForm('@country_name[country]', country).problems).toEqual([
+      "@country_name[country] copies the format's placeholder: write the country your outputs show"
+    ]);
+    expect(checkAnswerForm('@country_name[ Country ]', country).problems).toHaveLength(1);
+    expect(checkAnswerForm('@country_name[India]', country).problems).toEqual([]);
+  });
+
   it('leaves an answer already in form exactly as it is', () => {
     const answer = 'Yes: @correlation_coefficient[-0.55] @p_value[0.0321]';
     expect(checkAnswerForm(answer, correlation)).toEqual({ problems: [], fixes: [], text: answer });
