@@ -323,6 +323,6 @@ describe('the bearer token', () => {
   it('refuses an empty token file with a clear message', async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'datarus-token-')), 'empty');
     writeFileSync(file, '\n');
-    await expect(startHost(['--token-file', file])).rejects.toThrow(/exited \(2\)[\s\S]*token file .* is empty/);
+    await expect(startHost(['--token-file', file])).rejects.toThrow(/exited with code 2:[\s\S]*token file .* is empty/);
   });
 });
