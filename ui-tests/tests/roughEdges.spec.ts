@@ -93,9 +93,9 @@ test.describe('Error limit', () => {
     await analyzeFromDialog(page, 'Fail three times.');
     await expect(bar(page)).toHaveAttribute('data-outcome', 'error_limit', { timeout: 120000 });
     const label = bar(page).locator('.jp-DatarusEpisodeBar-label');
-    // Nothing was printed, so no answer was asked for, and the sentence says why.
+    // Nothing was printed, so the model was asked for its best answer; the forced model wrote none, and the sentence says so.
     await expect(label).toHaveText(
-      'Datarus · stopped: 3 steps in a row raised errors; no step printed anything to answer from'
+      'Datarus · stopped: 3 steps in a row raised errors; no step printed anything, and asked for its best answer, it wrote none'
     );
     // The kernel name keeps its place in the toolbar.
     const toolbar = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar');
