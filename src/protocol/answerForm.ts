@@ -217,7 +217,7 @@ function soleNumber(value: string): string | null {
 /** One value brought into its field's form; the fixes made, or the problem left. */
 function formValue(field: AnswerField, value: string): { value: string; why: string[]; problem?: string } {
   let v = value.trim();
-  const why: string[] = [];
+  const why: string[] = v === value ? [] : ['spaces removed'];
   const stripped = unquote(v);
   if (stripped !== v) {
     v = stripped;

@@ -105,6 +105,11 @@ describe('checking an answer', () => {
     expect(checkAnswerForm('@country_name[India]', country).problems).toEqual([]);
   });
 
+  it('says why a value changed when only its spaces were removed (DABench 24 recorded an empty reason)', () => {
+    const age = parseAnswerForm('@mean_age[mean_age] where "mean_age" is a number rounded to two decimal places.')!;
+    expect(checkAnswerForm('@mean_age[ 39.21 ]', age).fixes).toEqual([{ name: 'mean_age', from: ' 39.21 ', to: '39.21', why: 'spaces removed' }]);
+  });
+
   it('leaves an answer already in form exactly as it is', () => {
     const answer = 'Yes: @correlation_coefficient[-0.55] @p_value[0.0321]';
     expect(checkAnswerForm(answer, correlation)).toEqual({ problems: [], fixes: [], text: answer });
