@@ -104,7 +104,8 @@ test.describe('Error limit', () => {
     await page.theme.setDarkTheme();
     await page.screenshot({ path: '../test-artifacts/error-limit-dark.png' });
     await page.theme.setLightTheme();
-    expect(await roles(page)).toEqual(['user', 'thought', 'code', 'thought', 'code', 'thought', 'code']);
+    // Three failed steps, then the thought of the turn that was asked for a best answer and gave none.
+    expect(await roles(page)).toEqual(['user', 'thought', 'code', 'thought', 'code', 'thought', 'code', 'thought']);
 
     await bar(page).getByRole('button', { name: 'Remove cells' }).click();
     await expect(bar(page)).toHaveCount(0);
@@ -113,7 +114,7 @@ test.describe('Error limit', () => {
     await page.notebook.selectCells(0);
     await page.keyboard.press('Escape');
     await page.keyboard.press('z');
-    await expect.poll(() => roles(page)).toEqual(['user', 'thought', 'code', 'thought', 'code', 'thought', 'code']);
+    await expect.poll(() => roles(page)).toEqual(['user', 'thought', 'code', 'thought', 'code', 'thought', 'code', 'thought']);
 
     // The same from the context menu's command, then the bar of a new episode is dismissed.
     await page.notebook.selectCells(2);
