@@ -1,10 +1,11 @@
 /**
- * Calls the installed data stack no longer has, which models trained on older
- * code keep writing. The starter wrote `mean_squared_error(…, squared=False)`
- * for an RMSE; scikit-learn 1.6 removed `squared`, the TypeError does not say
- * what replaced it, and the model dropped the argument and answered with the
- * MSE. After a step fails on one of these, the observation says what to write
- * instead (profiles with `errorRecovery`). Where the library's own message
+ * Calls the installed data stack no longer has (or whose defaults it changed),
+ * which models trained on older code keep writing. The starter wrote
+ * `mean_squared_error(…, squared=False)` for an RMSE; scikit-learn 1.6 removed
+ * `squared`, the TypeError does not say what replaced it, and the model dropped
+ * the argument and answered with the MSE; pandas 3's text columns broke its
+ * `groupby().mean()` four times in a row. After a step fails on one of these,
+ * the observation says what to write instead (profiles with `errorRecovery`). Where the library's own message
  * already names the replacement (numpy's removed aliases), nothing is added.
  * Pure: no DOM, no Node.
  */
@@ -44,6 +45,24 @@ export const API_CHANGES: readonly ApiChange[] = [
     ename: 'AttributeError',
     evalue: /'(DataFrame|Series)' object has no attribute 'mad'/,
     hint: 'pandas 2.0 removed mad(): the mean absolute deviation is (s - s.mean()).abs().mean().'
+  },
+  {
+    // pandas 3 reads text as dtype str (no longer object), and a mean, sum or
+    // groupby over a frame with one text column now fails on that column.
+    ename: 'TypeError',
+    evalue: /dtype 'str' does not support operation|Cannot perform reduction '\w+' with string dtype/,
+    hint:
+      'pandas 3 stores text columns as dtype str, and numeric operations on them fail. Select the numeric columns ' +
+      "(df.select_dtypes('number'), numeric_only=True, or df.groupby(key)[['col']].mean()); numbers written as text " +
+      "(commas, brackets, units) convert with pd.to_numeric(df[col].str.replace(',', '').str.extract(r'(-?\\d+\\.?\\d*)')[0], errors='coerce')."
+  },
+  {
+    // pandas 2.0 made numeric_only=False the default of DataFrame.corr/cov.
+    ename: 'ValueError',
+    evalue: /could not convert string to float/,
+    hint:
+      "a text value reached a numeric operation. pandas 2.0 made numeric_only=False the default of DataFrame.corr() and cov(): pass numeric_only=True or select the columns; " +
+      "numbers written as text convert with pd.to_numeric(df[col].str.replace(',', ''), errors='coerce'); a model's features need text columns encoded (pd.get_dummies)."
   },
   {
     ename: 'OSError',

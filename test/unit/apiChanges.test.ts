@@ -15,12 +15,16 @@ describe('apiChangeHint', () => {
     expect(apiChangeHint({ ename: 'AttributeError', evalue: "'DataFrame' object has no attribute 'append'" })).toContain('pd.concat');
     expect(apiChangeHint({ ename: 'AttributeError', evalue: "'Series' object has no attribute 'iteritems'" })).toContain('items()');
     expect(apiChangeHint({ ename: 'OSError', evalue: "'seaborn' is not a valid package style, path of style file, URL of style file, or library style name" })).toContain('seaborn-v0_8');
+    expect(apiChangeHint({ ename: 'TypeError', evalue: "dtype 'str' does not support operation 'mean'" })).toContain("select_dtypes('number')");
+    expect(apiChangeHint({ ename: 'TypeError', evalue: "Cannot perform reduction 'sum' with string dtype" })).toContain('pd.to_numeric');
+    expect(apiChangeHint({ ename: 'ValueError', evalue: "could not convert string to float: 'Asia'" })).toContain('numeric_only=True');
   });
 
   it('says nothing for other errors, the same words under another error name, or no error', () => {
     expect(apiChangeHint({ ename: 'KeyError', evalue: "'squared'" })).toBe('');
     expect(apiChangeHint({ ename: 'ValueError', evalue: "got an unexpected keyword argument 'squared'" })).toBe('');
     expect(apiChangeHint({ ename: 'AttributeError', evalue: "'DataFrame' object has no attribute 'amount'" })).toBe('');
+    expect(apiChangeHint({ ename: 'TypeError', evalue: "unsupported operand type(s) for /: 'str' and 'int'" })).toBe('');
     expect(apiChangeHint(null)).toBe('');
   });
 });

@@ -1,0 +1,74 @@
+/**
+ * The notes of apiChanges.ts against the errors the installed data stack really
+ * raises (the checkout's .venv, the same stack as the headless kernels): each
+ * old call fails with a message its entry matches, and the pandas conversions
+ * the notes suggest run and give numbers. A library that changes its message
+ * fails this test instead of silently dropping the note.
+ */
+import { execFileSync } from 'node:child_process';
+
+import { API_CHANGES, apiChangeHint } from '../../src/agent/apiChanges';
+import { PYTHON } from './paths';
+
+jest.setTimeout(120000);
+
+/** Old code the starter wrote, or code of its kind, each expected to fail. */
+const OLD_CALLS: Record<string, string> = {
+  squared: 'from sklearn.metrics import mean_squared_error\nmean_squared_error([1, 2], [1, 3], squared=False)',
+  sparse: 'from sklearn.preprocessing import OneHotEncoder\nOneHotEncoder(sparse=False)',
+  append: "pd.DataFrame({'a': [1]}).append(pd.DataFrame({'a': [2]}))",
+  iteritems: 'list(pd.Series([1]).iteritems())',
+  mad: 'pd.Series([1.0, 2.0]).mad()',
+  seabornStyle: "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.style.use('seaborn')",
+  groupbyMeanWithText: "pd.DataFrame({'country': ['a', 'a', 'b'], 'cases': ['1,000', '2', '3']}).groupby('country').mean()",
+  meanOfText: "pd.Series(['1,000', '2']).mean()",
+  corrWithText: "pd.DataFrame({'region': ['x', 'y'], 'v': [1, 2]}).corr()"
+};
+
+const RUN_ALL = `
+import json, sys
+import pandas as pd
+calls = json.loads(sys.stdin.read())
+failures = {}
+for name, code in calls.items():
+    try:
+        exec(code, {'pd': pd})
+        failures[name] = None
+    except Exception as e:
+        failures[name] = {'ename': type(e).__name__, 'evalue': str(e)}
+print(json.dumps(failures))
+`;
+
+function failuresOf(calls: Record<string, string>): Record<string, { ename: string; evalue: string } | null> {
+  return JSON.parse(execFileSync(PYTHON, ['-c', RUN_ALL], { input: JSON.stringify(calls), encoding: 'utf8' }));
+}
+
+describe('notes on changed calls, against the installed libraries', () => {
+  it('matches the error each old call raises, and every entry is exercised', () => {
+    const failures = failuresOf(OLD_CALLS);
+    const used = new Set<number>();
+    for (const [name, failure] of Object.entries(failures)) {
+      expect({ name, failed: failure !== null }).toEqual({ name, failed: true });
+      const hint = apiChangeHint(failure);
+      expect({ name, hint: hint.length > 0 }).toEqual({ name, hint: true });
+      used.add(API_CHANGES.findIndex(c => c.ename === failure!.ename && c.evalue.test(failure!.evalue)));
+    }
+    expect(used.size).toBe(API_CHANGES.length);
+  });
+
+  it('suggests pandas conversions that run and give numbers', () => {
+    const script = `
+import pandas as pd
+df = pd.DataFrame({'col': ['1,000', '2[1-3]', '-4.5', 'n/a']})
+print(pd.to_numeric(df['col'].str.replace(',', '').str.extract(r'(-?\\d+\\.?\\d*)')[0], errors='coerce').tolist())
+print(pd.to_numeric(df['col'].str.replace(',', ''), errors='coerce').tolist())
+print(pd.DataFrame({'region': ['x', 'y'], 'v': [1, 2], 'w': [2, 4]}).corr(numeric_only=True).loc['v', 'w'])
+print(pd.DataFrame({'country': ['a', 'a'], 'cases': [1, 3], 'name': ['p', 'q']}).groupby('country').mean(numeric_only=True).loc['a', 'cases'])
+`;
+    const hints = API_CHANGES.map(c => c.hint).join('\n');
+    expect(hints).toContain("pd.to_numeric(df[col].str.replace(',', '').str.extract(r'(-?\\d+\\.?\\d*)')[0], errors='coerce')");
+    expect(hints).toContain("pd.to_numeric(df[col].str.replace(',', ''), errors='coerce')");
+    const lines = execFileSync(PYTHON, ['-c', script], { encoding: 'utf8' }).trim().split('\n');
+    expect(lines).toEqual(['[1000.0, 2.0, -4.5, nan]', '[1000.0, nan, -4.5, nan]', '1.0', '2.0']);
+  });
+});
