@@ -347,6 +347,14 @@ class _Classifier(_ast.NodeVisitor):
             for a in node.args[:2] if func in ('shutil.move', 'os.rename', 'os.replace', 'os.renames') else node.args[:1]:
                 self.check_delete(node, a, 'deletes or moves')
             return
+        if func in ('os.chdir', 'os.fchdir'):
+            # Once the kernel's folder is another, every relative path after it (to_csv('x.csv')) writes there.
+            text = self.path(node.args[0]) if node.args and func == 'os.chdir' else None
+            if text is None:
+                self.add('write_outside', 'changes the working folder to one computed at run time; relative paths would then leave the working folder', node)
+            elif self.outside(text):
+                self.add('write_outside', 'changes the working folder to ' + repr(text) + ', outside it; relative paths would then write there', node)
+            return
         if func in _WRITE_FUNCTIONS:
             target = node.args[1] if func.startswith(('shutil.copy', 'os.symlink', 'os.link', 'joblib.dump')) and len(node.args) > 1 else (node.args[0] if node.args else None)
             self.check_write(node, target, 'writes')

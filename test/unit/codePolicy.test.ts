@@ -71,6 +71,9 @@ const RISKY: Array<[string, RiskCategory]> = [
   // writes and deletes outside the working folder
   ["open('/tmp/evil.sh', 'w').write('x')", 'write_outside'],
   ["df.to_csv('../stolen.csv')", 'write_outside'],
+  ["import os\nos.chdir('..')\ndf.to_csv('stolen.csv')", 'write_outside'],
+  ["import os\nos.chdir(os.path.expanduser('~'))", 'write_outside'],
+  ["import os\nos.chdir(target)", 'write_outside'],
   ["import os\nos.remove(os.path.expanduser('~/notes.txt'))", 'write_outside'],
   ["import shutil\nshutil.rmtree('.')", 'write_outside'],
   ["import shutil\nshutil.rmtree(folder)", 'write_outside'],
@@ -123,7 +126,8 @@ const HARMLESS: string[] = [
   'def f(x:\n    return x',
   "import json\nprint(json.dumps({'a': 1}))",
   "df.to_excel('report.xlsx')",
-  "import os\nos.makedirs('out/figures', exist_ok=True)"
+  "import os\nos.makedirs('out/figures', exist_ok=True)",
+  "import os\nos.chdir('out')"
 ];
 
 describe('the code policy classifies a step in a real Python', () => {
