@@ -5,10 +5,14 @@
  * `squared`, the TypeError does not say what replaced it, and the model dropped
  * the argument and answered with the MSE; pandas 3's text columns broke its
  * `groupby().mean()` four times in a row. After a step fails on one of these,
- * the observation says what to write instead (profiles with `errorRecovery`). Where the library's own message
- * already names the replacement (numpy's removed aliases), nothing is added.
+ * the observation says what to write instead (profiles with `errorRecovery`);
+ * the few with a replacement that means the same on every version are
+ * rewritten before the step runs (`rewriteRemovedCalls`). Where the library's
+ * own message already names the replacement (numpy's removed aliases), nothing
+ * is added.
  * Pure: no DOM, no Node.
  */
+import type { CodeRewrite } from '../episode/types';
 import type { StepFailure } from './repeatedError';
 
 interface ApiChange {
@@ -78,4 +82,117 @@ export function apiChangeHint(failure: StepFailure | null): string {
   }
   const change = API_CHANGES.find(c => c.ename === failure.ename && c.evalue.test(failure.evalue));
   return change ? `[changed in the installed libraries: ${change.hint}]` : '';
+}
+
+/** Where a step's code is a string or a comment: nothing in there is a call. */
+function textMask(code: string): boolean[] {
+  const mask = new Array<boolean>(code.length).fill(false);
+  let i = 0;
+  while (i < code.length) {
+    const c = code[i];
+    if (c === '#') {
+      const end = code.indexOf('\n', i);
+      const stop = end === -1 ? code.length : end;
+      mask.fill(true, i, stop);
+      i = stop;
+    } else if (c === '"' || c === "'") {
+      const quote = code.startsWith(c.repeat(3), i) ? c.repeat(3) : c;
+      let j = i + quote.length;
+      while (j < code.length && !code.startsWith(quote, j) && !(quote.length === 1 && code[j] === '\n')) {
+        j += code[j] === '\\' ? 2 : 1;
+      }
+      const stop = Math.min(code.length, j + quote.length);
+      mask.fill(true, i, stop);
+      i = stop;
+    } else {
+      i++;
+    }
+  }
+  return mask;
+}
+
+/** The index of the `)` that closes the `(` at `open`, outside strings and comments; -1 when there is none. */
+function closingParen(code: string, open: number, mask: boolean[]): number {
+  let depth = 0;
+  for (let i = open; i < code.length; i++) {
+    if (mask[i]) {
+      continue;
+    }
+    if ('([{'.includes(code[i])) {
+      depth++;
+    } else if (')]}'.includes(code[i]) && --depth === 0) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+/** A call's arguments split at its top-level commas (`open` is the index of its `(`). */
+function callArguments(code: string, open: number, close: number, mask: boolean[]): string[] {
+  const args: string[] = [];
+  let depth = 0;
+  let start = open + 1;
+  for (let i = open + 1; i < close; i++) {
+    if (mask[i]) {
+      continue;
+    }
+    if ('([{'.includes(code[i])) {
+      depth++;
+    } else if (')]}'.includes(code[i])) {
+      depth--;
+    } else if (code[i] === ',' && depth === 0) {
+      args.push(code.slice(start, i));
+      start = i + 1;
+    }
+  }
+  args.push(code.slice(start, close));
+  return args.map(a => a.trim()).filter(a => a !== '');
+}
+
+const RMSE_WHY = 'scikit-learn 1.6 removed squared= from mean_squared_error; the square root of the MSE is the RMSE in every version';
+
+/**
+ * Removed calls whose meaning is plain and whose replacement runs on old and new
+ * versions alike, rewritten before the step runs: `mean_squared_error(y, p,
+ * squared=False)` (the starter's RMSE, every time) becomes
+ * `(mean_squared_error(y, p) ** 0.5)`, `.iteritems()` becomes `.items()`. The
+ * step records each rewrite, as it does the `%pip` ones (kernelInstalls.ts).
+ * Calls inside strings and comments are left alone; so are changes whose fix
+ * depends on the installed version (`sparse_output=`), which get a note instead.
+ */
+export function rewriteRemovedCalls(code: string): { code: string; rewrites: CodeRewrite[] } {
+  const rewrites: CodeRewrite[] = [];
+  let out = code;
+  const calls = [...code.matchAll(/\b((?:[A-Za-z_]\w*\.)*mean_squared(?:_log)?_error)\s*\(/g)];
+  const mask = textMask(code);
+  // From the last call back, so the indices of the earlier ones still hold.
+  for (const call of calls.reverse()) {
+    const start = call.index!;
+    const open = start + call[0].length - 1;
+    if (mask[start]) {
+      continue;
+    }
+    const close = closingParen(code, open, mask);
+    if (close === -1) {
+      continue;
+    }
+    const args = callArguments(code, open, close, mask);
+    const squared = args.findIndex(a => /^squared\s*=\s*(True|False)$/.test(a));
+    if (squared === -1) {
+      continue;
+    }
+    const root = args[squared].endsWith('False');
+    const plain = `${call[1]}(${args.filter((_, i) => i !== squared).join(', ')})`;
+    const to = root ? `(${plain} ** 0.5)` : plain;
+    const from = code.slice(start, close + 1);
+    out = out.slice(0, start) + to + out.slice(close + 1);
+    rewrites.unshift({ from, to, why: RMSE_WHY });
+  }
+  const inText = textMask(out);
+  const iteritems = new Set([...out.matchAll(/\.iteritems\(\)/g)].map(m => m.index!).filter(i => !inText[i]));
+  if (iteritems.size > 0) {
+    out = out.replace(/\.iteritems\(\)/g, (text, index: number) => (iteritems.has(index) ? '.items()' : text));
+    rewrites.push({ from: '.iteritems()', to: '.items()', why: 'pandas 2.0 removed iteritems(); items() does the same in every version' });
+  }
+  return { code: out, rewrites };
 }

@@ -66,7 +66,7 @@ import { cutAfterRefusal, fitToContext, isContextRefusal, PromptSize } from './b
 import type { CodePolicy, RiskFinding } from './codePolicy';
 import { refusedObservation } from './codePolicy';
 import { columnHint } from './columnHint';
-import { apiChangeHint } from './apiChanges';
+import { apiChangeHint, rewriteRemovedCalls } from './apiChanges';
 import { answerSources, checkGrounding } from './grounding';
 import { kernelInstalls } from './kernelInstalls';
 import type { ChatMessage } from './messages';
@@ -454,9 +454,12 @@ export class AgentLoop {
           continue;
         }
 
-        // What runs, and what the user is asked to approve: installs go to the kernel's own interpreter.
-        const kernelCode = kernelInstalls(step.code);
-        const proposed = kernelCode.rewrites.length > 0 ? { ...step, code: kernelCode.code } : step;
+        // What runs, and what the user is asked to approve: installs go to the kernel's own interpreter, and
+        // (profiles with errorRecovery) removed calls with a plain replacement are replaced (apiChanges.ts).
+        const installs = kernelInstalls(step.code);
+        const modern = profile.errorRecovery ? rewriteRemovedCalls(installs.code) : { code: installs.code, rewrites: [] };
+        const rewrites = [...installs.rewrites, ...modern.rewrites];
+        const proposed = rewrites.length > 0 ? { ...step, code: modern.code } : step;
         const risks = options.policy && !signal.aborted ? await options.policy.check(proposed.code) : [];
         const withRisks = risks.length > 0 ? { risks } : {};
         const approval: Approval = hooks.approve
@@ -481,7 +484,8 @@ export class AgentLoop {
           continue;
         }
         const code = approval.code ?? proposed.code;
-        sameCode.note(code);
+        // What the model wrote, unless the user changed it: a model that writes it again repeats itself.
+        sameCode.note(code === proposed.code ? step.code : code);
         const result: ExecutionResult = await this._runner.run(code, {
           episodeId: options.episodeId,
           step: index,
@@ -504,7 +508,7 @@ export class AgentLoop {
           {
             code,
             modelCode: code !== step.code ? step.code : undefined,
-            ...(kernelCode.rewrites.length > 0 ? { rewrites: kernelCode.rewrites } : {}),
+            ...(rewrites.length > 0 ? { rewrites } : {}),
             ...withRisks,
             ...(repeated ? { repeatedError: repeated } : {}),
             status: result.status,

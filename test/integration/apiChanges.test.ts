@@ -2,12 +2,13 @@
  * The notes of apiChanges.ts against the errors the installed data stack really
  * raises (the checkout's .venv, the same stack as the headless kernels): each
  * old call fails with a message its entry matches, and the pandas conversions
- * the notes suggest run and give numbers. A library that changes its message
+ * the notes suggest run and give numbers; rewritten calls compute what the old
+ * ones meant. A library that changes its message
  * fails this test instead of silently dropping the note.
  */
 import { execFileSync } from 'node:child_process';
 
-import { API_CHANGES, apiChangeHint } from '../../src/agent/apiChanges';
+import { API_CHANGES, apiChangeHint, rewriteRemovedCalls } from '../../src/agent/apiChanges';
 import { PYTHON } from './paths';
 
 jest.setTimeout(120000);
@@ -70,5 +71,25 @@ print(pd.DataFrame({'country': ['a', 'a'], 'cases': [1, 3], 'name': ['p', 'q']})
     expect(hints).toContain("pd.to_numeric(df[col].str.replace(',', ''), errors='coerce')");
     const lines = execFileSync(PYTHON, ['-c', script], { encoding: 'utf8' }).trim().split('\n');
     expect(lines).toEqual(['[1000.0, 2.0, -4.5, nan]', '[1000.0, nan, -4.5, nan]', '1.0', '2.0']);
+  });
+
+  it('rewrites removed calls into code that runs and computes what the old call meant', () => {
+    const rmse = [
+      'import numpy as np',
+      'from sklearn.linear_model import LinearRegression',
+      'from sklearn.metrics import mean_squared_error, root_mean_squared_error',
+      'X = np.arange(20, dtype=float).reshape(-1, 1)',
+      'y = 3 * X[:, 0] + np.sin(X[:, 0]) * 4',
+      'pred = LinearRegression().fit(X, y).predict(X)',
+      'print(round(mean_squared_error(y, pred, squared=False), 6), round(root_mean_squared_error(y, pred), 6))'
+    ].join('\n');
+    const items = "s = pd.Series({'a': 1, 'b': 2})\nprint([k for k, v in s.iteritems()])";
+    const failures = failuresOf({ rmse, items });
+    expect(failures.rmse?.ename).toBe('TypeError');
+    expect(failures.items?.ename).toBe('AttributeError');
+    const run = (code: string) => execFileSync(PYTHON, ['-c', `import pandas as pd\n${code}`], { encoding: 'utf8' }).trim();
+    const [rewritten, reference] = run(rewriteRemovedCalls(rmse).code).split(' ');
+    expect(rewritten).toBe(reference);
+    expect(run(rewriteRemovedCalls(items).code)).toBe("['a', 'b']");
   });
 });
