@@ -13,6 +13,7 @@
  * Pure: no DOM, no Node.
  */
 import type { CodeRewrite } from '../episode/types';
+import { pythonTextMask } from './pythonText';
 import type { StepFailure } from './repeatedError';
 
 interface ApiChange {
@@ -84,33 +85,6 @@ export function apiChangeHint(failure: StepFailure | null): string {
   return change ? `[changed in the installed libraries: ${change.hint}]` : '';
 }
 
-/** Where a step's code is a string or a comment: nothing in there is a call. */
-function textMask(code: string): boolean[] {
-  const mask = new Array<boolean>(code.length).fill(false);
-  let i = 0;
-  while (i < code.length) {
-    const c = code[i];
-    if (c === '#') {
-      const end = code.indexOf('\n', i);
-      const stop = end === -1 ? code.length : end;
-      mask.fill(true, i, stop);
-      i = stop;
-    } else if (c === '"' || c === "'") {
-      const quote = code.startsWith(c.repeat(3), i) ? c.repeat(3) : c;
-      let j = i + quote.length;
-      while (j < code.length && !code.startsWith(quote, j) && !(quote.length === 1 && code[j] === '\n')) {
-        j += code[j] === '\\' ? 2 : 1;
-      }
-      const stop = Math.min(code.length, j + quote.length);
-      mask.fill(true, i, stop);
-      i = stop;
-    } else {
-      i++;
-    }
-  }
-  return mask;
-}
-
 /** The index of the `)` that closes the `(` at `open`, outside strings and comments; -1 when there is none. */
 function closingParen(code: string, open: number, mask: boolean[]): number {
   let depth = 0;
@@ -164,7 +138,7 @@ export function rewriteRemovedCalls(code: string): { code: string; rewrites: Cod
   const rewrites: CodeRewrite[] = [];
   let out = code;
   const calls = [...code.matchAll(/\b((?:[A-Za-z_]\w*\.)*mean_squared(?:_log)?_error)\s*\(/g)];
-  const mask = textMask(code);
+  const mask = pythonTextMask(code);
   // From the last call back, so the indices of the earlier ones still hold.
   for (const call of calls.reverse()) {
     const start = call.index!;
@@ -188,7 +162,7 @@ export function rewriteRemovedCalls(code: string): { code: string; rewrites: Cod
     out = out.slice(0, start) + to + out.slice(close + 1);
     rewrites.unshift({ from, to, why: RMSE_WHY });
   }
-  const inText = textMask(out);
+  const inText = pythonTextMask(out);
   const iteritems = new Set([...out.matchAll(/\.iteritems\(\)/g)].map(m => m.index!).filter(i => !inText[i]));
   if (iteritems.size > 0) {
     out = out.replace(/\.iteritems\(\)/g, (text, index: number) => (iteritems.has(index) ? '.items()' : text));

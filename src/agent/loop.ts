@@ -72,6 +72,7 @@ import { kernelInstalls } from './kernelInstalls';
 import type { ChatMessage } from './messages';
 import { executionError, observationFor } from './observation';
 import { DIFFERENT_APPROACH, failingLine, lastChanceObservation, repeatedErrorNote, sameFailure, StepFailure } from './repeatedError';
+import { addStandardImports } from './standardImports';
 import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
 
@@ -95,6 +96,8 @@ export const DEFAULT_LIMITS: AgentLimits = {
 const MIN_ANSWER_TOKENS = 64;
 /** What a step's one-line output adds to the conversation, with its tags and the next user turn (characters). */
 const STEP_LINE_CHARS = 160;
+/** The sampling temperature after a repeat of failing code, until a step runs (or the turn's own, if higher). */
+export const UNSTICK_TEMPERATURE = 0.8;
 
 /**
  * What the user decided about a step before it runs; `refuse` is the policy's
@@ -204,6 +207,12 @@ export class AgentLoop {
     let turn = 0;
     /** The grammar the loop sets for the next turn when only an answer may follow. */
     let answerOnly: string | undefined;
+    /**
+     * Set after the model wrote failing code again (profiles with errorRecovery): the turns until a step runs
+     * are sampled hotter. At the starter's 0.2 (and at 0) a 1.5B model sent the same failing code four times
+     * whatever the observation said; the notes alone did not change its most likely turn.
+     */
+    let unstickTemperature: number | undefined;
 
     /** The next prompt's tokens and the context, as the model side counts them; no count, no budget. */
     const countPrompt = async (messages: ChatMessage[]): Promise<PromptSize> =>
@@ -246,7 +255,7 @@ export class AgentLoop {
             messages,
             stop: profile.stop.slice(),
             maxTokens,
-            temperature: options.temperature,
+            temperature: unstickTemperature ?? options.temperature,
             grammar: given ?? answerOnly,
             signal: turnAbort.signal
           },
@@ -275,7 +284,8 @@ export class AgentLoop {
         parsed: parseDatarus(raw),
         stopReason: reply.stopReason,
         sent,
-        modelMs: now() - modelStart
+        modelMs: now() - modelStart,
+        raisedTemperature: unstickTemperature
       };
     };
 
@@ -338,6 +348,7 @@ export class AgentLoop {
         : { afterSteps: episode.steps.length, reason, message: profile.guessRequest!(ANSWER_REQUEST_WHY[reason], template), nothingPrinted: true };
       episode.answerRequest = request;
       answerOnly = answerTurnGrammar(form);
+      unstickTemperature = undefined;
       // The answer may come from one-line outputs: every step's may be cut now, the latest one's too.
       const fit = await fitToContext(episode, limits.maxTokensPerTurn, countPrompt, { all: true });
       let maxTokens = limits.maxTokensPerTurn;
@@ -386,7 +397,7 @@ export class AgentLoop {
         if (reply.stopped) {
           return finish('stopped', 'stopped by the user');
         }
-        const { raw, parsed, sent, modelMs } = reply;
+        const { raw, parsed, sent, modelMs, raisedTemperature } = reply;
 
         if (!reply.repeating && parsed.answer && parsed.steps.length === 0) {
           if (judge(parsed.answer, raw, sent)) {
@@ -409,6 +420,7 @@ export class AgentLoop {
             endedAt: iso(),
             modelMs,
             kernelMs,
+            ...(raisedTemperature !== undefined ? { temperature: raisedTemperature } : {}),
             ...fields
           };
           episode.steps.push(done);
@@ -436,6 +448,9 @@ export class AgentLoop {
         if (sameCode.repeats(step.code)) {
           // Its output is already in the conversation: running it again would tell the model nothing.
           const times = sameCode.note(step.code);
+          if (lastFailure && profile.errorRecovery) {
+            unstickTemperature = Math.max(options.temperature ?? 0, UNSTICK_TEMPERATURE);
+          }
           if (times >= SAME_CODE_LIMIT && lastFailure && profile.errorRecovery && !lastChanceGiven) {
             // Failing code again: nothing it wrote has worked yet, so one more step, told plainly, before the end.
             lastChanceGiven = true;
@@ -455,11 +470,14 @@ export class AgentLoop {
         }
 
         // What runs, and what the user is asked to approve: installs go to the kernel's own interpreter, and
-        // (profiles with errorRecovery) removed calls with a plain replacement are replaced (apiChanges.ts).
+        // (profiles with errorRecovery) removed calls with a plain replacement are replaced (apiChanges.ts) and
+        // a usual alias the step never imports is imported (standardImports.ts).
         const installs = kernelInstalls(step.code);
         const modern = profile.errorRecovery ? rewriteRemovedCalls(installs.code) : { code: installs.code, rewrites: [] };
-        const rewrites = [...installs.rewrites, ...modern.rewrites];
-        const proposed = rewrites.length > 0 ? { ...step, code: modern.code } : step;
+        const imported = profile.errorRecovery ? addStandardImports(modern.code) : { code: modern.code, rewrites: [] };
+        const rewrites = [...installs.rewrites, ...modern.rewrites, ...imported.rewrites];
+        const proposed = rewrites.length > 0 ? { ...step, code: imported.code } : step;
+        unstickTemperature = undefined;
         const risks = options.policy && !signal.aborted ? await options.policy.check(proposed.code) : [];
         const withRisks = risks.length > 0 ? { risks } : {};
         const approval: Approval = hooks.approve

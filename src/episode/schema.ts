@@ -34,6 +34,7 @@ const step = {
     problems: { type: 'array', items: { type: 'string' } },
     repeatedError: { type: 'object', required: ['line'], properties: { line: { type: ['string', 'null'] } } },
     lastChance: { type: 'boolean' },
+    temperature: { type: 'number', minimum: 0 },
     promptSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     raw: { type: 'string' },
     startedAt: { type: 'string' },

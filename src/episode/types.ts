@@ -61,6 +61,8 @@ export interface EpisodeStep {
   repeatedError?: { line: string | null };
   /** A skipped step whose code repeated failing code once more: its observation gave the model one last step to change course. */
   lastChance?: boolean;
+  /** The sampling temperature of this turn, when the loop raised it after a repeat of failing code (src/agent/loop.ts). */
+  temperature?: number;
   /**
    * sha256 (hex) of the exact message list the model was sent for this turn
    * (`promptSha256` in src/episode/conversation.ts): exports check against it.
@@ -90,7 +92,7 @@ export interface RiskFinding {
   line?: number | null;
 }
 
-/** A line of the model's code the harness changed before it ran, and why. */
+/** A piece of the model's code the harness changed before it ran, and why (`from` is empty for an added line). */
 export interface CodeRewrite {
   from: string;
   to: string;

@@ -3,12 +3,13 @@
  * raises (the checkout's .venv, the same stack as the headless kernels): each
  * old call fails with a message its entry matches, and the pandas conversions
  * the notes suggest run and give numbers; rewritten calls compute what the old
- * ones meant. A library that changes its message
+ * ones meant, and the usual aliases a step forgot are really imported. A library that changes its message
  * fails this test instead of silently dropping the note.
  */
 import { execFileSync } from 'node:child_process';
 
 import { API_CHANGES, apiChangeHint, rewriteRemovedCalls } from '../../src/agent/apiChanges';
+import { addStandardImports } from '../../src/agent/standardImports';
 import { PYTHON } from './paths';
 
 jest.setTimeout(120000);
@@ -91,5 +92,13 @@ print(pd.DataFrame({'country': ['a', 'a'], 'cases': [1, 3], 'name': ['p', 'q']})
     const [rewritten, reference] = run(rewriteRemovedCalls(rmse).code).split(' ');
     expect(rewritten).toBe(reference);
     expect(run(rewriteRemovedCalls(items).code)).toBe("['a', 'b']");
+  });
+
+  it('imports the usual aliases a step forgot, so the step runs', () => {
+    const code = "s = pd.Series([1.0, np.e])\nprint(round(np.log(s).mean(), 3))\nplt.hist(s)\nsns.set_theme()";
+    const bare = execFileSync(PYTHON, ['-c', `try:\n    exec(${JSON.stringify(code)})\nexcept NameError as e:\n    print('NameError', e)`], { encoding: 'utf8' }).trim();
+    expect(bare).toBe("NameError name 'pd' is not defined");
+    const fixed = addStandardImports(code).code;
+    expect(execFileSync(PYTHON, ['-c', `import matplotlib\nmatplotlib.use('Agg')\n${fixed}`], { encoding: 'utf8' }).trim()).toBe('0.5');
   });
 });

@@ -5,7 +5,7 @@
  * model's best answer, marked as a guess — all recorded so every prompt
  * rebuilds byte for byte, and only recorded under `datarus-r1`.
  */
-import { AgentLoop, AgentRunOptions } from '../../src/agent/loop';
+import { AgentLoop, AgentRunOptions, UNSTICK_TEMPERATURE } from '../../src/agent/loop';
 import { DIFFERENT_APPROACH, failingLine, lastChanceObservation, repeatedErrorNote, sameFailure } from '../../src/agent/repeatedError';
 import { SAME_FAILING_CODE_OBSERVATION } from '../../src/agent/stuck';
 import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest, NbOutput } from '../../src/agent/types';
@@ -185,5 +185,28 @@ describe('AgentLoop with a model stuck on one error', () => {
     const { episode } = await run([step(BAD), step(BAD), step(BAD), step(OTHER_BAD), step(OTHER_BAD), step(OTHER_BAD), answer('@mean[1]')]);
     expect(episode.steps.filter(s => s.lastChance)).toHaveLength(1);
     expect(episode.answerRequest).toMatchObject({ reason: 'repeating', nothingPrinted: true, afterSteps: 6 });
+  });
+});
+
+describe('AgentLoop sampling a stuck model hotter', () => {
+  it('raises the temperature after a repeat of failing code until a step runs, records it, and asks for the answer at the usual one', async () => {
+    // Failing code, its repeat (skipped), its last chance (skipped), a look that runs, then failing code again
+    // twice more: the last chance was given, so the third time ends with the request for an answer.
+    const { episode, model } = await run([step(BAD), step(BAD), step(BAD), step(LOOK), step(BAD), step(BAD), step(BAD), answer('@mean[1]')], {
+      temperature: 0.2
+    });
+    const hot = UNSTICK_TEMPERATURE;
+    expect(model.requests.map(r => r.temperature)).toEqual([0.2, 0.2, hot, hot, 0.2, 0.2, hot, 0.2]);
+    expect(episode.steps.map(s => s.temperature)).toEqual([undefined, undefined, hot, hot, undefined, undefined, hot]);
+    expect(episode.answerRequest).toMatchObject({ reason: 'repeating' });
+    expectRebuilds(episode, model);
+  });
+
+  it('keeps a hotter temperature of the caller, and under datarus-r1 never changes it', async () => {
+    const hot = await run([step(BAD), step(BAD), step(LOOK), answer('The columns are age, bmi and charges.')], { temperature: 1.1 });
+    expect(hot.model.requests.map(r => r.temperature)).toEqual([1.1, 1.1, 1.1, 1.1]);
+    const r1 = await run([step(BAD), step(BAD), step(LOOK), answer('The columns are age, bmi and charges.')], { profile: 'datarus-r1' });
+    expect(r1.model.requests.map(r => r.temperature)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(r1.episode.steps.some(s => s.temperature !== undefined)).toBe(false);
   });
 });
