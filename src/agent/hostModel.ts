@@ -50,6 +50,9 @@ export class HostModel implements AgentModel {
     readonly name = 'embedded'
   ) {}
 
+  /** The host renders a last assistant message as an open turn (chatPrompt.ts). */
+  readonly continuesTurns = true;
+
   async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
     let response: Response;
     try {

@@ -59,7 +59,7 @@ import {
   PYTHON_EXECUTOR,
   Violation
 } from '../protocol';
-import { conversation, promptSha256 } from '../episode/conversation';
+import { conversation, promptSha256, withTurnStart } from '../episode/conversation';
 import type { AnswerRequest, Episode, EpisodeStep, RejectedAnswer } from '../episode/types';
 import { EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { cutAfterRefusal, fitToContext, isContextRefusal, PromptSize } from './budget';
@@ -71,7 +71,7 @@ import { answerSources, checkGrounding } from './grounding';
 import { kernelInstalls } from './kernelInstalls';
 import type { ChatMessage } from './messages';
 import { executionError, observationFor } from './observation';
-import { DIFFERENT_APPROACH, failingLine, lastChanceObservation, repeatedErrorNote, sameFailure, StepFailure } from './repeatedError';
+import { DIFFERENT_APPROACH, failingLine, lastChanceObservation, repeatedErrorNote, sameFailure, StepFailure, stuckTurnStart } from './repeatedError';
 import { addStandardImports } from './standardImports';
 import { RepeatedCode, RepetitionWatch, SAME_CODE_LIMIT, SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from './stuck';
 import type { AgentModel, CodeRunner, ExecutionResult } from './types';
@@ -213,6 +213,11 @@ export class AgentLoop {
      * whatever the observation said; the notes alone did not change its most likely turn.
      */
     let unstickTemperature: number | undefined;
+    /**
+     * Set with it where the model side continues turns: the start of the next turn, written from the error
+     * (repeatedError.ts), because a copied turn begins with a copied thought.
+     */
+    let unstickStart: string | undefined;
 
     /** The next prompt's tokens and the context, as the model side counts them; no count, no budget. */
     const countPrompt = async (messages: ChatMessage[]): Promise<PromptSize> =>
@@ -239,7 +244,9 @@ export class AgentLoop {
       const parser = new DatarusStreamParser();
       const given = typeof options.grammar === 'function' ? options.grammar(turn) : options.grammar;
       turn++;
-      const messages = conversation(episode);
+      // A grammar the caller gives shapes the whole turn, so the loop writes no start of its own under one.
+      const prefill = given === undefined ? unstickStart : undefined;
+      const messages = prefill ? withTurnStart(conversation(episode), prefill) : conversation(episode);
       const sent = promptSha256(messages);
       // A turn that keeps repeating itself is cut off through its own signal, apart from the user's Stop.
       const repetition = new RepetitionWatch();
@@ -247,6 +254,14 @@ export class AgentLoop {
       const onStop = () => turnAbort.abort();
       signal.addEventListener('abort', onStop);
       const modelStart = now();
+      if (prefill) {
+        hooks.onText?.(index, prefill);
+        for (const event of parser.feed(prefill)) {
+          if (event.type === 'thought') {
+            hooks.onThought?.(index, event.text);
+          }
+        }
+      }
       let reply;
       try {
         reply = await this._model.complete(
@@ -275,7 +290,7 @@ export class AgentLoop {
       } finally {
         signal.removeEventListener('abort', onStop);
       }
-      const raw = repetition.repeating ? repetition.kept() : reply.text + (reply.stopString ?? '');
+      const raw = (prefill ?? '') + (repetition.repeating ? repetition.kept() : reply.text + (reply.stopString ?? ''));
       return {
         stopped: signal.aborted || (reply.stopReason === 'abort' && !repetition.repeating),
         repeating: repetition.repeating,
@@ -285,7 +300,8 @@ export class AgentLoop {
         stopReason: reply.stopReason,
         sent,
         modelMs: now() - modelStart,
-        raisedTemperature: unstickTemperature
+        raisedTemperature: unstickTemperature,
+        prefill
       };
     };
 
@@ -349,6 +365,7 @@ export class AgentLoop {
       episode.answerRequest = request;
       answerOnly = answerTurnGrammar(form);
       unstickTemperature = undefined;
+      unstickStart = undefined;
       // The answer may come from one-line outputs: every step's may be cut now, the latest one's too.
       const fit = await fitToContext(episode, limits.maxTokensPerTurn, countPrompt, { all: true });
       let maxTokens = limits.maxTokensPerTurn;
@@ -397,7 +414,7 @@ export class AgentLoop {
         if (reply.stopped) {
           return finish('stopped', 'stopped by the user');
         }
-        const { raw, parsed, sent, modelMs, raisedTemperature } = reply;
+        const { raw, parsed, sent, modelMs, raisedTemperature, prefill } = reply;
 
         if (!reply.repeating && parsed.answer && parsed.steps.length === 0) {
           if (judge(parsed.answer, raw, sent)) {
@@ -421,6 +438,7 @@ export class AgentLoop {
             modelMs,
             kernelMs,
             ...(raisedTemperature !== undefined ? { temperature: raisedTemperature } : {}),
+            ...(prefill ? { prefill } : {}),
             ...fields
           };
           episode.steps.push(done);
@@ -450,6 +468,7 @@ export class AgentLoop {
           const times = sameCode.note(step.code);
           if (lastFailure && profile.errorRecovery) {
             unstickTemperature = Math.max(options.temperature ?? 0, UNSTICK_TEMPERATURE);
+            unstickStart = this._model.continuesTurns ? stuckTurnStart(lastFailure, lastFailingLine) : undefined;
           }
           if (times >= SAME_CODE_LIMIT && lastFailure && profile.errorRecovery && !lastChanceGiven) {
             // Failing code again: nothing it wrote has worked yet, so one more step, told plainly, before the end.
@@ -478,6 +497,7 @@ export class AgentLoop {
         const rewrites = [...installs.rewrites, ...modern.rewrites, ...imported.rewrites];
         const proposed = rewrites.length > 0 ? { ...step, code: imported.code } : step;
         unstickTemperature = undefined;
+        unstickStart = undefined;
         const risks = options.policy && !signal.aborted ? await options.policy.check(proposed.code) : [];
         const withRisks = risks.length > 0 ? { risks } : {};
         const approval: Approval = hooks.approve

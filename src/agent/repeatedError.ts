@@ -64,6 +64,18 @@ export function repeatedErrorNote(failure: StepFailure, line: string | null): st
 }
 
 /**
+ * The start of the turn after failing code came again, written for the model
+ * (where the model side continues a turn): the starter copied its whole turn,
+ * thought first, word for word, whatever the observation asked and at
+ * temperature 0.8 too. Made to begin from the error, its thought went on with
+ * the change to make, and its code changed.
+ */
+export function stuckTurnStart(failure: StepFailure, line: string | null): string {
+  const where = line ? `The line ${cleanLine(line, MAX_LINE)} raised` : 'The code raised';
+  return `<step>\n<thought>${where} ${cleanLine(failure.ename, 80)}: ${cleanLine(failure.evalue, 120)}. So instead I will`;
+}
+
+/**
  * The observation of a step that repeats the failing code once more after it
  * was already not run: the loop's last chance for a different step before it
  * asks for the answer.

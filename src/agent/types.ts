@@ -76,6 +76,12 @@ export interface AgentModel {
    */
   countTokens?(episodeId: string, messages: ChatMessage[]): Promise<PromptCount | null>;
   complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn>;
+  /**
+   * Whether a last assistant message in a request's `messages` is continued
+   * (written on from its end) rather than answered; the loop then starts the
+   * turn of a model stuck on failing code for it. Default: false.
+   */
+  readonly continuesTurns?: boolean;
   /** Frees what the model side keeps for an episode (its KV cache). */
   endEpisode?(episodeId: string): Promise<void>;
 }

@@ -126,6 +126,22 @@ export function conversation(episode: ConversationSource, upTo?: number): ChatMe
   return messages;
 }
 
+/**
+ * The messages step `index`'s turn was sent: the conversation before it, and
+ * the start of the turn when the loop wrote one for the model (`prefill`,
+ * continued by the model; the step's `raw` begins with it).
+ */
+export function turnMessages(episode: ConversationSource, index: number): ChatMessage[] {
+  const messages = conversation(episode, index);
+  const prefill = episode.steps.find(s => s.index === index)?.prefill;
+  return prefill ? withTurnStart(messages, prefill) : messages;
+}
+
+/** `messages` with `start` as an open assistant turn for the model to continue. */
+export function withTurnStart(messages: ChatMessage[], start: string): ChatMessage[] {
+  return [...messages, { role: 'assistant', content: start }];
+}
+
 /** The whole conversation with the final answer as the last assistant turn (SFT). */
 export function fullConversation(episode: Episode): ChatMessage[] {
   const messages = conversation(episode);

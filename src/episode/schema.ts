@@ -35,6 +35,7 @@ const step = {
     repeatedError: { type: 'object', required: ['line'], properties: { line: { type: ['string', 'null'] } } },
     lastChance: { type: 'boolean' },
     temperature: { type: 'number', minimum: 0 },
+    prefill: { type: 'string' },
     promptSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     raw: { type: 'string' },
     startedAt: { type: 'string' },

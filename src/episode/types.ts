@@ -64,6 +64,11 @@ export interface EpisodeStep {
   /** The sampling temperature of this turn, when the loop raised it after a repeat of failing code (src/agent/loop.ts). */
   temperature?: number;
   /**
+   * The start of this turn the loop wrote for the model after a repeat of failing code (the model continued it;
+   * `raw` begins with it). The turn was sent `turnMessages` (src/episode/conversation.ts).
+   */
+  prefill?: string;
+  /**
    * sha256 (hex) of the exact message list the model was sent for this turn
    * (`promptSha256` in src/episode/conversation.ts): exports check against it.
    */

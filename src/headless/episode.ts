@@ -24,9 +24,11 @@ export class MeteredModel implements AgentModel {
     private readonly _onTurn: (figures: TurnFigures) => void = () => undefined
   ) {
     this.name = _inner.name;
+    this.continuesTurns = _inner.continuesTurns;
   }
 
   readonly name: string;
+  readonly continuesTurns?: boolean;
   completionTokens = 0;
   turns = 0;
   /** The model side's own failure (a server gone, a host that died), when the episode ended on one. */

@@ -237,9 +237,12 @@ export class BackendPool implements AgentModel {
     }
     this._backends = backends.map(b => ({ ...b, busy: 0, downSince: null }));
     this.name = backends[0].model.name;
+    this.continuesTurns = backends.every(b => b.model.continuesTurns === true);
   }
 
   readonly name: string;
+  /** Only when every server does: a turn may go to any of them. */
+  readonly continuesTurns: boolean;
 
   /** Turns sent to each server so far, by URL. */
   get turnsByServer(): Record<string, number> {

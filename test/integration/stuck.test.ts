@@ -9,9 +9,10 @@ import { KernelManager } from '@jupyterlab/services';
 
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
-import { AgentLoop } from '../../src/agent/loop';
+import { AgentLoop, UNSTICK_TEMPERATURE } from '../../src/agent/loop';
+import { stuckTurnStart } from '../../src/agent/repeatedError';
 import { deliveredAnswer } from '../../src/episode/answer';
-import { conversation, promptSha256 } from '../../src/episode/conversation';
+import { conversation, promptSha256, turnMessages } from '../../src/episode/conversation';
 import { formatAnswer, formatStep, parseAnswerForm } from '../../src/protocol';
 import { getJson, RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels } from './processes';
 
@@ -155,6 +156,32 @@ describe('stuck detection on the real host and kernel', () => {
     });
     expect(episode.steps[0].error).toEqual({ ename: 'AttributeError', evalue: "'DataFrame' object has no attribute 'append'" });
     expect(episode.steps[0].observation).toContain('[changed in the installed libraries: pandas 2.0 removed DataFrame.append');
+    await kernel.shutdown();
+  });
+
+  it('starts the turn after a repeat of failing code from the error, and the host writes on from that start', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    const code = "import pandas as pd\nframe = pd.DataFrame({'units': [1, 2]})\nprint(frame['amount'].sum())";
+    const failing = exactly(formatStep({ thought: 'Sum the amount.', code }));
+    // Failing code twice, then a turn of the fixture's own (no grammar: the loop's start applies), then an answer.
+    const turns = [failing, failing, undefined, exactly(formatAnswer({ thought: 'It failed.', text: 'unknown' }))];
+    const episode = await new AgentLoop(hostModel(), new KernelRunner(kernel)).run({
+      episodeId: 'stuck-it-start',
+      question: 'What is the total amount?',
+      profile: 'compact',
+      grammar: turn => turns[turn],
+      limits: { maxTokensPerTurn: 512 }
+    });
+    const start = stuckTurnStart({ ename: 'KeyError', evalue: "'amount'" }, "print(frame['amount'].sum())");
+    expect(episode.steps.map(s => s.status)).toEqual(['error', 'skipped', 'invalid']);
+    expect(episode.steps[2].prefill).toBe(start);
+    expect(episode.steps[2].raw.startsWith(start)).toBe(true);
+    expect(episode.steps[2].raw.length).toBeGreaterThan(start.length);
+    expect(episode.steps[2].temperature).toBe(UNSTICK_TEMPERATURE);
+    for (const step of episode.steps) {
+      expect(promptSha256(turnMessages(episode, step.index))).toBe(step.promptSha256);
+    }
+    expect(episode.status).toBe('answered');
     await kernel.shutdown();
   });
 });

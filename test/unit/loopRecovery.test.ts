@@ -6,10 +6,10 @@
  * rebuilds byte for byte, and only recorded under `datarus-r1`.
  */
 import { AgentLoop, AgentRunOptions, UNSTICK_TEMPERATURE } from '../../src/agent/loop';
-import { DIFFERENT_APPROACH, failingLine, lastChanceObservation, repeatedErrorNote, sameFailure } from '../../src/agent/repeatedError';
+import { DIFFERENT_APPROACH, failingLine, lastChanceObservation, repeatedErrorNote, sameFailure, stuckTurnStart } from '../../src/agent/repeatedError';
 import { SAME_FAILING_CODE_OBSERVATION } from '../../src/agent/stuck';
 import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest, NbOutput } from '../../src/agent/types';
-import { conversation, promptSha256 } from '../../src/episode/conversation';
+import { conversation, promptSha256, turnMessages } from '../../src/episode/conversation';
 import type { Episode } from '../../src/episode/types';
 import { describeEnding } from '../../src/lab/endings';
 import { ANSWER_REQUEST_WHY, answerTemplate, answerTurnGrammar, formatAnswer, formatStep, GENERIC_PROFILE, parseAnswerForm } from '../../src/protocol';
@@ -208,5 +208,44 @@ describe('AgentLoop sampling a stuck model hotter', () => {
     const r1 = await run([step(BAD), step(BAD), step(LOOK), answer('The columns are age, bmi and charges.')], { profile: 'datarus-r1' });
     expect(r1.model.requests.map(r => r.temperature)).toEqual([undefined, undefined, undefined, undefined]);
     expect(r1.episode.steps.some(s => s.temperature !== undefined)).toBe(false);
+  });
+});
+
+class ContinuingModel extends ScriptedModel {
+  readonly continuesTurns = true;
+}
+
+describe('AgentLoop starting the turn of a model stuck on failing code', () => {
+  const FAILURE = { ename: 'KeyError', evalue: "'Charges'" };
+  const LINE = "print(df['Charges'].mean())";
+  // What the model writes on from the start the loop gave it.
+  const continuation = " read the columns first.</thought>\n<action>python_executor</action>\n<action_input>\nprint(df.columns.tolist())\n</action_input>\n</step>";
+
+  it('starts the turn after a repeat from the error, where the model side continues turns, and records it so the prompt rebuilds', async () => {
+    const model = new ContinuingModel([step(BAD), step(BAD), continuation, answer('The columns are age, bmi and charges.')]);
+    const runner = new DataRunner();
+    const episode = await new AgentLoop(model, runner).run({ episodeId: 'ep-start', question: 'What is the mean charge?', profile: 'compact' });
+    const start = stuckTurnStart(FAILURE, LINE);
+    expect(start).toBe(`<step>\n<thought>The line ${LINE} raised KeyError: 'Charges'. So instead I will`);
+    const sent = model.requests[2].messages;
+    expect(sent[sent.length - 1]).toEqual({ role: 'assistant', content: start });
+    expect(runner.codes).toEqual([BAD, LOOK]);
+    expect(episode.steps[2]).toMatchObject({ status: 'ok', prefill: start, raw: start + continuation, thought: expect.stringContaining('So instead I will read the columns first.') });
+    expect(episode.steps[0].prefill).toBeUndefined();
+    expect(episode.steps[1].prefill).toBeUndefined();
+    expect(promptSha256(turnMessages(episode, 2))).toBe(episode.steps[2].promptSha256);
+    expect(promptSha256(sent)).toBe(episode.steps[2].promptSha256);
+    // After it the conversation holds the whole turn, as one assistant message.
+    expect(model.requests[3].messages.filter(m => m.role === 'assistant').map(m => m.content).some(c => c.includes(`So instead I will read the columns first.`))).toBe(true);
+    expect(episode.status).toBe('answered');
+  });
+
+  it('writes no start for a model side that does not continue turns, nor under a grammar the caller gives', async () => {
+    const plain = await run([step(BAD), step(BAD), step(LOOK), answer('The columns are age, bmi and charges.')]);
+    expect(plain.model.requests.every(r => r.messages[r.messages.length - 1].role === 'user')).toBe(true);
+    const model = new ContinuingModel([step(BAD), step(BAD), step(LOOK), answer('The columns are age, bmi and charges.')]);
+    const episode = await new AgentLoop(model, new DataRunner()).run({ episodeId: 'ep-grammar', question: 'What is the mean charge?', profile: 'compact', grammar: 'root ::= [a-z<>/_ \\n]+' });
+    expect(model.requests.every(r => r.messages[r.messages.length - 1].role === 'user')).toBe(true);
+    expect(episode.steps.some(s => s.prefill !== undefined)).toBe(false);
   });
 });

@@ -13,6 +13,9 @@ export class EngineModel implements AgentModel {
     readonly name: string
   ) {}
 
+  /** The engine renders a last assistant message as an open turn (chatPrompt.ts). */
+  readonly continuesTurns = true;
+
   async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
     const result = await this._engine.generator.generate(generateRequestOf(request), onText, request.signal);
     return {
