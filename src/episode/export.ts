@@ -17,7 +17,9 @@
  * Every prompt (GRPO, DPO, KTO) is `conversation(episode, k)`
  * (src/episode/conversation.ts), the function the agent loop used to build the
  * messages of step k: byte for byte what the model was sent, which the
- * recorded `promptSha256` of each step confirms. Every row carries the
+ * recorded `promptSha256` of each step confirms (a step the loop started for
+ * the model, `prefill`, was sent that start too: `turnMessages`; its row's
+ * completion holds the whole turn). Every row carries the
  * structural reward of its transcript. Pure: no I/O.
  */
 import { ChatMessage, formatAnswer, formatObservation, formatStep, scoreText } from '../protocol';
