@@ -254,13 +254,17 @@ export class AgentLoop {
       const onStop = () => turnAbort.abort();
       signal.addEventListener('abort', onStop);
       const modelStart = now();
-      if (prefill) {
-        hooks.onText?.(index, prefill);
-        for (const event of parser.feed(prefill)) {
+      /** Text of the turn as it streams to the hooks: the loop's start first, then what the model writes. */
+      const stream = (text: string) => {
+        hooks.onText?.(index, text);
+        for (const event of parser.feed(text)) {
           if (event.type === 'thought') {
             hooks.onThought?.(index, event.text);
           }
         }
+      };
+      if (prefill) {
+        stream(prefill);
       }
       let reply;
       try {
@@ -279,12 +283,7 @@ export class AgentLoop {
               turnAbort.abort();
               return;
             }
-            hooks.onText?.(index, text);
-            for (const event of parser.feed(text)) {
-              if (event.type === 'thought') {
-                hooks.onThought?.(index, event.text);
-              }
-            }
+            stream(text);
           }
         );
       } finally {
