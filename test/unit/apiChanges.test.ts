@@ -5,8 +5,9 @@
  */
 import { apiChangeHint, rewriteRemovedCalls } from '../../src/agent/apiChanges';
 import { AgentLoop } from '../../src/agent/loop';
-import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest } from '../../src/agent/types';
+import { CodeRunner, ExecutionResult } from '../../src/agent/types';
 import { formatAnswer, formatStep } from '../../src/protocol';
+import { ScriptedModel } from '../helpers/scriptedModel';
 
 describe('apiChangeHint', () => {
   it('names what replaced a removed call', () => {
@@ -29,19 +30,6 @@ describe('apiChangeHint', () => {
   });
 });
 
-class ScriptedModel implements AgentModel {
-  readonly name = 'scripted';
-  readonly requests: ModelTurnRequest[] = [];
-  constructor(private readonly _turns: string[]) {}
-  async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
-    this.requests.push(request);
-    const turn = this._turns.shift()!;
-    const stop = request.stop.find(s => turn.includes(s));
-    const text = stop ? turn.slice(0, turn.indexOf(stop)) : turn;
-    onText(text);
-    return { text, stopString: stop ?? null, stopReason: stop ? 'stop' : 'eos' };
-  }
-}
 
 // A removed argument the rewrite does not reach (it is passed on to the metric at scoring time).
 const SCORER = 'from sklearn.metrics import make_scorer, mean_squared_error\nscorer = make_scorer(mean_squared_error, squared=False)';

@@ -4,8 +4,9 @@
  */
 import { AgentLoop } from '../../src/agent/loop';
 import { addStandardImports } from '../../src/agent/standardImports';
-import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest } from '../../src/agent/types';
+import { CodeRunner, ExecutionResult } from '../../src/agent/types';
 import { formatAnswer, formatStep } from '../../src/protocol';
+import { ScriptedModel } from '../helpers/scriptedModel';
 
 describe('addStandardImports', () => {
   it('imports each usual alias a step uses without importing it, in a fixed order, and records each line', () => {
@@ -39,17 +40,6 @@ describe('addStandardImports', () => {
   });
 });
 
-class ScriptedModel implements AgentModel {
-  readonly name = 'scripted';
-  constructor(private readonly _turns: string[]) {}
-  async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
-    const turn = this._turns.shift()!;
-    const stop = request.stop.find(s => turn.includes(s));
-    const text = stop ? turn.slice(0, turn.indexOf(stop)) : turn;
-    onText(text);
-    return { text, stopString: stop ?? null, stopReason: stop ? 'stop' : 'eos' };
-  }
-}
 
 describe('the loop and missing imports', () => {
   it('runs the step with the import under compact, keeps what the model wrote, and leaves datarus-r1 as written', async () => {
