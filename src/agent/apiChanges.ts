@@ -129,7 +129,8 @@ const RMSE_WHY = 'scikit-learn 1.6 removed squared= from mean_squared_error; the
  * Removed calls whose meaning is plain and whose replacement runs on old and new
  * versions alike, rewritten before the step runs: `mean_squared_error(y, p,
  * squared=False)` (the starter's RMSE, every time) becomes
- * `(mean_squared_error(y, p) ** 0.5)`, `.iteritems()` becomes `.items()`. The
+ * `(mean_squared_error(y, p) ** 0.5)`, `.iteritems()` becomes `.items()`, and
+ * `df['a'].fillna(v, inplace=True)` becomes `df['a'] = df['a'].fillna(v)`. The
  * step records each rewrite, as it does the `%pip` ones (kernelInstalls.ts).
  * Calls inside strings and comments are left alone; so are changes whose fix
  * depends on the installed version (`sparse_output=`), which get a note instead.
@@ -162,6 +163,7 @@ export function rewriteRemovedCalls(code: string): { code: string; rewrites: Cod
     out = out.slice(0, start) + to + out.slice(close + 1);
     rewrites.unshift({ from, to, why: RMSE_WHY });
   }
+  out = rewriteChainedInplace(out, rewrites);
   const inText = pythonTextMask(out);
   const iteritems = new Set([...out.matchAll(/\.iteritems\(\)/g)].map(m => m.index!).filter(i => !inText[i]));
   if (iteritems.size > 0) {
@@ -169,4 +171,75 @@ export function rewriteRemovedCalls(code: string): { code: string; rewrites: Cod
     rewrites.push({ from: '.iteritems()', to: '.items()', why: 'pandas 2.0 removed iteritems(); items() does the same in every version' });
   }
   return { code: out, rewrites };
+}
+
+const CHAINED_INPLACE_WHY =
+  "pandas 3 (Copy-on-Write): an inplace method on a column, df['a'].fillna(v, inplace=True), never changes df; " +
+  'assigning the result back does what the code meant, on every version';
+
+/** Whether the line at `lineStart` begins a statement: not inside brackets, not after a line ending in a backslash. */
+function startsStatement(code: string, lineStart: number, mask: boolean[]): boolean {
+  let depth = 0;
+  for (let i = 0; i < lineStart; i++) {
+    if (mask[i]) {
+      continue;
+    }
+    if ('([{'.includes(code[i])) {
+      depth++;
+    } else if (')]}'.includes(code[i])) {
+      depth--;
+    }
+  }
+  return depth <= 0 && !/\\\s*\n$/.test(code.slice(Math.max(0, lineStart - 3), lineStart));
+}
+
+/**
+ * Statements of the form `frame[key].method(args, inplace=True)`, for the
+ * methods whose result keeps the column's index (so assigning it back changes
+ * exactly the values the inplace call changed in pandas 2). pandas 3 only warns
+ * (ChainedAssignmentError) and leaves the frame as it was: the starter filled a
+ * column's NaN that way, trained on the same NaN four times, and answered
+ * with a number no cell printed (DABench 23). `dropna` and `sort_values` are
+ * left alone: assigning their result back realigns it on the index.
+ */
+function rewriteChainedInplace(code: string, rewrites: CodeRewrite[]): string {
+  const statement = /^([ \t]*)([A-Za-z_]\w*\[)/gm;
+  const mask = pythonTextMask(code);
+  const edits: { start: number; end: number; to: string }[] = [];
+  for (const match of code.matchAll(statement)) {
+    const targetStart = match.index! + match[1].length;
+    if (mask[targetStart] || !startsStatement(code, match.index!, mask)) {
+      continue;
+    }
+    const subscriptOpen = targetStart + match[2].length - 1;
+    const subscriptClose = closingParen(code, subscriptOpen, mask);
+    if (subscriptClose === -1) {
+      continue;
+    }
+    const method = /^\.(fillna|replace|interpolate|ffill|bfill|clip)\s*\(/.exec(code.slice(subscriptClose + 1));
+    if (!method) {
+      continue;
+    }
+    const open = subscriptClose + method[0].length;
+    const close = closingParen(code, open, mask);
+    const rest = close === -1 ? '' : /^[^\n]*/.exec(code.slice(close + 1))![0];
+    if (close === -1 || !/^\s*(#.*)?$/.test(rest)) {
+      continue;
+    }
+    const args = callArguments(code, open, close, mask);
+    const inplace = args.findIndex(a => /^inplace\s*=\s*True$/.test(a));
+    if (inplace === -1) {
+      continue;
+    }
+    const target = code.slice(targetStart, subscriptClose + 1);
+    const to = `${target} = ${target}.${method[1]}(${args.filter((_, i) => i !== inplace).join(', ')})`;
+    edits.push({ start: targetStart, end: close + 1, to });
+  }
+  let out = code;
+  // From the last statement back, so the indices of the earlier ones still hold.
+  for (const edit of [...edits].reverse()) {
+    out = out.slice(0, edit.start) + edit.to + out.slice(edit.end);
+  }
+  rewrites.push(...edits.map(edit => ({ from: code.slice(edit.start, edit.end), to: edit.to, why: CHAINED_INPLACE_WHY })));
+  return out;
 }

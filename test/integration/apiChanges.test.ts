@@ -94,6 +94,19 @@ print(pd.DataFrame({'country': ['a', 'a'], 'cases': [1, 3], 'name': ['p', 'q']})
     expect(run(rewriteRemovedCalls(items).code)).toBe("['a', 'b']");
   });
 
+  it("fills a column that an inplace call on the column leaves unfilled in the installed pandas", () => {
+    const code = [
+      "df = pd.DataFrame({'age': [20.0, None, 40.0], 'smoker': ['yes', 'no', 'yes']})",
+      "df['age'].fillna(df['age'].mean(), inplace=True)",
+      "df['smoker'].replace({'yes': 1, 'no': 0}, inplace=True)",
+      "print(df['age'].isna().sum(), df['smoker'].tolist())"
+    ].join('\n');
+    const run = (source: string) =>
+      execFileSync(PYTHON, ['-W', 'ignore', '-c', `import pandas as pd\n${source}`], { encoding: 'utf8' }).trim();
+    expect(run(code)).toBe("1 ['yes', 'no', 'yes']");
+    expect(run(rewriteRemovedCalls(code).code)).toBe('0 [1, 0, 1]');
+  });
+
   it('imports the usual aliases a step forgot, so the step runs', () => {
     const code = "s = pd.Series([1.0, np.e])\nprint(round(np.log(s).mean(), 3))\nplt.hist(s)\nsns.set_theme()";
     const bare = execFileSync(PYTHON, ['-c', `try:\n    exec(${JSON.stringify(code)})\nexcept NameError as e:\n    print('NameError', e)`], { encoding: 'utf8' }).trim();

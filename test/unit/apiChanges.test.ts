@@ -112,4 +112,49 @@ describe('rewriteRemovedCalls', () => {
     expect(code).toBe("for name, col in df.items():\n    print('.iteritems()', name)");
     expect(rewrites).toEqual([{ from: '.iteritems()', to: '.items()', why: expect.stringContaining('pandas 2.0') }]);
   });
+
+  it("assigns a column's inplace fillna or replace back to the column (pandas 3 never changes the frame)", () => {
+    const code = [
+      "df['Age'].fillna(df['Age'].median(), inplace=True)  # fill the gaps",
+      'for col in cols:',
+      '    data[col].replace({"yes": 1, "no": 0},',
+      '                      inplace = True)',
+      "df[['a', 'b']].fillna(0, inplace=True)"
+    ].join('\n');
+    const { code: out, rewrites } = rewriteRemovedCalls(code);
+    expect(out).toBe(
+      [
+        "df['Age'] = df['Age'].fillna(df['Age'].median())  # fill the gaps",
+        'for col in cols:',
+        '    data[col] = data[col].replace({"yes": 1, "no": 0})',
+        "df[['a', 'b']] = df[['a', 'b']].fillna(0)"
+      ].join('\n')
+    );
+    expect(rewrites.map(r => r.from)).toEqual([
+      "df['Age'].fillna(df['Age'].median(), inplace=True)",
+      'data[col].replace({"yes": 1, "no": 0},\n                      inplace = True)',
+      "df[['a', 'b']].fillna(0, inplace=True)"
+    ]);
+    expect(rewrites[0].why).toContain('pandas 3');
+  });
+
+  it('leaves inplace calls on a whole frame, dropna, calls inside expressions and text as they are', () => {
+    const untouched = [
+      "df.fillna(0, inplace=True)",
+      "df['a'].dropna(inplace=True)",
+      "df['a'].sort_values(inplace=True)",
+      "df['a'].fillna(0)",
+      "df['a'].fillna(0, inplace=flag)",
+      "x = df['a'].fillna(0, inplace=True)",
+      "print(\n    df['a'].fillna(0, inplace=True)\n)",
+      "y = 1 + \\\ndf['a'].fillna(0, inplace=True)",
+      "df['a'].fillna(0, inplace=True).sum()",
+      "s = '''\ndf['a'].fillna(0, inplace=True)\n'''",
+      "# df['a'].fillna(0, inplace=True)",
+      "df['a'].fillna(0, inplace=True"
+    ];
+    for (const code of untouched) {
+      expect(rewriteRemovedCalls(code)).toEqual({ code, rewrites: [] });
+    }
+  });
 });
