@@ -1,8 +1,9 @@
 /**
- * The usual aliases of the data stack (`np`, `pd`, `plt`, `sns`), imported for a
- * step that uses one it never imports. The starter wrote `np.log(x)` without
+ * The usual aliases of the data stack (`np`, `pd`, `plt`, `sns`, and `scipy`
+ * itself), imported for a step that uses one it never imports. The starter wrote `np.log(x)` without
  * `import numpy as np`, and after the NameError sent the very same code three
- * more times (DABench 39, at temperature 0.2 and at 0). Importing a module the
+ * more times (DABench 39, at temperature 0.2 and at 0); `scipy.stats.pearsonr`
+ * without `import scipy` went the same way (DABench 34). Importing a module the
  * kernel already has is a no-op, so the line is added whenever the step itself
  * neither imports nor assigns the name; the step records it among its
  * `rewrites`. Only names nobody uses for data of their own: `stats` or `sm`
@@ -16,7 +17,9 @@ const ALIASES: readonly [string, string][] = [
   ['np', 'import numpy as np'],
   ['pd', 'import pandas as pd'],
   ['plt', 'import matplotlib.pyplot as plt'],
-  ['sns', 'import seaborn as sns']
+  ['sns', 'import seaborn as sns'],
+  // SciPy 1.9 and later load a submodule on first use, so `import scipy` serves scipy.stats.pearsonr.
+  ['scipy', 'import scipy']
 ];
 
 const WHY = 'the step uses the usual alias without importing it; importing it again is harmless where the kernel has it';

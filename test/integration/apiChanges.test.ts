@@ -108,10 +108,10 @@ print(pd.DataFrame({'country': ['a', 'a'], 'cases': [1, 3], 'name': ['p', 'q']})
   });
 
   it('imports the usual aliases a step forgot, so the step runs', () => {
-    const code = "s = pd.Series([1.0, np.e])\nprint(round(np.log(s).mean(), 3))\nplt.hist(s)\nsns.set_theme()";
+    const code = "s = pd.Series([1.0, np.e])\nprint(round(np.log(s).mean(), 3))\nplt.hist(s)\nsns.set_theme()\nprint(round(scipy.stats.pearsonr(s, s)[0], 3))";
     const bare = execFileSync(PYTHON, ['-c', `try:\n    exec(${JSON.stringify(code)})\nexcept NameError as e:\n    print('NameError', e)`], { encoding: 'utf8' }).trim();
     expect(bare).toBe("NameError name 'pd' is not defined");
     const fixed = addStandardImports(code).code;
-    expect(execFileSync(PYTHON, ['-c', `import matplotlib\nmatplotlib.use('Agg')\n${fixed}`], { encoding: 'utf8' }).trim()).toBe('0.5');
+    expect(execFileSync(PYTHON, ['-c', `import matplotlib\nmatplotlib.use('Agg')\n${fixed}`], { encoding: 'utf8' }).trim()).toBe('0.5\n1.0');
   });
 });

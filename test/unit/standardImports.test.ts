@@ -20,6 +20,7 @@ describe('addStandardImports', () => {
     expect(addStandardImports("import numpy\nprint(np.mean([1, 2]))").code).toBe("import numpy as np\nimport numpy\nprint(np.mean([1, 2]))");
     expect(addStandardImports("sns.histplot(df['x'])").code).toBe("import seaborn as sns\nsns.histplot(df['x'])");
     expect(addStandardImports("df = pd.read_csv('a.csv')").code).toBe("import pandas as pd\ndf = pd.read_csv('a.csv')");
+    expect(addStandardImports('r, p = scipy.stats.pearsonr(x, y)').code).toBe('import scipy\nr, p = scipy.stats.pearsonr(x, y)');
   });
 
   it('leaves a step that imports, assigns or only mentions the name, and cell magics, as written', () => {
@@ -27,6 +28,7 @@ describe('addStandardImports', () => {
       'import numpy as np\nprint(np.pi)',
       'import pandas as pd, numpy as np\nprint(np.pi)',
       'from matplotlib import pyplot as plt\nplt.plot([1])',
+      'import scipy.stats\nscipy.stats.pearsonr(x, y)',
       'np = FakeNumpy()\nnp.log(1)',
       "print('np.log is the natural log')  # np.log",
       'print(grp.np.mean)',
