@@ -23,6 +23,11 @@ interface ApiChange {
   hint: string;
 }
 
+/** How to read numbers written as text with other characters in them (commas, ranges in brackets, units). */
+const NUMBERS_IN_TEXT =
+  "numbers written as text with other characters (commas, brackets, units) convert with " +
+  "pd.to_numeric(df[col].str.replace(',', '').str.extract(r'(-?\\d+\\.?\\d*)')[0], errors='coerce'), then skip the NaN it leaves.";
+
 export const API_CHANGES: readonly ApiChange[] = [
   {
     ename: 'TypeError',
@@ -68,6 +73,17 @@ export const API_CHANGES: readonly ApiChange[] = [
     hint:
       "a text value reached a numeric operation. pandas 2.0 made numeric_only=False the default of DataFrame.corr() and cov(): pass numeric_only=True or select the columns; " +
       "numbers written as text convert with pd.to_numeric(df[col].str.replace(',', ''), errors='coerce'); a model's features need text columns encoded (pd.get_dummies)."
+  },
+  {
+    // pandas 3 text columns are Arrow strings: astype(int) or astype('Int64') of '1,000' fails in pyarrow.
+    ename: 'ArrowInvalid',
+    evalue: /Failed to parse string/,
+    hint: `a text column cannot be cast to a number while some values are not plain numbers; ${NUMBERS_IN_TEXT}`
+  },
+  {
+    ename: 'ValueError',
+    evalue: /Unable to parse string|invalid literal for int\(\) with base 10/,
+    hint: `some values of the column are not plain numbers; ${NUMBERS_IN_TEXT}`
   },
   {
     ename: 'OSError',

@@ -24,7 +24,10 @@ const OLD_CALLS: Record<string, string> = {
   seabornStyle: "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.style.use('seaborn')",
   groupbyMeanWithText: "pd.DataFrame({'country': ['a', 'a', 'b'], 'cases': ['1,000', '2', '3']}).groupby('country').mean()",
   meanOfText: "pd.Series(['1,000', '2']).mean()",
-  corrWithText: "pd.DataFrame({'region': ['x', 'y'], 'v': [1, 2]}).corr()"
+  corrWithText: "pd.DataFrame({'region': ['x', 'y'], 'v': [1, 2]}).corr()",
+  castTextToInt: "pd.Series(['1095083[606000-1717000]', '12']).astype('Int64')",
+  toNumericOfText: "pd.to_numeric(pd.Series(['1,000', '2']))",
+  intOfText: "pd.Series(['7 kg']).astype(int)"
 };
 
 const RUN_ALL = `
