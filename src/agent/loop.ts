@@ -214,8 +214,10 @@ export class AgentLoop {
      */
     let unstickTemperature: number | undefined;
     /**
-     * Set with it where the model side continues turns: the start of the next turn, written from the error
-     * (repeatedError.ts), because a copied turn begins with a copied thought.
+     * Set after a step failed, where the model side continues turns (profiles with errorRecovery): the start of
+     * the next turn, written from the error (repeatedError.ts), because a copied turn begins with a copied
+     * thought: on the DABench dev split the starter's plain turn after an error sent the same failing code
+     * again 10 times in 13, and such turns, never run, took half its model time.
      */
     let unstickStart: string | undefined;
 
@@ -566,6 +568,9 @@ export class AgentLoop {
           consecutiveErrors++;
           if (consecutiveErrors >= limits.maxConsecutiveErrors) {
             return await askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} steps in a row raised errors`);
+          }
+          if (profile.errorRecovery && this._model.continuesTurns) {
+            unstickStart = stuckTurnStart(error, line);
           }
         } else {
           consecutiveErrors = 0;

@@ -64,11 +64,11 @@ export function repeatedErrorNote(failure: StepFailure, line: string | null): st
 }
 
 /**
- * The start of the turn after failing code came again, written for the model
- * (where the model side continues a turn): the starter copied its whole turn,
- * thought first, word for word, whatever the observation asked and at
- * temperature 0.8 too. Made to begin from the error, its thought went on with
- * the change to make, and its code changed.
+ * The start of the turn after a failing step, written for the model (where the
+ * model side continues a turn): the starter copied its whole turn, thought
+ * first, word for word, whatever the observation asked and at temperature 0.8
+ * too. Made to begin from the error, its thought went on with the change to
+ * make, and its code changed more often.
  */
 export function stuckTurnStart(failure: StepFailure, line: string | null): string {
   const where = line ? `The line ${cleanLine(line, MAX_LINE)} raised` : 'The code raised';

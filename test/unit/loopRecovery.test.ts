@@ -221,23 +221,40 @@ describe('AgentLoop starting the turn of a model stuck on failing code', () => {
   // What the model writes on from the start the loop gave it.
   const continuation = " read the columns first.</thought>\n<action>python_executor</action>\n<action_input>\nprint(df.columns.tolist())\n</action_input>\n</step>";
 
-  it('starts the turn after a repeat from the error, where the model side continues turns, and records it so the prompt rebuilds', async () => {
-    const model = new ContinuingModel([step(BAD), step(BAD), continuation, answer('The columns are age, bmi and charges.')]);
+  it('starts the turn after a failing step from the error, where the model side continues turns, and records it so the prompt rebuilds', async () => {
+    const model = new ContinuingModel([step(BAD), continuation, answer('The columns are age, bmi and charges.')]);
     const runner = new DataRunner();
     const episode = await new AgentLoop(model, runner).run({ episodeId: 'ep-start', question: 'What is the mean charge?', profile: 'compact' });
     const start = stuckTurnStart(FAILURE, LINE);
     expect(start).toBe(`<step>\n<thought>The line ${LINE} raised KeyError: 'Charges'. So instead I will`);
-    const sent = model.requests[2].messages;
+    const sent = model.requests[1].messages;
     expect(sent[sent.length - 1]).toEqual({ role: 'assistant', content: start });
     expect(runner.codes).toEqual([BAD, LOOK]);
-    expect(episode.steps[2]).toMatchObject({ status: 'ok', prefill: start, raw: start + continuation, thought: expect.stringContaining('So instead I will read the columns first.') });
+    expect(episode.steps[1]).toMatchObject({ status: 'ok', prefill: start, raw: start + continuation, thought: expect.stringContaining('So instead I will read the columns first.') });
     expect(episode.steps[0].prefill).toBeUndefined();
-    expect(episode.steps[1].prefill).toBeUndefined();
-    expect(promptSha256(turnMessages(episode, 2))).toBe(episode.steps[2].promptSha256);
-    expect(promptSha256(sent)).toBe(episode.steps[2].promptSha256);
+    // A turn the loop did not start, at the usual temperature: only a repeat samples hotter.
+    expect(episode.steps[1].temperature).toBeUndefined();
+    expect(promptSha256(turnMessages(episode, 1))).toBe(episode.steps[1].promptSha256);
+    expect(promptSha256(sent)).toBe(episode.steps[1].promptSha256);
     // After it the conversation holds the whole turn, as one assistant message.
-    expect(model.requests[3].messages.filter(m => m.role === 'assistant').map(m => m.content).some(c => c.includes(`So instead I will read the columns first.`))).toBe(true);
+    expect(model.requests[2].messages.filter(m => m.role === 'assistant').map(m => m.content).some(c => c.includes(`So instead I will read the columns first.`))).toBe(true);
+    // A step that ran ends it: the answer turn is the model's own.
+    expect(model.requests[2].messages[model.requests[2].messages.length - 1].role).toBe('user');
     expect(episode.status).toBe('answered');
+  });
+
+  it('starts the turn again after a repeat of the failing code, hotter, and not under datarus-r1', async () => {
+    const repeat = " print the mean.</thought>\n<action>python_executor</action>\n<action_input>\n" + BAD + "\n</action_input>\n</step>";
+    const model = new ContinuingModel([step(BAD), repeat, continuation, answer('The columns are age, bmi and charges.')]);
+    const episode = await new AgentLoop(model, new DataRunner()).run({ episodeId: 'ep-again', question: 'What is the mean charge?', profile: 'compact' });
+    const start = stuckTurnStart(FAILURE, LINE);
+    expect(episode.steps.map(s => s.status)).toEqual(['error', 'skipped', 'ok']);
+    expect(episode.steps.map(s => s.prefill)).toEqual([undefined, start, start]);
+    expect(episode.steps.map(s => s.temperature)).toEqual([undefined, undefined, UNSTICK_TEMPERATURE]);
+    const r1 = new ContinuingModel([step(BAD), step(LOOK), answer('age, bmi, charges')]);
+    const r1Episode = await new AgentLoop(r1, new DataRunner()).run({ episodeId: 'ep-r1', question: 'What is the mean charge?', profile: 'datarus-r1' });
+    expect(r1Episode.steps.some(s => s.prefill !== undefined)).toBe(false);
+    expect(r1.requests.every(r => r.messages[r.messages.length - 1].role === 'user')).toBe(true);
   });
 
   it('writes no start for a model side that does not continue turns, nor under a grammar the caller gives', async () => {
