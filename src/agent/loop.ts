@@ -469,7 +469,9 @@ export class AgentLoop {
           const times = sameCode.note(step.code);
           if (lastFailure && profile.errorRecovery) {
             unstickTemperature = Math.max(options.temperature ?? 0, UNSTICK_TEMPERATURE);
-            unstickStart = this._model.continuesTurns ? stuckTurnStart(lastFailure, lastFailingLine) : undefined;
+            // A turn that began with the loop's start and still copied the code gets another start: given the
+            // same start again, the starter wrote the same turn again (4 times in 4 on the DABench dev split).
+            unstickStart = this._model.continuesTurns ? stuckTurnStart(lastFailure, lastFailingLine, prefill !== undefined) : undefined;
           }
           if (times >= SAME_CODE_LIMIT && lastFailure && profile.errorRecovery && !lastChanceGiven) {
             // Failing code again: nothing it wrote has worked yet, so one more step, told plainly, before the end.

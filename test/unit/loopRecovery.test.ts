@@ -243,13 +243,15 @@ describe('AgentLoop starting the turn of a model stuck on failing code', () => {
     expect(episode.status).toBe('answered');
   });
 
-  it('starts the turn again after a repeat of the failing code, hotter, and not under datarus-r1', async () => {
+  it('starts the turn after a repeat of the failing code from a look at the data instead, hotter, and not under datarus-r1', async () => {
     const repeat = " print the mean.</thought>\n<action>python_executor</action>\n<action_input>\n" + BAD + "\n</action_input>\n</step>";
     const model = new ContinuingModel([step(BAD), repeat, continuation, answer('The columns are age, bmi and charges.')]);
     const episode = await new AgentLoop(model, new DataRunner()).run({ episodeId: 'ep-again', question: 'What is the mean charge?', profile: 'compact' });
     const start = stuckTurnStart(FAILURE, LINE);
     expect(episode.steps.map(s => s.status)).toEqual(['error', 'skipped', 'ok']);
-    expect(episode.steps.map(s => s.prefill)).toEqual([undefined, start, start]);
+    const second = stuckTurnStart(FAILURE, LINE, true);
+    expect(second).toBe(`<step>\n<thought>The line ${LINE} raised KeyError: 'Charges', and the same code would raise it again. So this time I first print`);
+    expect(episode.steps.map(s => s.prefill)).toEqual([undefined, start, second]);
     expect(episode.steps.map(s => s.temperature)).toEqual([undefined, undefined, UNSTICK_TEMPERATURE]);
     const r1 = new ContinuingModel([step(BAD), step(LOOK), answer('age, bmi, charges')]);
     const r1Episode = await new AgentLoop(r1, new DataRunner()).run({ episodeId: 'ep-r1', question: 'What is the mean charge?', profile: 'datarus-r1' });
