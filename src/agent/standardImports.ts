@@ -1,9 +1,10 @@
 /**
- * The usual aliases of the data stack (`np`, `pd`, `plt`, `sns`, and `scipy`
- * itself), imported for a step that uses one it never imports. The starter wrote `np.log(x)` without
- * `import numpy as np`, and after the NameError sent the very same code three
- * more times (DABench 39, at temperature 0.2 and at 0); `scipy.stats.pearsonr`
- * without `import scipy` went the same way (DABench 34). Importing a module the
+ * The usual aliases of the data stack (`np`, `pd`, `plt`, `sns`) and SciPy's
+ * subpackages (`scipy.stats`), imported for a step that uses one it never
+ * imports. The starter wrote `np.log(x)` without `import numpy as np`, and
+ * after the NameError sent the very same code three more times (DABench 39, at
+ * temperature 0.2 and at 0); `scipy.stats.pearsonr` without an import went the
+ * same way (DABench 34). Importing a module the
  * kernel already has is a no-op, so the line is added whenever the step itself
  * neither imports nor assigns the name; the step records it among its
  * `rewrites`. Only names nobody uses for data of their own: `stats` or `sm`
@@ -17,10 +18,13 @@ const ALIASES: readonly [string, string][] = [
   ['np', 'import numpy as np'],
   ['pd', 'import pandas as pd'],
   ['plt', 'import matplotlib.pyplot as plt'],
-  ['sns', 'import seaborn as sns'],
-  // SciPy 1.9 and later load a submodule on first use, so `import scipy` serves scipy.stats.pearsonr.
-  ['scipy', 'import scipy']
+  ['sns', 'import seaborn as sns']
 ];
+
+/** SciPy's subpackages: each is imported by name, as SciPy before lazy loading needs for `scipy.stats.…`. */
+const SCIPY_SUBPACKAGES = new Set(
+  'cluster constants datasets differentiate fft fftpack integrate interpolate io linalg ndimage odr optimize signal sparse spatial special stats'.split(' ')
+);
 
 const WHY = 'the step uses the usual alias without importing it; importing it again is harmless where the kernel has it';
 
@@ -42,10 +46,15 @@ export function addStandardImports(code: string): { code: string; rewrites: Code
     const uses = [...code.matchAll(new RegExp(`(?<![\\w.])${alias}\\.`, 'g'))].some(m => !mask[m.index!]);
     return uses && !binds(code, alias);
   });
-  if (missing.length === 0) {
+  const lines = missing.map(([, line]) => line);
+  if (!binds(code, 'scipy')) {
+    const used = [...code.matchAll(/(?<![\w.])scipy\.(\w+)/g)].filter(m => !mask[m.index!]).map(m => m[1]);
+    const subpackages = [...new Set(used)].filter(name => SCIPY_SUBPACKAGES.has(name));
+    lines.push(...(subpackages.length > 0 ? subpackages.map(name => `import scipy.${name}`) : used.length > 0 ? ['import scipy'] : []));
+  }
+  if (lines.length === 0) {
     return { code, rewrites: [] };
   }
-  const lines = missing.map(([, line]) => line);
   return {
     code: `${lines.join('\n')}\n${code}`,
     rewrites: lines.map(line => ({ from: '', to: line, why: WHY }))

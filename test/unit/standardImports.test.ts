@@ -20,7 +20,11 @@ describe('addStandardImports', () => {
     expect(addStandardImports("import numpy\nprint(np.mean([1, 2]))").code).toBe("import numpy as np\nimport numpy\nprint(np.mean([1, 2]))");
     expect(addStandardImports("sns.histplot(df['x'])").code).toBe("import seaborn as sns\nsns.histplot(df['x'])");
     expect(addStandardImports("df = pd.read_csv('a.csv')").code).toBe("import pandas as pd\ndf = pd.read_csv('a.csv')");
-    expect(addStandardImports('r, p = scipy.stats.pearsonr(x, y)').code).toBe('import scipy\nr, p = scipy.stats.pearsonr(x, y)');
+    expect(addStandardImports('r, p = scipy.stats.pearsonr(x, y)').code).toBe('import scipy.stats\nr, p = scipy.stats.pearsonr(x, y)');
+    expect(addStandardImports('z = scipy.stats.zscore(x)\nt = scipy.stats.ttest_ind(a, b)\nprint(scipy.__version__, scipy.optimize.minimize)').code).toBe(
+      'import scipy.stats\nimport scipy.optimize\nz = scipy.stats.zscore(x)\nt = scipy.stats.ttest_ind(a, b)\nprint(scipy.__version__, scipy.optimize.minimize)'
+    );
+    expect(addStandardImports('print(scipy.__version__)').code).toBe('import scipy\nprint(scipy.__version__)');
   });
 
   it('leaves a step that imports, assigns or only mentions the name, and cell magics, as written', () => {
