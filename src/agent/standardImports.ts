@@ -1,5 +1,5 @@
 /**
- * The usual aliases of the data stack (`np`, `pd`, `plt`, `sns`) and SciPy's
+ * The usual aliases of the data stack (`np`, `pd`, `plt`, `sns`, and `glob`) and SciPy's
  * subpackages (`scipy.stats`), imported for a step that uses one it never
  * imports. The starter wrote `np.log(x)` without `import numpy as np`, and
  * after the NameError sent the very same code three more times (DABench 39, at
@@ -18,7 +18,9 @@ const ALIASES: readonly [string, string][] = [
   ['np', 'import numpy as np'],
   ['pd', 'import pandas as pd'],
   ['plt', 'import matplotlib.pyplot as plt'],
-  ['sns', 'import seaborn as sns']
+  ['sns', 'import seaborn as sns'],
+  // The compact profile's worked example finds the data file with glob.glob, and the starter copies the call without the import.
+  ['glob', 'import glob']
 ];
 
 /** SciPy's subpackages: each is imported by name, as SciPy before lazy loading needs for `scipy.stats.…`. */

@@ -25,6 +25,7 @@ describe('addStandardImports', () => {
       'import scipy.stats\nimport scipy.optimize\nz = scipy.stats.zscore(x)\nt = scipy.stats.ttest_ind(a, b)\nprint(scipy.__version__, scipy.optimize.minimize)'
     );
     expect(addStandardImports('print(scipy.__version__)').code).toBe('import scipy\nprint(scipy.__version__)');
+    expect(addStandardImports("df = pd.read_csv(sorted(glob.glob('*.csv'))[0])").code).toBe("import pandas as pd\nimport glob\ndf = pd.read_csv(sorted(glob.glob('*.csv'))[0])");
   });
 
   it('leaves a step that imports, assigns or only mentions the name, and cell magics, as written', () => {
@@ -33,6 +34,8 @@ describe('addStandardImports', () => {
       'import pandas as pd, numpy as np\nprint(np.pi)',
       'from matplotlib import pyplot as plt\nplt.plot([1])',
       'import scipy.stats\nscipy.stats.pearsonr(x, y)',
+      "from glob import glob\nfiles = glob('*.csv')",
+      "import glob\nfiles = glob.glob('*.csv')",
       'np = FakeNumpy()\nnp.log(1)',
       "print('np.log is the natural log')  # np.log",
       'print(grp.np.mean)',
