@@ -193,20 +193,20 @@ const CHAINED_INPLACE_WHY =
   "pandas 3 (Copy-on-Write): an inplace method on a column, df['a'].fillna(v, inplace=True), never changes df; " +
   'assigning the result back does what the code meant, on every version';
 
-/** Whether the line at `lineStart` begins a statement: not inside brackets, not after a line ending in a backslash. */
-function startsStatement(code: string, lineStart: number, mask: boolean[]): boolean {
-  let depth = 0;
-  for (let i = 0; i < lineStart; i++) {
-    if (mask[i]) {
-      continue;
-    }
-    if ('([{'.includes(code[i])) {
-      depth++;
-    } else if (')]}'.includes(code[i])) {
-      depth--;
-    }
+/** For each index of `code`, how many brackets outside strings and comments are open before it. */
+function bracketDepths(code: string, mask: boolean[]): number[] {
+  const depths = [0];
+  for (let i = 0; i < code.length; i++) {
+    const opens = !mask[i] && '([{'.includes(code[i]) ? 1 : 0;
+    const closes = !mask[i] && ')]}'.includes(code[i]) ? 1 : 0;
+    depths.push(depths[i] + opens - closes);
   }
-  return depth <= 0 && !/\\\s*\n$/.test(code.slice(Math.max(0, lineStart - 3), lineStart));
+  return depths;
+}
+
+/** Whether the line at `lineStart` begins a statement: not inside brackets, not after a line ending in a backslash. */
+function startsStatement(code: string, lineStart: number, depths: number[]): boolean {
+  return depths[lineStart] <= 0 && !/\\\s*\n$/.test(code.slice(Math.max(0, lineStart - 3), lineStart));
 }
 
 /**
@@ -221,10 +221,11 @@ function startsStatement(code: string, lineStart: number, mask: boolean[]): bool
 function rewriteChainedInplace(code: string, rewrites: CodeRewrite[]): string {
   const statement = /^([ \t]*)([A-Za-z_]\w*\[)/gm;
   const mask = pythonTextMask(code);
+  const depths = bracketDepths(code, mask);
   const edits: { start: number; end: number; to: string }[] = [];
   for (const match of code.matchAll(statement)) {
     const targetStart = match.index! + match[1].length;
-    if (mask[targetStart] || !startsStatement(code, match.index!, mask)) {
+    if (mask[targetStart] || !startsStatement(code, match.index!, depths)) {
       continue;
     }
     const subscriptOpen = targetStart + match[2].length - 1;
