@@ -89,7 +89,8 @@ describe('Analyze on the real path', () => {
     const failed = await runner.run('1/0', { episodeId: 'e', step: 0, signal, timeoutMs: 30000, metadata: {} });
     expect(failed.status).toBe('error');
     expect(failed.outputs[0]).toMatchObject({ output_type: 'error', ename: 'ZeroDivisionError' });
-    const slow = await runner.run('import time\nprint("start", flush=True)\ntime.sleep(60)', { episodeId: 'e', step: 1, signal, timeoutMs: 1500, metadata: {} });
+    // The limit counts from the request, so it leaves a loaded machine time to print before the interrupt.
+    const slow = await runner.run('import time\nprint("start", flush=True)\ntime.sleep(60)', { episodeId: 'e', step: 1, signal, timeoutMs: 6000, metadata: {} });
     expect(slow.status).toBe('timeout');
     expect(slow.durationMs).toBeLessThan(30000);
     expect(slow.outputs.map(o => o.ename ?? o.text)).toEqual(['start\n', 'KeyboardInterrupt']);
