@@ -7,39 +7,15 @@
  * code never runs.
  */
 import { AgentLoop, AgentRunOptions, Approval } from '../../src/agent/loop';
-import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest, NbOutput } from '../../src/agent/types';
+import { AgentModel, CodeRunner, ExecutionResult, NbOutput } from '../../src/agent/types';
 import { conversation, promptSha256 } from '../../src/episode/conversation';
 import { exportRows } from '../../src/episode/export';
 import { Episode, StoredEpisode } from '../../src/episode/types';
 import { DATARUS_R1_PROFILE, formatAnswer, formatStep, GENERIC_PROFILE, getProfile, profileNames } from '../../src/protocol';
+import { ScriptedModel, ScriptedTurn } from '../helpers/scriptedModel';
 
-interface Turn {
-  text: string;
-  /** `length`: the turn hit the token limit (no stop string). */
-  stopReason?: ModelTurn['stopReason'];
-}
 
 /** Replies with scripted turns, cutting each at its first stop string like a real server. */
-class ScriptedModel implements AgentModel {
-  readonly name = 'scripted';
-  readonly requests: ModelTurnRequest[] = [];
-  constructor(private readonly _turns: Turn[]) {}
-  async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
-    this.requests.push({ ...request, messages: request.messages.map(m => ({ ...m })) });
-    const turn = this._turns.shift();
-    if (!turn) {
-      throw new Error('script exhausted');
-    }
-    if (turn.stopReason === 'length') {
-      onText(turn.text);
-      return { text: turn.text, stopString: null, stopReason: 'length' };
-    }
-    const stop = request.stop.map(s => ({ s, at: turn.text.indexOf(s) })).filter(x => x.at >= 0).sort((a, b) => a.at - b.at)[0];
-    const text = stop ? turn.text.slice(0, stop.at) : turn.text;
-    onText(text);
-    return { text, stopString: stop?.s ?? null, stopReason: stop ? 'stop' : 'eos' };
-  }
-}
 
 /** Runs nothing for real: records the code and answers with scripted outputs. */
 class ScriptedRunner implements CodeRunner {
@@ -62,7 +38,7 @@ const error = (ename: string, evalue: string): NbOutput => ({
 const step = (code: string, thought = 'Look at the data.') => ({ text: formatStep({ thought, code }) });
 
 /** Every kind of turn: malformed, ok, error, cut off, skipped, edited, then the answer. */
-const SCRIPT = (): Turn[] => [
+const SCRIPT = (): ScriptedTurn[] => [
   { text: 'I will load the data first.' },
   step('print(df.shape)'),
   step('print(df.prize.mean())'),
@@ -225,7 +201,7 @@ describe('an answer whose values no output showed', () => {
   const GUESS = { text: GUESS_TEXT };
   const RIGHT = { text: formatAnswer({ thought: 'It printed 12.5.', text: 'The mean price is 12.5.' }) };
 
-  async function run(profile: string, turns: Turn[], outputs: NbOutput[][]) {
+  async function run(profile: string, turns: ScriptedTurn[], outputs: NbOutput[][]) {
     const model = new ScriptedModel(turns);
     const runner = new ScriptedRunner(outputs);
     const episode = await new AgentLoop(model, runner).run({ episodeId: `g-${profile}`, question: 'What is the mean price?', profile });

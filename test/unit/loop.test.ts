@@ -5,38 +5,16 @@
  */
 import { AgentLoop, AgentRunOptions, Approval } from '../../src/agent/loop';
 import { ChatMessage } from '../../src/agent/messages';
-import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest, NbOutput } from '../../src/agent/types';
+import { AgentModel, CodeRunner, ExecutionResult, NbOutput } from '../../src/agent/types';
 import { formatAnswer, formatStep, GENERIC_PROFILE } from '../../src/protocol';
+import { ScriptedModel } from '../helpers/scriptedModel';
 
 const CONTINUE_MESSAGE = GENERIC_PROFILE.afterStep;
 
 /** Replies with the scripted turns in order, cutting each at its stop string like a real server. */
-class ScriptedModel implements AgentModel {
-  readonly name = 'scripted';
-  readonly requests: ModelTurnRequest[] = [];
-  ended: string[] = [];
 
-  constructor(private readonly _turns: string[]) {}
-
-  async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
-    this.requests.push({ ...request, messages: request.messages.map(m => ({ ...m })) });
-    const turn = this._turns.shift();
-    if (turn === undefined) {
-      throw new Error('script exhausted');
-    }
-    const stop = request.stop.find(s => turn.includes(s));
-    const text = stop ? turn.slice(0, turn.indexOf(stop)) : turn;
-    for (const piece of text.match(/[\s\S]{1,7}/g) ?? []) {
-      onText(piece);
-    }
-    return { text, stopString: stop ?? null, stopReason: stop ? 'stop' : 'eos' };
-  }
-
-  async endEpisode(id: string): Promise<void> {
-    this.ended.push(id);
-  }
-}
-
+// Streamed in pieces, as a host streams tokens: the loop must parse a turn that arrives in parts.
+const scripted = (turns: string[]) => new ScriptedModel(turns, { chunkChars: 7 });
 const stdout = (text: string): NbOutput => ({ output_type: 'stream', name: 'stdout', text });
 const error = (ename: string, evalue: string): NbOutput => ({
   output_type: 'error',
@@ -65,7 +43,7 @@ function run(model: AgentModel, runner: CodeRunner, extra: Partial<AgentRunOptio
 
 describe('AgentLoop', () => {
   it("runs a model-written `!pip install` as `%pip` (the kernel's interpreter), asks approval for that, and records both", async () => {
-    const model = new ScriptedModel([step('!pip install openpyxl\nprint(1)'), answer('It printed 1.')]);
+    const model = scripted([step('!pip install openpyxl\nprint(1)'), answer('It printed 1.')]);
     const runner = new ScriptedRunner([{ outputs: [stdout('1\n')] }]);
     const approved: string[] = [];
     const episode = await run(model, runner, {
@@ -88,7 +66,7 @@ describe('AgentLoop', () => {
   });
 
   it('runs steps, feeds observations back, and ends with the answer', async () => {
-    const model = new ScriptedModel([step('print(6)'), answer('The sum is 6.')]);
+    const model = scripted([step('print(6)'), answer('The sum is 6.')]);
     const runner = new ScriptedRunner([{ outputs: [stdout('6\n')] }]);
     const thoughts: string[] = [];
     const episode = await run(model, runner, { hooks: { onThought: (_s, t) => thoughts.push(t) } });
@@ -108,13 +86,13 @@ describe('AgentLoop', () => {
   });
 
   it('puts the notebook context before the question', async () => {
-    const model = new ScriptedModel([answer('ok')]);
+    const model = scripted([answer('ok')]);
     await run(model, new ScriptedRunner([]), { context: 'DataFrames: df (3×1)' });
     expect(model.requests[0].messages[1].content).toBe('DataFrames: df (3×1)\n\nQuestion: What is the sum of x?');
   });
 
   it('gives the model the error and an error hint, and recovers', async () => {
-    const model = new ScriptedModel([step('print(x)'), step('x = 1\nprint(x)'), answer('1')]);
+    const model = scripted([step('print(x)'), step('x = 1\nprint(x)'), answer('1')]);
     const runner = new ScriptedRunner([{ outputs: [error('NameError', "name 'x' is not defined")] }, { outputs: [stdout('1\n')] }]);
     const episode = await run(model, runner);
     expect(episode.status).toBe('answered');
@@ -126,7 +104,7 @@ describe('AgentLoop', () => {
   });
 
   it('keeps only the latest failed attempt in the history', async () => {
-    const model = new ScriptedModel([step('a()'), step('b()'), step('c()'), answer('ok')]);
+    const model = scripted([step('a()'), step('b()'), step('c()'), answer('ok')]);
     const runner = new ScriptedRunner([
       { outputs: [error('E1', 'a')] },
       { outputs: [error('E2', 'b')] },
@@ -141,7 +119,7 @@ describe('AgentLoop', () => {
   });
 
   it('stops after too many consecutive errors', async () => {
-    const model = new ScriptedModel(Array.from({ length: 10 }, (_, i) => step(`fail${i}()`)));
+    const model = scripted(Array.from({ length: 10 }, (_, i) => step(`fail${i}()`)));
     const runner = new ScriptedRunner(Array.from({ length: 10 }, () => ({ outputs: [error('ValueError', 'bad')] })));
     const episode = await run(model, runner, { limits: { maxConsecutiveErrors: 3 } });
     expect(episode.status).toBe('error_limit');
@@ -149,7 +127,7 @@ describe('AgentLoop', () => {
   });
 
   it('stops at the step limit', async () => {
-    const model = new ScriptedModel(Array.from({ length: 10 }, (_, i) => step(`print(${i})`)));
+    const model = scripted(Array.from({ length: 10 }, (_, i) => step(`print(${i})`)));
     const runner = new ScriptedRunner([]);
     const episode = await run(model, runner, { limits: { maxSteps: 4 } });
     expect(episode.status).toBe('step_limit');
@@ -157,7 +135,7 @@ describe('AgentLoop', () => {
   });
 
   it('answers malformed turns with a correction and never runs them', async () => {
-    const model = new ScriptedModel([
+    const model = scripted([
       'I think the answer is 6.',
       step('   '),
       '<step><thought>t</thought><action>web_search</action><action_input>q</action_input></step>',
@@ -174,7 +152,7 @@ describe('AgentLoop', () => {
   });
 
   it('never runs a step that was not closed, even when its code looks complete', async () => {
-    const model = new ScriptedModel(['<step><thought>t</thought><action>python_executor</action><action_input>print(2)</action_input>', answer('nothing ran')]);
+    const model = scripted(['<step><thought>t</thought><action>python_executor</action><action_input>print(2)</action_input>', answer('nothing ran')]);
     const runner = new ScriptedRunner([]);
     const episode = await run(model, runner);
     expect(runner.codes).toEqual([]);
@@ -184,14 +162,14 @@ describe('AgentLoop', () => {
   });
 
   it('stops when the model never stops', async () => {
-    const model = new ScriptedModel(Array.from({ length: 3 }, () => '<step><thought>' + 'x'.repeat(50)));
+    const model = scripted(Array.from({ length: 3 }, () => '<step><thought>' + 'x'.repeat(50)));
     const episode = await run(model, new ScriptedRunner([]), { limits: { maxConsecutiveErrors: 3 } });
     expect(episode.status).toBe('error_limit');
     expect(episode.steps.every(s => s.status === 'invalid')).toBe(true);
   });
 
   it('asks for approval; an edited cell runs and is what the model sees', async () => {
-    const model = new ScriptedModel([step('print(1)'), step('print(2)'), step('print(3)'), answer('done')]);
+    const model = scripted([step('print(1)'), step('print(2)'), step('print(3)'), answer('done')]);
     const runner = new ScriptedRunner([{ outputs: [stdout('10')] }, { outputs: [stdout('3')] }]);
     const decisions: Approval[] = [{ action: 'run', code: 'print(10)' }, { action: 'skip' }, { action: 'run' }];
     const episode = await run(model, runner, { hooks: { approve: async () => decisions.shift()! } });
@@ -203,7 +181,7 @@ describe('AgentLoop', () => {
   });
 
   it('stops when the user says stop at approval', async () => {
-    const model = new ScriptedModel([step('print(1)')]);
+    const model = scripted([step('print(1)')]);
     const runner = new ScriptedRunner([]);
     const episode = await run(model, runner, { hooks: { approve: async () => ({ action: 'stop' }) } });
     expect(episode.status).toBe('stopped');
@@ -212,7 +190,7 @@ describe('AgentLoop', () => {
 
   it('stops when the signal aborts during a step', async () => {
     const controller = new AbortController();
-    const model = new ScriptedModel([step('while True: pass'), answer('never')]);
+    const model = scripted([step('while True: pass'), answer('never')]);
     const runner: CodeRunner = {
       run: async () => {
         controller.abort();
@@ -225,7 +203,7 @@ describe('AgentLoop', () => {
   });
 
   it('ends the episode when the kernel dies during a step', async () => {
-    const model = new ScriptedModel([step('import os; os._exit(1)'), step('print(1)'), answer('no')]);
+    const model = scripted([step('import os; os._exit(1)'), step('print(1)'), answer('no')]);
     const runner = new ScriptedRunner([{ status: 'error', kernelLost: true, outputs: [error('KernelError', 'the kernel died')] }]);
     const episode = await run(model, runner);
     expect(episode.status).toBe('failed');
@@ -247,7 +225,7 @@ describe('AgentLoop', () => {
   });
 
   it('refuses an empty question without calling the model', async () => {
-    const model = new ScriptedModel([]);
+    const model = scripted([]);
     const episode = await run(model, new ScriptedRunner([]), { question: '   ' });
     expect(episode.status).toBe('failed');
     expect(model.requests).toHaveLength(0);
@@ -255,7 +233,7 @@ describe('AgentLoop', () => {
 
   it('describes images and truncates long output in the observation', async () => {
     const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000280000001e008060000', 'hex').toString('base64');
-    const model = new ScriptedModel([step('plot()'), answer('ok')]);
+    const model = scripted([step('plot()'), answer('ok')]);
     const runner = new ScriptedRunner([
       {
         outputs: [
@@ -272,7 +250,7 @@ describe('AgentLoop', () => {
   });
 
   it('says when a cell was interrupted at the time limit', async () => {
-    const model = new ScriptedModel([step('sleep()'), answer('ok')]);
+    const model = scripted([step('sleep()'), answer('ok')]);
     const runner = new ScriptedRunner([{ status: 'timeout', outputs: [error('KeyboardInterrupt', '')] }]);
     const episode = await run(model, runner, { limits: { cellTimeoutMs: 2000 } });
     expect(episode.steps[0].observation).toContain('[the cell ran past the 2 s limit and was interrupted]');

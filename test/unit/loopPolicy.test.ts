@@ -11,25 +11,12 @@ import { execFileSync } from 'node:child_process';
 import { interactiveApproval, UserChoice } from '../../src/agent/approvalGate';
 import { kernelPolicy } from '../../src/agent/codePolicy';
 import { AgentLoop, AgentRunOptions } from '../../src/agent/loop';
-import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest } from '../../src/agent/types';
+import { CodeRunner, ExecutionResult } from '../../src/agent/types';
 import { headlessApproval } from '../../src/headless/approval';
 import { formatAnswer, formatStep } from '../../src/protocol';
 import { PYTHON } from '../integration/paths';
+import { ScriptedModel } from '../helpers/scriptedModel';
 
-class ScriptedModel implements AgentModel {
-  readonly name = 'scripted';
-  readonly requests: ModelTurnRequest[] = [];
-  constructor(private readonly _turns: string[]) {}
-  async complete(request: ModelTurnRequest): Promise<ModelTurn> {
-    this.requests.push(request);
-    const turn = this._turns.shift();
-    if (turn === undefined) {
-      throw new Error('script exhausted');
-    }
-    const stop = request.stop.find(s => turn.includes(s));
-    return { text: stop ? turn.slice(0, turn.indexOf(stop)) : turn, stopString: stop ?? null, stopReason: stop ? 'stop' : 'eos' };
-  }
-}
 
 /** Runs nothing (records the code); evaluates `inspect` expressions in a real Python, as a kernel's user_expressions. */
 class PythonInspectRunner implements CodeRunner {

@@ -8,29 +8,13 @@
 import { AgentLoop, AgentRunOptions, UNSTICK_TEMPERATURE } from '../../src/agent/loop';
 import { DIFFERENT_APPROACH, failingLine, lastChanceObservation, repeatedErrorNote, sameFailure, stuckTurnStart } from '../../src/agent/repeatedError';
 import { SAME_FAILING_CODE_OBSERVATION } from '../../src/agent/stuck';
-import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest, NbOutput } from '../../src/agent/types';
+import { CodeRunner, ExecutionResult, NbOutput } from '../../src/agent/types';
 import { conversation, promptSha256, turnMessages } from '../../src/episode/conversation';
 import type { Episode } from '../../src/episode/types';
 import { describeEnding } from '../../src/lab/endings';
 import { ANSWER_REQUEST_WHY, answerTemplate, answerTurnGrammar, formatAnswer, formatStep, GENERIC_PROFILE, parseAnswerForm } from '../../src/protocol';
+import { ScriptedModel } from '../helpers/scriptedModel';
 
-class ScriptedModel implements AgentModel {
-  readonly name = 'scripted';
-  readonly requests: ModelTurnRequest[] = [];
-  constructor(private readonly _turns: string[]) {}
-
-  async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
-    this.requests.push({ ...request, messages: request.messages.map(m => ({ ...m })) });
-    const turn = this._turns.shift();
-    if (turn === undefined) {
-      throw new Error('script exhausted');
-    }
-    const stop = request.stop.find(s => turn.includes(s));
-    const text = stop ? turn.slice(0, turn.indexOf(stop)) : turn;
-    onText(text);
-    return { text, stopString: stop ?? null, stopReason: stop ? 'stop' : 'eos' };
-  }
-}
 
 /**
  * A KeyError as ipykernel sends it (ANSI colours and all): the cause's library

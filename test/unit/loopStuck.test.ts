@@ -9,28 +9,9 @@ import { AgentModel, CodeRunner, ExecutionResult, ModelTurn, ModelTurnRequest } 
 import { SAME_CODE_OBSERVATION, SAME_FAILING_CODE_OBSERVATION } from '../../src/agent/stuck';
 import { conversation, promptSha256 } from '../../src/episode/conversation';
 import { ANSWER_REQUEST_WHY, answerTurnGrammar, formatAnswer, formatStep } from '../../src/protocol';
+import { ScriptedModel } from '../helpers/scriptedModel';
 
 /** Replies with the scripted turns in order, cutting each at its stop string like a real server. */
-class ScriptedModel implements AgentModel {
-  readonly name = 'scripted';
-  readonly requests: ModelTurnRequest[] = [];
-  constructor(private readonly _turns: (string | ((request: ModelTurnRequest, onText: (t: string) => void) => Promise<ModelTurn>))[]) {}
-
-  async complete(request: ModelTurnRequest, onText: (text: string) => void): Promise<ModelTurn> {
-    this.requests.push({ ...request, messages: request.messages.map(m => ({ ...m })) });
-    const turn = this._turns.shift();
-    if (turn === undefined) {
-      throw new Error('script exhausted');
-    }
-    if (typeof turn === 'function') {
-      return turn(request, onText);
-    }
-    const stop = request.stop.find(s => turn.includes(s));
-    const text = stop ? turn.slice(0, turn.indexOf(stop)) : turn;
-    onText(text);
-    return { text, stopString: stop ?? null, stopReason: stop ? 'stop' : 'eos' };
-  }
-}
 
 class Runner implements CodeRunner {
   readonly codes: string[] = [];
