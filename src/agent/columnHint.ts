@@ -3,6 +3,10 @@
  * DataFrame), the observation adds the real columns of the DataFrames in the
  * kernel, read silently through the runner: a small model that guessed
  * `amount` then sees `units` and `unit_price` instead of guessing again.
+ * When the name it used differs from a real one only in spaces, case or
+ * separators (`'WINDSPEED'` for the header's `' WINDSPEED'`), the hint says so
+ * outright: the starter read past the leading space in the list of columns and
+ * wrote the same name again (11 of 177 DABench dev tasks failed that way).
  * Works with any runner that can inspect (notebook or Node kernel).
  */
 import { asJsonRepr } from './inspect';
@@ -40,16 +44,86 @@ export function formatColumnHint(frames: Record<string, string[]>): string {
   return line.length > MAX_HINT ? `${line.slice(0, MAX_HINT - 2)}…]` : line;
 }
 
-/** The hint for a failed step, read from the kernel; '' when it does not apply or cannot be read. */
-export async function columnHint(runner: CodeRunner, error: { ename: string; evalue: string } | null): Promise<string> {
+/** A name the step used and the real column it stands for. */
+export interface ColumnMatch {
+  /** The name as the code wrote it. */
+  used: string;
+  /** The column as the frame spells it. */
+  actual: string;
+  /** The two differ only in spaces around the name (a header written `a, b, c`). */
+  spacesOnly: boolean;
+  /** The variable of the DataFrame that has the column. */
+  frame: string;
+}
+
+/** A name with case, spaces, underscores, dots, dashes and a byte-order mark left out. */
+const bare = (name: string) => name.replace(/[\s_.\-\ufeff]+/g, '').toLowerCase();
+
+/** The names an error says are missing: the quoted strings of `'WINDSPEED'` or `"['a', 'b'] not in index"`. */
+function missingNames(evalue: string): string[] {
+  const single = [...evalue.matchAll(/'([^'\n]{1,200})'/g)].map(m => m[1]);
+  const double = [...evalue.matchAll(/"([^"'\n]{1,200})"/g)].map(m => m[1]);
+  return [...single, ...double].filter(n => n !== 'object');
+}
+
+/**
+ * The real column a missing name stands for: the only column of the kernel's
+ * frames equal to it up to case, spaces and separators; null when there is
+ * none or more than one.
+ */
+export function columnMatch(frames: Record<string, string[]>, error: { ename: string; evalue: string } | null): ColumnMatch | null {
+  if (!error || !isColumnError(error)) {
+    return null;
+  }
+  const owners = new Map<string, string>();
+  for (const [frame, columns] of Object.entries(frames)) {
+    for (const column of Array.isArray(columns) ? columns.map(String) : []) {
+      if (!owners.has(column)) {
+        owners.set(column, frame);
+      }
+    }
+  }
+  for (const used of missingNames(error.evalue)) {
+    if (owners.has(used) || !bare(used)) {
+      continue;
+    }
+    const like = [...owners.keys()].filter(c => bare(c) === bare(used));
+    if (like.length === 1) {
+      const frame = owners.get(like[0])!;
+      return { used, actual: like[0], spacesOnly: like[0].replace(/^\ufeff/, '').trim() === used, frame: /^[A-Za-z_]\w{0,40}$/.test(frame) ? frame : 'df' };
+    }
+  }
+  return null;
+}
+
+/** What to write instead, for the model: strip the header's spaces once, or the name as spelled. */
+export function columnFix(match: ColumnMatch): string {
+  return match.spacesOnly
+    ? `strip the spaces from every column name right after reading the file, with ${match.frame}.columns = ${match.frame}.columns.str.strip(), and then`
+    : `write the column exactly as ${pyRepr(match.actual)}, and`;
+}
+
+/** The observation's line for a match. */
+export function columnMatchNote(match: ColumnMatch): string {
+  return `[there is no column ${pyRepr(match.used)}; the data spells it ${pyRepr(match.actual)}. To use it, ${columnFix(match).replace(/,? and( then)?$/, '')}.]`;
+}
+
+/** The DataFrames' columns in the kernel when a step failed on a column name; null when that does not apply or they cannot be read. */
+export async function kernelColumns(runner: CodeRunner, error: { ename: string; evalue: string } | null): Promise<Record<string, string[]> | null> {
   if (!error || !isColumnError(error) || !runner.inspect) {
-    return '';
+    return null;
   }
   const text = await runner.inspect(COLUMNS_EXPRESSION).catch(() => null);
   try {
-    const frames = text ? (JSON.parse(text) as Record<string, string[]>) : {};
-    return formatColumnHint(frames);
+    const frames: unknown = text ? JSON.parse(text) : {};
+    return frames && typeof frames === 'object' && !Array.isArray(frames) ? (frames as Record<string, string[]>) : {};
   } catch {
-    return '';
+    return null;
   }
+}
+
+/** The hint for a failed step, read from the kernel; '' when it does not apply or cannot be read. */
+export async function columnHint(runner: CodeRunner, error: { ename: string; evalue: string } | null): Promise<string> {
+  const frames = await kernelColumns(runner, error);
+  return frames ? formatColumnHint(frames) : '';
 }

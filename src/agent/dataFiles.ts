@@ -110,7 +110,13 @@ function describeFile(f: DataFileInfo): string {
     .join(', ');
   const more = (f.columns ?? 0) > Object.keys(f.dtypes ?? {}).length ? `, … (${f.columns} columns)` : '';
   const rows = f.rows === null || f.rows === undefined ? 'many rows (too big to count here)' : `${f.rows} rows`;
-  return `- ${pyRepr(String(f.name))}: ${rows}; columns ${dtypes}${more}`;
+  // The starter writes `df['WINDSPEED']` for a header's ' WINDSPEED' unless told (DABench's baro_2015.csv, 6 tasks).
+  const spaced = Object.keys(f.dtypes ?? {}).filter(c => c !== c.trim()).length;
+  const spaces =
+    spaced > 0
+      ? `\n  (${spaced === 1 ? '1 of these names begins or ends' : `${spaced} of these names begin or end`} with a space: write them exactly, or strip them once after reading, df.columns = df.columns.str.strip())`
+      : '';
+  return `- ${pyRepr(String(f.name))}: ${rows}; columns ${dtypes}${more}${spaces}`;
 }
 
 export function formatDataFiles(found: DataFiles): string {

@@ -65,7 +65,7 @@ import { EPISODE_SCHEMA_VERSION } from '../episode/types';
 import { cutAfterRefusal, fitToContext, isContextRefusal, PromptSize } from './budget';
 import type { CodePolicy, RiskFinding } from './codePolicy';
 import { refusedObservation } from './codePolicy';
-import { columnHint } from './columnHint';
+import { columnFix, columnMatch, columnMatchNote, formatColumnHint, kernelColumns } from './columnHint';
 import { apiChangeHint, rewriteRemovedCalls } from './apiChanges';
 import { answerSources, checkGrounding } from './grounding';
 import { kernelInstalls } from './kernelInstalls';
@@ -201,6 +201,8 @@ export class AgentLoop {
     /** The error the last step that ran raised, and the line that raised it (a repeat of it would raise it again). */
     let lastFailure: StepFailure | null = null;
     let lastFailingLine: string | null = null;
+    /** For the turn start after a failure on a misspelt column: how to write it (columnHint.ts). */
+    let lastColumnFix: string | undefined;
     /** Whether failing code written once more was given one last step instead of ending the episode. */
     let lastChanceGiven = false;
     /** Model turns so far (an answer sent back is one); per-turn grammars count them. */
@@ -471,7 +473,7 @@ export class AgentLoop {
             unstickTemperature = Math.max(options.temperature ?? 0, UNSTICK_TEMPERATURE);
             // A turn that began with the loop's start and still copied the code gets another start: given the
             // same start again, the starter wrote the same turn again (4 times in 4 on the DABench dev split).
-            unstickStart = this._model.continuesTurns ? stuckTurnStart(lastFailure, lastFailingLine, prefill !== undefined) : undefined;
+            unstickStart = this._model.continuesTurns ? stuckTurnStart(lastFailure, lastFailingLine, prefill !== undefined, lastColumnFix) : undefined;
           }
           if (times >= SAME_CODE_LIMIT && lastFailure && profile.errorRecovery && !lastChanceGiven) {
             // Failing code again: nothing it wrote has worked yet, so one more step, told plainly, before the end.
@@ -541,10 +543,13 @@ export class AgentLoop {
         lastFailure = error;
         lastFailingLine = line;
         const observation = observationFor(result, profile.observationStyle, observationLimit, limits.cellTimeoutMs);
-        const hint = profile.columnHints && !result.kernelLost && !signal.aborted ? await columnHint(this._runner, error) : '';
+        const frames = profile.columnHints && !result.kernelLost && !signal.aborted ? await kernelColumns(this._runner, error) : null;
+        const hint = frames ? formatColumnHint(frames) : '';
+        const misspelt = frames ? columnMatch(frames, error) : null;
+        lastColumnFix = misspelt ? columnFix(misspelt) : undefined;
         // A call the installed libraries removed (apiChanges.ts): the traceback alone does not say what replaced it.
         const changed = profile.errorRecovery ? apiChangeHint(error) : '';
-        const notes = [observation, hint, changed, repeated && error && profile.errorRecovery ? repeatedErrorNote(error, line) : ''].filter(Boolean);
+        const notes = [observation, hint, misspelt ? columnMatchNote(misspelt) : '', changed, repeated && error && profile.errorRecovery ? repeatedErrorNote(error, line) : ''].filter(Boolean);
         record(
           {
             code,
@@ -572,7 +577,7 @@ export class AgentLoop {
             return await askForAnswer('error_limit', 'error_limit', `${consecutiveErrors} steps in a row raised errors`);
           }
           if (profile.errorRecovery && this._model.continuesTurns) {
-            unstickStart = stuckTurnStart(error, line);
+            unstickStart = stuckTurnStart(error, line, false, lastColumnFix);
           }
         } else {
           consecutiveErrors = 0;

@@ -69,15 +69,17 @@ export function repeatedErrorNote(failure: StepFailure, line: string | null): st
  * first, word for word, whatever the observation asked and at temperature 0.8
  * too. Made to begin from the error, its thought went on with the change to
  * make, and its code changed more often. `again`: the turn before began with
- * this start and still copied the failing code.
+ * this start and still copied the failing code. `fix`: the change to make,
+ * when the loop knows it (a misspelt column, columnHint.ts); the model goes on
+ * from it.
  */
-export function stuckTurnStart(failure: StepFailure, line: string | null, again = false): string {
+export function stuckTurnStart(failure: StepFailure, line: string | null, again = false, fix?: string): string {
   const where = line ? `The line ${cleanLine(line, MAX_LINE)} raised` : 'The code raised';
   const error = `${cleanLine(failure.ename, 80)}: ${cleanLine(failure.evalue, 120)}`;
   // After a started turn was copied too: a look at the data instead of another fix from memory.
   return again
     ? `<step>\n<thought>${where} ${error}, and the same code would raise it again. So this time I first print`
-    : `<step>\n<thought>${where} ${error}. So instead I will`;
+    : `<step>\n<thought>${where} ${error}. So instead I will${fix ? ` ${fix}` : ''}`;
 }
 
 /**

@@ -78,6 +78,10 @@ function decimalsOf(match: RegExpMatchArray): number {
   return word in NUMBER_WORDS ? NUMBER_WORDS[word] : Number(word);
 }
 
+/** Words that describe a value as a number, or as text. */
+const NUMERIC_WORDS = /\b(number|float|integer|int|decimal|count|percentage)\b/i;
+const TEXT_WORDS = /\b(string|boolean)\b/i;
+
 const unquote = (text: string) => text.trim().replace(/^["'`“”‘’]+|["'`“”‘’]+$/g, '');
 
 /** Pieces of the description that speak of one value each: lines, "where …" clauses, sentences. */
@@ -131,6 +135,16 @@ export function parseAnswerForm(format: string | undefined, constraints = ''): A
   if (fields.length === 0) {
     return null;
   }
+  // A placeholder may describe its own value: `@mean_wind_speed[number, rounded to 2 decimal places]`.
+  for (const field of fields) {
+    const own = [...field.placeholder.matchAll(DECIMALS)];
+    if (own.length === 1) {
+      field.decimals = decimalsOf(own[0]);
+      field.numeric = true;
+    } else if (NUMERIC_WORDS.test(field.placeholder) && !TEXT_WORDS.test(field.placeholder)) {
+      field.numeric = true;
+    }
+  }
   const names = new Set(fields.flatMap(f => [f.name, f.placeholder]));
   const general: number[] = [];
   for (const clause of clauses(`${format}\n${constraints}`)) {
@@ -179,11 +193,11 @@ function describeEach(clause: string, mentioned: { field: AnswerField; at: numbe
     const stretch = clause.slice(m.at, i + 1 < ordered.length ? ordered[i + 1].at : clause.length);
     const quoted = [...stretch.matchAll(QUOTED)].map(q => q[1].trim()).filter(q => q && !names.has(q));
     const words = stretch.replace(QUOTED, ' ');
-    if (quoted.length === 0 && !/\b(number|float|integer|int|decimal|count|percentage|string|boolean)\b/i.test(words) && i + 1 < ordered.length) {
+    if (quoted.length === 0 && !NUMERIC_WORDS.test(words) && !TEXT_WORDS.test(words) && i + 1 < ordered.length) {
       return; // only "and" between this field and the next: they are described together
     }
     for (const field of group) {
-      if (/\b(number|float|integer|int|decimal|count|percentage)\b/i.test(words) && !/\b(string|boolean)\b/i.test(words)) {
+      if (NUMERIC_WORDS.test(words) && !TEXT_WORDS.test(words)) {
         field.numeric = true;
       }
       if (quoted.length >= 2 && field.choices.length === 0 && /\b(either|or|one of|can be|takes|true|false|yes|no)\b/i.test(stretch)) {
@@ -258,6 +272,23 @@ function formValue(field: AnswerField, value: string): { value: string; why: str
   return { value: v, why };
 }
 
+/**
+ * A value written after brackets that copy the format's placeholder
+ * (`@outliers_count[outliers_count] = 2`, as the starter wrote it twice in 177
+ * DABench dev tasks, the second time after being shown the form): the value
+ * and how much text after the entry it took; null when there is none.
+ */
+function valueAfterPlaceholder(field: AnswerField, entry: { value: string }, after: string): { value: string; length: number } | null {
+  const inside = unquote(entry.value).toLowerCase();
+  if (!inside || (inside !== field.placeholder.toLowerCase() && inside !== field.name.toLowerCase())) {
+    return null;
+  }
+  // To the end of the line or the next field, or prose after a comma.
+  const m = /^[ \t]*(?:=|:|is\b)[ \t]*((?:(?!,\s*[A-Za-z])[^\n@;])*)/.exec(after);
+  const value = m ? m[1].replace(/[\s,;]+$/, '') : '';
+  return value ? { value, length: m![0].length } : null;
+}
+
 /** Checks a final answer against the asked form, fixing what needs no model. */
 export function checkAnswerForm(answer: string, form: AnswerForm): AnswerFormCheck {
   const found = entries(answer);
@@ -275,12 +306,16 @@ export function checkAnswerForm(answer: string, form: AnswerForm): AnswerFormChe
       continue;
     }
     for (const entry of mine) {
-      const formed = formValue(field, entry.value);
+      const moved = valueAfterPlaceholder(field, entry, answer.slice(entry.index + entry.length));
+      const formed = formValue(field, moved?.value ?? entry.value);
+      if (moved) {
+        formed.why.unshift('the value written after the brackets moved into them');
+      }
       if (formed.problem) {
         problems.push(formed.problem);
       }
-      if (formed.value !== entry.value) {
-        replacements.push({ index: entry.index, length: entry.length, text: `@${field.name}[${formed.value}]` });
+      if (formed.value !== entry.value || moved) {
+        replacements.push({ index: entry.index, length: entry.length + (moved?.length ?? 0), text: `@${field.name}[${formed.value}]` });
         if (entry === mine[0]) {
           fixes.push({ name: field.name, from: entry.value, to: formed.value, why: formed.why.join('; ') });
         }

@@ -7,6 +7,7 @@
  */
 import { KernelManager } from '@jupyterlab/services';
 
+import { columnFix } from '../../src/agent/columnHint';
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop, UNSTICK_TEMPERATURE } from '../../src/agent/loop';
@@ -156,6 +157,30 @@ describe('stuck detection on the real host and kernel', () => {
     });
     expect(episode.steps[0].error).toEqual({ ename: 'AttributeError', evalue: "'DataFrame' object has no attribute 'append'" });
     expect(episode.steps[0].observation).toContain('[changed in the installed libraries: pandas 2.0 removed DataFrame.append');
+    await kernel.shutdown();
+  });
+
+  it('after a KeyError on a column the header spells with a space, names it and starts the next turn from stripping the names', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    // A header written "units, amount": pandas keeps the space, the model writes the name without it.
+    const code = "import io\nimport pandas as pd\nframe = pd.read_csv(io.StringIO('units, amount\\n1, 2\\n'))\nprint(frame['amount'].sum())";
+    const turns = [exactly(formatStep({ thought: 'Sum the amount.', code })), undefined, exactly(formatAnswer({ thought: 'It failed.', text: 'unknown' }))];
+    const episode = await new AgentLoop(hostModel(), new KernelRunner(kernel)).run({
+      episodeId: 'stuck-it-column',
+      question: 'What is the total amount?',
+      profile: 'compact',
+      grammar: turn => turns[turn],
+      limits: { maxTokensPerTurn: 256 }
+    });
+    expect(episode.steps[0].error).toEqual({ ename: 'KeyError', evalue: "'amount'" });
+    expect(episode.steps[0].observation).toContain("[columns of the DataFrames in the kernel: frame: 'units', ' amount']");
+    expect(episode.steps[0].observation).toContain("[there is no column 'amount'; the data spells it ' amount'. To use it, strip the spaces from every column name right after reading the file, with frame.columns = frame.columns.str.strip().]");
+    const start = stuckTurnStart({ ename: 'KeyError', evalue: "'amount'" }, "print(frame['amount'].sum())", false, columnFix({ used: 'amount', actual: ' amount', spacesOnly: true, frame: 'frame' }));
+    expect(episode.steps[1].prefill).toBe(start);
+    expect(episode.steps[1].raw.startsWith(start)).toBe(true);
+    for (const step of episode.steps) {
+      expect(promptSha256(turnMessages(episode, step.index))).toBe(step.promptSha256);
+    }
     await kernel.shutdown();
   });
 

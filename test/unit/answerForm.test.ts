@@ -57,6 +57,23 @@ describe('parsing the asked form', () => {
     expect(parseAnswerForm(IN_CONSTRAINTS.format, IN_CONSTRAINTS.constraints)!.fields.map(f => f.decimals)).toEqual([2, 2]);
   });
 
+  it('reads the decimals and the kind a placeholder states itself (DABench 690 went unrounded)', () => {
+    const wind = parseAnswerForm(
+      '@number_of_outliers[integer] @mean_wind_speed[number, rounded to 2 decimal places] @std_deviation_wind_speed[number, rounded to 2 decimal places]',
+      'Use the Z-score method; remove the outliers, then calculate the mean and standard deviation.'
+    )!;
+    expect(wind.fields.map(f => [f.name, f.decimals, f.numeric])).toEqual([
+      ['number_of_outliers', null, true],
+      ['mean_wind_speed', 2, true],
+      ['std_deviation_wind_speed', 2, true]
+    ]);
+    expect(checkAnswerForm('@number_of_outliers[0] @mean_wind_speed[2.2916666666666665] @std_deviation_wind_speed[1.1457887606613928]', wind).text).toBe(
+      '@number_of_outliers[0] @mean_wind_speed[2.29] @std_deviation_wind_speed[1.15]'
+    );
+    // Text in a placeholder that names no kind leaves the field as it was.
+    expect(parseAnswerForm('@most_common_city[city name]')!.fields[0]).toMatchObject({ decimals: null, numeric: false });
+  });
+
   it('asks nothing of a task without fields, or a user question', () => {
     expect(parseAnswerForm(undefined)).toBeNull();
     expect(parseAnswerForm('')).toBeNull();
@@ -103,6 +120,22 @@ describe('checking an answer', () => {
     ]);
     expect(checkAnswerForm('@country_name[ Country ]', country).problems).toHaveLength(1);
     expect(checkAnswerForm('@country_name[India]', country).problems).toEqual([]);
+  });
+
+  it('moves a value written after copied placeholder brackets into them (DABench 175 and 234, after the form was shown too)', () => {
+    const outliers = parseAnswerForm('@outliers_count[outliers_count] \nwhere "outliers_count" is the number of outliers detected in the age of passengers. This should be an integer number.')!;
+    const check = checkAnswerForm('@outliers_count[outliers_count] = 2', outliers);
+    expect(check.problems).toEqual([]);
+    expect(check.text).toBe('@outliers_count[2]');
+    expect(check.fixes).toEqual([{ name: 'outliers_count', from: 'outliers_count', to: '2', why: 'the value written after the brackets moved into them' }]);
+    const days = parseAnswerForm('@average_duration[days] where "days" is a whole number representing the average number of days, rounded to the nearest whole number.')!;
+    expect(checkAnswerForm('@average_duration[days] = 364.0', days).text).toBe('@average_duration[364]');
+    expect(checkAnswerForm('The mean: @average_duration[days]: 364.4, as printed.', days).text).toBe('The mean: @average_duration[364], as printed.');
+    // Nothing after the brackets, or a real value in them: nothing is moved.
+    expect(checkAnswerForm('@average_duration[days]', days).problems).toEqual(['@average_duration[…] must hold one number, not "days"']);
+    expect(checkAnswerForm('@average_duration[364] = days', days)).toEqual({ problems: [], fixes: [], text: '@average_duration[364] = days' });
+    const country = parseAnswerForm('@country_name[country] where "country" is a string.')!;
+    expect(checkAnswerForm('@country_name[country] is Congo', country).text).toBe('@country_name[Congo]');
   });
 
   it('says why a value changed when only its spaces were removed (DABench 24 recorded an empty reason)', () => {

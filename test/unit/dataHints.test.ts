@@ -4,7 +4,7 @@
  * fails on a column name (in the observation). The kernel side of both is in
  * test/integration/grounding.test.ts.
  */
-import { COLUMNS_EXPRESSION, columnHint, formatColumnHint, isColumnError } from '../../src/agent/columnHint';
+import { COLUMNS_EXPRESSION, columnHint, columnMatch, columnMatchNote, formatColumnHint, isColumnError, kernelColumns } from '../../src/agent/columnHint';
 import { buildContext } from '../../src/agent/context';
 import { dataFilesExpression, dataFilesIn, describeDataFiles, formatDataFiles } from '../../src/agent/dataFiles';
 import { fenceData } from '../../src/agent/untrusted';
@@ -30,6 +30,14 @@ describe('data files named in a question', () => {
     expect(expression).toContain('{\'names\': ["sales.csv"]}');
     expect(expression).toContain('exec(');
     expect(dataFilesExpression(null)).toContain("{'names': None}");
+  });
+
+  it('says when column names begin or end with a space, as a header written "a, b" gives them', () => {
+    expect(formatDataFiles({ source: 'question', files: [{ name: 'baro.csv', rows: 3, dtypes: { 'DATE TIME': 'str', ' WINDSPEED': 'float64', ' DIR ': 'int64' }, columns: 3 }] })).toBe(
+      "Data files in the kernel's working folder:\n- 'baro.csv': 3 rows; columns 'DATE TIME': str, ' WINDSPEED': float64, ' DIR ': int64\n" +
+        '  (2 of these names begin or end with a space: write them exactly, or strip them once after reading, df.columns = df.columns.str.strip())'
+    );
+    expect(formatDataFiles({ source: 'question', files: [{ name: 'c.csv', rows: 1, dtypes: { 'calls ': 'int64', b: 'int64' }, columns: 2 }] })).toContain('(1 of these names begins or ends with a space');
   });
 
   it('formats columns, dtypes and rows, and says when a file could not be read', () => {
@@ -99,6 +107,45 @@ describe('columns after a step fails on a column name', () => {
     expect(await columnHint(runner, { ename: 'KeyError', evalue: "'amount'" })).toBe("[columns of the DataFrames in the kernel: df: 'units']");
     expect(asked).toEqual([COLUMNS_EXPRESSION]);
     expect(await columnHint({ run: runner.run }, { ename: 'KeyError', evalue: "'amount'" })).toBe('');
+  });
+});
+
+describe('a column name that differs from a real one only in spelling', () => {
+  const baro = { df: ['DATE TIME', ' WINDSPEED', ' DIR'], other: ['timestamp', 'num. calls abandoned ', '.SPX', 'pop', 'Whole weight', 'Shell weight'] };
+  const keyError = (evalue: string) => ({ ename: 'KeyError', evalue });
+
+  it('finds the only column equal up to spaces, case and separators, in any KeyError message', () => {
+    expect(columnMatch(baro, keyError("'WINDSPEED'"))).toEqual({ used: 'WINDSPEED', actual: ' WINDSPEED', spacesOnly: true, frame: 'df' });
+    expect(columnMatch(baro, keyError('"[\'num. calls abandoned\'] not in index"'))).toEqual({ used: 'num. calls abandoned', actual: 'num. calls abandoned ', spacesOnly: true, frame: 'other' });
+    expect(columnMatch(baro, keyError('"None of [Index([\'DATE_TIME\'], dtype=\'object\')] are in the [columns]"'))).toMatchObject({ actual: 'DATE TIME', spacesOnly: false });
+    expect(columnMatch(baro, keyError("'SPX'"))).toMatchObject({ actual: '.SPX', spacesOnly: false });
+    expect(columnMatch(baro, { ename: 'AttributeError', evalue: "'DataFrame' object has no attribute 'Pop'" })).toMatchObject({ actual: 'pop' });
+  });
+
+  it('names none when no column or several are alike, the name exists, or the error is another', () => {
+    expect(columnMatch(baro, keyError("'Weight'"))).toBeNull();
+    expect(columnMatch({ a: ['x y', 'x_y'] }, keyError("'XY'"))).toBeNull();
+    expect(columnMatch(baro, keyError("'pop'"))).toBeNull();
+    expect(columnMatch(baro, keyError("'Pfizer/BioNTech'"))).toBeNull();
+    expect(columnMatch(baro, { ename: 'ValueError', evalue: "'WINDSPEED'" })).toBeNull();
+    expect(columnMatch(baro, null)).toBeNull();
+  });
+
+  it('says how to write it, with the name quoted as Python writes it and the frame only when it is a plain name', () => {
+    expect(columnMatchNote(columnMatch(baro, keyError("'SPX'"))!)).toBe("[there is no column 'SPX'; the data spells it '.SPX'. To use it, write the column exactly as '.SPX'.]");
+    const odd = columnMatch({ 'not a name': ['\nWINDSPEED'] }, keyError("'WINDSPEED'"))!;
+    expect(columnMatchNote(odd)).toBe(
+      "[there is no column 'WINDSPEED'; the data spells it '\\nWINDSPEED'. To use it, strip the spaces from every column name right after reading the file, with df.columns = df.columns.str.strip().]"
+    );
+  });
+
+  it('reads the columns from the kernel only after a column error, and copes with what it cannot parse', async () => {
+    const reply = (text: string | null): CodeRunner => ({ run: async () => ({ status: 'ok', outputs: [], durationMs: 0 }), inspect: async () => text });
+    expect(await kernelColumns(reply('{"df": ["a"]}'), keyError("'b'"))).toEqual({ df: ['a'] });
+    expect(await kernelColumns(reply('{"df": ["a"]}'), { ename: 'ValueError', evalue: 'x' })).toBeNull();
+    expect(await kernelColumns(reply('not json'), keyError("'b'"))).toBeNull();
+    expect(await kernelColumns(reply('[1, 2]'), keyError("'b'"))).toEqual({});
+    expect(await kernelColumns(reply(null), keyError("'b'"))).toEqual({});
   });
 });
 

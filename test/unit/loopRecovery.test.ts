@@ -5,6 +5,7 @@
  * model's best answer, marked as a guess — all recorded so every prompt
  * rebuilds byte for byte, and only recorded under `datarus-r1`.
  */
+import { columnFix } from '../../src/agent/columnHint';
 import { AgentLoop, AgentRunOptions, UNSTICK_TEMPERATURE } from '../../src/agent/loop';
 import { DIFFERENT_APPROACH, failingLine, lastChanceObservation, repeatedErrorNote, sameFailure, stuckTurnStart } from '../../src/agent/repeatedError';
 import { SAME_FAILING_CODE_OBSERVATION } from '../../src/agent/stuck';
@@ -225,6 +226,30 @@ describe('AgentLoop starting the turn of a model stuck on failing code', () => {
     // A step that ran ends it: the answer turn is the model's own.
     expect(model.requests[2].messages[model.requests[2].messages.length - 1].role).toBe('user');
     expect(episode.status).toBe('answered');
+  });
+
+  it('names the real spelling of a misspelt column in the observation, and starts the next turn from the fix', async () => {
+    /** The header spells the column with spaces around it, as DABench's baro_2015.csv does. */
+    class SpacedHeader extends DataRunner {
+      async inspect(): Promise<string> {
+        return JSON.stringify({ df: ['age', ' Charges ', 'bmi'] });
+      }
+    }
+    const model = new ContinuingModel([step(BAD), continuation, answer('The columns are age, bmi and charges.')]);
+    const episode = await new AgentLoop(model, new SpacedHeader()).run({ episodeId: 'ep-spaced', question: 'What is the mean charge?', profile: 'compact' });
+    expect(episode.steps[0].observation).toContain("[columns of the DataFrames in the kernel: df: 'age', ' Charges ', 'bmi']");
+    expect(episode.steps[0].observation).toContain(
+      "[there is no column 'Charges'; the data spells it ' Charges '. To use it, strip the spaces from every column name right after reading the file, with df.columns = df.columns.str.strip().]"
+    );
+    const fix = columnFix({ used: 'Charges', actual: ' Charges ', spacesOnly: true, frame: 'df' });
+    const start = stuckTurnStart(FAILURE, LINE, false, fix);
+    expect(start).toBe(`<step>\n<thought>The line ${LINE} raised KeyError: 'Charges'. So instead I will ${fix}`);
+    expect(episode.steps[1].prefill).toBe(start);
+    expect(promptSha256(turnMessages(episode, 1))).toBe(episode.steps[1].promptSha256);
+    // A runner that cannot inspect, or columns with no near spelling: the start stays the plain one.
+    const plain = new ContinuingModel([step(BAD), continuation, answer('age, bmi, charges')]);
+    const plainEpisode = await new AgentLoop(plain, new DataRunner()).run({ episodeId: 'ep-plain', question: 'What is the mean charge?', profile: 'compact' });
+    expect(plainEpisode.steps[1].prefill).toBe(stuckTurnStart(FAILURE, LINE));
   });
 
   it('starts the turn after a repeat of the failing code from a look at the data instead, hotter, and not under datarus-r1', async () => {
