@@ -67,6 +67,7 @@ Rules:
 - If the question asks for a quantity that is not a column, first add it to the frame as a new column computed row by row from the columns.
 - Never print head() or a few rows to answer from: they are not the whole file.
 - print() every value you need, with a label: only printed output comes back to you.
+- When the question says how a word follows from numbers (for example "linear" if the p-value is below 0.05 and |r| is at least 0.5), decide it in the code with if/else from the computed numbers and print the word.
 - Variables and imports stay defined between steps.
 - Never write an <observation> yourself; wait for it.
 - As soon as the printed outputs answer every part of the question, write the final <stop_analysis> turn and copy the values exactly as printed, in the form the question asks for.
