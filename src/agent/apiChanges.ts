@@ -67,6 +67,12 @@ export const API_CHANGES: readonly ApiChange[] = [
       "(commas, brackets, units) convert with pd.to_numeric(df[col].str.replace(',', '').str.extract(r'(-?\\d+\\.?\\d*)')[0], errors='coerce')."
   },
   {
+    // Written after the note above by a model that mixed its two remedies (DABench 59 and 665, each three times).
+    ename: 'TypeError',
+    evalue: /select_dtypes\(\) got an unexpected keyword argument/,
+    hint: "select_dtypes takes the kinds to keep, df.select_dtypes('number') or include=['number']; numeric_only=True belongs to mean(), sum(), corr() and groupby(...).mean()."
+  },
+  {
     // pandas 2.0 made numeric_only=False the default of DataFrame.corr/cov.
     ename: 'ValueError',
     evalue: /could not convert string to float/,

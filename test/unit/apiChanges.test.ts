@@ -19,6 +19,7 @@ describe('apiChangeHint', () => {
     expect(apiChangeHint({ ename: 'TypeError', evalue: "dtype 'str' does not support operation 'mean'" })).toContain("select_dtypes('number')");
     expect(apiChangeHint({ ename: 'TypeError', evalue: "Cannot perform reduction 'sum' with string dtype" })).toContain('pd.to_numeric');
     expect(apiChangeHint({ ename: 'ValueError', evalue: "could not convert string to float: 'Asia'" })).toContain('numeric_only=True');
+    expect(apiChangeHint({ ename: 'TypeError', evalue: "DataFrame.select_dtypes() got an unexpected keyword argument 'numeric_only'" })).toContain("df.select_dtypes('number')");
   });
 
   it('says nothing for other errors, the same words under another error name, or no error', () => {
