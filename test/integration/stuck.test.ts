@@ -104,13 +104,17 @@ describe('stuck detection on the real host and kernel', () => {
       grammar: turn => turns[turn],
       limits: { maxTokensPerTurn: 1024 }
     });
-    expect(episode.status).toBe('answered');
-    expect(episode.rejectedAnswers).toEqual([expect.objectContaining({ kind: 'form', afterSteps: 1 })]);
-    // Whatever the random fixture model wrote, the grammar kept it to the asked fields.
-    expect(episode.answer!.text).toMatch(/^@total\[-?\d+(\.\d+)?([eE][-+]?\d+)?\], @is_big\[(yes|no)\]$/);
-    expect(episode.answerForm!.problems).toEqual([]);
-    expect(deliveredAnswer(episode)).toMatch(/^@total\[-?\d+(\.\d{1,2})?(e[-+]?\d+)?\], @is_big\[(yes|no)\]$/);
-    expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
+    expect(episode.rejectedAnswers![0]).toMatchObject({ kind: 'form', afterSteps: 1 });
+    // The next turn ran under the answer-only grammar: in form, whatever the random fixture model wrote. Its digits are
+    // random too, so it may state a number no output showed and be sent back for that in turn (kind 'grounding').
+    const next = episode.rejectedAnswers![1] ?? { kind: 'accepted', answer: episode.answer! };
+    expect(['accepted', 'grounding']).toContain(next.kind);
+    expect(next.answer.text).toMatch(/^@total\[-?\d+(\.\d+)?([eE][-+]?\d+)?\], @is_big\[(yes|no)\]$/);
+    if (episode.status === 'answered') {
+      expect(episode.answerForm!.problems).toEqual([]);
+      expect(deliveredAnswer(episode)).toMatch(/^@total\[-?\d+(\.\d{1,2})?(e[-+]?\d+)?\], @is_big\[(yes|no)\]$/);
+      expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
+    }
     await kernel.shutdown();
   });
 
