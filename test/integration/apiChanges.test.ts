@@ -25,6 +25,7 @@ const OLD_CALLS: Record<string, string> = {
   groupbyMeanWithText: "pd.DataFrame({'country': ['a', 'a', 'b'], 'cases': ['1,000', '2', '3']}).groupby('country').mean()",
   meanOfText: "pd.Series(['1,000', '2']).mean()",
   corrWithText: "pd.DataFrame({'region': ['x', 'y'], 'v': [1, 2]}).corr()",
+  selectDtypesNumericOnly: "pd.DataFrame({'a': [1]}).select_dtypes(numeric_only=True)",
   castTextToInt: "pd.Series(['1095083[606000-1717000]', '12']).astype('Int64')",
   toNumericOfText: "pd.to_numeric(pd.Series(['1,000', '2']))",
   intOfText: "pd.Series(['7 kg']).astype(int)"
