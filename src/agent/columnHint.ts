@@ -87,7 +87,8 @@ export function columnMatch(frames: Record<string, string[]>, error: { ename: st
     if (owners.has(used) || !bare(used)) {
       continue;
     }
-    const like = [...owners.keys()].filter(c => bare(c) === bare(used));
+    const key = bare(used);
+    const like = [...owners.keys()].filter(c => bare(c) === key);
     if (like.length === 1) {
       const frame = owners.get(like[0])!;
       return { used, actual: like[0], spacesOnly: like[0].replace(/^\ufeff/, '').trim() === used, frame: /^[A-Za-z_]\w{0,40}$/.test(frame) ? frame : 'df' };
@@ -96,16 +97,24 @@ export function columnMatch(frames: Record<string, string[]>, error: { ename: st
   return null;
 }
 
-/** What to write instead, for the model: strip the header's spaces once, or the name as spelled. */
-export function columnFix(match: ColumnMatch): string {
+/** The line that strips the spaces around every column name of a frame. */
+export const stripColumnNames = (frame: string) => `${frame}.columns = ${frame}.columns.str.strip()`;
+
+/** What to write instead: strip the header's spaces once, or the name as spelled. */
+function columnInstruction(match: ColumnMatch): string {
   return match.spacesOnly
-    ? `strip the spaces from every column name right after reading the file, with ${match.frame}.columns = ${match.frame}.columns.str.strip(), and then`
-    : `write the column exactly as ${pyRepr(match.actual)}, and`;
+    ? `strip the spaces from every column name right after reading the file, with ${stripColumnNames(match.frame)}`
+    : `write the column exactly as ${pyRepr(match.actual)}`;
+}
+
+/** The same, as the model's own thought goes on from it in the turn after the error. */
+export function columnFix(match: ColumnMatch): string {
+  return `${columnInstruction(match)}, ${match.spacesOnly ? 'and then' : 'and'}`;
 }
 
 /** The observation's line for a match. */
 export function columnMatchNote(match: ColumnMatch): string {
-  return `[there is no column ${pyRepr(match.used)}; the data spells it ${pyRepr(match.actual)}. To use it, ${columnFix(match).replace(/,? and( then)?$/, '')}.]`;
+  return `[there is no column ${pyRepr(match.used)}; the data spells it ${pyRepr(match.actual)}. To use it, ${columnInstruction(match)}.]`;
 }
 
 /** The DataFrames' columns in the kernel when a step failed on a column name; null when that does not apply or they cannot be read. */
@@ -120,10 +129,4 @@ export async function kernelColumns(runner: CodeRunner, error: { ename: string; 
   } catch {
     return null;
   }
-}
-
-/** The hint for a failed step, read from the kernel; '' when it does not apply or cannot be read. */
-export async function columnHint(runner: CodeRunner, error: { ename: string; evalue: string } | null): Promise<string> {
-  const frames = await kernelColumns(runner, error);
-  return frames ? formatColumnHint(frames) : '';
 }

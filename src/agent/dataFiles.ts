@@ -10,6 +10,7 @@
  * Only relative names inside the working folder are read (no absolute paths,
  * no `..`), at most a few files, and a big file only in part.
  */
+import { stripColumnNames } from './columnHint';
 import { asJsonRepr } from './inspect';
 import { cleanLine, pyRepr } from './untrusted';
 
@@ -114,7 +115,7 @@ function describeFile(f: DataFileInfo): string {
   const spaced = Object.keys(f.dtypes ?? {}).filter(c => c !== c.trim()).length;
   const spaces =
     spaced > 0
-      ? `\n  (${spaced === 1 ? '1 of these names begins or ends' : `${spaced} of these names begin or end`} with a space: write them exactly, or strip them once after reading, df.columns = df.columns.str.strip())`
+      ? `\n  (${spaced === 1 ? '1 of these names begins or ends' : `${spaced} of these names begin or end`} with a space: write them exactly, or strip them once after reading, ${stripColumnNames('df')})`
       : '';
   return `- ${pyRepr(String(f.name))}: ${rows}; columns ${dtypes}${more}${spaces}`;
 }

@@ -84,6 +84,9 @@ const TEXT_WORDS = /\b(string|boolean)\b/i;
 
 const unquote = (text: string) => text.trim().replace(/^["'`“”‘’]+|["'`“”‘’]+$/g, '');
 
+/** Whether a bracket holds the format's placeholder itself (`@country_name[country]`). */
+const copiesPlaceholder = (field: AnswerField, value: string) => field.placeholder !== '' && unquote(value).toLowerCase() === field.placeholder.toLowerCase();
+
 /** Pieces of the description that speak of one value each: lines, "where …" clauses, sentences. */
 function clauses(text: string): string[] {
   return text
@@ -249,8 +252,7 @@ function formValue(field: AnswerField, value: string): { value: string; why: str
   }
   if (!field.numeric && field.decimals === null) {
     // A copied template (`@country_name[country]`) is no answer: a 1.5B model asked for its best answer wrote one.
-    const placeholder = field.placeholder.trim().toLowerCase();
-    if (placeholder && v.toLowerCase() === placeholder) {
+    if (copiesPlaceholder(field, v)) {
       return { value: v, why, problem: `@${field.name}[${v}] copies the format's placeholder: write the ${field.placeholder} your outputs show` };
     }
     return { value: v, why };
@@ -279,8 +281,7 @@ function formValue(field: AnswerField, value: string): { value: string; why: str
  * and how much text after the entry it took; null when there is none.
  */
 function valueAfterPlaceholder(field: AnswerField, entry: { value: string }, after: string): { value: string; length: number } | null {
-  const inside = unquote(entry.value).toLowerCase();
-  if (!inside || (inside !== field.placeholder.toLowerCase() && inside !== field.name.toLowerCase())) {
+  if (!copiesPlaceholder(field, entry.value) && unquote(entry.value).toLowerCase() !== field.name.toLowerCase()) {
     return null;
   }
   // To the end of the line or the next field, or prose after a comma.

@@ -4,7 +4,7 @@
  * fails on a column name (in the observation). The kernel side of both is in
  * test/integration/grounding.test.ts.
  */
-import { COLUMNS_EXPRESSION, columnHint, columnMatch, columnMatchNote, formatColumnHint, isColumnError, kernelColumns } from '../../src/agent/columnHint';
+import { COLUMNS_EXPRESSION, columnMatch, columnMatchNote, formatColumnHint, isColumnError, kernelColumns } from '../../src/agent/columnHint';
 import { buildContext } from '../../src/agent/context';
 import { dataFilesExpression, dataFilesIn, describeDataFiles, formatDataFiles } from '../../src/agent/dataFiles';
 import { fenceData } from '../../src/agent/untrusted';
@@ -101,6 +101,11 @@ describe('columns after a step fails on a column name', () => {
   it('asks the runner only when it applies and it can inspect', async () => {
     const asked: string[] = [];
     const runner: CodeRunner = { run: async () => ({ status: 'ok', outputs: [], durationMs: 0 }), inspect: async e => (asked.push(e), '{"df": ["units"]}') };
+    // The loop's hint: the columns read after a column error, formatted.
+    const columnHint = async (r: CodeRunner, error: { ename: string; evalue: string } | null) => {
+      const frames = await kernelColumns(r, error);
+      return frames ? formatColumnHint(frames) : '';
+    };
     expect(await columnHint(runner, null)).toBe('');
     expect(await columnHint(runner, { ename: 'ValueError', evalue: 'x' })).toBe('');
     expect(asked).toEqual([]);
