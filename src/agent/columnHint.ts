@@ -59,11 +59,16 @@ export interface ColumnMatch {
 /** A name with case, spaces, underscores, dots, dashes and a byte-order mark left out. */
 const bare = (name: string) => name.replace(/[\s_.\-\ufeff]+/g, '').toLowerCase();
 
-/** The names an error says are missing: the quoted strings of `'WINDSPEED'` or `"['a', 'b'] not in index"`. */
+/**
+ * The names an error says are missing: the quoted strings of `'WINDSPEED'` or
+ * `"['a', 'b'] not in index"`, and the name after a groupby's
+ * `'Column not found: X'`.
+ */
 function missingNames(evalue: string): string[] {
   const single = [...evalue.matchAll(/'([^'\n]{1,200})'/g)].map(m => m[1]);
   const double = [...evalue.matchAll(/"([^"'\n]{1,200})"/g)].map(m => m[1]);
-  return [...single, ...double].filter(n => n !== 'object');
+  const notFound = single.map(n => /^Column not found: (.+)$/.exec(n)?.[1]).filter((n): n is string => n !== undefined);
+  return [...notFound, ...single, ...double].filter(n => n !== 'object');
 }
 
 /**
@@ -100,16 +105,23 @@ export function columnMatch(frames: Record<string, string[]>, error: { ename: st
 /** The line that strips the spaces around every column name of a frame. */
 export const stripColumnNames = (frame: string) => `${frame}.columns = ${frame}.columns.str.strip()`;
 
-/** What to write instead: strip the header's spaces once, or the name as spelled. */
+/** The line that gives a frame's column the name the code used (`df = df.rename(columns={'.SPX': 'SPX'})`). */
+export const renameColumn = (match: ColumnMatch) => `${match.frame} = ${match.frame}.rename(columns={${pyRepr(match.actual)}: ${pyRepr(match.used)}})`;
+
+/**
+ * What to write instead: strip the header's spaces once, or rename the column
+ * to the name the code used. Either way the data comes to match the code: told
+ * to write `'.SPX'` for `'SPX'`, the starter wrote `df['SPX']` again for 10 steps.
+ */
 function columnInstruction(match: ColumnMatch): string {
   return match.spacesOnly
     ? `strip the spaces from every column name right after reading the file, with ${stripColumnNames(match.frame)}`
-    : `write the column exactly as ${pyRepr(match.actual)}`;
+    : `rename the column ${pyRepr(match.actual)} to ${pyRepr(match.used)} right after reading the file, with ${renameColumn(match)}`;
 }
 
 /** The same, as the model's own thought goes on from it in the turn after the error. */
 export function columnFix(match: ColumnMatch): string {
-  return `${columnInstruction(match)}, ${match.spacesOnly ? 'and then' : 'and'}`;
+  return `${columnInstruction(match)}, and then`;
 }
 
 /** The observation's line for a match. */

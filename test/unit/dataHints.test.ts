@@ -4,7 +4,7 @@
  * fails on a column name (in the observation). The kernel side of both is in
  * test/integration/grounding.test.ts.
  */
-import { COLUMNS_EXPRESSION, columnMatch, columnMatchNote, formatColumnHint, isColumnError, kernelColumns } from '../../src/agent/columnHint';
+import { COLUMNS_EXPRESSION, columnFix, columnMatch, columnMatchNote, formatColumnHint, isColumnError, kernelColumns, renameColumn } from '../../src/agent/columnHint';
 import { buildContext } from '../../src/agent/context';
 import { dataFilesExpression, dataFilesIn, describeDataFiles, formatDataFiles } from '../../src/agent/dataFiles';
 import { fenceData } from '../../src/agent/untrusted';
@@ -125,6 +125,9 @@ describe('a column name that differs from a real one only in spelling', () => {
     expect(columnMatch(baro, keyError('"None of [Index([\'DATE_TIME\'], dtype=\'object\')] are in the [columns]"'))).toMatchObject({ actual: 'DATE TIME', spacesOnly: false });
     expect(columnMatch(baro, keyError("'SPX'"))).toMatchObject({ actual: '.SPX', spacesOnly: false });
     expect(columnMatch(baro, { ename: 'AttributeError', evalue: "'DataFrame' object has no attribute 'Pop'" })).toMatchObject({ actual: 'pop' });
+    // A groupby's selection: `df.groupby('DATE TIME')['WINDSPEED']`.
+    expect(columnMatch(baro, keyError("'Column not found: WINDSPEED'"))).toMatchObject({ used: 'WINDSPEED', actual: ' WINDSPEED', spacesOnly: true });
+    expect(columnMatch(baro, keyError('"Columns not found: \'shell_weight\', \'pop\'"'))).toMatchObject({ used: 'shell_weight', actual: 'Shell weight' });
   });
 
   it('names none when no column or several are alike, the name exists, or the error is another', () => {
@@ -137,11 +140,19 @@ describe('a column name that differs from a real one only in spelling', () => {
   });
 
   it('says how to write it, with the name quoted as Python writes it and the frame only when it is a plain name', () => {
-    expect(columnMatchNote(columnMatch(baro, keyError("'SPX'"))!)).toBe("[there is no column 'SPX'; the data spells it '.SPX'. To use it, write the column exactly as '.SPX'.]");
+    expect(columnMatchNote(columnMatch(baro, keyError("'SPX'"))!)).toBe(
+      "[there is no column 'SPX'; the data spells it '.SPX'. To use it, rename the column '.SPX' to 'SPX' right after reading the file, with other = other.rename(columns={'.SPX': 'SPX'}).]"
+    );
     const odd = columnMatch({ 'not a name': ['\nWINDSPEED'] }, keyError("'WINDSPEED'"))!;
     expect(columnMatchNote(odd)).toBe(
       "[there is no column 'WINDSPEED'; the data spells it '\\nWINDSPEED'. To use it, strip the spaces from every column name right after reading the file, with df.columns = df.columns.str.strip().]"
     );
+  });
+
+  it('goes on, in the turn after the error, from a line that makes the data match the code', () => {
+    expect(columnFix(columnMatch(baro, keyError("'SPX'"))!)).toBe("rename the column '.SPX' to 'SPX' right after reading the file, with other = other.rename(columns={'.SPX': 'SPX'}), and then");
+    expect(columnFix(columnMatch(baro, keyError("'WINDSPEED'"))!)).toBe('strip the spaces from every column name right after reading the file, with df.columns = df.columns.str.strip(), and then');
+    expect(renameColumn(columnMatch({ sales: ['Total Sales'] }, keyError("'total_sales'"))!)).toBe("sales = sales.rename(columns={'Total Sales': 'total_sales'})");
   });
 
   it('reads the columns from the kernel only after a column error, and copes with what it cannot parse', async () => {
