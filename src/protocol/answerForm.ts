@@ -26,6 +26,25 @@ export interface AnswerField {
   choices: string[];
   /** The task describes the value as a number (or gives its decimals). */
   numeric: boolean;
+  /** Set when the placeholder is a list of values (`month, year, average_close_price`, `id1, id2, ...`). */
+  list?: AnswerList;
+}
+
+/**
+ * A placeholder that lists its values. DABench compares the whole bracket as
+ * one string, and its labels separate the values as the placeholder does
+ * (`1, 2018, 88.32` for `[month, year, average_close_price]`, `9.03,9.0` for
+ * `[value1,value2,...]`).
+ */
+export interface AnswerList {
+  /** The values the placeholder names, in order. */
+  items: string[];
+  /** The placeholder ends with `...`: any number of values. */
+  open: boolean;
+  /** How the placeholder separates its values: `, ` or `,`. */
+  separator: string;
+  /** Decimal places for each named value, when the task says; an open list's later values take the last one's. */
+  decimals: (number | null)[];
 }
 
 export interface AnswerForm {
@@ -82,6 +101,18 @@ function decimalsOf(match: RegExpMatchArray): number {
 const NUMERIC_WORDS = /\b(number|float|integer|int|decimal|count|percentage)\b/i;
 const TEXT_WORDS = /\b(string|boolean)\b/i;
 
+/** A list placeholder's parts: names, and an ellipsis for more of the same. */
+const LIST_PART = /^(?:\w+|\.{2,}|…)$/;
+
+function listOf(placeholder: string): AnswerList | null {
+  const parts = placeholder.split(',').map(p => p.trim());
+  if (parts.length < 2 || !parts.every(p => LIST_PART.test(p))) {
+    return null;
+  }
+  const items = parts.filter(p => /^\w+$/.test(p));
+  return { items, open: items.length < parts.length, separator: /,\s/.test(placeholder) ? ', ' : ',', decimals: items.map(() => null) };
+}
+
 const unquote = (text: string) => text.trim().replace(/^["'`“”‘’]+|["'`“”‘’]+$/g, '');
 
 /** Whether a bracket holds the format's placeholder itself (`@country_name[country]`). */
@@ -132,14 +163,18 @@ export function parseAnswerForm(format: string | undefined, constraints = ''): A
   const fields: AnswerField[] = [];
   for (const m of format.matchAll(FIELD)) {
     if (!fields.some(f => f.name === m[1])) {
-      fields.push({ name: m[1], placeholder: unquote(m[2]), decimals: null, choices: [], numeric: false });
+      const list = listOf(unquote(m[2]));
+      fields.push({ name: m[1], placeholder: unquote(m[2]), decimals: null, choices: [], numeric: false, ...(list ? { list } : {}) });
     }
   }
   if (fields.length === 0) {
     return null;
   }
+  // A list's values are described by their own names ("average_close_price" is a float rounded to two decimal places).
+  const items = fields.flatMap(f => (f.list ? f.list.items.map((item, i) => ({ list: f.list!, i, field: { name: item, placeholder: item, decimals: null, choices: [], numeric: false } as AnswerField })) : []));
+  const described = [...fields.filter(f => !f.list), ...items.map(it => it.field)];
   // A placeholder may describe its own value: `@mean_wind_speed[number, rounded to 2 decimal places]`.
-  for (const field of fields) {
+  for (const field of fields.filter(f => !f.list)) {
     const own = [...field.placeholder.matchAll(DECIMALS)];
     if (own.length === 1) {
       field.decimals = decimalsOf(own[0]);
@@ -148,14 +183,14 @@ export function parseAnswerForm(format: string | undefined, constraints = ''): A
       field.numeric = true;
     }
   }
-  const names = new Set(fields.flatMap(f => [f.name, f.placeholder]));
+  const names = new Set([...fields, ...described].flatMap(f => [f.name, f.placeholder]));
   const general: number[] = [];
-  for (const clause of clauses(`${format}\n${constraints}`)) {
-    const described = clause.replace(FIELD, ' ');
-    const mentioned = fields.map(f => ({ field: f, at: mentionAt(described, f) })).filter(m => m.at >= 0);
+  for (const sentence of clauses(`${format}\n${constraints}`)) {
+    const clause = sentence.replace(FIELD, ' ');
+    const mentioned = described.map(f => ({ field: f, at: mentionAt(clause, f) })).filter(m => m.at >= 0);
     // Each rounding phrase belongs to the fields named since the previous one (or to all in the clause).
     let from = 0;
-    for (const phrase of described.matchAll(DECIMALS)) {
+    for (const phrase of clause.matchAll(DECIMALS)) {
       const decimals = decimalsOf(phrase);
       const own = mentioned.filter(m => m.at >= from && m.at < phrase.index!);
       const targets = own.length ? own : mentioned.filter(m => m.field.decimals === null);
@@ -168,16 +203,19 @@ export function parseAnswerForm(format: string | undefined, constraints = ''): A
       }
       from = phrase.index! + phrase[0].length;
     }
-    describeEach(described, mentioned, names);
+    describeEach(clause, mentioned, names);
   }
   // "Round the results to two decimal places" in the constraints: every numeric field not told otherwise.
   const distinct = [...new Set(general)];
   if (distinct.length === 1) {
-    for (const field of fields) {
+    for (const field of described) {
       if (field.decimals === null && field.choices.length === 0) {
         field.decimals = distinct[0];
       }
     }
+  }
+  for (const { list, i, field } of items) {
+    list.decimals[i] = field.decimals;
   }
   return { fields, format: format.trim() };
 }
@@ -274,6 +312,71 @@ function formValue(field: AnswerField, value: string): { value: string; why: str
   return { value: v, why };
 }
 
+/** A list's values: split at commas outside quotes (a quote opens only at a value's start, not in `O'Neil`). */
+function splitList(text: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  let quote: string | null = null;
+  for (const ch of text) {
+    if (quote) {
+      quote = ch === quote ? null : quote;
+    } else if ((ch === '"' || ch === "'") && current.trim() === '') {
+      quote = ch;
+    } else if (ch === ',') {
+      parts.push(current);
+      current = '';
+      continue;
+    }
+    current += ch;
+  }
+  return [...parts, current].map(p => p.trim());
+}
+
+/** A number rounded as Python's `round` prints it (`9.0`, `88.32`), as the benchmark's labels write a list's values. */
+function pythonRounded(text: string, decimals: number): string {
+  const n = Number(Number(text).toFixed(decimals));
+  const written = Object.is(n, -0) ? '0' : String(n);
+  return decimals > 0 && /^-?\d+$/.test(written) ? `${written}.0` : written;
+}
+
+/**
+ * A list placeholder's value brought into the format's form: a Python list or
+ * tuple written inside the brackets loses its own brackets and quotes, each
+ * value is rounded as asked, and the values are separated as the placeholder
+ * separates them. `after`: the answer's text after the entry (`@ids[[1, 2]]`
+ * ends the entry at the first `]`; the second is taken too, as `consumed`).
+ */
+function formList(field: AnswerField, list: AnswerList, value: string, after: string): { value: string; why: string[]; problem?: string; consumed: number } {
+  let v = value.trim();
+  const why: string[] = [];
+  let consumed = 0;
+  const tuple = v.startsWith('(') && v.endsWith(')') && [...v.slice(1, -1)].filter(c => c === '(').length === [...v.slice(1, -1)].filter(c => c === ')').length;
+  if (tuple || (v.startsWith('[') && after.startsWith(']'))) {
+    v = tuple ? v.slice(1, -1) : v.slice(1);
+    consumed = tuple ? 0 : 1;
+    why.push("the list's own brackets removed");
+  }
+  const written = splitList(v);
+  const parts = written.map(unquote);
+  if (parts.some((p, i) => p !== written[i])) {
+    why.push('quotes removed');
+  }
+  const decimalsAt = (i: number) => (i < list.items.length ? list.decimals[i] : list.open ? list.decimals[list.items.length - 1] : null);
+  const formed = parts.map((p, i) => {
+    const d = decimalsAt(i);
+    return d !== null && PLAIN_NUMBER.test(p) && writtenDecimals(p) > d ? pythonRounded(p, d) : p;
+  });
+  if (formed.some((p, i) => p !== parts[i])) {
+    why.push('rounded as asked');
+  }
+  if (written.join(list.separator) !== v) {
+    why.push(`values separated by "${list.separator}" as the format writes them`);
+  }
+  const problem =
+    !list.open && parts.length !== list.items.length ? `@${field.name}[…] must hold ${list.items.length} values, ${list.items.join(', ')}, separated by "${list.separator}"` : undefined;
+  return { value: formed.join(list.separator), why, problem, consumed };
+}
+
 /**
  * A value written after brackets that copy the format's placeholder
  * (`@outliers_count[outliers_count] = 2`, as the starter wrote it twice in 177
@@ -307,16 +410,18 @@ export function checkAnswerForm(answer: string, form: AnswerForm): AnswerFormChe
       continue;
     }
     for (const entry of mine) {
-      const moved = valueAfterPlaceholder(field, entry, answer.slice(entry.index + entry.length));
-      const formed = formValue(field, moved?.value ?? entry.value);
+      const end = entry.index + entry.length;
+      const moved = valueAfterPlaceholder(field, entry, answer.slice(end));
+      const length = entry.length + (moved?.length ?? 0);
+      const formed = field.list ? formList(field, field.list, moved?.value ?? entry.value, answer.slice(entry.index + length)) : { ...formValue(field, moved?.value ?? entry.value), consumed: 0 };
       if (moved) {
         formed.why.unshift('the value written after the brackets moved into them');
       }
       if (formed.problem) {
         problems.push(formed.problem);
       }
-      if (formed.value !== entry.value || moved) {
-        replacements.push({ index: entry.index, length: entry.length + (moved?.length ?? 0), text: `@${field.name}[${formed.value}]` });
+      if (formed.value !== entry.value || moved || formed.consumed) {
+        replacements.push({ index: entry.index, length: length + formed.consumed, text: `@${field.name}[${formed.value}]` });
         if (entry === mine[0]) {
           fixes.push({ name: field.name, from: entry.value, to: formed.value, why: formed.why.join('; ') });
         }

@@ -168,6 +168,59 @@ describe('checking an answer', () => {
   });
 });
 
+describe('a placeholder that lists values', () => {
+  // DABench 77 and 219: the benchmark compares the bracket as one string, separated as the placeholder is.
+  const monthly = parseAnswerForm(
+    '@Highest_Monthly_Average_Close_Price[month, year, average_close_price]\nwhere "month" is an integer between 1 and 12, "year" is an integer, and "average_close_price" is a float rounded to two decimal places.'
+  )!;
+  const outliers = parseAnswerForm(
+    '@site_identifiers[site_id1,site_id2,...] @outlier_values[value1,value2,...], where "site_id1", "site_id2", ... are strings representing the identifiers of the sites with detected outliers and "value1", "value2", ... are the corresponding absolute difference in selection values for the outliers, each rounded to two decimal places.'
+  )!;
+
+  it('reads the values it names, how they are separated, and the decimals each is asked for', () => {
+    expect(monthly.fields[0]).toMatchObject({ decimals: null, numeric: false, list: { items: ['month', 'year', 'average_close_price'], open: false, separator: ', ' } });
+    // The sentence's rounding reaches every value it names before it; an integer written as one is not changed by it.
+    expect(monthly.fields[0].list!.decimals[2]).toBe(2);
+    expect(outliers.fields.map(f => f.list)).toEqual([
+      { items: ['site_id1', 'site_id2'], open: true, separator: ',', decimals: [2, 2] },
+      { items: ['value1', 'value2'], open: true, separator: ',', decimals: [2, 2] }
+    ]);
+    // A placeholder that describes one value in words is no list.
+    expect(parseAnswerForm('@mean_wind_speed[number, rounded to 2 decimal places]')!.fields[0].list).toBeUndefined();
+  });
+
+  it('rounds each value as asked and separates them as the placeholder does, where one number was demanded before', () => {
+    const check = checkAnswerForm('@Highest_Monthly_Average_Close_Price[1,2018,88.31818181818181]', monthly);
+    expect(check.problems).toEqual([]);
+    expect(check.text).toBe('@Highest_Monthly_Average_Close_Price[1, 2018, 88.32]');
+    expect(scoreTask(check.text, { id: '77', common_answers: [['Highest_Monthly_Average_Close_Price', '1, 2018, 88.32']] }).correct).toBe(true);
+    expect(checkAnswerForm('@Highest_Monthly_Average_Close_Price[1, 2018, 88.32]', monthly)).toEqual({ problems: [], fixes: [], text: '@Highest_Monthly_Average_Close_Price[1, 2018, 88.32]' });
+  });
+
+  it("takes a Python list's brackets and quotes off, and rounds as Python prints a rounded value", () => {
+    const check = checkAnswerForm("@site_identifiers[['(HA2)121', '326']] @outlier_values[(9.0291, 8.9999)]", outliers);
+    expect(check.problems).toEqual([]);
+    expect(check.text).toBe('@site_identifiers[(HA2)121,326] @outlier_values[9.03,9.0]');
+    expect(check.fixes.map(f => f.why)).toEqual([
+      'the list\'s own brackets removed; quotes removed; values separated by "," as the format writes them',
+      'the list\'s own brackets removed; rounded as asked; values separated by "," as the format writes them'
+    ]);
+    // A value that only begins with a parenthesis is not a tuple; an apostrophe inside a value opens no quote.
+    expect(checkAnswerForm("@site_identifiers[(HA2)121, O'Neil] @outlier_values[9.03]", outliers).text).toBe("@site_identifiers[(HA2)121,O'Neil] @outlier_values[9.03]");
+  });
+
+  it('sends back a closed list with another number of values', () => {
+    expect(checkAnswerForm('@Highest_Monthly_Average_Close_Price[88.32]', monthly).problems).toEqual([
+      '@Highest_Monthly_Average_Close_Price[…] must hold 3 values, month, year, average_close_price, separated by ", "'
+    ]);
+    expect(checkAnswerForm('@site_identifiers[a] @outlier_values[1.5,2.25,3]', outliers).problems).toEqual([]);
+  });
+
+  it('lets the answer-only turn write the values as text', () => {
+    expect(answerTurnGrammar(monthly)).toContain('answer ::= "@Highest_Monthly_Average_Close_Price[" value "]"');
+  });
+});
+
 describe('the answer-only grammar', () => {
   it('spells each field once, a number where a number is asked and the listed values where they are listed', () => {
     const grammar = answerTurnGrammar(parseAnswerForm(NORMALITY.format, NORMALITY.constraints));
