@@ -47,6 +47,7 @@ import {
   AnswerForm,
   answerTemplate,
   answerTurnGrammar,
+  answerValues,
   checkAnswerForm,
   DatarusStreamParser,
   getProfile,
@@ -322,12 +323,16 @@ export class AgentLoop {
     const judge = (answer: ParsedAnswer, raw: string, sent: string): boolean => {
       const afterSteps = episode.steps.length;
       const grounding = checkGrounding(answer.text, answerSources(episode));
+      // An answer in an asked form before any code ran restates the question or guesses (DABench 324 named a
+      // column the constraints listed; 465 a skew from no number): nothing computed it, whatever it repeats.
+      const uncomputed = form !== null && afterSteps === 0 ? answerValues(answer.text) : [];
       const formed = form ? checkAnswerForm(answer.text, form) : null;
       const mayRefuse = !episode.answerRequest;
-      if (mayRefuse && !grounding.grounded && profile.groundingFeedback && !sentBackBefore('grounding')) {
+      if (mayRefuse && (!grounding.grounded || uncomputed.length > 0) && profile.groundingFeedback && !sentBackBefore('grounding')) {
         // Values no output showed are sent back to be computed and printed first: a step must be possible.
         answerOnly = undefined;
-        sendBack({ afterSteps, raw, answer, kind: 'grounding', unsupported: grounding.unsupported, feedback: profile.groundingFeedback(grounding.unsupported), promptSha256: sent });
+        const unsupported = grounding.grounded ? uncomputed : grounding.unsupported;
+        sendBack({ afterSteps, raw, answer, kind: 'grounding', unsupported, feedback: profile.groundingFeedback(unsupported), promptSha256: sent });
         return false;
       }
       if (mayRefuse && formed && formed.problems.length > 0 && profile.formFeedback && !sentBackBefore('form')) {

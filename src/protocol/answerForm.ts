@@ -435,6 +435,15 @@ export function checkAnswerForm(answer: string, form: AnswerForm): AnswerFormChe
   return { problems, fixes, text };
 }
 
+/** What an answer states: its `@name[value]` values, or, written without any, its text (shortened). */
+export function answerValues(answer: string): string[] {
+  const values = entries(answer)
+    .map(e => e.value.trim())
+    .filter(Boolean);
+  const text = answer.trim();
+  return values.length > 0 ? [...new Set(values)] : text ? [text.length > 80 ? `${text.slice(0, 79)}…` : text] : [];
+}
+
 /** The fields as the answer must write them, for feedback: `@mean[…] @std[…]`. */
 export function answerTemplate(form: AnswerForm): string {
   return form.fields.map(f => `@${f.name}[${f.placeholder || '…'}]`).join(' ');

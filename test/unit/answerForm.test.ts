@@ -12,7 +12,7 @@ import { conversation, promptSha256 } from '../../src/episode/conversation';
 import { deliveredAnswer } from '../../src/episode/answer';
 import { analyzeNotebook } from '../../src/episode/notebookCells';
 import { scoreTask } from '../../src/headless/dabench';
-import { answerTemplate, answerTurnGrammar, checkAnswerForm, formatAnswer, formatStep, parseAnswerForm } from '../../src/protocol';
+import { answerTemplate, answerTurnGrammar, answerValues, checkAnswerForm, formatAnswer, formatStep, parseAnswerForm } from '../../src/protocol';
 
 // Format strings as the benchmark's dev questions write them.
 const CORRELATION = {
@@ -287,6 +287,26 @@ describe('the loop and the asked form', () => {
     expect(episode.status).toBe('answered');
     expect(episode.rejectedAnswers).toBeUndefined();
     expect(episode.answerForm?.problems).toEqual(['it lacks @correlation_coefficient[…], @p_value[…]']);
+  });
+
+  it('sends back once an answer in the form given before any code ran, though the question names its value (DABench 324)', async () => {
+    const missing = parseAnswerForm('@max_missing_values[column_name] The output should be a string containing the name of the column with the highest number of missing values.')!;
+    const model = new Scripted([
+      formatAnswer({ thought: 'From the constraints.', text: '@max_missing_values[SCORE]' }),
+      formatStep({ thought: 'Count.', code: 'print(df.isna().sum())' }),
+      formatAnswer({ thought: 'Printed.', text: '@max_missing_values[SCORE]' })
+    ]);
+    const question = 'Which column has the most missing values?\n\nConstraints: Columns with missing values: HOMEDESCRIPTION, SCORE.';
+    const counts: CodeRunner = { run: async () => ({ status: 'ok', outputs: [{ output_type: 'stream', name: 'stdout', text: 'SCORE 3\n' }], durationMs: 1 }) };
+    const episode = await new AgentLoop(model, counts).run({ episodeId: 'z', question, profile: 'compact', answerForm: missing });
+    expect(episode.rejectedAnswers).toEqual([expect.objectContaining({ kind: 'grounding', afterSteps: 0, unsupported: ['SCORE'] })]);
+    expect(episode.steps).toHaveLength(1);
+    expect(episode.answer?.text).toBe('@max_missing_values[SCORE]');
+    // Without an asked form an answer may come first (a question about the notebook, not its data).
+    const plain = new Scripted([formatAnswer({ thought: 'Known.', text: 'SCORE' })]);
+    expect((await new AgentLoop(plain, counts).run({ episodeId: 'y', question, profile: 'compact' })).rejectedAnswers).toBeUndefined();
+    expect(answerValues('@a[1] @b[ x ] @c[1]')).toEqual(['1', 'x']);
+    expect(answerValues('  It is 3.  ')).toEqual(['It is 3.']);
   });
 
   it('asks nothing of a question that states no form', async () => {
