@@ -7,7 +7,7 @@
  */
 import { KernelManager } from '@jupyterlab/services';
 
-import { columnFix } from '../../src/agent/columnHint';
+import { columnFix, renameColumn } from '../../src/agent/columnHint';
 import { HostModel } from '../../src/agent/hostModel';
 import { KernelRunner } from '../../src/agent/kernelRunner';
 import { AgentLoop, UNSTICK_TEMPERATURE } from '../../src/agent/loop';
@@ -185,6 +185,36 @@ describe('stuck detection on the real host and kernel', () => {
     for (const step of episode.steps) {
       expect(promptSha256(turnMessages(episode, step.index))).toBe(step.promptSha256);
     }
+    await kernel.shutdown();
+  });
+
+  it('after a KeyError on a column the data spells otherwise, starts the next turn from a rename that the real pandas runs', async () => {
+    const kernel = await kernels.startNew({ name: 'python3' });
+    // DABench 572: the header says '.SPX', the model writes 'SPX'.
+    const code = "import io\nimport pandas as pd\nframe = pd.read_csv(io.StringIO('.SPX,AAPL\\n1,2\\n3,4\\n'))\nprint(frame['SPX'].max())";
+    const turns = [exactly(formatStep({ thought: 'The highest close.', code })), undefined, exactly(formatAnswer({ thought: 'It failed.', text: 'unknown' }))];
+    const runner = new KernelRunner(kernel);
+    const episode = await new AgentLoop(hostModel(), runner).run({
+      episodeId: 'stuck-it-renamed-column',
+      question: 'What is the highest SPX close?',
+      profile: 'compact',
+      grammar: turn => turns[turn],
+      limits: { maxTokensPerTurn: 256 }
+    });
+    expect(episode.steps[0].error).toEqual({ ename: 'KeyError', evalue: "'SPX'" });
+    const match = { used: 'SPX', actual: '.SPX', spacesOnly: false, frame: 'frame' };
+    expect(episode.steps[0].observation).toContain(`[there is no column 'SPX'; the data spells it '.SPX'. To use it, rename the column '.SPX' to 'SPX' right after reading the file, with ${renameColumn(match)}.]`);
+    expect(episode.steps[1].prefill).toBe(stuckTurnStart({ ename: 'KeyError', evalue: "'SPX'" }, "print(frame['SPX'].max())", false, columnFix(match)));
+    // The line the turn starts from, on a frame read as the failing step read it, makes the model's own code work.
+    const fixed = await runner.run(`${code.split('\n').slice(0, 3).join('\n')}\n${renameColumn(match)}\nprint(frame['SPX'].max())`, {
+      episodeId: 'stuck-it-renamed-column',
+      step: 9,
+      signal: new AbortController().signal,
+      timeoutMs: 60000,
+      metadata: {}
+    });
+    expect(fixed.status).toBe('ok');
+    expect(fixed.outputs).toEqual([expect.objectContaining({ output_type: 'stream', text: '3\n' })]);
     await kernel.shutdown();
   });
 
