@@ -46,8 +46,21 @@ describe('pip install of the wheel', () => {
   beforeAll(() => {
     work = mkdtempSync(path.join(os.tmpdir(), 'datarus-wheel-'));
     execFileSync('node', ['scripts/bundle-host.mjs'], { cwd: ROOT, stdio: 'inherit' });
-    // `python -m build` builds the sdist, then the wheel from the sdist: what a packager checks.
-    execFileSync(PYTHON, ['-m', 'build', '--outdir', path.join(work, 'dist'), ROOT], { cwd: ROOT, stdio: 'inherit' });
+    // The README makes its venv in the checkout (`python3 -m venv v`); its absolute links must stay out of the
+    // sdist, whose unpacking refuses them.
+    const readmeVenv = path.join(ROOT, 'v');
+    const madeVenv = !existsSync(readmeVenv);
+    if (madeVenv) {
+      execFileSync(PYTHON, ['-m', 'venv', '--without-pip', readmeVenv], { stdio: 'inherit' });
+    }
+    try {
+      // `python -m build` builds the sdist, then the wheel from the sdist: what a packager checks.
+      execFileSync(PYTHON, ['-m', 'build', '--outdir', path.join(work, 'dist'), ROOT], { cwd: ROOT, stdio: 'inherit' });
+    } finally {
+      if (madeVenv) {
+        rmSync(readmeVenv, { recursive: true, force: true });
+      }
+    }
     wheel = path.join(work, 'dist', readdirSync(path.join(work, 'dist')).find(f => f.endsWith('.whl'))!);
     execFileSync(PYTHON, ['-m', 'venv', path.join(work, 'venv')], { stdio: 'inherit' });
     bin = path.join(work, 'venv', 'bin');
@@ -72,6 +85,13 @@ describe('pip install of the wheel', () => {
     if (work) {
       rmSync(work, { recursive: true, force: true });
     }
+  });
+
+  it('leaves a venv made in the checkout out of the sdist', () => {
+    const sdist = path.join(work, 'dist', readdirSync(path.join(work, 'dist')).find(f => f.endsWith('.tar.gz'))!);
+    const names = run(path.join(bin, 'python'), ['-c', 'import sys, tarfile; print("\\n".join(tarfile.open(sys.argv[1]).getnames()))', sdist]).split('\n');
+    expect(names).toContain('datarus_jupyterlab-0.1.0/pyproject.toml');
+    expect(names.filter(n => /^[^/]+\/v\//.test(n))).toEqual([]);
   });
 
   it('holds the bundled host and no node_modules, and its size is sane', () => {
