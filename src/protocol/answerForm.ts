@@ -183,7 +183,7 @@ export function parseAnswerForm(format: string | undefined, constraints = ''): A
       field.numeric = true;
     }
   }
-  const names = new Set([...fields, ...described].flatMap(f => [f.name, f.placeholder]));
+  const names = new Set([...fields, ...items.map(it => it.field)].flatMap(f => [f.name, f.placeholder]));
   const general: number[] = [];
   for (const sentence of clauses(`${format}\n${constraints}`)) {
     const clause = sentence.replace(FIELD, ' ');
@@ -350,7 +350,8 @@ function formList(field: AnswerField, list: AnswerList, value: string, after: st
   let v = value.trim();
   const why: string[] = [];
   let consumed = 0;
-  const tuple = v.startsWith('(') && v.endsWith(')') && [...v.slice(1, -1)].filter(c => c === '(').length === [...v.slice(1, -1)].filter(c => c === ')').length;
+  const inner = [...v.slice(1, -1)];
+  const tuple = v.startsWith('(') && v.endsWith(')') && inner.filter(c => c === '(').length === inner.filter(c => c === ')').length;
   if (tuple || (v.startsWith('[') && after.startsWith(']'))) {
     v = tuple ? v.slice(1, -1) : v.slice(1);
     consumed = tuple ? 0 : 1;
