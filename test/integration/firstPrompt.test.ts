@@ -22,7 +22,7 @@ import type { Episode } from '../../src/episode/types';
 import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { DEFAULT_PROFILE_NAME, formatAnswer, formatStep } from '../../src/protocol';
 import { CLI, MODELS_DIR, ROOT } from './paths';
-import { getJson, RunningJupyter, startJupyter, waitForStatus } from './processes';
+import { getJson, runContext, RunningJupyter, startJupyter, waitForStatus } from './processes';
 
 jest.setTimeout(900000);
 
@@ -75,7 +75,7 @@ describe('the first prompt of one question with one data file', () => {
     writeFileSync(path.join(folder, 'turns.json'), JSON.stringify(TURNS));
     const kernel = await kernels.startNew({ name: 'python3' });
     const runner = new KernelRunner(kernel);
-    const moved = await runner.run(`import os as _os; _os.chdir(${JSON.stringify(folder)}); del _os`, { episodeId: 'setup', step: 0, signal: new AbortController().signal, timeoutMs: 60000, metadata: {} });
+    const moved = await runner.run(`import os as _os; _os.chdir(${JSON.stringify(folder)}); del _os`, runContext('setup', 0));
     expect(moved.status).toBe('ok');
     return { folder, runner };
   }
@@ -98,15 +98,9 @@ describe('the first prompt of one question with one data file', () => {
 
     // %%datarus in a kernel of the same server: the server's host runs the session.
     const magic = await kernelIn('magic');
-    const ran = await magic.runner.run(`%load_ext datarus_jupyterlab\n`, { episodeId: 'setup', step: 1, signal: new AbortController().signal, timeoutMs: 60000, metadata: {} });
+    const ran = await magic.runner.run(`%load_ext datarus_jupyterlab\n`, runContext('setup', 1));
     expect(ran.status).toBe('ok');
-    const cell = await magic.runner.run(`%%datarus --data sales.csv --grammar turns.json --max-steps 3\n${QUESTION}`, {
-      episodeId: 'setup',
-      step: 2,
-      signal: new AbortController().signal,
-      timeoutMs: 600000,
-      metadata: {}
-    });
+    const cell = await magic.runner.run(`%%datarus --data sales.csv --grammar turns.json --max-steps 3\n${QUESTION}`, runContext('setup', 2, 600000));
     expect(cell.status).toBe('ok');
     const fromMagic = episodesIn(serverLog).find(e => e.question === QUESTION)!;
     expect(fromMagic).toBeDefined();

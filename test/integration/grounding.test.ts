@@ -16,7 +16,7 @@ import { AgentLoop } from '../../src/agent/loop';
 import { AgentModel, ModelTurnRequest } from '../../src/agent/types';
 import { conversation, promptSha256 } from '../../src/episode/conversation';
 import { formatAnswer, formatStep } from '../../src/protocol';
-import { RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels } from './processes';
+import { runContext, RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels } from './processes';
 
 jest.setTimeout(400000);
 
@@ -36,7 +36,7 @@ describe('grounded answers on the real host and kernel', () => {
   it('gives the file columns, the real columns after a KeyError, and sends an ungrounded answer back once', async () => {
     const kernel = await kernels.startNew({ name: 'python3' });
     const runner = new KernelRunner(kernel);
-    const setup = await runner.run(WRITE_CSV, { episodeId: 'setup', step: 0, signal: new AbortController().signal, timeoutMs: 60000, metadata: {} });
+    const setup = await runner.run(WRITE_CSV, runContext('setup', 0));
     expect(setup.status).toBe('ok');
 
     const question = 'Using sales.csv, which region had the highest total revenue, and how much?';

@@ -14,7 +14,7 @@ import { KernelRunner } from '../../src/agent/kernelRunner';
 import { nodeServerSettings } from '../../src/headless/serverSettings';
 import { formatAnswer, formatStep } from '../../src/protocol';
 import { MODELS_DIR, ROOT } from './paths';
-import { getJson, RunningJupyter, startJupyter } from './processes';
+import { getJson, runContext, RunningJupyter, startJupyter } from './processes';
 
 jest.setTimeout(600000);
 
@@ -46,7 +46,7 @@ describe('%%datarus in a kernel of a server whose host has not started', () => {
     );
     const kernel = await kernels.startNew({ name: 'python3' });
     const runner = new KernelRunner(kernel);
-    const run = (code: string, step: number) => runner.run(code, { episodeId: 'magic', step, signal: new AbortController().signal, timeoutMs: 480000, metadata: {} });
+    const run = (code: string, step: number) => runner.run(code, runContext('magic', step, 480000));
     expect((await run('%load_ext datarus_jupyterlab', 0)).status).toBe('ok');
     const cell = await run('%%datarus --grammar turns.json --max-steps 3\nHow many?', 1);
     expect(cell.status).toBe('ok');

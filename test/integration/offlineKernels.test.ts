@@ -15,6 +15,7 @@ import type { ExecutionResult } from '../../src/agent/types';
 import { KernelPool } from '../../src/headless/kernels';
 import { offlineKernelsUnavailable } from '../../src/headless/offlineKernels';
 import { VENV_BIN } from './paths';
+import { runContext } from './processes';
 
 jest.setTimeout(300000);
 
@@ -22,7 +23,7 @@ const JUPYTER = path.join(VENV_BIN, 'jupyter');
 const unavailable = offlineKernelsUnavailable();
 const itWhereAllowed = unavailable ? it.skip : it;
 
-const context = (timeoutMs = 60000) => ({ episodeId: 'offline', step: 1, signal: new AbortController().signal, timeoutMs, metadata: {} });
+const context = (timeoutMs?: number) => runContext('offline', 1, timeoutMs);
 const text = (r: ExecutionResult) => r.outputs.map(o => ('text' in o ? String(o.text) : JSON.stringify(o))).join('');
 
 let listener: net.Server;

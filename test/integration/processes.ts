@@ -11,6 +11,7 @@ import * as path from 'node:path';
 
 import { KernelManager } from '@jupyterlab/services';
 
+import type { RunContext } from '../../src/agent/types';
 import { freePort, startJupyter as startJupyterProcess } from '../../src/headless/jupyterProcess';
 import { startServe } from '../../src/headless/serveProcess';
 import { nodeServerSettings } from '../../src/headless/serverSettings';
@@ -122,4 +123,9 @@ export async function stopJupyterWithKernels(jupyter: RunningJupyter | undefined
   await kernels?.shutdownAll().catch(() => undefined);
   kernels?.dispose();
   await jupyter?.stop();
+}
+
+/** The context of code a test runs in a kernel itself, outside an episode's loop. */
+export function runContext(episodeId: string, step: number, timeoutMs = 60000): RunContext {
+  return { episodeId, step, signal: new AbortController().signal, timeoutMs, metadata: {} };
 }

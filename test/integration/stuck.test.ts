@@ -15,7 +15,7 @@ import { stuckTurnStart } from '../../src/agent/repeatedError';
 import { deliveredAnswer } from '../../src/episode/answer';
 import { conversation, promptSha256, turnMessages } from '../../src/episode/conversation';
 import { formatAnswer, formatStep, parseAnswerForm } from '../../src/protocol';
-import { getJson, RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels } from './processes';
+import { getJson, runContext, RunningJupyter, startJupyterWithKernels, stopJupyterWithKernels } from './processes';
 
 jest.setTimeout(300000);
 
@@ -87,7 +87,7 @@ describe('stuck detection on the real host and kernel', () => {
     expect(episode.steps.map(s => s.status)).toEqual(['ok', 'skipped', 'skipped']);
     expect(promptSha256(conversation(episode))).toBe(episode.answerPromptSha256);
     const runner = new KernelRunner(kernel);
-    const check = await runner.run('print(runs)', { episodeId: 'check', step: 0, signal: new AbortController().signal, timeoutMs: 30000, metadata: {} });
+    const check = await runner.run('print(runs)', runContext('check', 0, 30000));
     expect(check.outputs[0].text).toBe('1\n');
     await kernel.shutdown();
   });
@@ -206,13 +206,7 @@ describe('stuck detection on the real host and kernel', () => {
     expect(episode.steps[0].observation).toContain(`[there is no column 'SPX'; the data spells it '.SPX'. To use it, rename the column '.SPX' to 'SPX' right after reading the file, with ${renameColumn(match)}.]`);
     expect(episode.steps[1].prefill).toBe(stuckTurnStart({ ename: 'KeyError', evalue: "'SPX'" }, "print(frame['SPX'].max())", false, columnFix(match)));
     // The line the turn starts from, on a frame read as the failing step read it, makes the model's own code work.
-    const fixed = await runner.run(`${code.split('\n').slice(0, 3).join('\n')}\n${renameColumn(match)}\nprint(frame['SPX'].max())`, {
-      episodeId: 'stuck-it-renamed-column',
-      step: 9,
-      signal: new AbortController().signal,
-      timeoutMs: 60000,
-      metadata: {}
-    });
+    const fixed = await runner.run(`${code.split('\n').slice(0, 3).join('\n')}\n${renameColumn(match)}\nprint(frame['SPX'].max())`, runContext('stuck-it-renamed-column', 9));
     expect(fixed.status).toBe('ok');
     expect(fixed.outputs).toEqual([expect.objectContaining({ output_type: 'stream', text: '3\n' })]);
     await kernel.shutdown();
